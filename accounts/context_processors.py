@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from accounts.middleware import memberships_of
+
+
+def workspace(request: HttpRequest) -> dict[str, Any]:
+    membership = getattr(request, "membership", None)
+    user = getattr(request, "user", None)
+    if membership is None or user is None or not user.is_authenticated:
+        return {"current_membership": None, "current_workspace": None, "my_memberships": []}
+    return {
+        "current_membership": membership,
+        "current_workspace": membership.workspace,
+        "my_memberships": memberships_of(user),
+    }

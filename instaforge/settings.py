@@ -1,0 +1,252 @@
+"""InstaForge settings: everything comes from the environment (12-factor).
+
+Defaults serve the embedded demo (SQLite, django-q2's ORM broker, the local
+Instagram sandbox). Production deployments set at least SECRET_KEY,
+ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, TOKEN_ENCRYPTION_KEYS and the
+INSTAGRAM_* settings; with DEBUG off a missing required setting fails at start.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+
+# Demo-only defaults. Outside DEBUG these must come from the environment.
+_DEMO_SECRET_KEY = "insecure-demo-key-change-me-in-production-0123456789"
+_DEMO_TOKEN_KEY = "ZGVtby10b2tlbi1rZXktZm9yLWxvY2FsLXVzZS1vbmx5IT0="
+_DEMO_APP_SECRET = "sandbox-app-secret"
+
+
+def _required(name: str, demo_default: str) -> str:
+    value: str = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        return demo_default
+    raise ImproperlyConfigured(f"{name} must be set in the environment when DEBUG is off.")
+
+
+SECRET_KEY = _required("SECRET_KEY", _DEMO_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "django_q",
+    "accounts",
+    "instagram",
+    "actions",
+    "safety",
+    "engagement",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.WorkspaceMiddleware",
+]
+
+ROOT_URLCONF = "instaforge.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.workspace",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "instaforge.wsgi.application"
+
+# --- Database -------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (web, worker, dispatcher, sandbox) share the file:
+    # WAL lets readers run beside the writer, IMMEDIATE takes the write lock
+    # at BEGIN so two writers queue instead of failing half-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_VENDOR = "sqlite" if "sqlite" in DATABASES["default"]["ENGINE"] else "postgresql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+# --- Broker and cache -----------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+Q_CLUSTER: dict[str, object] = {
+    "name": "instaforge",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 60,  # below retry: a task is never delivered twice while it still runs
+    "retry": 90,
+    "max_attempts": 5,
+    "save_limit": 1000,
+    "ack_failures": True,
+    "catch_up": False,
+    "poll": 0.2,
+    "sync": env.bool("Q_SYNC", default=False),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    Q_CLUSTER["orm"] = "default"
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+BROKER_NAME = "redis" if REDIS_URL else "orm"
+
+# --- Auth (django-allauth) ------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGOUT_ON_GET = False
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "InstaForge"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="InstaForge <noreply@instaforge.local>")
+
+# --- I18N / static ----------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# --- Security for production ------------------------------------------------
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Instagram (Meta) -----------------------------------------------------
+SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8001").rstrip("/")
+INSTAGRAM_APP_ID = env.str("INSTAGRAM_APP_ID", default="sandbox-app-id")
+INSTAGRAM_APP_SECRET = _required("INSTAGRAM_APP_SECRET", _DEMO_APP_SECRET)
+INSTAGRAM_WEBHOOK_VERIFY_TOKEN = _required("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", "sandbox-verify-token")
+# The Graph API base URL. Real: https://graph.instagram.com
+INSTAGRAM_GRAPH_URL = env.str("INSTAGRAM_GRAPH_URL", default=SANDBOX_URL).rstrip("/")
+INSTAGRAM_API_VERSION = env.str("INSTAGRAM_API_VERSION", default="v24.0")
+# Real: https://www.instagram.com/oauth/authorize and https://api.instagram.com/oauth/access_token
+INSTAGRAM_OAUTH_AUTHORIZE_URL = env.str("INSTAGRAM_OAUTH_AUTHORIZE_URL", default=f"{SANDBOX_URL}/oauth/authorize")
+INSTAGRAM_OAUTH_TOKEN_URL = env.str("INSTAGRAM_OAUTH_TOKEN_URL", default=f"{SANDBOX_URL}/oauth/access_token")
+INSTAGRAM_OAUTH_SCOPES = env.list(
+    "INSTAGRAM_OAUTH_SCOPES",
+    default=[
+        "instagram_business_basic",
+        "instagram_business_manage_comments",
+        "instagram_business_manage_messages",
+        "instagram_business_content_publish",
+    ],
+)
+INSTAGRAM_HTTP_TIMEOUT = env.float("INSTAGRAM_HTTP_TIMEOUT", default=10.0)
+
+# Comma-separated Fernet keys, newest first (MultiFernet): add a new key in
+# front, run rotate_token_keys later, then drop the old one.
+TOKEN_ENCRYPTION_KEYS = [k.strip() for k in _required("TOKEN_ENCRYPTION_KEYS", _DEMO_TOKEN_KEY).split(",") if k.strip()]
+
+# Where the sandbox delivers its webhooks (the product's endpoint).
+SANDBOX_WEBHOOK_URL = env.str("SANDBOX_WEBHOOK_URL", default=f"{SITE_URL}/webhooks/instagram/")
+
+# --- Safety / actions -------------------------------------------------------
+POLICIES_FILE = env.path("POLICIES_FILE", default=BASE_DIR / "config" / "policies.yaml")
+DISPATCHER_POLL_SECONDS = env.float("DISPATCHER_POLL_SECONDS", default=0.5)
+DISPATCHER_LEASE_SECONDS = env.int("DISPATCHER_LEASE_SECONDS", default=60)
+INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=60)
+
+# --- Admin (django-unfold) -------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "InstaForge operations",
+    "SITE_HEADER": "InstaForge",
+    "SITE_SYMBOL": "shield",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": [
+            {
+                "title": "Operations",
+                "items": [
+                    {"title": "Review queue", "icon": "policy", "link": "/admin/accounts/suspendedaccount/"},
+                    {"title": "Instagram accounts", "icon": "photo_camera", "link": "/admin/accounts/instagramaccount/"},
+                    {"title": "Action ledger", "icon": "receipt_long", "link": "/admin/actions/action/"},
+                    {"title": "Inbound events", "icon": "inbox", "link": "/admin/instagram/inboundevent/"},
+                    {"title": "Workspaces", "icon": "groups", "link": "/admin/accounts/workspace/"},
+                ],
+            },
+        ],
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

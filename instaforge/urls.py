@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("webhooks/", include("instagram.urls")),
+    path("", include("accounts.urls")),
+    path("", include("engagement.urls")),
+    path("", include("actions.urls")),
+]

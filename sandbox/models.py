@@ -1,0 +1,104 @@
+"""State of the local Instagram emulator. Only ``sandbox/`` reads or writes these tables.
+
+The sandbox plays Meta: InstaForge's own code never imports these models; it
+reaches the sandbox over HTTP exactly as it would reach graph.instagram.com.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+
+def graph_id() -> str:
+    """A numeric id in the style of Instagram's (17–18 digits)."""
+    return str(17_800_000_000_000_000 + secrets.randbelow(99_999_999_999_999))
+
+
+class SandboxAccount(models.Model):
+    """An Instagram professional account that lives in the sandbox."""
+
+    user_id = models.CharField(max_length=32, unique=True, default=graph_id)
+    username = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=200, blank=True, default="")
+    account_type = models.CharField(max_length=20, default="BUSINESS")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"@{self.username}"
+
+
+class SandboxMedia(models.Model):
+    media_id = models.CharField(max_length=32, unique=True, default=graph_id)
+    account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE, related_name="media")
+    caption = models.TextField(blank=True, default="")
+    media_type = models.CharField(max_length=20, default="IMAGE")
+    media_product_type = models.CharField(max_length=20, default="FEED")
+    timestamp = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.media_type} {self.media_id}"
+
+
+class SandboxComment(models.Model):
+    comment_id = models.CharField(max_length=32, unique=True, default=graph_id)
+    media = models.ForeignKey(SandboxMedia, on_delete=models.CASCADE, related_name="comments")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    from_id = models.CharField(max_length=32)
+    from_username = models.CharField(max_length=100)
+    text = models.TextField()
+    timestamp = models.DateTimeField(default=timezone.now)
+    # Set when the reply was made through the API (by the connected app).
+    via_api = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+
+    def __str__(self) -> str:
+        return f"@{self.from_username}: {self.text[:40]}"
+
+
+class SandboxAuthCode(models.Model):
+    code = models.CharField(max_length=100, unique=True)
+    account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE)
+    redirect_uri = models.CharField(max_length=500)
+    scopes = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class SandboxToken(models.Model):
+    token = models.CharField(max_length=200, unique=True)
+    account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE, related_name="tokens")
+    kind = models.CharField(max_length=10, choices=[("short", "short-lived"), ("long", "long-lived")])
+    scopes = models.CharField(max_length=500, blank=True, default="")
+    expires_at = models.DateTimeField()
+    revoked = models.BooleanField(default=False)
+
+
+class SandboxCall(models.Model):
+    """The received-calls log: what InstaForge really sent to "Instagram"."""
+
+    at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    account = models.ForeignKey(SandboxAccount, null=True, blank=True, on_delete=models.SET_NULL)
+    params = models.JSONField(default=dict)
+    status = models.PositiveSmallIntegerField()
+    response = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+
+class SandboxWebhookDelivery(models.Model):
+    """Each webhook POST the sandbox made to the app, with its answer."""
+
+    at = models.DateTimeField(default=timezone.now)
+    url = models.CharField(max_length=500)
+    body = models.TextField()
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
