@@ -1,3 +1,16 @@
 from django.urls import path
 
-urlpatterns: list = []
+from accounts import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("workspaces/new/", views.workspace_create_view, name="workspace_create"),
+    path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
+    path("workspace/members/", views.members, name="members"),
+    path("invitations/<str:token>/", views.invitation_accept_view, name="invitation_accept"),
+    path("instagram/connect/", views.instagram_connect, name="instagram_connect"),
+    path("instagram/callback/", views.instagram_callback, name="instagram_callback"),
+    path("instagram/accounts/<int:account_id>/", views.account_detail, name="account_detail"),
+    path("instagram/accounts/<int:account_id>/pause/", views.account_pause_view, name="account_pause"),
+    path("instagram/accounts/<int:account_id>/resume/", views.account_resume_view, name="account_resume"),
+]

@@ -1,3 +1,11 @@
 from django.urls import path
 
-urlpatterns: list = []
+from engagement import views
+
+urlpatterns = [
+    path("instagram/accounts/<int:account_id>/rules/new/", views.rule_edit, name="rule_create"),
+    path("instagram/accounts/<int:account_id>/rules/<int:rule_id>/", views.rule_edit, name="rule_edit"),
+    path("instagram/accounts/<int:account_id>/rules/<int:rule_id>/delete/", views.rule_delete, name="rule_delete"),
+    path("comments/", views.comment_list, name="comment_list"),
+    path("comments/<int:comment_id>/", views.comment_detail, name="comment_detail"),
+]

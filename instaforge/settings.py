@@ -8,8 +8,12 @@ INSTAGRAM_* settings; with DEBUG off a missing required setting fails at start.
 
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# Lets generic Django classes be subscripted (ModelForm[Model]) at run time, for mypy.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -191,7 +195,7 @@ INSTAGRAM_APP_SECRET = _required("INSTAGRAM_APP_SECRET", _DEMO_APP_SECRET)
 INSTAGRAM_WEBHOOK_VERIFY_TOKEN = _required("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", "sandbox-verify-token")
 # The Graph API base URL. Real: https://graph.instagram.com
 INSTAGRAM_GRAPH_URL = env.str("INSTAGRAM_GRAPH_URL", default=SANDBOX_URL).rstrip("/")
-INSTAGRAM_API_VERSION = env.str("INSTAGRAM_API_VERSION", default="v24.0")
+INSTAGRAM_API_VERSION = env.str("INSTAGRAM_API_VERSION", default="v26.0")
 # Real: https://www.instagram.com/oauth/authorize and https://api.instagram.com/oauth/access_token
 INSTAGRAM_OAUTH_AUTHORIZE_URL = env.str("INSTAGRAM_OAUTH_AUTHORIZE_URL", default=f"{SANDBOX_URL}/oauth/authorize")
 INSTAGRAM_OAUTH_TOKEN_URL = env.str("INSTAGRAM_OAUTH_TOKEN_URL", default=f"{SANDBOX_URL}/oauth/access_token")

@@ -22,9 +22,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from urllib3.exceptions import NewConnectionError
 from django.conf import settings
 
-from instagram.errors import GraphAPIError, OutcomeUnknownError, TransientError, error_from_response
+from instagram.errors import GraphAPIError, NotSentError, OutcomeUnknownError, TransientError, error_from_response
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,12 @@ def parse_usage_headers(headers: Any) -> dict[str, Any]:
     return usage
 
 
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """True when the connection could not be opened, so no byte of the request left."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
 def authorize_url(*, redirect_uri: str, state: str) -> str:
     """The Instagram Login consent page the person is sent to."""
     query = urlencode(
@@ -102,12 +109,17 @@ class InstagramClient:
     def _send(self, method: str, url: str, *, params: dict[str, Any] | None, data: dict[str, Any] | None, is_write: bool) -> GraphResponse:
         try:
             response = _session().request(method, url, params=params, data=data, timeout=settings.INSTAGRAM_HTTP_TIMEOUT)
+        except requests.exceptions.ConnectTimeout as exc:
+            raise NotSentError(f"Could not connect within {settings.INSTAGRAM_HTTP_TIMEOUT}s: {exc}") from exc
         except requests.Timeout as exc:
             if is_write:
                 raise OutcomeUnknownError(f"No answer within {settings.INSTAGRAM_HTTP_TIMEOUT}s: {exc}") from exc
             raise TransientError(f"Timed out: {exc}") from exc
         except requests.ConnectionError as exc:
-            # The connection failed before a request could be sent: safe to report as transient.
+            if _never_sent(exc):
+                raise NotSentError(f"Could not connect: {exc}") from exc
+            if is_write:
+                raise OutcomeUnknownError(f"The connection broke after sending: {exc}") from exc
             raise TransientError(f"Connection failed: {exc}") from exc
         usage = parse_usage_headers(response.headers)
         self.last_usage = usage
@@ -128,8 +140,8 @@ class InstagramClient:
                 return self._send(method, url, params=params, data=data, is_write=is_write)
             except OutcomeUnknownError:
                 raise
-            except TransientError:
-                if is_write or attempt >= self.max_retries:
+            except TransientError as exc:
+                if (is_write and not isinstance(exc, NotSentError)) or attempt >= self.max_retries:
                     raise
                 attempt += 1
                 # Full jitter: 0..(0.25 * 2^attempt) seconds.
@@ -176,7 +188,11 @@ class InstagramClient:
 
     # --- Graph API ------------------------------------------------------
     def me(self, *, fields: str = "user_id,username,name,account_type") -> dict[str, Any]:
-        return self._call("GET", self._graph_url("me"), params=self._params({"fields": fields})).data
+        body = self._call("GET", self._graph_url("me"), params=self._params({"fields": fields})).data
+        # The reference page shows the profile wrapped in "data": [...]; accept both.
+        if isinstance(body.get("data"), list) and body["data"]:
+            return dict(body["data"][0])
+        return body
 
     def comment_reply(self, *, comment_id: str, message: str) -> dict[str, Any]:
         """POST /{comment-id}/replies — a public reply. Returns {"id": ...}."""

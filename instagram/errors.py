@@ -47,6 +47,10 @@ class TransientError(GraphAPIError):
     """Temporary trouble on Meta's side (codes 1, 2, HTTP 5xx) or in the network."""
 
 
+class NotSentError(TransientError):
+    """The request never left: the connection could not be made. Safe to send again."""
+
+
 class OutcomeUnknownError(TransientError):
     """The request may have reached Meta but no answer came back (timeout)."""
 

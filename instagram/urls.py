@@ -1,3 +1,7 @@
 from django.urls import path
 
-urlpatterns: list = []
+from instagram import views
+
+urlpatterns = [
+    path("instagram/", views.instagram_webhook, name="instagram_webhook"),
+]

@@ -20,17 +20,25 @@ def graph_id() -> str:
 class SandboxAccount(models.Model):
     """An Instagram professional account that lives in the sandbox."""
 
+    # The Instagram professional account id: ``user_id`` on /me, ``entry[].id`` in webhooks.
     user_id = models.CharField(max_length=32, unique=True, default=graph_id)
-    username = models.CharField(max_length=100, unique=True)
+    # The app-scoped id: ``id`` on /me. Different from ``user_id``, as on Instagram.
+    app_scoped_id = models.CharField(max_length=32, unique=True, default=graph_id)
+    username = models.CharField(max_length=30, unique=True)
     name = models.CharField(max_length=200, blank=True, default="")
     account_type = models.CharField(max_length=20, default="BUSINESS")
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["username"]
 
     def __str__(self) -> str:
         return f"@{self.username}"
 
 
 class SandboxMedia(models.Model):
+    """A post of a sandbox account."""
+
     media_id = models.CharField(max_length=32, unique=True, default=graph_id)
     account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE, related_name="media")
     caption = models.TextField(blank=True, default="")
@@ -38,16 +46,21 @@ class SandboxMedia(models.Model):
     media_product_type = models.CharField(max_length=20, default="FEED")
     timestamp = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+
     def __str__(self) -> str:
         return f"{self.media_type} {self.media_id}"
 
 
 class SandboxComment(models.Model):
+    """A comment on a post, or a reply to one (``parent`` set)."""
+
     comment_id = models.CharField(max_length=32, unique=True, default=graph_id)
     media = models.ForeignKey(SandboxMedia, on_delete=models.CASCADE, related_name="comments")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     from_id = models.CharField(max_length=32)
-    from_username = models.CharField(max_length=100)
+    from_username = models.CharField(max_length=30)
     text = models.TextField()
     timestamp = models.DateTimeField(default=timezone.now)
     # Set when the reply was made through the API (by the connected app).
@@ -61,7 +74,9 @@ class SandboxComment(models.Model):
 
 
 class SandboxAuthCode(models.Model):
-    code = models.CharField(max_length=100, unique=True)
+    """An authorization code from the consent page: single use, valid one hour."""
+
+    code = models.CharField(max_length=200, unique=True)
     account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE)
     redirect_uri = models.CharField(max_length=500)
     scopes = models.CharField(max_length=500)
@@ -70,21 +85,39 @@ class SandboxAuthCode(models.Model):
 
 
 class SandboxToken(models.Model):
+    """An Instagram User access token the sandbox issued."""
+
+    class Kind(models.TextChoices):
+        SHORT = "short", "short-lived"
+        LONG = "long", "long-lived"
+
     token = models.CharField(max_length=200, unique=True)
     account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE, related_name="tokens")
-    kind = models.CharField(max_length=10, choices=[("short", "short-lived"), ("long", "long-lived")])
+    kind = models.CharField(max_length=10, choices=Kind.choices)
     scopes = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    # Set when the person removed the app from their account.
     revoked = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(kind__in=["short", "long"]), name="sandbox_token_kind_valid"),
+        ]
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [scope for scope in self.scopes.split(",") if scope]
 
 
 class SandboxCall(models.Model):
     """The received-calls log: what InstaForge really sent to "Instagram"."""
 
-    at = models.DateTimeField(default=timezone.now)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=500)
     account = models.ForeignKey(SandboxAccount, null=True, blank=True, on_delete=models.SET_NULL)
+    # Query and form parameters, with secrets (access_token, client_secret) redacted.
     params = models.JSONField(default=dict)
     status = models.PositiveSmallIntegerField()
     response = models.JSONField(default=dict)
@@ -98,7 +131,16 @@ class SandboxWebhookDelivery(models.Model):
 
     at = models.DateTimeField(default=timezone.now)
     url = models.CharField(max_length=500)
+    # The exact bytes that were signed and sent (UTF-8; the JSON itself is ASCII).
     body = models.TextField()
+    signature = models.CharField(max_length=80)
     status = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300

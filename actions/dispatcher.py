@@ -1,0 +1,207 @@
+"""The dispatcher: claims due actions, asks the gate, hands allowed ones to the executor.
+
+Any number of dispatchers may run on any number of hosts. Claiming uses
+``SELECT … FOR UPDATE SKIP LOCKED`` where the database has it (PostgreSQL) and
+a conditional ``UPDATE … WHERE state = 'planned'`` elsewhere (SQLite). The
+intent (state ``sending``) is committed before Instagram is called; a process
+that dies after that leaves an action whose lease expires and whose outcome is
+then reconciled against Instagram, never resent blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import InstagramAccount
+from accounts.services import account_mark_error
+from accounts.vault import TokenDecryptionError
+from actions.executor import action_execute, action_reconcile
+from actions.models import Action, ActionState, Verdict
+from actions.services import action_finish, action_record_decision
+from instagram.errors import GraphAPIError, NotSentError, OutcomeUnknownError, RateLimitedError, TokenInvalidError
+from safety.gate import gate_evaluate
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_NOT_SENT = timedelta(seconds=15)
+RETRY_AFTER_RATE_LIMIT = timedelta(minutes=5)
+RETRY_AFTER_TOKEN_ERROR = timedelta(minutes=5)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+def _lease(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.DISPATCHER_LEASE_SECONDS)
+
+
+def actions_claim_due(*, worker_id: str, now: datetime, limit: int = 20) -> list[int]:
+    """Claim up to ``limit`` due planned actions for this worker; no action is claimed twice."""
+    due = Action.all_workspaces.filter(state=ActionState.PLANNED, due_at__lte=now).order_by("due_at", "id")
+    claim = {"state": ActionState.CLAIMED, "claimed_by": worker_id, "lease_until": _lease(now)}
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+            Action.all_workspaces.filter(pk__in=ids).update(**claim)
+        return ids
+    claimed = []
+    for action_id in due.values_list("pk", flat=True)[:limit]:
+        if Action.all_workspaces.filter(pk=action_id, state=ActionState.PLANNED).update(**claim):
+            claimed.append(action_id)
+    return claimed
+
+
+def _defer(action_id: int, *, until: datetime, reason: str) -> None:
+    Action.all_workspaces.filter(pk=action_id).update(
+        state=ActionState.PLANNED, due_at=until, claimed_by="", lease_until=None, last_reason=reason[:500]
+    )
+
+
+def action_gate_and_mark(*, action_id: int, worker_id: str, now: datetime) -> Action | None:
+    """Ask the gate about a claimed action and record the verdict. Returns the action if it may be sent now.
+
+    Holds the account's row lock, so two dispatchers never both count the same
+    free slot of one account.
+    """
+    with transaction.atomic():
+        account_id = Action.all_workspaces.filter(pk=action_id).values_list("account_id", flat=True).get()
+        account = InstagramAccount.all_workspaces.select_for_update().get(pk=account_id)
+        action = Action.all_workspaces.get(pk=action_id)
+        if action.state != ActionState.CLAIMED or action.claimed_by != worker_id:
+            return None
+        action.account = account
+        decision = gate_evaluate(action=action, account=account, now=now)
+        action_record_decision(action=action, verdict=decision.verdict, reason=decision.reason, until=decision.until)
+        if decision.verdict == Verdict.DEFER:
+            assert decision.until is not None
+            _defer(action_id, until=decision.until, reason=decision.reason)
+            return None
+        if decision.verdict == Verdict.DENY:
+            Action.all_workspaces.filter(pk=action_id).update(
+                state=ActionState.DENIED, last_reason=decision.reason, finished_at=now, lease_until=None
+            )
+            return None
+        Action.all_workspaces.filter(pk=action_id).update(
+            state=ActionState.SENDING, started_at=now, attempts=F("attempts") + 1, lease_until=_lease(now), last_reason=decision.reason
+        )
+        action.state = ActionState.SENDING
+        return action
+
+
+def action_send(*, action: Action) -> str:
+    """Call Instagram for an action marked ``sending`` and record what happened. Returns the new state."""
+    now = timezone.now()
+    try:
+        result = action_execute(action=action)
+    except OutcomeUnknownError as exc:
+        Action.all_workspaces.filter(pk=action.pk, state=ActionState.SENDING).update(
+            state=ActionState.UNKNOWN, last_reason=f"no answer from Instagram: {exc}"[:500], lease_until=None
+        )
+        return ActionState.UNKNOWN
+    except NotSentError as exc:
+        return _send_later(action, now + RETRY_AFTER_NOT_SENT, f"Instagram could not be reached, nothing was sent: {exc}")
+    except RateLimitedError as exc:
+        return _send_later(action, now + RETRY_AFTER_RATE_LIMIT, f"Instagram rate limit (code {exc.code}): {exc.message}")
+    except (TokenInvalidError, TokenDecryptionError) as exc:
+        reason = f"Instagram rejected the token: {exc}"
+        account_mark_error(account_id=action.account_id, reason=reason[:500])
+        return _send_later(action, now + RETRY_AFTER_TOKEN_ERROR, reason + " (kept until the account is reconnected)")
+    except GraphAPIError as exc:
+        action_finish(action_id=action.pk, state=ActionState.FAILED, result={"error": exc.as_dict()}, reason=exc.message)
+        return ActionState.FAILED
+    action_finish(action_id=action.pk, state=ActionState.SUCCEEDED, result=result, reason="sent")
+    return ActionState.SUCCEEDED
+
+
+def _send_later(action: Action, until: datetime, reason: str) -> str:
+    """The call did not happen: put the action back, to run again at ``until``."""
+    with transaction.atomic():
+        action_record_decision(action=action, verdict=Verdict.DEFER, reason=reason, until=until)
+        Action.all_workspaces.filter(pk=action.pk, state=ActionState.SENDING).update(
+            state=ActionState.PLANNED, due_at=until, claimed_by="", lease_until=None, last_reason=reason[:500]
+        )
+    return ActionState.PLANNED
+
+
+def leases_recover(*, now: datetime) -> tuple[int, int]:
+    """Release claims of dead dispatchers. A claim that never sent returns to planned; one that was sending becomes unknown."""
+    released = Action.all_workspaces.filter(state=ActionState.CLAIMED, lease_until__lt=now).update(
+        state=ActionState.PLANNED, claimed_by="", lease_until=None
+    )
+    unknown = Action.all_workspaces.filter(state=ActionState.SENDING, lease_until__lt=now).update(
+        state=ActionState.UNKNOWN, lease_until=None, last_reason="the dispatcher stopped while sending"
+    )
+    return released, unknown
+
+
+def actions_reconcile_unknown(*, worker_id: str, now: datetime, limit: int = 10) -> int:
+    """Ask Instagram what became of actions whose outcome is unknown; resend only what is confirmed missing."""
+    done = 0
+    candidates = Action.all_workspaces.filter(state=ActionState.UNKNOWN).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    for action_id in candidates.values_list("pk", flat=True)[:limit]:
+        taken = Action.all_workspaces.filter(pk=action_id, state=ActionState.UNKNOWN).filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+        ).update(claimed_by=worker_id, lease_until=_lease(now))
+        if not taken:
+            continue
+        action = Action.all_workspaces.select_related("account").get(pk=action_id)
+        try:
+            found = action_reconcile(action=action)
+        except (GraphAPIError, TokenDecryptionError) as exc:
+            logger.warning("Reconciling action %s failed, will try again: %s", action_id, exc)
+            continue
+        if found.happened:
+            action_finish(action_id=action_id, state=ActionState.SUCCEEDED, result=found.result, reason="reconciled: Instagram shows it was sent")
+        else:
+            with transaction.atomic():
+                reason = "reconciled: Instagram shows it was not sent; sending again"
+                action_record_decision(action=action, verdict=Verdict.DEFER, reason=reason, until=now)
+                Action.all_workspaces.filter(pk=action_id, state=ActionState.UNKNOWN).update(
+                    state=ActionState.PLANNED, due_at=now, claimed_by="", lease_until=None, last_reason=reason
+                )
+        done += 1
+    return done
+
+
+def dispatch_once(*, worker_id: str, now: datetime | None = None, limit: int = 20) -> int:
+    """One pass: claim due actions, gate them, send the allowed ones. Returns how many were claimed."""
+    now = now or timezone.now()
+    claimed = actions_claim_due(worker_id=worker_id, now=now, limit=limit)
+    for action_id in claimed:
+        action = action_gate_and_mark(action_id=action_id, worker_id=worker_id, now=timezone.now())
+        if action is not None:
+            action_send(action=action)
+    return len(claimed)
+
+
+def dispatcher_run(*, stop: threading.Event, worker_id: str | None = None, poll_seconds: float | None = None) -> None:
+    """Run until ``stop`` is set. Housekeeping (leases, reconciliation) every few seconds."""
+    worker_id = worker_id or worker_name()
+    poll = settings.DISPATCHER_POLL_SECONDS if poll_seconds is None else poll_seconds
+    next_housekeeping = 0.0
+    logger.info("Dispatcher %s started", worker_id)
+    while not stop.is_set():
+        try:
+            if time.monotonic() >= next_housekeeping:
+                close_old_connections()
+                leases_recover(now=timezone.now())
+                actions_reconcile_unknown(worker_id=worker_id, now=timezone.now())
+                next_housekeeping = time.monotonic() + 5
+            if dispatch_once(worker_id=worker_id) == 0:
+                stop.wait(poll)
+        except Exception:
+            logger.exception("Dispatcher pass failed; retrying")
+            close_old_connections()
+            stop.wait(max(poll, 1.0))
+    logger.info("Dispatcher %s stopped", worker_id)

@@ -1,0 +1,44 @@
+"""Every django-q2 schedule the product needs, declared in code.
+
+``python manage.py schedules_sync`` creates, updates and removes schedules so
+the database matches this registry; ``make up`` runs it on every start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django_q.models import Schedule
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    schedule_type: str
+    minutes: int | None = None
+
+
+SCHEDULES: tuple[ScheduleSpec, ...] = (
+    ScheduleSpec("instagram: sweep inbound events", "instagram.tasks.inbound_events_sweep", Schedule.MINUTES, minutes=1),
+    ScheduleSpec("django-q: prune failed tasks", "instaforge.maintenance.failed_tasks_prune", Schedule.DAILY),
+)
+
+MANAGED_PREFIXES = ("instagram:", "django-q:", "accounts:", "actions:", "safety:", "engagement:")
+
+
+def schedules_sync() -> list[str]:
+    """Make the stored schedules match ``SCHEDULES``. Returns a line per change."""
+    changes: list[str] = []
+    wanted = {spec.name: spec for spec in SCHEDULES}
+    for spec in SCHEDULES:
+        _, created = Schedule.objects.update_or_create(
+            name=spec.name,
+            defaults={"func": spec.func, "schedule_type": spec.schedule_type, "minutes": spec.minutes, "repeats": -1},
+        )
+        changes.append(f"{'created' if created else 'kept'}: {spec.name}")
+    for stale in Schedule.objects.exclude(name__in=wanted):
+        if stale.name and stale.name.startswith(MANAGED_PREFIXES):
+            changes.append(f"removed: {stale.name}")
+            stale.delete()
+    return changes

@@ -1,0 +1,41 @@
+"""django-q2 tasks of the Meta boundary: thin, idempotent, by id."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from accounts.tenancy import workspace_scope
+from instagram.events import handler_for
+from instagram.models import InboundEventState
+from instagram.services import inbound_event_claim, inbound_event_finish, inbound_event_sweep
+
+logger = logging.getLogger(__name__)
+
+
+def inbound_event_process(event_id: int) -> str:
+    """Hand one stored event to the app that handles its field. Safe to run twice."""
+    event = inbound_event_claim(event_id=event_id)
+    if event is None:
+        return "already taken"
+    if event.account is None or event.workspace_id is None:
+        inbound_event_finish(event=event, state=InboundEventState.IGNORED, outcome="no connected account has this Instagram id")
+        return "ignored"
+    handler = handler_for(event.field)
+    if handler is None:
+        inbound_event_finish(event=event, state=InboundEventState.IGNORED, outcome=f"no handler for the field {event.field!r} yet")
+        return "ignored"
+    try:
+        with workspace_scope(event.workspace_id):
+            result = handler(event)
+    except Exception as exc:
+        logger.exception("Processing inbound event %s failed", event_id)
+        inbound_event_finish(event=event, state=InboundEventState.FAILED, outcome=f"{type(exc).__name__}: {exc}")
+        raise
+    inbound_event_finish(event=event, state=result.state, outcome=result.outcome)
+    return result.outcome
+
+
+def inbound_events_sweep() -> int:
+    return inbound_event_sweep(older_than_seconds=settings.INBOUND_SWEEP_AFTER_SECONDS)
