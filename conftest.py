@@ -10,6 +10,8 @@ from accounts.models import AccountState, InstagramAccount, Membership, Role, Us
 from accounts.tenancy import workspace_scope
 from accounts.vault import token_encrypt
 
+pytest_plugins = ["sandbox.testing"]
+
 
 @pytest.fixture
 def make_user(db: None):  # type: ignore[no-untyped-def]

@@ -12,6 +12,8 @@ WARMUP_DAYS = [getattr(S, f"WARMUP_DAY_{day}") for day in range(1, 8)]
 ACTING_STATES = frozenset([*WARMUP_DAYS, S.ACTIVE])
 # States an account can be restored to after a pause, review or reconnect.
 RESUMABLE_STATES = ACTING_STATES
+# States that hold an account; leaving them for an acting state means returning to ``resume_state``.
+HOLDING_STATES = frozenset([S.PAUSED, S.SUSPENDED, S.CONNECTING])
 
 
 def _build_table() -> dict[str, frozenset[str]]:

@@ -104,6 +104,11 @@ def account_transition(
         from_state = account.state
         if not lifecycle.is_allowed(from_state, to_state):
             raise ForbiddenTransition(f"{account} cannot go from {from_state} to {to_state}.")
+        if from_state in lifecycle.HOLDING_STATES and to_state in lifecycle.ACTING_STATES:
+            # A paused, reviewed or reconnecting account goes back to where it was, nowhere else.
+            expected = account.resume_state or AccountState.WARMUP_DAY_1
+            if to_state != expected:
+                raise ForbiddenTransition(f"{account} can only return to {expected} from {from_state}, not {to_state}.")
         now = timezone.now()
         if from_state in lifecycle.ACTING_STATES and to_state in (AccountState.PAUSED, AccountState.SUSPENDED, AccountState.ERROR):
             account.resume_state = from_state

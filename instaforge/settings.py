@@ -24,7 +24,7 @@ DEBUG = env.bool("DEBUG", default=True)
 
 # Demo-only defaults. Outside DEBUG these must come from the environment.
 _DEMO_SECRET_KEY = "insecure-demo-key-change-me-in-production-0123456789"
-_DEMO_TOKEN_KEY = "ZGVtby10b2tlbi1rZXktZm9yLWxvY2FsLXVzZS1vbmx5IT0="
+_DEMO_TOKEN_KEY = "aW5zdGFmb3JnZS1kZW1vLWtleS1sb2NhbC1vbmx5ISE="
 _DEMO_APP_SECRET = "sandbox-app-secret"
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
 from actions.models import Action, Verdict
-from safety.policies import SafetyPolicy, default_policy
+from safety.policies import SafetyPolicy, default_policy, plural_label
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -88,7 +88,7 @@ def gate_evaluate(*, action: Action, account: InstagramAccount, now: datetime | 
     ]
     daily_limit = policy.daily_limit(action.action_type)
     if daily_limit is not None:
-        checks.append((mine_of_type, DAY, daily_limit, f"daily limit for {action.get_action_type_display().lower()}s"))
+        checks.append((mine_of_type, DAY, daily_limit, f"daily limit for {plural_label(action.action_type)}"))
     for queryset, window, limit, what in checks:
         decision = _window_check(queryset, now=now, window=window, limit=limit, what=what)
         if decision is not None:
@@ -98,6 +98,6 @@ def gate_evaluate(*, action: Action, account: InstagramAccount, now: datetime | 
     if cooldown:
         last = mine_of_type.aggregate(last=Max("started_at"))["last"]
         if last is not None and now < last + timedelta(seconds=cooldown):
-            return Decision.defer(last + timedelta(seconds=cooldown), f"cooldown: {cooldown} s between {action.get_action_type_display().lower()}s")
+            return Decision.defer(last + timedelta(seconds=cooldown), f"cooldown: {cooldown} s between {plural_label(action.action_type)}")
     return Decision.allow()
 

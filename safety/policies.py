@@ -19,6 +19,11 @@ ACTION_POLICY_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
+def plural_label(action_type: str) -> str:
+    """ "comment_reply" → "comment replies", for messages."""
+    return ACTION_POLICY_KEYS.get(action_type, (action_type, action_type + "s"))[1].replace("_", " ")
+
+
 @dataclass(frozen=True)
 class SafetyPolicy:
     global_per_hour: int

@@ -42,7 +42,15 @@ def comment_of_account(*, comment_id: str, account: SandboxAccount) -> SandboxCo
 
 def comment_replies(*, comment: SandboxComment) -> QuerySet[SandboxComment]:
     """Replies to a top-level comment, oldest first."""
-    return comment.replies.select_related("media").order_by("timestamp", "id")
+    return comment.replies.select_related("media", "parent").order_by("timestamp", "id")
+
+
+def accounts_list() -> QuerySet[SandboxAccount]:
+    return SandboxAccount.objects.order_by("username")
+
+
+def account_by_username(*, username: str) -> SandboxAccount | None:
+    return SandboxAccount.objects.filter(username=username).first() if username else None
 
 
 def accounts_overview() -> QuerySet[SandboxAccount]:
@@ -69,6 +77,10 @@ def calls_recent(*, limit: int = 50) -> QuerySet[SandboxCall]:
 
 def webhook_deliveries_recent(*, limit: int = 20) -> QuerySet[SandboxWebhookDelivery]:
     return SandboxWebhookDelivery.objects.order_by("-at", "-id")[:limit]
+
+
+def webhook_delivery_latest() -> SandboxWebhookDelivery | None:
+    return SandboxWebhookDelivery.objects.order_by("-at", "-id").first()
 
 
 def _percent(used: int, allowed: int) -> int:

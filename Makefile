@@ -1,0 +1,50 @@
+# InstaForge: `make up` runs the whole product on this machine; `make test` runs every check and test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: up install test lint typecheck migrations-check pytest e2e browser clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Install, migrate, create the demo workspace, then run web, worker, dispatcher and sandbox until Ctrl-C.
+up: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py schedules_sync
+	$(PY) manage.py demo_setup
+	$(VENV)/bin/honcho start -f Procfile
+
+## Lint, types, migrations, then the whole test suite (browser tests included).
+test: install browser lint typecheck migrations-check pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy .
+
+migrations-check: install
+	$(PY) manage.py makemigrations --check --dry-run
+
+pytest: install
+	$(PY) -m pytest
+
+e2e: install browser
+	$(PY) -m pytest -m e2e tests/e2e
+
+## Debian's chromium and chromium-driver for the browser tests (never a downloaded browser).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "Browser tests need Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver" >&2; exit 1; fi
+
+clean:
+	rm -rf $(VENV) db.sqlite3* test_db.sqlite3* staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,126 @@
+"""Tenancy fails closed: workspace B can neither see nor change anything of workspace A's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import AccountState, InstagramAccount, Membership
+from accounts.tenancy import NoWorkspaceInScope, workspace_scope
+from actions.models import Action
+from engagement.models import Comment, CommentRule
+
+
+@pytest.fixture
+def world(make_user, make_workspace, make_account) -> dict[str, Any]:
+    """Workspace A with an account, a rule, a comment and an action; a member of workspace B."""
+    owner_a = make_user("a@example.com")
+    workspace_a = make_workspace("A", owner=owner_a)
+    account = make_account(workspace_a, state=AccountState.ACTIVE)
+    rule = CommentRule.all_workspaces.create(workspace=workspace_a, account=account, name="r", keywords="price", reply_templates="hi")
+    comment = Comment.all_workspaces.create(workspace=workspace_a, account=account, ig_comment_id="c1", text="price?")
+    action = Action.all_workspaces.create(
+        workspace=workspace_a, account=account, action_type="comment_reply", idempotency_key="k", payload={"message": "hi"},
+        source_kind="comment", source_id=str(comment.pk),
+    )
+    member_b = make_user("b@example.com")
+    make_workspace("B", owner=member_b)
+    return {"owner_a": owner_a, "member_b": member_b, "account": account, "rule": rule, "comment": comment, "action": action}
+
+
+def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(method, url name, url) for every product URL that takes an object id."""
+    account, rule = world["account"], world["rule"]
+    routes = [
+        ("get", "account_detail", [account.pk]),
+        ("post", "account_pause", [account.pk]),
+        ("post", "account_resume", [account.pk]),
+        ("get", "rule_create", [account.pk]),
+        ("post", "rule_create", [account.pk]),
+        ("get", "rule_edit", [account.pk, rule.pk]),
+        ("post", "rule_edit", [account.pk, rule.pk]),
+        ("post", "rule_delete", [account.pk, rule.pk]),
+        ("get", "comment_detail", [world["comment"].pk]),
+        ("get", "action_detail", [world["action"].pk]),
+    ]
+    return [(method, name, reverse(name, args=args)) for method, name, args in routes]
+
+
+def product_url_names_with_ids() -> set[str]:
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                if not route.startswith(("admin/", "accounts/")):  # the admin and allauth are not tenant pages
+                    walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and "<int:" in route and pattern.name:
+                names.add(pattern.name)
+
+    walk(get_resolver().url_patterns, "")
+    return names
+
+
+URL_COUNT = 10
+
+
+@pytest.mark.parametrize("index", range(URL_COUNT))
+def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: dict[str, Any], index: int) -> None:
+    method, _, url = urls_with_ids(world)[index]
+    client.force_login(world["member_b"])
+    data = {"name": "stolen", "keywords": "x", "reply_templates": "y", "priority": 1, "is_active": "on"}
+    response = client.get(url) if method == "get" else client.post(url, data)
+    assert response.status_code == 404
+    account = InstagramAccount.all_workspaces.get(pk=world["account"].pk)
+    assert account.state == AccountState.ACTIVE
+    rule = CommentRule.all_workspaces.get(pk=world["rule"].pk)
+    assert rule.name == "r"
+    assert CommentRule.all_workspaces.count() == 1
+
+
+@pytest.mark.parametrize("index", range(URL_COUNT))
+def test_the_owning_workspace_can_use_every_url(client: Client, world: dict[str, Any], index: int) -> None:
+    method, _, url = urls_with_ids(world)[index]
+    client.force_login(world["owner_a"])
+    response = client.get(url) if method == "get" else client.post(url, {"name": "n", "keywords": "x", "reply_templates": "y", "priority": 1})
+    assert response.status_code in (200, 302)
+
+
+def test_the_url_list_covers_every_url_that_takes_an_object_id(world: dict[str, Any]) -> None:
+    tested = {name for _, name, _ in urls_with_ids(world)}
+    assert len(urls_with_ids(world)) == URL_COUNT
+    assert product_url_names_with_ids() == tested
+
+
+def test_lists_show_only_the_own_workspace(client: Client, world: dict[str, Any]) -> None:
+    client.force_login(world["member_b"])
+    for name in ("dashboard", "comment_list", "action_list"):
+        content = client.get(reverse(name)).content.decode()
+        assert world["account"].username not in content
+        assert "price?" not in content
+
+
+def test_the_session_cannot_select_a_workspace_the_user_is_not_a_member_of(client: Client, world: dict[str, Any]) -> None:
+    client.force_login(world["member_b"])
+    response = client.post(reverse("workspace_switch"), {"workspace_id": world["account"].workspace_id})
+    assert response.status_code == 404
+    session = client.session
+    session["active_workspace_id"] = world["account"].workspace_id  # a tampered session
+    session.save()
+    assert client.get(reverse("account_detail", args=[world["account"].pk])).status_code == 404
+
+
+def test_scoped_manager_raises_without_a_workspace_in_scope(world: dict[str, Any]) -> None:
+    with pytest.raises(NoWorkspaceInScope):
+        list(InstagramAccount.objects.all())
+    with workspace_scope(world["account"].workspace_id):
+        assert list(InstagramAccount.objects.all()) == [world["account"]]
+    other = Membership.all_workspaces.get(user=world["member_b"]).workspace
+    with workspace_scope(other):
+        assert not InstagramAccount.objects.exists()

@@ -1,0 +1,117 @@
+"""The webhook endpoint: handshake, signatures, storing once, malformed bodies, unknown fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from engagement.models import Comment
+from instagram.models import InboundEvent, InboundEventState
+from instagram.signatures import signature_for
+
+FIXTURES = Path(__file__).parent / "fixtures" / "meta"
+URL = "/webhooks/instagram/"
+
+
+def documented_comment_delivery() -> bytes:
+    return (FIXTURES / "webhook_comments.json").read_bytes()
+
+
+def post_signed(client: Client, body: bytes, *, secret: str | None = None):  # type: ignore[no-untyped-def]
+    signature = signature_for(body=body, secret=secret or settings.INSTAGRAM_APP_SECRET)
+    return client.post(URL, data=body, content_type="application/json", headers={"X-Hub-Signature-256": signature})
+
+
+def test_verification_handshake_echoes_the_challenge(client: Client) -> None:
+    params = {"hub.mode": "subscribe", "hub.verify_token": settings.INSTAGRAM_WEBHOOK_VERIFY_TOKEN, "hub.challenge": "1158201444"}
+    response = client.get(URL, params)
+    assert response.status_code == 200
+    assert response.content == b"1158201444"
+
+
+def test_verification_with_a_wrong_token_is_refused(client: Client) -> None:
+    response = client.get(URL, {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "x"})
+    assert response.status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_valid_delivery_is_stored_once_even_when_delivered_three_times(client: Client) -> None:
+    body = documented_comment_delivery()
+    for _ in range(3):
+        assert post_signed(client, body).status_code == 200
+    event = InboundEvent.objects.get()
+    assert (event.field, event.entry_id, event.dedupe_key) == ("comments", "17841405822304914", "comments:17865799348089039")
+    assert event.deliveries == 3
+    assert event.payload["value"]["text"] == "This is an example reply comment."
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", [None, "sha256=" + "0" * 64, "sha1=abc", "garbage"])
+def test_bad_or_missing_signature_is_403_and_stores_nothing(client: Client, header: str | None) -> None:
+    headers = {"X-Hub-Signature-256": header} if header else {}
+    response = client.post(URL, data=documented_comment_delivery(), content_type="application/json", headers=headers)
+    assert response.status_code == 403
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_signature_made_with_another_secret_is_refused(client: Client) -> None:
+    assert post_signed(client, documented_comment_delivery(), secret="someone-else").status_code == 403
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"object": "instagram"}', b'{"entry": [{"changes": [{"field": "comments"}]}]}'])
+def test_malformed_body_is_400_and_stores_nothing(client: Client, body: bytes) -> None:
+    assert post_signed(client, body).status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_fields_are_kept_not_crashing(client: Client) -> None:
+    delivery = {
+        "object": "instagram",
+        "entry": [{"id": "1", "time": 1700000000, "changes": [{"field": "some_future_field", "value": {"anything": [1, 2]}}]}],
+    }
+    assert post_signed(client, json.dumps(delivery).encode()).status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.field == "some_future_field"
+    assert event.payload["value"] == {"anything": [1, 2]}
+    assert event.state == InboundEventState.IGNORED  # kept, and says why
+    assert event.outcome
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_documented_instagram_login_shape_without_changes_is_accepted(client: Client) -> None:
+    body = (FIXTURES / "webhook_comments_ig_login_doc_literal.json").read_bytes()
+    assert post_signed(client, body).status_code == 200
+    assert InboundEvent.objects.get().dedupe_key == "comments:17865799348089039"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_comment_for_a_connected_account_is_routed_and_processed(client: Client, make_account, workspace) -> None:
+    account = make_account(workspace, ig_user_id="17841405822304914")
+    assert post_signed(client, documented_comment_delivery()).status_code == 200
+    event = InboundEvent.objects.get()
+    assert (event.workspace_id, event.account_id, event.state) == (workspace.pk, account.pk, InboundEventState.PROCESSED)
+    comment = Comment.all_workspaces.get()
+    assert (comment.account_id, comment.from_username, comment.text) == (account.pk, "commenter_example", "This is an example reply comment.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_of_entries_and_changes_is_stored_change_by_change(client: Client) -> None:
+    template = json.loads(documented_comment_delivery())
+    change = template["entry"][0]["changes"][0]
+    entries = []
+    for entry_number in range(3):
+        changes = []
+        for change_number in range(4):
+            value = {**change["value"], "id": f"{entry_number}{change_number}"}
+            changes.append({"field": "comments", "value": value})
+        entries.append({"id": f"acct{entry_number}", "time": 1700000000, "changes": changes})
+    assert post_signed(client, json.dumps({"object": "instagram", "entry": entries}).encode()).status_code == 200
+    assert InboundEvent.objects.count() == 12

@@ -1,0 +1,31 @@
+"""``python manage.py sandbox``: run the local Instagram Platform API emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from sandbox.server import serve
+
+
+class Command(BaseCommand):
+    help = "Serve the Instagram Platform API sandbox (OAuth, Graph API, signed webhooks, follower pages)."
+
+    requires_migrations_checks = True
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Interface to listen on (default 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=8001, help="Port to listen on (default 8001; 0 picks a free one).")
+
+    def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
+        def announce(bound_port: int) -> None:
+            self.stdout.write(f"Instagram sandbox on http://{host}:{bound_port}/")
+            self.stdout.write(f"Webhooks go to {settings.SANDBOX_WEBHOOK_URL}, signed with INSTAGRAM_APP_SECRET.")
+            self.stdout.flush()
+
+        try:
+            serve(host, port, on_bind=announce)
+        except KeyboardInterrupt:
+            self.stdout.write("Sandbox stopped.")

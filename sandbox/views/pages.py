@@ -1,0 +1,111 @@
+"""The follower's side of the sandbox: accounts, their posts, comments and the app's replies.
+
+A person (or a browser test) plays the followers here: posting a comment
+sends the signed ``comments`` webhook to InstaForge, and the replies the app
+makes through the API show up under the comment without a reload.
+These pages belong to the local emulator only: there are no logins and no
+CSRF tokens, as on any local development tool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from sandbox import selectors, services
+from sandbox.models import SandboxAccount
+
+COMMENTER_COOKIE = "sandbox_commenter"
+
+
+def page(template: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
+    """A sandbox page. Rendered without the request, so none of InstaForge's context processors take part."""
+    return HttpResponse(render_to_string(template, context), status=status)
+
+
+def _account_or_404(username: str) -> SandboxAccount:
+    account = selectors.account_by_username(username=username)
+    if account is None:
+        raise Http404("No such sandbox account")
+    return account
+
+
+def _account_page(request: HttpRequest, username: str, *, errors: dict[str, str] | None = None, status: int = 200) -> HttpResponse:
+    account = selectors.account_feed(username=username)
+    if account is None:
+        raise Http404("No such sandbox account")
+    context = {
+        "account": account,
+        "commenter": request.COOKIES.get(COMMENTER_COOKIE, ""),
+        "errors": errors or {},
+        "last_delivery": selectors.webhook_delivery_latest(),
+    }
+    return page("sandbox/account.html", context, status=status)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Every sandbox account and its posts, and a form to add an account."""
+    return page("sandbox/home.html", {"accounts": selectors.accounts_overview(), "error": ""})
+
+
+@csrf_exempt
+@require_POST
+def account_create(request: HttpRequest) -> HttpResponse:
+    try:
+        account = services.sandbox_account_create(username=request.POST.get("username", ""), name=request.POST.get("name", ""))
+    except ValidationError as error:
+        return page("sandbox/home.html", {"accounts": selectors.accounts_overview(), "error": " ".join(error.messages)}, status=400)
+    return HttpResponseRedirect(reverse("sandbox-account", args=[account.username]))
+
+
+@require_GET
+def account(request: HttpRequest, username: str) -> HttpResponse:
+    """An account's posts with their comments and replies; the page polls itself for new replies."""
+    return _account_page(request, username)
+
+
+@csrf_exempt
+@require_POST
+def media_create(request: HttpRequest, username: str) -> HttpResponse:
+    media = services.sandbox_media_create(account=_account_or_404(username), caption=request.POST.get("caption", ""))
+    return HttpResponseRedirect(reverse("sandbox-account", args=[username]) + f"#media-{media.media_id}")
+
+
+@csrf_exempt
+@require_POST
+def comment_post(request: HttpRequest, username: str, media_id: str) -> HttpResponse:
+    """A follower comments on a post: the comment is stored and the webhook sent, then back to the page."""
+    media = selectors.media_of_account(media_id=media_id, username=username)
+    if media is None:
+        raise Http404("No such post")
+    try:
+        comment = services.sandbox_comment_post(
+            media=media, from_username=request.POST.get("from_username", ""), text=request.POST.get("text", "")
+        )
+    except ValidationError as error:
+        return _account_page(request, username, errors={media_id: " ".join(error.messages)}, status=400)
+    response = HttpResponseRedirect(reverse("sandbox-account", args=[username]) + f"#media-{media_id}")
+    response.set_cookie(COMMENTER_COOKIE, comment.from_username, samesite="Lax")
+    return response
+
+
+@csrf_exempt
+@require_POST
+def tokens_revoke(request: HttpRequest, username: str) -> HttpResponse:
+    """The person removes the app from the account: its tokens stop working (code 190)."""
+    services.sandbox_tokens_revoke(account=_account_or_404(username))
+    return HttpResponseRedirect(reverse("sandbox-account", args=[username]))
+
+
+@require_GET
+def log(request: HttpRequest) -> HttpResponse:
+    """What InstaForge sent to "Instagram" and which webhooks the sandbox sent back."""
+    context = {"calls": selectors.calls_recent(), "deliveries": selectors.webhook_deliveries_recent()}
+    return page("sandbox/log.html", context)

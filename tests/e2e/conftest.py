@@ -1,0 +1,74 @@
+"""Browser tests: headless Debian Chromium driven by Selenium, explicit waits on data-testid."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from actions.dispatcher import dispatcher_run
+
+WAIT_SECONDS = 20
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    chromium = shutil.which("chromium")
+    chromedriver = shutil.which("chromedriver")
+    if not chromium or not chromedriver:
+        pytest.fail("Browser tests need Debian's chromium and chromium-driver (make browser installs them).")
+    profile = tempfile.mkdtemp(prefix="instaforge-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def dispatcher(transactional_db: None) -> Iterator[None]:
+    """A dispatcher running beside the live server, as `make up` runs one."""
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher_run, kwargs={"stop": stop, "worker_id": "e2e", "poll_seconds": 0.2}, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
+
+
+def by_testid(testid: str) -> tuple[str, str]:
+    return By.CSS_SELECTOR, f'[data-testid="{testid}"]'
+
+
+def wait_for(driver: WebDriver, testid: str, *, seconds: float = WAIT_SECONDS) -> WebElement:
+    return WebDriverWait(driver, seconds).until(expected_conditions.visibility_of_element_located(by_testid(testid)))
+
+
+def wait_for_text(driver: WebDriver, testid: str, text: str, *, seconds: float = WAIT_SECONDS) -> None:
+    WebDriverWait(driver, seconds).until(expected_conditions.text_to_be_present_in_element(by_testid(testid), text))
