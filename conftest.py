@@ -14,7 +14,7 @@ pytest_plugins = ["sandbox.testing"]
 
 
 @pytest.fixture
-def make_user(db: None):  # type: ignore[no-untyped-def]
+def make_user(db: None):
     counter = iter(range(1, 10_000))
 
     def make(email: str | None = None, password: str = "a-Strong-pass-123") -> User:
@@ -24,7 +24,7 @@ def make_user(db: None):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def make_workspace(db: None, make_user):  # type: ignore[no-untyped-def]
+def make_workspace(db: None, make_user):
     def make(name: str = "Acme", owner: User | None = None, role: str = Role.OWNER) -> Workspace:
         owner = owner or make_user()
         workspace = Workspace.objects.create(name=name, created_by=owner)
@@ -35,10 +35,12 @@ def make_workspace(db: None, make_user):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def make_account(db: None):  # type: ignore[no-untyped-def]
+def make_account(db: None):
     counter = iter(range(1, 10_000))
 
-    def make(workspace: Workspace, state: str = AccountState.ACTIVE, token: str = "test-token", **fields: object) -> InstagramAccount:
+    def make(
+        workspace: Workspace, state: str = AccountState.ACTIVE, token: str = "test-token", **fields: object
+    ) -> InstagramAccount:
         number = next(counter)
         defaults: dict[str, object] = {
             "ig_user_id": f"1784140000000{number:04d}",
@@ -53,7 +55,7 @@ def make_account(db: None):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def workspace(make_workspace) -> Workspace:  # type: ignore[no-untyped-def]
+def workspace(make_workspace) -> Workspace:
     return make_workspace()
 
 

@@ -18,6 +18,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
@@ -32,6 +33,7 @@ from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import AutocompleteSelectFilter, ChoicesDropdownFilter
+from unfold.contrib.filters.forms import AutocompleteDropdownForm
 from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, BaseDialogForm, UserChangeForm, UserCreationForm
 from unfold.utils import display_for_label
@@ -59,7 +61,7 @@ from accounts.services import (
 )
 from accounts.tenancy import workspace_scope
 
-# --- shared helpers (also used by the other apps' admin modules) ---------------------------------------------------
+# --- shared helpers (also used by the other apps' admin modules) --------------------------------------------
 
 
 class ReadOnlyAdminMixin:
@@ -104,6 +106,41 @@ def superuser_only(request: HttpRequest) -> bool:
     return bool(request.user.is_active and request.user.is_superuser)
 
 
+class _CrossTenantAutocompleteForm(AutocompleteDropdownForm):
+    """Unfold's autocomplete filter form, over the related model's default manager.
+
+    Unfold builds the choices from ``Model.objects``, which for tenant-owned
+    models is the workspace-scoped manager and raises outside a workspace; the
+    admin is cross-tenant, so it uses ``all_workspaces`` (the default manager).
+    """
+
+    def __init__(
+        self,
+        request: HttpRequest,
+        name: str,
+        label: str,
+        choices: tuple[Any, ...],
+        field: Any,
+        model_admin: Any,
+        multiple: bool = False,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        forms.Form.__init__(self, *args, **kwargs)
+        self.fields[name] = forms.ModelChoiceField(
+            label=label,
+            required=False,
+            queryset=field.remote_field.model._default_manager.all(),
+            widget=AutocompleteSelect(field, model_admin.admin_site, attrs={"class": "unfold-filter-autocomplete"}),
+        )
+
+
+class AutocompleteFilter(AutocompleteSelectFilter):
+    """A list filter on a foreign key with a search box (the related admin needs ``search_fields``)."""
+
+    form_class = _CrossTenantAutocompleteForm
+
+
 # Colour of each account state's badge.
 STATE_BADGES: dict[str, str] = {
     AccountState.INACTIVE: "",
@@ -116,10 +153,10 @@ STATE_BADGES: dict[str, str] = {
 }
 
 
-# --- people -----------------------------------------------------------------------------------------------------------
+# --- people -------------------------------------------------------------------------------------------------
 
 
-class EmailUserCreationForm(UserCreationForm):  # type: ignore[misc]
+class EmailUserCreationForm(UserCreationForm):
     class Meta:
         model = User
         fields = ("email",)
@@ -128,7 +165,7 @@ class EmailUserCreationForm(UserCreationForm):  # type: ignore[misc]
         return str(self.cleaned_data["email"]).strip().lower()
 
 
-class EmailUserChangeForm(UserChangeForm):  # type: ignore[misc]
+class EmailUserChangeForm(UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
@@ -137,7 +174,7 @@ class EmailUserChangeForm(UserChangeForm):  # type: ignore[misc]
         return str(self.cleaned_data["email"]).strip().lower()
 
 
-class MembershipOfUserInline(ReadOnlyInlineMixin, TabularInline):  # type: ignore[misc]
+class MembershipOfUserInline(ReadOnlyInlineMixin, TabularInline):
     model = Membership
     fk_name = "user"
     fields = ("workspace", "role", "joined_at")
@@ -149,7 +186,7 @@ class MembershipOfUserInline(ReadOnlyInlineMixin, TabularInline):  # type: ignor
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ModelAdmin):  # type: ignore[type-arg,misc]
+class UserAdmin(BaseUserAdmin, ModelAdmin):
     """Users log in with their email address; there is no username."""
 
     form = EmailUserChangeForm
@@ -177,14 +214,14 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(BaseGroupAdmin, ModelAdmin):  # type: ignore[misc]
+class GroupAdmin(BaseGroupAdmin, ModelAdmin):
     pass
 
 
-# --- workspaces ---------------------------------------------------------------------------------------------------------
+# --- workspaces ---------------------------------------------------------------------------------------------
 
 
-class MembershipInline(TabularInline):  # type: ignore[misc]
+class MembershipInline(TabularInline):
     model = Membership
     fields = ("user", "role", "joined_at")
     readonly_fields = ("joined_at",)
@@ -195,7 +232,7 @@ class MembershipInline(TabularInline):  # type: ignore[misc]
         return super().get_queryset(request).select_related("user")
 
 
-class AccountOfWorkspaceInline(ReadOnlyInlineMixin, TabularInline):  # type: ignore[misc]
+class AccountOfWorkspaceInline(ReadOnlyInlineMixin, TabularInline):
     model = InstagramAccount
     fields = ("username", "state", "state_changed_at", "token_expires_at")
     readonly_fields = fields
@@ -216,7 +253,7 @@ def _count_of(model: Any) -> Coalesce:
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(ModelAdmin):  # type: ignore[misc]
+class WorkspaceAdmin(ModelAdmin):
     list_display = ("name", "member_count", "account_count", "created_by", "created_at")
     list_select_related = ("created_by",)
     search_fields = ("name",)
@@ -246,10 +283,10 @@ class WorkspaceAdmin(ModelAdmin):  # type: ignore[misc]
 
 
 @admin.register(Membership)
-class MembershipAdmin(ModelAdmin):  # type: ignore[misc]
+class MembershipAdmin(ModelAdmin):
     list_display = ("user", "workspace", "role", "joined_at")
     list_select_related = ("user", "workspace")
-    list_filter = (("role", ChoicesDropdownFilter), ("workspace", AutocompleteSelectFilter))
+    list_filter = (("role", ChoicesDropdownFilter), ("workspace", AutocompleteFilter))
     list_filter_submit = True
     search_fields = ("user__email", "workspace__name")
     autocomplete_fields = ("user", "workspace")
@@ -258,23 +295,35 @@ class MembershipAdmin(ModelAdmin):  # type: ignore[misc]
 
 
 @admin.register(Invitation)
-class InvitationAdmin(ReadOnlyAdminMixin, ModelAdmin):  # type: ignore[misc]
-    """Invitations are sent by members from the web app (the service emails the link); operators only see or revoke them.
+class InvitationAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    """Invitations are sent by members from the web app (the service emails the link).
+
+    Operators only see them, or revoke one by deleting it.
 
     The token is the secret part of the invitation link, so it is never shown.
     """
 
     list_display = ("email", "workspace", "role", "status", "invited_by", "created_at", "expires_at")
     list_select_related = ("workspace", "invited_by")
-    list_filter = (("role", ChoicesDropdownFilter), ("workspace", AutocompleteSelectFilter))
+    list_filter = (("role", ChoicesDropdownFilter), ("workspace", AutocompleteFilter))
     list_filter_submit = True
     search_fields = ("email", "workspace__name")
-    fields = ("email", "workspace", "role", "status", "invited_by", "created_at", "expires_at", "accepted_at", "accepted_by")
+    fields = (
+        "email",
+        "workspace",
+        "role",
+        "status",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+    )
     readonly_fields = fields
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Revoking an invitation is deleting it.
-        return bool(request.user.is_active and request.user.is_staff and request.user.has_perm("accounts.delete_invitation"))
+        return bool(request.user.has_perm("accounts.delete_invitation"))
 
     @display(description="status", label={"open": "success", "accepted": "info", "expired": ""})
     def status(self, invitation: Invitation) -> tuple[str, str]:
@@ -283,10 +332,10 @@ class InvitationAdmin(ReadOnlyAdminMixin, ModelAdmin):  # type: ignore[misc]
         return ("open", "open") if invitation.is_open else ("expired", "expired")
 
 
-# --- Instagram accounts ------------------------------------------------------------------------------------------------
+# --- Instagram accounts -------------------------------------------------------------------------------------
 
 
-class AccountTransitionInline(ReadOnlyInlineMixin, TabularInline):  # type: ignore[misc]
+class AccountTransitionInline(ReadOnlyInlineMixin, TabularInline):
     """The account's lifecycle history, newest first."""
 
     model = AccountTransition
@@ -302,7 +351,7 @@ class AccountTransitionInline(ReadOnlyInlineMixin, TabularInline):  # type: igno
         return super().get_queryset(request).select_related("actor")
 
 
-class InstagramAccountForm(forms.ModelForm):  # type: ignore[type-arg]
+class InstagramAccountForm(forms.ModelForm[InstagramAccount]):
     class Meta:
         model = InstagramAccount
         fields = ("time_zone",)
@@ -316,7 +365,7 @@ class InstagramAccountForm(forms.ModelForm):  # type: ignore[type-arg]
         return name
 
 
-class TransitionNoteForm(BaseDialogForm):  # type: ignore[misc]
+class TransitionNoteForm(BaseDialogForm):
     reason = forms.CharField(
         label="Note for the history",
         required=False,
@@ -325,8 +374,8 @@ class TransitionNoteForm(BaseDialogForm):  # type: ignore[misc]
     )
 
 
-class SuspensionReasonForm(forms.Form):
-    reason = forms.CharField(
+def _suspension_reason_field() -> forms.CharField:
+    return forms.CharField(
         label="Reason",
         max_length=500,
         help_text="Recorded in the account's history and shown in the review queue.",
@@ -334,8 +383,16 @@ class SuspensionReasonForm(forms.Form):
     )
 
 
-class SuspensionReasonDialogForm(BaseDialogForm):  # type: ignore[misc]
-    reason = SuspensionReasonForm.base_fields["reason"]
+class SuspensionReasonForm(forms.Form):
+    """The intermediate page of the bulk suspend action."""
+
+    reason = _suspension_reason_field()
+
+
+class SuspensionReasonDialogForm(BaseDialogForm):
+    """The dialog of the change page's suspend button."""
+
+    reason = _suspension_reason_field()
 
 
 # One lifecycle operation on one account, as the admin runs it: (account id, operator) -> anything.
@@ -369,16 +426,18 @@ def _names(accounts: list[str]) -> str:
 
 
 def _why(account: InstagramAccount, exc: Exception) -> str:
+    """The service's explanation as a sentence that names the account."""
     text = str(exc)
-    return text if text.startswith(str(account)) else f"{account}: {text}"
+    text = text if text.startswith(str(account)) else f"{account}: {text}"
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 @admin.register(InstagramAccount)
-class InstagramAccountAdmin(ModelAdmin):  # type: ignore[misc]
+class InstagramAccountAdmin(ModelAdmin):
     form = InstagramAccountForm
-    list_display = ("account", "workspace", "state_badge", "state_changed_at", "token_expires_at")
+    list_display: tuple[str, ...] = ("account", "workspace", "state_badge", "state_changed_at", "token_expires_at")
     list_select_related = ("workspace",)
-    list_filter = (("state", ChoicesDropdownFilter), ("workspace", AutocompleteSelectFilter))
+    list_filter: tuple[Any, ...] = (("state", ChoicesDropdownFilter), ("workspace", AutocompleteFilter))
     list_filter_submit = True
     search_fields = ("username", "ig_user_id")
     ordering = ("username", "id")
@@ -386,7 +445,10 @@ class InstagramAccountAdmin(ModelAdmin):  # type: ignore[misc]
     fieldsets = (
         (None, {"fields": ("username", "name", "ig_user_id", "workspace", "time_zone")}),
         ("Lifecycle", {"fields": ("state_label", "state_reason", "resume_state", "state_changed_at")}),
-        ("Connection", {"fields": ("token_status", "token_expires_at", "token_permissions", "connected_at", "created_at")}),
+        (
+            "Connection",
+            {"fields": ("token_status", "token_expires_at", "token_permissions", "connected_at", "created_at")},
+        ),
         ("Activity", {"fields": ("ledger_link",)}),
     )
     # Everything but the time zone comes from Instagram or from the lifecycle services.
@@ -407,8 +469,14 @@ class InstagramAccountAdmin(ModelAdmin):  # type: ignore[misc]
         "ledger_link",
     )
     inlines = (AccountTransitionInline,)
-    actions = ("pause_accounts", "resume_accounts", "suspend_accounts", "approve_accounts", "reconnect_accounts")
-    actions_detail = ("pause_one", "resume_one", "suspend_one", "approve_one", "reconnect_one")
+    actions: tuple[str, ...] = (
+        "pause_accounts",
+        "resume_accounts",
+        "suspend_accounts",
+        "approve_accounts",
+        "reconnect_accounts",
+    )
+    actions_detail: tuple[str, ...] = ("pause_one", "resume_one", "suspend_one", "approve_one", "reconnect_one")
     suspend_confirmation_template = "admin/accounts/instagramaccount/suspend_confirmation.html"
 
     # Accounts are created by Instagram Login, never by hand; deleting one deletes its ledger.
@@ -417,6 +485,14 @@ class InstagramAccountAdmin(ModelAdmin):  # type: ignore[misc]
 
     def has_delete_permission(self, request: HttpRequest, obj: InstagramAccount | None = None) -> bool:
         return superuser_only(request)
+
+    def save_model(
+        self, request: HttpRequest, obj: InstagramAccount, form: forms.ModelForm[InstagramAccount], change: bool
+    ) -> None:
+        # Write only what the form changed (the time zone): a full save could write back a state read
+        # before a concurrent lifecycle transition.
+        if form.changed_data:
+            obj.save(update_fields=form.changed_data)
 
     # --- columns and fields ---
 
@@ -442,11 +518,15 @@ class InstagramAccountAdmin(ModelAdmin):  # type: ignore[misc]
         if account.pk is None:
             return "-"
         url = reverse(f"{self.admin_site.name}:actions_action_changelist")
-        return format_html('<a class="text-primary-600" href="{}?account__id__exact={}">Actions of {}</a>', url, account.pk, account)
+        return format_html(
+            '<a class="text-primary-600" href="{}?account__id__exact={}">Actions of {}</a>', url, account.pk, account
+        )
 
     # --- running lifecycle operations ---
 
-    def _run(self, request: HttpRequest, accounts: Iterable[InstagramAccount], *, done: str, operation: Operation) -> None:
+    def _run(
+        self, request: HttpRequest, accounts: Iterable[InstagramAccount], *, done: str, operation: Operation
+    ) -> None:
         """Run ``operation`` on each account on its own; report what was done and what was refused."""
         operator = _operator(request)
         succeeded: list[str] = []
@@ -465,14 +545,12 @@ class InstagramAccountAdmin(ModelAdmin):  # type: ignore[misc]
         if succeeded:
             messages.success(request, f"{len(succeeded)} {done}: {_names(succeeded)}.")
         if refused:
-            messages.warning(request, f"{len(refused)} refused: " + " ".join(_sentence(text) for text in refused))
+            messages.warning(request, f"{len(refused)} refused: " + " ".join(refused))
         if failed:
-            messages.error(request, f"{len(failed)} failed: " + " ".join(_sentence(text) for text in failed))
-        if not (succeeded or refused or failed):
-            messages.info(request, "No account was selected.")
+            messages.error(request, f"{len(failed)} failed: " + " ".join(failed))
 
     def _selected(self, queryset: QuerySet[InstagramAccount]) -> list[InstagramAccount]:
-        return list(queryset.select_related(None).only("pk", "username", "workspace_id").order_by("username", "pk"))
+        return list(queryset.select_related("workspace").order_by("username", "pk"))
 
     # --- bulk actions (the changelist's action menu) ---
 
@@ -664,7 +742,7 @@ class InstagramAccountAdmin(ModelAdmin):  # type: ignore[misc]
         permissions=["change"],
         dialog={
             "title": "Reconnect with the stored token",
-            "description": "Checks the stored token with Instagram; if it is accepted the account resumes where it was.",
+            "description": "Checks the stored token with Instagram; if accepted, the account resumes where it was.",
             "form_class": None,
             "form_submit_text": "Reconnect",
         },
@@ -678,10 +756,6 @@ class InstagramAccountAdmin(ModelAdmin):  # type: ignore[misc]
         )
 
 
-def _sentence(text: str) -> str:
-    return text if text.endswith((".", "!", "?")) else f"{text}."
-
-
 RECENT_TRANSITIONS = 3
 
 
@@ -689,8 +763,8 @@ RECENT_TRANSITIONS = 3
 class SuspendedAccountAdmin(InstagramAccountAdmin):
     """The review queue: suspended accounts, oldest suspension first."""
 
-    list_display = ("account", "workspace", "state_reason", "state_changed_at", "recent_transitions")
-    list_filter = (("workspace", AutocompleteSelectFilter),)
+    list_display = ("account", "workspace", "state_reason", "suspended_since", "recent_transitions")
+    list_filter = (("workspace", AutocompleteFilter),)
     ordering = ("state_changed_at", "id")
     actions = ("approve_accounts", "pause_accounts", "reconnect_accounts")
     actions_detail = ("approve_one", "pause_one", "reconnect_one")
@@ -715,7 +789,12 @@ class SuspendedAccountAdmin(InstagramAccountAdmin):
             "",
             '<div class="whitespace-nowrap">{} → {} <span class="text-base-500">· {} · {} ago</span></div>',
             (
-                (transition.from_state, transition.to_state, transition.actor or transition.cause, timesince(transition.at))
+                (
+                    transition.from_state,
+                    transition.to_state,
+                    transition.actor or transition.cause,
+                    timesince(transition.at),
+                )
                 for transition in transitions
             ),
         )

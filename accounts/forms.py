@@ -6,7 +6,11 @@ from accounts.models import Role
 
 
 class WorkspaceForm(forms.Form):
-    name = forms.CharField(max_length=120, label="Workspace name", widget=forms.TextInput(attrs={"data-testid": "workspace-name", "autofocus": True}))
+    name = forms.CharField(
+        max_length=120,
+        label="Workspace name",
+        widget=forms.TextInput(attrs={"data-testid": "workspace-name", "autofocus": True}),
+    )
 
 
 class InvitationForm(forms.Form):

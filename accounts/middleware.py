@@ -6,15 +6,19 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from accounts.models import Membership
+from accounts.models import Membership, User, Workspace
 from accounts.tenancy import workspace_scope
 
 SESSION_KEY = "active_workspace_id"
 
 
-def memberships_of(user: object) -> list[Membership]:
+def memberships_of(user: User) -> list[Membership]:
     """All memberships of a user, across workspaces (explicitly cross-tenant)."""
-    return list(Membership.all_workspaces.filter(user=user).select_related("workspace").order_by("workspace__name", "workspace_id"))
+    return list(
+        Membership.all_workspaces.filter(user=user)
+        .select_related("workspace")
+        .order_by("workspace__name", "workspace_id")
+    )
 
 
 class WorkspaceMiddleware:
@@ -48,3 +52,11 @@ class WorkspaceMiddleware:
         request.workspace = membership.workspace  # type: ignore[attr-defined]
         with workspace_scope(membership.workspace_id):
             return self.get_response(request)
+
+
+class WorkspaceRequest(HttpRequest):
+    """The request a workspace view receives: a logged-in user with a membership in scope."""
+
+    user: User
+    membership: Membership
+    workspace: Workspace

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -42,7 +42,7 @@ class User(AbstractUser):
     email = models.EmailField("email address", unique=True)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     objects = UserManager()  # type: ignore[misc,assignment]
 
@@ -55,7 +55,9 @@ class Workspace(models.Model):
 
     name = models.CharField(max_length=120)
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -73,7 +75,9 @@ class Membership(WorkspaceOwned):
     joined_at = models.DateTimeField(default=timezone.now)
 
     class Meta(WorkspaceOwned.Meta):
-        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user_per_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user_per_workspace")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.workspace} ({self.role})"
@@ -99,12 +103,16 @@ class Invitation(WorkspaceOwned):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(default=_invitation_expiry)
     accepted_at = models.DateTimeField(null=True, blank=True)
-    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta(WorkspaceOwned.Meta):
         constraints = [
             models.UniqueConstraint(
-                fields=["workspace", "email"], condition=Q(accepted_at__isnull=True), name="invitation_one_open_per_email"
+                fields=["workspace", "email"],
+                condition=Q(accepted_at__isnull=True),
+                name="invitation_one_open_per_email",
             )
         ]
 
@@ -146,14 +154,18 @@ class InstagramAccount(WorkspaceOwned):
     access_token_encrypted = models.TextField(blank=True, default="", editable=False)
     token_expires_at = models.DateTimeField(null=True, blank=True)
     token_permissions = models.CharField(max_length=500, blank=True, default="")
-    time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name; the warm-up day and active hours follow it.")
+    time_zone = models.CharField(
+        max_length=64, default="UTC", help_text="IANA name; the warm-up day and active hours follow it."
+    )
     connected_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta(WorkspaceOwned.Meta):
         constraints = [
             # An Instagram account belongs to one workspace at a time.
-            models.UniqueConstraint(fields=["ig_user_id"], condition=~Q(ig_user_id=""), name="instagram_account_unique_ig_user"),
+            models.UniqueConstraint(
+                fields=["ig_user_id"], condition=~Q(ig_user_id=""), name="instagram_account_unique_ig_user"
+            ),
             models.CheckConstraint(condition=Q(state__in=AccountState.values), name="instagram_account_state_valid"),
         ]
         indexes = [models.Index(fields=["state"])]
@@ -188,8 +200,12 @@ class AccountTransition(WorkspaceOwned):
     from_state = models.CharField(max_length=20, choices=AccountState.choices)
     to_state = models.CharField(max_length=20, choices=AccountState.choices)
     at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    cause = models.CharField(max_length=100, help_text="What caused it: a person, the OAuth callback, the safety engine…")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cause = models.CharField(
+        max_length=100, help_text="What caused it: a person, the OAuth callback, the safety engine…"
+    )
     reason = models.CharField(max_length=500, blank=True, default="")
 
     class Meta(WorkspaceOwned.Meta):

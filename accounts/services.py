@@ -58,11 +58,15 @@ def invitation_create(*, workspace: Workspace, email: str, role: str, invited_by
         raise InvitationError(f"{email} is already a member of {workspace}.")
     with transaction.atomic():
         Invitation.all_workspaces.filter(workspace=workspace, email=email, accepted_at__isnull=True).delete()
-        invitation = Invitation.all_workspaces.create(workspace=workspace, email=email, role=role, invited_by=invited_by)
+        invitation = Invitation.all_workspaces.create(
+            workspace=workspace, email=email, role=role, invited_by=invited_by
+        )
     link = settings.SITE_URL + reverse("invitation_accept", args=[invitation.token])
     send_mail(
         subject=f"You are invited to {workspace} on InstaForge",
-        message=f"{invited_by} invited you to the workspace {workspace}.\n\nAccept: {link}\n\nThe link works for 7 days.",
+        message=(
+            f"{invited_by} invited you to the workspace {workspace}.\n\nAccept: {link}\n\nThe link works for 7 days."
+        ),
         from_email=None,
         recipient_list=[email],
     )
@@ -72,7 +76,9 @@ def invitation_create(*, workspace: Workspace, email: str, role: str, invited_by
 def invitation_accept(*, token: str, user: User) -> Membership:
     """Join the invitation's workspace. The invitation must be open and addressed to ``user``'s email."""
     with transaction.atomic():
-        invitation = Invitation.all_workspaces.select_for_update().select_related("workspace").filter(token=token).first()
+        invitation = (
+            Invitation.all_workspaces.select_for_update().select_related("workspace").filter(token=token).first()
+        )
         if invitation is None:
             raise InvitationError("This invitation link is not valid.")
         if invitation.accepted_at is not None:
@@ -110,7 +116,11 @@ def account_transition(
             if to_state != expected:
                 raise ForbiddenTransition(f"{account} can only return to {expected} from {from_state}, not {to_state}.")
         now = timezone.now()
-        if from_state in lifecycle.ACTING_STATES and to_state in (AccountState.PAUSED, AccountState.SUSPENDED, AccountState.ERROR):
+        if from_state in lifecycle.ACTING_STATES and to_state in (
+            AccountState.PAUSED,
+            AccountState.SUSPENDED,
+            AccountState.ERROR,
+        ):
             account.resume_state = from_state
         if to_state in lifecycle.ACTING_STATES:
             account.resume_state = ""
@@ -137,7 +147,9 @@ def _resume_target(account: InstagramAccount) -> str:
 
 def account_pause(*, account_id: int, actor: User | None, reason: str = "") -> InstagramAccount:
     """Pause an acting account. Its planned actions are kept and wait."""
-    return account_transition(account_id=account_id, to_state=AccountState.PAUSED, actor=actor, cause="paused by a person", reason=reason)
+    return account_transition(
+        account_id=account_id, to_state=AccountState.PAUSED, actor=actor, cause="paused by a person", reason=reason
+    )
 
 
 def account_resume(*, account_id: int, actor: User | None, reason: str = "") -> InstagramAccount:
@@ -145,12 +157,16 @@ def account_resume(*, account_id: int, actor: User | None, reason: str = "") -> 
     account = InstagramAccount.all_workspaces.get(pk=account_id)
     if account.state != AccountState.PAUSED:
         raise ForbiddenTransition(f"{account} is not paused.")
-    return account_transition(account_id=account_id, to_state=_resume_target(account), actor=actor, cause="resumed by a person", reason=reason)
+    return account_transition(
+        account_id=account_id, to_state=_resume_target(account), actor=actor, cause="resumed by a person", reason=reason
+    )
 
 
 def account_suspend(*, account_id: int, actor: User | None, cause: str, reason: str) -> InstagramAccount:
     """Suspend an account for an operator's review."""
-    return account_transition(account_id=account_id, to_state=AccountState.SUSPENDED, actor=actor, cause=cause, reason=reason)
+    return account_transition(
+        account_id=account_id, to_state=AccountState.SUSPENDED, actor=actor, cause=cause, reason=reason
+    )
 
 
 def account_approve(*, account_id: int, actor: User, reason: str = "") -> InstagramAccount:
@@ -159,11 +175,17 @@ def account_approve(*, account_id: int, actor: User, reason: str = "") -> Instag
     if account.state != AccountState.SUSPENDED:
         raise ForbiddenTransition(f"{account} is not waiting for review.")
     return account_transition(
-        account_id=account_id, to_state=_resume_target(account), actor=actor, cause="approved after review", reason=reason
+        account_id=account_id,
+        to_state=_resume_target(account),
+        actor=actor,
+        cause="approved after review",
+        reason=reason,
     )
 
 
-def account_mark_error(*, account_id: int, reason: str, cause: str = "Instagram rejected the token") -> InstagramAccount:
+def account_mark_error(
+    *, account_id: int, reason: str, cause: str = "Instagram rejected the token"
+) -> InstagramAccount:
     return account_transition(account_id=account_id, to_state=AccountState.ERROR, cause=cause, reason=reason)
 
 
@@ -179,14 +201,26 @@ def account_reconnect_with_stored_token(*, account_id: int, actor: User | None) 
     try:
         InstagramClient(access_token=account_access_token(account=account)).me()
     except (GraphAPIError, Exception) as exc:
-        account_transition(account_id=account_id, to_state=AccountState.ERROR, actor=actor, cause="reconnect failed", reason=str(exc)[:500])
+        account_transition(
+            account_id=account_id,
+            to_state=AccountState.ERROR,
+            actor=actor,
+            cause="reconnect failed",
+            reason=str(exc)[:500],
+        )
         raise ConnectionFailed(f"Instagram did not accept the stored token: {exc}") from exc
     return account_transition(
-        account_id=account_id, to_state=_resume_target(account), actor=actor, cause="reconnected", reason="the stored token works"
+        account_id=account_id,
+        to_state=_resume_target(account),
+        actor=actor,
+        cause="reconnected",
+        reason="the stored token works",
     )
 
 
-def account_connect_complete(*, workspace: Workspace, code: str, redirect_uri: str, actor: User | None) -> InstagramAccount:
+def account_connect_complete(
+    *, workspace: Workspace, code: str, redirect_uri: str, actor: User | None
+) -> InstagramAccount:
     """Finish Instagram Login: exchange the code, store the token encrypted, move the account on.
 
     A new account goes INACTIVE → CONNECTING → WARMUP_DAY_1; a reconnected one
@@ -212,12 +246,16 @@ def account_connect_complete(*, workspace: Workspace, code: str, redirect_uri: s
                 with transaction.atomic():
                     existing = InstagramAccount.all_workspaces.create(workspace=workspace, ig_user_id=ig_user_id)
             except IntegrityError as exc:
-                raise ConnectionFailed("This Instagram account was connected at the same moment elsewhere; try again.") from exc
+                raise ConnectionFailed(
+                    "This Instagram account was connected at the same moment elsewhere; try again."
+                ) from exc
         account = existing
         account.username = str(profile.get("username", ""))
         account.name = str(profile.get("name", ""))
         account.access_token_encrypted = token_encrypt(plaintext=long_lived.access_token)
-        account.token_expires_at = timezone.now() + timedelta(seconds=long_lived.expires_in) if long_lived.expires_in else None
+        account.token_expires_at = (
+            timezone.now() + timedelta(seconds=long_lived.expires_in) if long_lived.expires_in else None
+        )
         account.token_permissions = ",".join(short.permissions)
         account.connected_at = timezone.now()
         account.save()
@@ -228,8 +266,14 @@ def account_connect_complete(*, workspace: Workspace, code: str, redirect_uri: s
         if account.state == AccountState.PAUSED:
             return account
         if account.state != AccountState.CONNECTING:
-            account_transition(account_id=account.pk, to_state=AccountState.CONNECTING, actor=actor, cause="Instagram Login started")
+            account_transition(
+                account_id=account.pk, to_state=AccountState.CONNECTING, actor=actor, cause="Instagram Login started"
+            )
         target = account.resume_state if account.resume_state in lifecycle.ACTING_STATES else AccountState.WARMUP_DAY_1
         return account_transition(
-            account_id=account.pk, to_state=target, actor=actor, cause="Instagram Login completed", reason=f"connected as @{account.username}"
+            account_id=account.pk,
+            to_state=target,
+            actor=actor,
+            cause="Instagram Login completed",
+            reason=f"connected as @{account.username}",
         )

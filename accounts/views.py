@@ -5,7 +5,7 @@ import secrets
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts import selectors
 from accounts.decorators import workspace_required
 from accounts.forms import InvitationForm, WorkspaceForm
-from accounts.middleware import SESSION_KEY
+from accounts.middleware import SESSION_KEY, WorkspaceRequest
 from accounts.models import InstagramAccount, Membership
 from accounts.services import (
     ConnectionFailed,
@@ -33,7 +33,7 @@ OAUTH_STATE_KEY = "instagram_oauth_state"
 
 
 @workspace_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: WorkspaceRequest) -> HttpResponse:
     return render(
         request,
         "accounts/dashboard.html",
@@ -42,20 +42,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def workspace_create_view(request: HttpRequest) -> HttpResponse:
+def workspace_create_view(request: WorkspaceRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        workspace = workspace_create(name=form.cleaned_data["name"], owner=request.user)  # type: ignore[arg-type]
+        workspace = workspace_create(name=form.cleaned_data["name"], owner=request.user)
         request.session[SESSION_KEY] = workspace.pk
         messages.success(request, f"Workspace “{workspace}” created. Connect an Instagram account to begin.")
         return redirect("dashboard")
-    return render(request, "accounts/workspace_create.html", {"form": form, "first": request.membership is None})  # type: ignore[attr-defined]
+    return render(request, "accounts/workspace_create.html", {"form": form, "first": request.membership is None})
 
 
 @login_required
 @require_POST
-def workspace_switch(request: HttpRequest) -> HttpResponse:
-    membership = Membership.all_workspaces.filter(user=request.user, workspace_id=request.POST.get("workspace_id")).first()
+def workspace_switch(request: WorkspaceRequest) -> HttpResponse:
+    workspace_id = request.POST.get("workspace_id", "")
+    membership = None
+    if workspace_id.isdigit():
+        membership = Membership.all_workspaces.filter(user=request.user, workspace_id=int(workspace_id)).first()
     if membership is None:
         raise Http404("No such workspace.")
     request.session[SESSION_KEY] = membership.workspace_id
@@ -64,18 +67,18 @@ def workspace_switch(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_required
-def members(request: HttpRequest) -> HttpResponse:
+def members(request: WorkspaceRequest) -> HttpResponse:
     form = InvitationForm(request.POST or None)
     if request.method == "POST":
-        if not request.membership.can_manage:  # type: ignore[attr-defined]
+        if not request.membership.can_manage:
             messages.error(request, "Only owners and admins can invite people.")
         elif form.is_valid():
             try:
                 invitation = invitation_create(
-                    workspace=request.workspace,  # type: ignore[attr-defined]
+                    workspace=request.workspace,
                     email=form.cleaned_data["email"],
                     role=form.cleaned_data["role"],
-                    invited_by=request.user,  # type: ignore[arg-type]
+                    invited_by=request.user,
                 )
             except InvitationError as exc:
                 messages.error(request, str(exc))
@@ -91,10 +94,10 @@ def members(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
+def invitation_accept_view(request: WorkspaceRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         try:
-            membership = invitation_accept(token=token, user=request.user)  # type: ignore[arg-type]
+            membership = invitation_accept(token=token, user=request.user)
         except InvitationError as exc:
             return render(request, "accounts/invitation.html", {"error": str(exc)}, status=400)
         request.session[SESSION_KEY] = membership.workspace_id
@@ -104,23 +107,29 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @workspace_required
-def instagram_connect(request: HttpRequest) -> HttpResponse:
+def instagram_connect(request: WorkspaceRequest) -> HttpResponse:
     """Send the member to Instagram Login's consent page, with a one-time state."""
     state = secrets.token_urlsafe(24)
-    request.session[OAUTH_STATE_KEY] = {"state": state, "workspace_id": request.workspace.pk}  # type: ignore[attr-defined]
+    request.session[OAUTH_STATE_KEY] = {"state": state, "workspace_id": request.workspace.pk}
     return redirect(authorize_url(redirect_uri=_callback_url(request), state=state))
 
 
-def _callback_url(request: HttpRequest) -> str:
+def _callback_url(request: WorkspaceRequest) -> str:
     return request.build_absolute_uri(reverse("instagram_callback"))
 
 
 @workspace_required
-def instagram_callback(request: HttpRequest) -> HttpResponse:
+def instagram_callback(request: WorkspaceRequest) -> HttpResponse:
     expected = request.session.pop(OAUTH_STATE_KEY, None)
     state = request.GET.get("state", "")
-    if not expected or not secrets.compare_digest(str(expected.get("state")), state) or expected.get("workspace_id") != request.workspace.pk:  # type: ignore[attr-defined]
-        messages.error(request, "The connection could not be verified (the link was old or reused). Please connect again.")
+    if (
+        not expected
+        or not secrets.compare_digest(str(expected.get("state")), state)
+        or expected.get("workspace_id") != request.workspace.pk
+    ):
+        messages.error(
+            request, "The connection could not be verified (the link was old or reused). Please connect again."
+        )
         return redirect("dashboard")
     if request.GET.get("error"):
         description = request.GET.get("error_description") or request.GET.get("error")
@@ -132,10 +141,10 @@ def instagram_callback(request: HttpRequest) -> HttpResponse:
         return redirect("dashboard")
     try:
         account = account_connect_complete(
-            workspace=request.workspace,  # type: ignore[attr-defined]
+            workspace=request.workspace,
             code=code,
             redirect_uri=_callback_url(request),
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
         )
     except ConnectionFailed as exc:
         messages.error(request, str(exc))
@@ -145,7 +154,7 @@ def instagram_callback(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_required
-def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_detail(request: WorkspaceRequest, account_id: int) -> HttpResponse:
     account = get_object_or_404(InstagramAccount.objects, pk=account_id)
     return render(
         request,
@@ -167,11 +176,11 @@ def _sandbox_page(account: InstagramAccount) -> str:
     return f"{settings.SANDBOX_URL}/u/{account.username}/"
 
 
-def _lifecycle_post(request: HttpRequest, account_id: int, *, pause: bool) -> HttpResponse:
+def _lifecycle_post(request: WorkspaceRequest, account_id: int, *, pause: bool) -> HttpResponse:
     account = get_object_or_404(InstagramAccount.objects, pk=account_id)
     service = account_pause if pause else account_resume
     try:
-        account = service(account_id=account.pk, actor=request.user, reason=request.POST.get("reason", "")[:500])  # type: ignore[arg-type]
+        account = service(account_id=account.pk, actor=request.user, reason=request.POST.get("reason", "")[:500])
     except ForbiddenTransition as exc:
         messages.error(request, str(exc))
     else:
@@ -181,13 +190,11 @@ def _lifecycle_post(request: HttpRequest, account_id: int, *, pause: bool) -> Ht
 
 @workspace_required
 @require_POST
-def account_pause_view(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_pause_view(request: WorkspaceRequest, account_id: int) -> HttpResponse:
     return _lifecycle_post(request, account_id, pause=True)
 
 
 @workspace_required
 @require_POST
-def account_resume_view(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_resume_view(request: WorkspaceRequest, account_id: int) -> HttpResponse:
     return _lifecycle_post(request, account_id, pause=False)
-
-

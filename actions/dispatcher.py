@@ -93,7 +93,11 @@ def action_gate_and_mark(*, action_id: int, worker_id: str, now: datetime) -> Ac
             )
             return None
         Action.all_workspaces.filter(pk=action_id).update(
-            state=ActionState.SENDING, started_at=now, attempts=F("attempts") + 1, lease_until=_lease(now), last_reason=decision.reason
+            state=ActionState.SENDING,
+            started_at=now,
+            attempts=F("attempts") + 1,
+            lease_until=_lease(now),
+            last_reason=decision.reason,
         )
         action.state = ActionState.SENDING
         return action
@@ -110,15 +114,21 @@ def action_send(*, action: Action) -> str:
         )
         return ActionState.UNKNOWN
     except NotSentError as exc:
-        return _send_later(action, now + RETRY_AFTER_NOT_SENT, f"Instagram could not be reached, nothing was sent: {exc}")
+        return _send_later(
+            action, now + RETRY_AFTER_NOT_SENT, f"Instagram could not be reached, nothing was sent: {exc}"
+        )
     except RateLimitedError as exc:
-        return _send_later(action, now + RETRY_AFTER_RATE_LIMIT, f"Instagram rate limit (code {exc.code}): {exc.message}")
+        return _send_later(
+            action, now + RETRY_AFTER_RATE_LIMIT, f"Instagram rate limit (code {exc.code}): {exc.message}"
+        )
     except (TokenInvalidError, TokenDecryptionError) as exc:
         reason = f"Instagram rejected the token: {exc}"
         account_mark_error(account_id=action.account_id, reason=reason[:500])
         return _send_later(action, now + RETRY_AFTER_TOKEN_ERROR, reason + " (kept until the account is reconnected)")
     except GraphAPIError as exc:
-        action_finish(action_id=action.pk, state=ActionState.FAILED, result={"error": exc.as_dict()}, reason=exc.message)
+        action_finish(
+            action_id=action.pk, state=ActionState.FAILED, result={"error": exc.as_dict()}, reason=exc.message
+        )
         return ActionState.FAILED
     action_finish(action_id=action.pk, state=ActionState.SUCCEEDED, result=result, reason="sent")
     return ActionState.SUCCEEDED
@@ -135,7 +145,10 @@ def _send_later(action: Action, until: datetime, reason: str) -> str:
 
 
 def leases_recover(*, now: datetime) -> tuple[int, int]:
-    """Release claims of dead dispatchers. A claim that never sent returns to planned; one that was sending becomes unknown."""
+    """Release the claims of dead dispatchers.
+
+    A claim that never sent returns to planned; one that was sending becomes unknown.
+    """
     released = Action.all_workspaces.filter(state=ActionState.CLAIMED, lease_until__lt=now).update(
         state=ActionState.PLANNED, claimed_by="", lease_until=None
     )
@@ -148,11 +161,15 @@ def leases_recover(*, now: datetime) -> tuple[int, int]:
 def actions_reconcile_unknown(*, worker_id: str, now: datetime, limit: int = 10) -> int:
     """Ask Instagram what became of actions whose outcome is unknown; resend only what is confirmed missing."""
     done = 0
-    candidates = Action.all_workspaces.filter(state=ActionState.UNKNOWN).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    candidates = Action.all_workspaces.filter(state=ActionState.UNKNOWN).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    )
     for action_id in candidates.values_list("pk", flat=True)[:limit]:
-        taken = Action.all_workspaces.filter(pk=action_id, state=ActionState.UNKNOWN).filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-        ).update(claimed_by=worker_id, lease_until=_lease(now))
+        taken = (
+            Action.all_workspaces.filter(pk=action_id, state=ActionState.UNKNOWN)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .update(claimed_by=worker_id, lease_until=_lease(now))
+        )
         if not taken:
             continue
         action = Action.all_workspaces.select_related("account").get(pk=action_id)
@@ -162,7 +179,12 @@ def actions_reconcile_unknown(*, worker_id: str, now: datetime, limit: int = 10)
             logger.warning("Reconciling action %s failed, will try again: %s", action_id, exc)
             continue
         if found.happened:
-            action_finish(action_id=action_id, state=ActionState.SUCCEEDED, result=found.result, reason="reconciled: Instagram shows it was sent")
+            action_finish(
+                action_id=action_id,
+                state=ActionState.SUCCEEDED,
+                result=found.result,
+                reason="reconciled: Instagram shows it was sent",
+            )
         else:
             with transaction.atomic():
                 reason = "reconciled: Instagram shows it was not sent; sending again"

@@ -44,7 +44,9 @@ class Action(WorkspaceOwned):
 
     class Meta(WorkspaceOwned.Meta):
         constraints = [
-            models.UniqueConstraint(fields=["account", "idempotency_key"], name="action_unique_idempotency_key_per_account"),
+            models.UniqueConstraint(
+                fields=["account", "idempotency_key"], name="action_unique_idempotency_key_per_account"
+            ),
             models.CheckConstraint(condition=Q(state__in=ActionState.values), name="action_state_valid"),
         ]
         indexes = [
@@ -71,7 +73,9 @@ class ActionDecision(WorkspaceOwned):
     at = models.DateTimeField(default=timezone.now)
     verdict = models.CharField(max_length=8, choices=Verdict.choices)
     reason = models.CharField(max_length=500)
-    until = models.DateTimeField(null=True, blank=True, help_text="For a deferral: when the action will be tried again.")
+    until = models.DateTimeField(
+        null=True, blank=True, help_text="For a deferral: when the action will be tried again."
+    )
 
     class Meta(WorkspaceOwned.Meta):
         ordering = ["at", "id"]

@@ -47,7 +47,9 @@ def action_plan(
     return action, True
 
 
-def action_record_decision(*, action: Action, verdict: str, reason: str, until: datetime | None = None) -> ActionDecision:
+def action_record_decision(
+    *, action: Action, verdict: str, reason: str, until: datetime | None = None
+) -> ActionDecision:
     return ActionDecision.all_workspaces.create(
         workspace_id=action.workspace_id, action=action, verdict=verdict, reason=reason[:500], until=until
     )

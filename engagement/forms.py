@@ -15,7 +15,11 @@ class CommentRuleForm(forms.ModelForm[CommentRule]):
             "name": forms.TextInput(attrs={"data-testid": "rule-name", "placeholder": "Price questions"}),
             "keywords": forms.TextInput(attrs={"data-testid": "rule-keywords", "placeholder": "price, cost, how much"}),
             "reply_templates": forms.Textarea(
-                attrs={"rows": 4, "data-testid": "rule-templates", "placeholder": "Hi {username}, we sent you the prices!"}
+                attrs={
+                    "rows": 4,
+                    "data-testid": "rule-templates",
+                    "placeholder": "Hi {username}, we sent you the prices!",
+                }
             ),
         }
 

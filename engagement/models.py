@@ -13,7 +13,9 @@ class CommentRule(WorkspaceOwned):
     name = models.CharField(max_length=120)
     keywords = models.TextField(help_text="Comma-separated. Matching ignores case and accents.")
     reply_templates = models.TextField(
-        help_text="One reply per line; one is chosen for each comment. {username} is replaced by the commenter's username."
+        help_text=(
+            "One reply per line; one is chosen for each comment. {username} is replaced by the commenter's username."
+        )
     )
     priority = models.PositiveIntegerField(default=100, help_text="Lower runs first.")
     is_active = models.BooleanField(default=True)
@@ -52,8 +54,12 @@ class Comment(WorkspaceOwned):
     from_username = models.CharField(max_length=100, blank=True, default="")
     text = models.TextField(blank=True, default="")
     received_at = models.DateTimeField(default=timezone.now)
-    inbound_event = models.ForeignKey("instagram.InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    matched_rule = models.ForeignKey(CommentRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="matched_comments")
+    inbound_event = models.ForeignKey(
+        "instagram.InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    matched_rule = models.ForeignKey(
+        CommentRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="matched_comments"
+    )
     outcome = models.CharField(max_length=20, choices=CommentOutcome.choices, blank=True, default="")
 
     class Meta(WorkspaceOwned.Meta):

@@ -35,7 +35,9 @@ def comment_rule_match(*, account: InstagramAccount, text: str) -> CommentRule |
     return None
 
 
-def comment_ingest(*, account: InstagramAccount, value: dict[str, Any], inbound_event: InboundEvent | None = None) -> Comment:
+def comment_ingest(
+    *, account: InstagramAccount, value: dict[str, Any], inbound_event: InboundEvent | None = None
+) -> Comment:
     """Store a comment from a ``comments`` webhook value and plan the reply its rule asks for.
 
     Idempotent: the same comment id gives the same comment and at most one reply
@@ -74,7 +76,11 @@ def comment_ingest(*, account: InstagramAccount, value: dict[str, Any], inbound_
         account=account,
         action_type=ActionType.COMMENT_REPLY,
         idempotency_key=f"comment_reply:{comment.ig_comment_id}",
-        payload={"comment_id": comment.ig_comment_id, "message": reply_render(rule=rule, comment=comment), "rule_id": rule.pk},
+        payload={
+            "comment_id": comment.ig_comment_id,
+            "message": reply_render(rule=rule, comment=comment),
+            "rule_id": rule.pk,
+        },
         source_kind="comment",
         source_id=str(comment.pk),
     )

@@ -20,7 +20,9 @@ class ScheduleSpec:
 
 
 SCHEDULES: tuple[ScheduleSpec, ...] = (
-    ScheduleSpec("instagram: sweep inbound events", "instagram.tasks.inbound_events_sweep", Schedule.MINUTES, minutes=1),
+    ScheduleSpec(
+        "instagram: sweep inbound events", "instagram.tasks.inbound_events_sweep", Schedule.MINUTES, minutes=1
+    ),
     ScheduleSpec("django-q: prune failed tasks", "instaforge.maintenance.failed_tasks_prune", Schedule.DAILY),
 )
 

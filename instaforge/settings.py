@@ -236,7 +236,11 @@ UNFOLD = {
                 "title": "Operations",
                 "items": [
                     {"title": "Review queue", "icon": "policy", "link": "/admin/accounts/suspendedaccount/"},
-                    {"title": "Instagram accounts", "icon": "photo_camera", "link": "/admin/accounts/instagramaccount/"},
+                    {
+                        "title": "Instagram accounts",
+                        "icon": "photo_camera",
+                        "link": "/admin/accounts/instagramaccount/",
+                    },
                     {"title": "Action ledger", "icon": "receipt_long", "link": "/admin/actions/action/"},
                     {"title": "Inbound events", "icon": "inbox", "link": "/admin/instagram/inboundevent/"},
                     {"title": "Workspaces", "icon": "groups", "link": "/admin/accounts/workspace/"},

@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from urllib3.exceptions import NewConnectionError
 from django.conf import settings
+from urllib3.exceptions import NewConnectionError
 
 from instagram.errors import GraphAPIError, NotSentError, OutcomeUnknownError, TransientError, error_from_response
 
@@ -106,9 +106,13 @@ class InstagramClient:
     def _graph_url(self, path: str) -> str:
         return f"{settings.INSTAGRAM_GRAPH_URL}/{settings.INSTAGRAM_API_VERSION}/{path.lstrip('/')}"
 
-    def _send(self, method: str, url: str, *, params: dict[str, Any] | None, data: dict[str, Any] | None, is_write: bool) -> GraphResponse:
+    def _send(
+        self, method: str, url: str, *, params: dict[str, Any] | None, data: dict[str, Any] | None, is_write: bool
+    ) -> GraphResponse:
         try:
-            response = _session().request(method, url, params=params, data=data, timeout=settings.INSTAGRAM_HTTP_TIMEOUT)
+            response = _session().request(
+                method, url, params=params, data=data, timeout=settings.INSTAGRAM_HTTP_TIMEOUT
+            )
         except requests.exceptions.ConnectTimeout as exc:
             raise NotSentError(f"Could not connect within {settings.INSTAGRAM_HTTP_TIMEOUT}s: {exc}") from exc
         except requests.Timeout as exc:
@@ -130,10 +134,20 @@ class InstagramClient:
         if response.status_code >= 400 or (isinstance(body, dict) and "error" in body):
             raise error_from_response(response.status_code, body)
         if not isinstance(body, dict):
-            raise TransientError(f"HTTP {response.status_code} with a body that is not a JSON object", status=response.status_code)
+            raise TransientError(
+                f"HTTP {response.status_code} with a body that is not a JSON object", status=response.status_code
+            )
         return GraphResponse(data=body, status=response.status_code, usage=usage)
 
-    def _call(self, method: str, url: str, *, params: dict[str, Any] | None = None, data: dict[str, Any] | None = None, is_write: bool = False) -> GraphResponse:
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        is_write: bool = False,
+    ) -> GraphResponse:
         attempt = 0
         while True:
             try:
@@ -175,16 +189,24 @@ class InstagramClient:
         permissions = entry.get("permissions", [])
         if isinstance(permissions, str):
             permissions = [p for p in permissions.split(",") if p]
-        return ShortLivedToken(access_token=entry["access_token"], user_id=str(entry.get("user_id", "")), permissions=permissions)
+        return ShortLivedToken(
+            access_token=entry["access_token"], user_id=str(entry.get("user_id", "")), permissions=permissions
+        )
 
     def exchange_long_lived(self, *, short_lived_token: str) -> LongLivedToken:
         """Short-lived token → long-lived token (about 60 days)."""
         response = self._call(
             "GET",
             f"{settings.INSTAGRAM_GRAPH_URL}/access_token",
-            params={"grant_type": "ig_exchange_token", "client_secret": settings.INSTAGRAM_APP_SECRET, "access_token": short_lived_token},
+            params={
+                "grant_type": "ig_exchange_token",
+                "client_secret": settings.INSTAGRAM_APP_SECRET,
+                "access_token": short_lived_token,
+            },
         )
-        return LongLivedToken(access_token=response.data["access_token"], expires_in=int(response.data.get("expires_in", 0)))
+        return LongLivedToken(
+            access_token=response.data["access_token"], expires_in=int(response.data.get("expires_in", 0))
+        )
 
     # --- Graph API ------------------------------------------------------
     def me(self, *, fields: str = "user_id,username,name,account_type") -> dict[str, Any]:
@@ -196,9 +218,17 @@ class InstagramClient:
 
     def comment_reply(self, *, comment_id: str, message: str) -> dict[str, Any]:
         """POST /{comment-id}/replies — a public reply. Returns {"id": ...}."""
-        return self._call("POST", self._graph_url(f"{comment_id}/replies"), params=self._params(), data={"message": message}, is_write=True).data
+        return self._call(
+            "POST",
+            self._graph_url(f"{comment_id}/replies"),
+            params=self._params(),
+            data={"message": message},
+            is_write=True,
+        ).data
 
     def comment_replies(self, *, comment_id: str) -> list[dict[str, Any]]:
         """GET /{comment-id}/replies — used to reconcile an unknown outcome."""
-        data = self._call("GET", self._graph_url(f"{comment_id}/replies"), params=self._params({"fields": "id,text,from,timestamp"})).data
+        data = self._call(
+            "GET", self._graph_url(f"{comment_id}/replies"), params=self._params({"fields": "id,text,from,timestamp"})
+        ).data
         return list(data.get("data", []))

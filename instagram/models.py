@@ -26,8 +26,12 @@ class InboundEvent(models.Model):
     entry_id = models.CharField(max_length=64, help_text="The Instagram account id the entry is about.")
     entry_time = models.DateTimeField(null=True, blank=True)
     payload = models.JSONField(help_text="The change (or messaging item) exactly as Meta sent it.")
-    workspace = models.ForeignKey("accounts.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    account = models.ForeignKey("accounts.InstagramAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    workspace = models.ForeignKey(
+        "accounts.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    account = models.ForeignKey(
+        "accounts.InstagramAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     state = models.CharField(max_length=12, choices=InboundEventState.choices, default=InboundEventState.PENDING)
     received_at = models.DateTimeField(default=timezone.now)
     deliveries = models.PositiveIntegerField(default=1, help_text="How many times Meta delivered it.")

@@ -14,8 +14,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
-from instagram.models import InboundEvent, InboundEventState
 from instaforge.tasks import enqueue_on_commit
+from instagram.models import InboundEvent, InboundEventState
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +79,18 @@ def webhook_parse(*, body: bytes) -> list[ParsedChange]:
                 raise MalformedDelivery("A change has no value object.")
             field = str(change.get("field", ""))
             changes.append(
-                ParsedChange(_dedupe_key(field, entry_id, change["value"]), object_type, field, entry_id, entry_time, change)
+                ParsedChange(
+                    _dedupe_key(field, entry_id, change["value"]), object_type, field, entry_id, entry_time, change
+                )
             )
         for item in entry.get("messaging", []) or []:
             if not isinstance(item, dict):
                 raise MalformedDelivery("A messaging item is not an object.")
-            changes.append(ParsedChange(_dedupe_key("messaging", entry_id, item), object_type, "messaging", entry_id, entry_time, item))
+            changes.append(
+                ParsedChange(
+                    _dedupe_key("messaging", entry_id, item), object_type, "messaging", entry_id, entry_time, item
+                )
+            )
     return changes
 
 
@@ -95,7 +101,9 @@ def webhook_store(*, changes: list[ParsedChange]) -> list[InboundEvent]:
     """
     accounts = {
         account.ig_user_id: account
-        for account in InstagramAccount.all_workspaces.filter(ig_user_id__in={c.entry_id for c in changes if c.entry_id})
+        for account in InstagramAccount.all_workspaces.filter(
+            ig_user_id__in={c.entry_id for c in changes if c.entry_id}
+        )
     }
     created: list[InboundEvent] = []
     with transaction.atomic():
@@ -140,7 +148,11 @@ def inbound_event_sweep(*, older_than_seconds: int) -> int:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     stuck = InboundEvent.objects.filter(state=InboundEventState.PROCESSING, received_at__lt=cutoff, attempts__lt=5)
     stuck.update(state=InboundEventState.PENDING)
-    pending = list(InboundEvent.objects.filter(state=InboundEventState.PENDING, received_at__lt=cutoff).values_list("pk", flat=True)[:500])
+    pending = list(
+        InboundEvent.objects.filter(state=InboundEventState.PENDING, received_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
     for event_id in pending:
         enqueue_on_commit("instagram.tasks.inbound_event_process", event_id)
     if pending:

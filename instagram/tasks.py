@@ -20,11 +20,15 @@ def inbound_event_process(event_id: int) -> str:
     if event is None:
         return "already taken"
     if event.account is None or event.workspace_id is None:
-        inbound_event_finish(event=event, state=InboundEventState.IGNORED, outcome="no connected account has this Instagram id")
+        inbound_event_finish(
+            event=event, state=InboundEventState.IGNORED, outcome="no connected account has this Instagram id"
+        )
         return "ignored"
     handler = handler_for(event.field)
     if handler is None:
-        inbound_event_finish(event=event, state=InboundEventState.IGNORED, outcome=f"no handler for the field {event.field!r} yet")
+        inbound_event_finish(
+            event=event, state=InboundEventState.IGNORED, outcome=f"no handler for the field {event.field!r} yet"
+        )
         return "ignored"
     try:
         with workspace_scope(event.workspace_id):

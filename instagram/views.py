@@ -21,7 +21,9 @@ def instagram_webhook(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _verify_subscription(request)
     body = request.body
-    if not signature_is_valid(body=body, header=request.headers.get("X-Hub-Signature-256"), secret=settings.INSTAGRAM_APP_SECRET):
+    if not signature_is_valid(
+        body=body, header=request.headers.get("X-Hub-Signature-256"), secret=settings.INSTAGRAM_APP_SECRET
+    ):
         logger.warning("Webhook with a bad or missing signature refused")
         return HttpResponseForbidden("invalid signature")
     try:

@@ -52,7 +52,9 @@ def _started(queryset: QuerySet[Action], since: datetime) -> QuerySet[Action]:
     return queryset.filter(started_at__gte=since)
 
 
-def _window_check(started: QuerySet[Action], *, now: datetime, window: timedelta, limit: int, what: str) -> Decision | None:
+def _window_check(
+    started: QuerySet[Action], *, now: datetime, window: timedelta, limit: int, what: str
+) -> Decision | None:
     """Defer when ``limit`` actions already started within ``window``; until the oldest leaves it."""
     in_window = _started(started, now - window)
     count = in_window.count()
@@ -67,14 +69,18 @@ def _describe(window: timedelta) -> str:
     return "hour" if window == HOUR else "24 hours" if window == DAY else f"{int(window.total_seconds())} s"
 
 
-def gate_evaluate(*, action: Action, account: InstagramAccount, now: datetime | None = None, policy: SafetyPolicy | None = None) -> Decision:
+def gate_evaluate(
+    *, action: Action, account: InstagramAccount, now: datetime | None = None, policy: SafetyPolicy | None = None
+) -> Decision:
     """Decide whether ``action`` may run now. Never drops work: over-limit work is deferred."""
     now = now or timezone.now()
     policy = policy or default_policy()
 
     if not account.is_acting:
         wait = NOT_ACTING_RECHECK.get(AccountState(account.state), timedelta(minutes=5))
-        return Decision.defer(now + wait, f"the account is {account.get_state_display().lower()}; only active or warming-up accounts act")
+        return Decision.defer(
+            now + wait, f"the account is {account.get_state_display().lower()}; only active or warming-up accounts act"
+        )
 
     everyone = Action.all_workspaces.all()
     mine = everyone.filter(account_id=account.pk)
@@ -98,6 +104,7 @@ def gate_evaluate(*, action: Action, account: InstagramAccount, now: datetime | 
     if cooldown:
         last = mine_of_type.aggregate(last=Max("started_at"))["last"]
         if last is not None and now < last + timedelta(seconds=cooldown):
-            return Decision.defer(last + timedelta(seconds=cooldown), f"cooldown: {cooldown} s between {plural_label(action.action_type)}")
+            return Decision.defer(
+                last + timedelta(seconds=cooldown), f"cooldown: {cooldown} s between {plural_label(action.action_type)}"
+            )
     return Decision.allow()
-

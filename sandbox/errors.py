@@ -42,7 +42,9 @@ class SandboxApiError(Exception):
 class GraphError(SandboxApiError):
     """A Graph API error (graph.instagram.com)."""
 
-    def __init__(self, message: str, *, code: int, error_type: str = "OAuthException", subcode: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: int, error_type: str = "OAuthException", subcode: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -71,7 +73,9 @@ class GraphError(SandboxApiError):
     @classmethod
     def token_revoked(cls, *, app_id: str) -> GraphError:
         # Subcode 458 "App Not Installed": the person removed the app.
-        return cls(f"Error validating access token: The user has not authorized application {app_id}.", code=190, subcode=458)
+        return cls(
+            f"Error validating access token: The user has not authorized application {app_id}.", code=190, subcode=458
+        )
 
     # --- code 100: parameters and objects ----------------------------------
     @classmethod

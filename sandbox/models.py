@@ -30,7 +30,7 @@ class SandboxAccount(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["username"]
+        ordering = ("username",)
 
     def __str__(self) -> str:
         return f"@{self.username}"
@@ -47,7 +47,7 @@ class SandboxMedia(models.Model):
     timestamp = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["-timestamp", "-id"]
+        ordering = ("-timestamp", "-id")
 
     def __str__(self) -> str:
         return f"{self.media_type} {self.media_id}"
@@ -67,7 +67,7 @@ class SandboxComment(models.Model):
     via_api = models.BooleanField(default=False)
 
     class Meta:
-        ordering = ["timestamp", "id"]
+        ordering = ("timestamp", "id")
 
     def __str__(self) -> str:
         return f"@{self.from_username}: {self.text[:40]}"
@@ -101,9 +101,9 @@ class SandboxToken(models.Model):
     revoked = models.BooleanField(default=False)
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(condition=models.Q(kind__in=["short", "long"]), name="sandbox_token_kind_valid"),
-        ]
+        constraints = (
+            models.CheckConstraint(condition=models.Q(kind__in=("short", "long")), name="sandbox_token_kind_valid"),
+        )
 
     @property
     def scope_list(self) -> list[str]:
@@ -123,7 +123,7 @@ class SandboxCall(models.Model):
     response = models.JSONField(default=dict)
 
     class Meta:
-        ordering = ["-at", "-id"]
+        ordering = ("-at", "-id")
 
 
 class SandboxWebhookDelivery(models.Model):
@@ -139,7 +139,7 @@ class SandboxWebhookDelivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
-        ordering = ["-at", "-id"]
+        ordering = ("-at", "-id")
 
     @property
     def delivered(self) -> bool:

@@ -10,7 +10,14 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from sandbox.errors import GraphError
-from sandbox.models import SandboxAccount, SandboxCall, SandboxComment, SandboxMedia, SandboxToken, SandboxWebhookDelivery
+from sandbox.models import (
+    SandboxAccount,
+    SandboxCall,
+    SandboxComment,
+    SandboxMedia,
+    SandboxToken,
+    SandboxWebhookDelivery,
+)
 
 # Platform rate limits: "Calls within one hour = 200 * Number of Users"
 # (https://developers.facebook.com/docs/graph-api/overview/rate-limiting).
@@ -62,7 +69,9 @@ def accounts_overview() -> QuerySet[SandboxAccount]:
 def account_feed(*, username: str) -> SandboxAccount | None:
     """The account with its posts, their top-level comments and the replies under them (four queries)."""
     replies = SandboxComment.objects.order_by("timestamp", "id")
-    comments = SandboxComment.objects.filter(parent__isnull=True).prefetch_related(Prefetch("replies", queryset=replies))
+    comments = SandboxComment.objects.filter(parent__isnull=True).prefetch_related(
+        Prefetch("replies", queryset=replies)
+    )
     media = SandboxMedia.objects.prefetch_related(Prefetch("comments", queryset=comments))
     return SandboxAccount.objects.prefetch_related(Prefetch("media", queryset=media)).filter(username=username).first()
 
@@ -84,13 +93,16 @@ def webhook_delivery_latest() -> SandboxWebhookDelivery | None:
 
 
 def _percent(used: int, allowed: int) -> int:
-    return min(100, used * 100 // max(1, allowed))
+    # Whole percentages, rounded up: any use shows as at least 1.
+    return min(100, -(-used * 100 // max(1, allowed)))
 
 
 def app_usage() -> dict[str, int]:
     """The ``X-App-Usage`` figures: the app's share of its hourly call budget, in percent."""
     since = timezone.now() - timedelta(hours=1)
-    users = SandboxToken.objects.filter(revoked=False, expires_at__gt=timezone.now()).values("account").distinct().count()
+    users = (
+        SandboxToken.objects.filter(revoked=False, expires_at__gt=timezone.now()).values("account").distinct().count()
+    )
     share = _percent(SandboxCall.objects.filter(at__gte=since).count(), APP_CALLS_PER_USER_PER_HOUR * max(1, users))
     # The sandbox does not meter processing time: time shares follow the call share.
     return {"call_count": share, "total_time": share, "total_cputime": share}

@@ -25,7 +25,8 @@ class SandboxHandler(WSGIHandler):
         self._view_middleware: list[Callable[..., Any]] = []
         self._template_response_middleware: list[Callable[..., Any]] = []
         self._exception_middleware: list[Callable[..., Any]] = []
-        self._middleware_chain = convert_exception_to_response(self._get_response)
+        # BaseHandler's own chain without any middleware (Django has no public hook for this).
+        self._middleware_chain = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
 
     def get_response(self, request: HttpRequest) -> HttpResponseBase:
         # Django resolves against request.urlconf when it is set.
@@ -33,6 +34,9 @@ class SandboxHandler(WSGIHandler):
         return super().get_response(request)
 
 
-def serve(host: str, port: int, *, on_bind: Callable[[int], None] | None = None) -> None:
-    """Serve the sandbox until interrupted (threaded: the polling pages and the API answer side by side)."""
+def serve(host: str, port: int, *, on_bind: Callable[[int | str], None] | None = None) -> None:
+    """Serve the sandbox until interrupted (threaded: the polling pages and the API answer side by side).
+
+    ``on_bind`` gets the port actually bound (useful with port 0).
+    """
     run(host, port, SandboxHandler(), threading=True, on_bind=on_bind)

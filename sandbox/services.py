@@ -35,7 +35,7 @@ COMMENT_SCOPE = "instagram_business_manage_comments"
 # Instagram usernames: letters, digits, periods and underscores, at most 30 characters.
 _USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
-_REDACTED_PARAMS = frozenset({"access_token", "client_secret"})
+_SECRET_KEYS = frozenset({"access_token", "client_secret"})
 
 
 def _opaque(prefix: str, length: int) -> str:
@@ -100,7 +100,9 @@ def sandbox_comment_post(*, media: SandboxMedia, from_username: str, text: str) 
     account = media.account
     commenter_id = account.user_id if username == account.username else follower_id(username)
     with transaction.atomic():
-        comment = SandboxComment.objects.create(media=media, from_id=commenter_id, from_username=username, text=text.strip())
+        comment = SandboxComment.objects.create(
+            media=media, from_id=commenter_id, from_username=username, text=text.strip()
+        )
         transaction.on_commit(partial(webhook_deliver, payload=comment_webhook_payload(comment=comment)))
     return comment
 
@@ -144,7 +146,9 @@ def _token_issue(*, account: SandboxAccount, kind: SandboxToken.Kind, scopes: st
     )
 
 
-def sandbox_code_exchange(*, client_id: str, client_secret: str, grant_type: str, redirect_uri: str, code: str) -> SandboxToken:
+def sandbox_code_exchange(
+    *, client_id: str, client_secret: str, grant_type: str, redirect_uri: str, code: str
+) -> SandboxToken:
     """An authorization code for a short-lived token, as ``POST api.instagram.com/oauth/access_token`` does.
 
     The code is used at most once, even under concurrent exchanges (the row is
@@ -156,8 +160,6 @@ def sandbox_code_exchange(*, client_id: str, client_secret: str, grant_type: str
         raise OAuthExchangeError(OAuthExchangeError.INVALID_CLIENT_SECRET)
     if grant_type != "authorization_code":
         raise OAuthExchangeError(f"Unsupported grant_type: {grant_type}")
-    # Browsers drop the "#_" Meta appends to the redirect; a pasted code may still carry it.
-    code = code.removesuffix("#_")
     with transaction.atomic():
         auth_code = (
             SandboxAuthCode.objects.select_for_update()
@@ -207,6 +209,14 @@ def sandbox_tokens_revoke(*, account: SandboxAccount) -> int:
 # --- the calls log -------------------------------------------------------------------
 
 
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: "REDACTED" if key in _SECRET_KEYS else _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
+
+
 def sandbox_call_record(
     *,
     method: str,
@@ -216,8 +226,7 @@ def sandbox_call_record(
     status: int,
     response: dict[str, Any],
 ) -> SandboxCall:
-    """One line of the received-calls log. Secrets in ``params`` are stored as ``"REDACTED"``."""
-    redacted = {key: ("REDACTED" if key in _REDACTED_PARAMS else value) for key, value in params.items()}
+    """One line of the received-calls log. Secrets (tokens, the app secret) are stored as ``"REDACTED"``, at any depth."""
     return SandboxCall.objects.create(
-        method=method, path=path, account=account, params=redacted, status=status, response=response
+        method=method, path=path, account=account, params=_redacted(params), status=status, response=_redacted(response)
     )

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.test.testcases import LiveServerThread
-from pytest_django.fixtures import SettingsWrapper
+from pytest_django.fixtures import Settings
 
 from sandbox.server import SandboxHandler
 
@@ -90,21 +90,21 @@ class WebhookReceiver:
 
 def _recording_handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class RecordingHandler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             status = receiver.record(ReceivedRequest(path=self.path, headers=dict(self.headers.items()), body=body))
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+        def log_message(self, format: str, *args: object) -> None:
             """Silent: tests assert on ``WebhookReceiver.requests`` instead."""
 
     return RecordingHandler
 
 
 @pytest.fixture
-def sandbox_server(transactional_db: None, settings: SettingsWrapper) -> Iterator[SandboxServer]:
+def sandbox_server(transactional_db: None, settings: Settings) -> Iterator[SandboxServer]:
     """The sandbox over HTTP, with InstaForge's Instagram settings pointed at it."""
     server = start_sandbox_server()
     settings.SANDBOX_URL = server.url
@@ -116,7 +116,7 @@ def sandbox_server(transactional_db: None, settings: SettingsWrapper) -> Iterato
 
 
 @pytest.fixture
-def webhook_receiver(settings: SettingsWrapper) -> Iterator[WebhookReceiver]:
+def webhook_receiver(settings: Settings) -> Iterator[WebhookReceiver]:
     """A recording webhook endpoint, with ``SANDBOX_WEBHOOK_URL`` pointed at it."""
     receiver = WebhookReceiver().start()
     settings.SANDBOX_WEBHOOK_URL = receiver.url

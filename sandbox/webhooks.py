@@ -84,12 +84,11 @@ def webhook_deliver(*, payload: dict[str, Any]) -> SandboxWebhookDelivery:
     status: int | None = None
     error = ""
     attempts = 0
-    for delay in (0.0, *RETRY_DELAYS):
-        time.sleep(delay)
-        attempts += 1
+    for attempts, delay in enumerate((*RETRY_DELAYS, None), start=1):
         status, error = _post_once(url=url, body=body, signature=signature)
-        if not error:
+        if not error or delay is None:
             break
+        time.sleep(delay)
     if error:
         logger.warning("Webhook to %s failed after %d attempts: %s", url, attempts, error)
     return SandboxWebhookDelivery.objects.create(

@@ -30,7 +30,9 @@ from sandbox.webhooks import comment_webhook_payload, webhook_deliver
 def dispatch_until_idle(*, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not Action.all_workspaces.exclude(state__in=[ActionState.SUCCEEDED, ActionState.FAILED, ActionState.DENIED]).exists():
+        if not Action.all_workspaces.exclude(
+            state__in=[ActionState.SUCCEEDED, ActionState.FAILED, ActionState.DENIED]
+        ).exists():
             return
         dispatch_once(worker_id="test-dispatcher")
         time.sleep(0.05)
@@ -44,7 +46,9 @@ def connect_through_instagram_login(client: Client, username: str) -> InstagramA
     authorize = urlparse(response["Location"])
     query = parse_qs(authorize.query)
     sandbox_account = sandbox_account_create(username=username)
-    code = sandbox_authorize(account=sandbox_account, redirect_uri=query["redirect_uri"][0], scopes=query["scope"][0].split(","))
+    code = sandbox_authorize(
+        account=sandbox_account, redirect_uri=query["redirect_uri"][0], scopes=query["scope"][0].split(",")
+    )
     callback = urlparse(query["redirect_uri"][0]).path
     response = client.get(callback, {"code": code + "#_", "state": query["state"][0]})
     assert response.status_code == 302, response
@@ -52,14 +56,16 @@ def connect_through_instagram_login(client: Client, username: str) -> InstagramA
 
 
 @pytest.fixture
-def member(client: Client, make_user, make_workspace) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def member(client: Client, make_user, make_workspace) -> dict[str, Any]:
     user = make_user("owner@bakery.example")
     workspace = make_workspace("Bakery", owner=user)
     client.force_login(user)
     return {"user": user, "workspace": workspace}
 
 
-def test_a_comment_gets_exactly_one_reply(client: Client, member: dict[str, Any], sandbox_server: SandboxServer, live_server, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_comment_gets_exactly_one_reply(
+    client: Client, member: dict[str, Any], sandbox_server: SandboxServer, live_server, settings
+) -> None:
     settings.SANDBOX_WEBHOOK_URL = live_server.url + "/webhooks/instagram/"
 
     account = connect_through_instagram_login(client, "demo_bakery")
@@ -69,7 +75,13 @@ def test_a_comment_gets_exactly_one_reply(client: Client, member: dict[str, Any]
 
     response = client.post(
         reverse("rule_create", args=[account.pk]),
-        {"name": "Prices", "keywords": "price, cost", "reply_templates": "Hi {username}, it is 2.50!", "priority": 100, "is_active": "on"},
+        {
+            "name": "Prices",
+            "keywords": "price, cost",
+            "reply_templates": "Hi {username}, it is 2.50!",
+            "priority": 100,
+            "is_active": "on",
+        },
     )
     assert response.status_code == 302
 
@@ -103,12 +115,14 @@ def test_a_comment_gets_exactly_one_reply(client: Client, member: dict[str, Any]
     assert "within every limit" in detail
 
 
-def account_media(account: InstagramAccount):  # type: ignore[no-untyped-def]
+def account_media(account: InstagramAccount):
     from sandbox.models import SandboxMedia
 
     return SandboxMedia.objects.filter(account__user_id=account.ig_user_id).first()
 
 
-def test_only_the_workspace_that_connected_sees_the_account(client: Client, member: dict[str, Any], sandbox_server: SandboxServer) -> None:
+def test_only_the_workspace_that_connected_sees_the_account(
+    client: Client, member: dict[str, Any], sandbox_server: SandboxServer
+) -> None:
     account = connect_through_instagram_login(client, "solo_shop")
     assert Membership.all_workspaces.filter(workspace_id=account.workspace_id, user=member["user"]).exists()

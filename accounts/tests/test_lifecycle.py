@@ -34,7 +34,9 @@ def test_the_table_matches_the_documented_lifecycle() -> None:
 
 
 @pytest.mark.parametrize(("from_state", "to_state"), ALLOWED)
-def test_allowed_transition_changes_state_and_is_recorded(make_account, workspace, make_user, from_state: str, to_state: str) -> None:
+def test_allowed_transition_changes_state_and_is_recorded(
+    make_account, workspace, make_user, from_state: str, to_state: str
+) -> None:
     # A held account (paused, in review, reconnecting) returns to the state it left: make that the target.
     resume_state = to_state if from_state in HOLDING_STATES and to_state in ACTING_STATES else ""
     account = make_account(workspace, state=from_state, resume_state=resume_state)
@@ -43,12 +45,20 @@ def test_allowed_transition_changes_state_and_is_recorded(make_account, workspac
     account.refresh_from_db()
     assert account.state == to_state
     record = AccountTransition.all_workspaces.get(account=account)
-    assert (record.from_state, record.to_state, record.actor, record.cause, record.reason) == (from_state, to_state, actor, "test", "because")
+    assert (record.from_state, record.to_state, record.actor, record.cause, record.reason) == (
+        from_state,
+        to_state,
+        actor,
+        "test",
+        "because",
+    )
     assert record.workspace_id == workspace.pk
 
 
 @pytest.mark.parametrize(("from_state", "to_state"), FORBIDDEN)
-def test_forbidden_transition_raises_and_changes_nothing(make_account, workspace, from_state: str, to_state: str) -> None:
+def test_forbidden_transition_raises_and_changes_nothing(
+    make_account, workspace, from_state: str, to_state: str
+) -> None:
     account = make_account(workspace, state=from_state)
     with pytest.raises(ForbiddenTransition):
         account_transition(account_id=account.pk, to_state=to_state, cause="test")
@@ -73,7 +83,9 @@ def test_approval_after_review_restores_the_state_before_suspension(make_account
     account_approve(account_id=account.pk, actor=operator, reason="looked fine")
     account.refresh_from_db()
     assert account.state == AccountState.ACTIVE
-    causes = list(AccountTransition.all_workspaces.filter(account=account).order_by("at", "id").values_list("cause", flat=True))
+    causes = list(
+        AccountTransition.all_workspaces.filter(account=account).order_by("at", "id").values_list("cause", flat=True)
+    )
     assert causes == ["safety engine", "approved after review"]
 
 

@@ -20,15 +20,29 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
     owner_a = make_user("a@example.com")
     workspace_a = make_workspace("A", owner=owner_a)
     account = make_account(workspace_a, state=AccountState.ACTIVE)
-    rule = CommentRule.all_workspaces.create(workspace=workspace_a, account=account, name="r", keywords="price", reply_templates="hi")
+    rule = CommentRule.all_workspaces.create(
+        workspace=workspace_a, account=account, name="r", keywords="price", reply_templates="hi"
+    )
     comment = Comment.all_workspaces.create(workspace=workspace_a, account=account, ig_comment_id="c1", text="price?")
     action = Action.all_workspaces.create(
-        workspace=workspace_a, account=account, action_type="comment_reply", idempotency_key="k", payload={"message": "hi"},
-        source_kind="comment", source_id=str(comment.pk),
+        workspace=workspace_a,
+        account=account,
+        action_type="comment_reply",
+        idempotency_key="k",
+        payload={"message": "hi"},
+        source_kind="comment",
+        source_id=str(comment.pk),
     )
     member_b = make_user("b@example.com")
     make_workspace("B", owner=member_b)
-    return {"owner_a": owner_a, "member_b": member_b, "account": account, "rule": rule, "comment": comment, "action": action}
+    return {
+        "owner_a": owner_a,
+        "member_b": member_b,
+        "account": account,
+        "rule": rule,
+        "comment": comment,
+        "action": action,
+    }
 
 
 def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -88,7 +102,11 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
 def test_the_owning_workspace_can_use_every_url(client: Client, world: dict[str, Any], index: int) -> None:
     method, _, url = urls_with_ids(world)[index]
     client.force_login(world["owner_a"])
-    response = client.get(url) if method == "get" else client.post(url, {"name": "n", "keywords": "x", "reply_templates": "y", "priority": 1})
+    response = (
+        client.get(url)
+        if method == "get"
+        else client.post(url, {"name": "n", "keywords": "x", "reply_templates": "y", "priority": 1})
+    )
     assert response.status_code in (200, 302)
 
 
@@ -106,7 +124,9 @@ def test_lists_show_only_the_own_workspace(client: Client, world: dict[str, Any]
         assert "price?" not in content
 
 
-def test_the_session_cannot_select_a_workspace_the_user_is_not_a_member_of(client: Client, world: dict[str, Any]) -> None:
+def test_the_session_cannot_select_a_workspace_the_user_is_not_a_member_of(
+    client: Client, world: dict[str, Any]
+) -> None:
     client.force_login(world["member_b"])
     response = client.post(reverse("workspace_switch"), {"workspace_id": world["account"].workspace_id})
     assert response.status_code == 404

@@ -21,13 +21,17 @@ def documented_comment_delivery() -> bytes:
     return (FIXTURES / "webhook_comments.json").read_bytes()
 
 
-def post_signed(client: Client, body: bytes, *, secret: str | None = None):  # type: ignore[no-untyped-def]
+def post_signed(client: Client, body: bytes, *, secret: str | None = None):
     signature = signature_for(body=body, secret=secret or settings.INSTAGRAM_APP_SECRET)
     return client.post(URL, data=body, content_type="application/json", headers={"X-Hub-Signature-256": signature})
 
 
 def test_verification_handshake_echoes_the_challenge(client: Client) -> None:
-    params = {"hub.mode": "subscribe", "hub.verify_token": settings.INSTAGRAM_WEBHOOK_VERIFY_TOKEN, "hub.challenge": "1158201444"}
+    params = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": settings.INSTAGRAM_WEBHOOK_VERIFY_TOKEN,
+        "hub.challenge": "1158201444",
+    }
     response = client.get(URL, params)
     assert response.status_code == 200
     assert response.content == b"1158201444"
@@ -44,7 +48,11 @@ def test_valid_delivery_is_stored_once_even_when_delivered_three_times(client: C
     for _ in range(3):
         assert post_signed(client, body).status_code == 200
     event = InboundEvent.objects.get()
-    assert (event.field, event.entry_id, event.dedupe_key) == ("comments", "17841405822304914", "comments:17865799348089039")
+    assert (event.field, event.entry_id, event.dedupe_key) == (
+        "comments",
+        "17841405822304914",
+        "comments:17865799348089039",
+    )
     assert event.deliveries == 3
     assert event.payload["value"]["text"] == "This is an example reply comment."
 
@@ -65,7 +73,9 @@ def test_signature_made_with_another_secret_is_refused(client: Client) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"object": "instagram"}', b'{"entry": [{"changes": [{"field": "comments"}]}]}'])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"[]", b'{"object": "instagram"}', b'{"entry": [{"changes": [{"field": "comments"}]}]}']
+)
 def test_malformed_body_is_400_and_stores_nothing(client: Client, body: bytes) -> None:
     assert post_signed(client, body).status_code == 400
     assert not InboundEvent.objects.exists()
@@ -75,7 +85,9 @@ def test_malformed_body_is_400_and_stores_nothing(client: Client, body: bytes) -
 def test_unknown_fields_are_kept_not_crashing(client: Client) -> None:
     delivery = {
         "object": "instagram",
-        "entry": [{"id": "1", "time": 1700000000, "changes": [{"field": "some_future_field", "value": {"anything": [1, 2]}}]}],
+        "entry": [
+            {"id": "1", "time": 1700000000, "changes": [{"field": "some_future_field", "value": {"anything": [1, 2]}}]}
+        ],
     }
     assert post_signed(client, json.dumps(delivery).encode()).status_code == 200
     event = InboundEvent.objects.get()
@@ -97,9 +109,17 @@ def test_a_comment_for_a_connected_account_is_routed_and_processed(client: Clien
     account = make_account(workspace, ig_user_id="17841405822304914")
     assert post_signed(client, documented_comment_delivery()).status_code == 200
     event = InboundEvent.objects.get()
-    assert (event.workspace_id, event.account_id, event.state) == (workspace.pk, account.pk, InboundEventState.PROCESSED)
+    assert (event.workspace_id, event.account_id, event.state) == (
+        workspace.pk,
+        account.pk,
+        InboundEventState.PROCESSED,
+    )
     comment = Comment.all_workspaces.get()
-    assert (comment.account_id, comment.from_username, comment.text) == (account.pk, "commenter_example", "This is an example reply comment.")
+    assert (comment.account_id, comment.from_username, comment.text) == (
+        account.pk,
+        "commenter_example",
+        "This is an example reply comment.",
+    )
 
 
 @pytest.mark.django_db(transaction=True)

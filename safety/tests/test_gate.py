@@ -22,7 +22,7 @@ POLICY = SafetyPolicy(
 )
 
 
-def make_action(account, *, started_seconds_ago: float | None = None, key: str = "") -> Action:  # type: ignore[no-untyped-def]
+def make_action(account, *, started_seconds_ago: float | None = None, key: str = "") -> Action:
     now = timezone.now()
     started = now - timedelta(seconds=started_seconds_ago) if started_seconds_ago is not None else None
     return Action.all_workspaces.create(
@@ -37,16 +37,19 @@ def make_action(account, *, started_seconds_ago: float | None = None, key: str =
 
 
 @pytest.fixture
-def account(make_account, workspace):  # type: ignore[no-untyped-def]
+def account(make_account, workspace):
     return make_account(workspace, state=AccountState.WARMUP_DAY_1)
 
 
-def test_allows_within_every_limit(account) -> None:  # type: ignore[no-untyped-def]
+def test_allows_within_every_limit(account) -> None:
     assert gate_evaluate(action=make_action(account), account=account, policy=POLICY).verdict == Verdict.ALLOW
 
 
-@pytest.mark.parametrize("state", [AccountState.PAUSED, AccountState.SUSPENDED, AccountState.ERROR, AccountState.INACTIVE, AccountState.CONNECTING])
-def test_accounts_that_cannot_act_are_deferred_not_dropped(make_account, workspace, state: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "state",
+    [AccountState.PAUSED, AccountState.SUSPENDED, AccountState.ERROR, AccountState.INACTIVE, AccountState.CONNECTING],
+)
+def test_accounts_that_cannot_act_are_deferred_not_dropped(make_account, workspace, state: str) -> None:
     account = make_account(workspace, state=state)
     decision = gate_evaluate(action=make_action(account), account=account, policy=POLICY)
     assert decision.verdict == Verdict.DEFER
@@ -54,25 +57,27 @@ def test_accounts_that_cannot_act_are_deferred_not_dropped(make_account, workspa
     assert account.get_state_display().lower() in decision.reason
 
 
-def test_cooldown_defers_until_it_has_passed(account) -> None:  # type: ignore[no-untyped-def]
+def test_cooldown_defers_until_it_has_passed(account) -> None:
     previous = make_action(account, started_seconds_ago=10)
     decision = gate_evaluate(action=make_action(account), account=account, policy=POLICY)
     assert decision.verdict == Verdict.DEFER
     assert "cooldown" in decision.reason
+    assert previous.started_at is not None
     assert decision.until == previous.started_at + timedelta(seconds=30)
 
 
-def test_hourly_cap_defers_until_the_oldest_leaves_the_window(account) -> None:  # type: ignore[no-untyped-def]
+def test_hourly_cap_defers_until_the_oldest_leaves_the_window(account) -> None:
     oldest = make_action(account, started_seconds_ago=3000)
     make_action(account, started_seconds_ago=2000)
     make_action(account, started_seconds_ago=1000)
     decision = gate_evaluate(action=make_action(account), account=account, policy=POLICY)
     assert decision.verdict == Verdict.DEFER
     assert "account hourly limit: 3 of 3" in decision.reason
+    assert oldest.started_at is not None
     assert decision.until == oldest.started_at + timedelta(hours=1, seconds=1)
 
 
-def test_daily_cap_counts_the_last_24_hours(account) -> None:  # type: ignore[no-untyped-def]
+def test_daily_cap_counts_the_last_24_hours(account) -> None:
     for hours_ago in (2, 3, 4, 5, 6):
         make_action(account, started_seconds_ago=hours_ago * 3600)
     decision = gate_evaluate(action=make_action(account), account=account, policy=POLICY)
@@ -80,7 +85,7 @@ def test_daily_cap_counts_the_last_24_hours(account) -> None:  # type: ignore[no
     assert "daily limit" in decision.reason
 
 
-def test_per_type_daily_limit(account) -> None:  # type: ignore[no-untyped-def]
+def test_per_type_daily_limit(account) -> None:
     policy = SafetyPolicy(500, 5000, 50, 500, {}, {"comment_replies": 2})
     make_action(account, started_seconds_ago=7200)
     make_action(account, started_seconds_ago=3 * 7200)
@@ -89,7 +94,7 @@ def test_per_type_daily_limit(account) -> None:  # type: ignore[no-untyped-def]
     assert "daily limit for comment replies: 2 of 2" in decision.reason
 
 
-def test_other_accounts_do_not_count_against_this_one(account, make_account, workspace) -> None:  # type: ignore[no-untyped-def]
+def test_other_accounts_do_not_count_against_this_one(account, make_account, workspace) -> None:
     other = make_account(workspace)
     for seconds in (100, 200, 300):
         make_action(other, started_seconds_ago=seconds)
@@ -100,7 +105,12 @@ def test_the_policy_file_holds_the_documented_defaults() -> None:
     from safety.policies import default_policy
 
     policy = default_policy()
-    assert (policy.global_per_hour, policy.global_per_day, policy.account_per_hour, policy.account_per_day) == (500, 5000, 50, 500)
+    assert (policy.global_per_hour, policy.global_per_day, policy.account_per_hour, policy.account_per_day) == (
+        500,
+        5000,
+        50,
+        500,
+    )
     assert policy.cooldown_seconds("comment_reply") == 30
     assert policy.daily_limit("comment_reply") == 20
 
@@ -108,5 +118,12 @@ def test_the_policy_file_holds_the_documented_defaults() -> None:
 def test_a_bad_policy_value_is_refused_with_a_clear_message() -> None:
     from django.core.exceptions import ImproperlyConfigured
 
-    with pytest.raises(ImproperlyConfigured, match="safety.per_account.max_actions_per_hour"):
-        policy_parse({"safety": {"global": {"max_actions_per_hour": 1, "max_actions_per_day": 1}, "per_account": {"max_actions_per_hour": -5}}})
+    with pytest.raises(ImproperlyConfigured, match=r"safety\.per_account\.max_actions_per_hour"):
+        policy_parse(
+            {
+                "safety": {
+                    "global": {"max_actions_per_hour": 1, "max_actions_per_day": 1},
+                    "per_account": {"max_actions_per_hour": -5},
+                }
+            }
+        )

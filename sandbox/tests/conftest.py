@@ -7,9 +7,8 @@ from django.conf import settings
 
 from sandbox import services
 from sandbox.models import SandboxAccount, SandboxMedia, SandboxToken
-from sandbox.testing import sandbox_server, webhook_receiver
 
-__all__ = ["sandbox_server", "webhook_receiver"]
+# sandbox_server and webhook_receiver come from sandbox.testing, a plugin of the root conftest.
 
 REDIRECT_URI = "https://app.example.com/instagram/callback/"
 ALL_SCOPES = [

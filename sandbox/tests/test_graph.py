@@ -24,7 +24,9 @@ def _replies_url(server: SandboxServer, comment_id: str, version: str = "v24.0/"
     return f"{server.url}/{version}{comment_id}/replies"
 
 
-def test_reply_is_created_and_logged(sandbox_server: SandboxServer, token: SandboxToken, comment: SandboxComment) -> None:
+def test_reply_is_created_and_logged(
+    sandbox_server: SandboxServer, token: SandboxToken, comment: SandboxComment
+) -> None:
     response = requests.post(
         _replies_url(sandbox_server, comment.comment_id),
         params={"access_token": token.token},
@@ -34,14 +36,21 @@ def test_reply_is_created_and_logged(sandbox_server: SandboxServer, token: Sandb
 
     assert response.status_code == 200
     reply = SandboxComment.objects.get(comment_id=response.json()["id"])
-    assert (reply.parent, reply.text, reply.via_api, reply.from_id) == (comment, "It is 20 EUR!", True, token.account.user_id)
+    assert (reply.parent, reply.text, reply.via_api, reply.from_id) == (
+        comment,
+        "It is 20 EUR!",
+        True,
+        token.account.user_id,
+    )
     call = SandboxCall.objects.get(method="POST")
     assert call.path == f"/v24.0/{comment.comment_id}/replies"
     assert call.params == {"access_token": "REDACTED", "message": "It is 20 EUR!"}
     assert (call.status, call.response, call.account) == (200, {"id": reply.comment_id}, token.account)
 
 
-def test_reply_accepts_message_in_query_and_no_version(sandbox_server: SandboxServer, token: SandboxToken, comment: SandboxComment) -> None:
+def test_reply_accepts_message_in_query_and_no_version(
+    sandbox_server: SandboxServer, token: SandboxToken, comment: SandboxComment
+) -> None:
     response = requests.post(
         _replies_url(sandbox_server, comment.comment_id, version=""),
         params={"access_token": token.token, "message": "Thanks!"},
@@ -94,20 +103,28 @@ def _graph_error(response: requests.Response) -> dict[str, object]:
 
 @pytest.mark.parametrize("access_token", ["", "not-a-token"])
 def test_unknown_token_is_190(sandbox_server: SandboxServer, access_token: str) -> None:
-    error = _graph_error(requests.get(f"{sandbox_server.url}/v24.0/me", params={"access_token": access_token}, timeout=5))
+    error = _graph_error(
+        requests.get(f"{sandbox_server.url}/v24.0/me", params={"access_token": access_token}, timeout=5)
+    )
 
     assert (error["code"], error["type"]) == (190, "OAuthException")
     assert "error_subcode" not in error
 
 
-def test_expired_and_revoked_tokens_are_190_with_subcodes(sandbox_server: SandboxServer, account: SandboxAccount) -> None:
-    expired = issue_token(account)
-    SandboxToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+def test_expired_and_revoked_tokens_are_190_with_subcodes(
+    sandbox_server: SandboxServer, account: SandboxAccount
+) -> None:
     revoked = issue_token(account)
     services.sandbox_tokens_revoke(account=account)
+    expired = issue_token(account)
+    SandboxToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
-    expired_error = _graph_error(requests.get(f"{sandbox_server.url}/me", params={"access_token": expired.token}, timeout=5))
-    revoked_error = _graph_error(requests.get(f"{sandbox_server.url}/me", params={"access_token": revoked.token}, timeout=5))
+    expired_error = _graph_error(
+        requests.get(f"{sandbox_server.url}/me", params={"access_token": expired.token}, timeout=5)
+    )
+    revoked_error = _graph_error(
+        requests.get(f"{sandbox_server.url}/me", params={"access_token": revoked.token}, timeout=5)
+    )
 
     assert (expired_error["code"], expired_error["error_subcode"]) == (190, 463)
     assert (revoked_error["code"], revoked_error["error_subcode"]) == (190, 458)
@@ -127,43 +144,64 @@ def test_someone_elses_comment_is_an_unknown_object(sandbox_server: SandboxServe
     stranger = issue_token(services.sandbox_account_create(username="stranger"))
 
     error = _graph_error(
-        requests.post(_replies_url(sandbox_server, comment.comment_id), params={"access_token": stranger.token, "message": "hi"}, timeout=5)
+        requests.post(
+            _replies_url(sandbox_server, comment.comment_id),
+            params={"access_token": stranger.token, "message": "hi"},
+            timeout=5,
+        )
     )
 
     assert (error["code"], error["error_subcode"], error["type"]) == (100, 33, "GraphMethodException")
     assert not comment.replies.exists()
 
 
-def test_unknown_paths_need_a_token_then_are_unknown_objects(sandbox_server: SandboxServer, token: SandboxToken) -> None:
+def test_unknown_paths_need_a_token_then_are_unknown_objects(
+    sandbox_server: SandboxServer, token: SandboxToken
+) -> None:
     no_token = _graph_error(requests.get(f"{sandbox_server.url}/v24.0/123/comments", timeout=5))
-    with_token = _graph_error(requests.get(f"{sandbox_server.url}/v24.0/123/comments", params={"access_token": token.token}, timeout=5))
+    with_token = _graph_error(
+        requests.get(f"{sandbox_server.url}/v24.0/123/comments", params={"access_token": token.token}, timeout=5)
+    )
 
     assert no_token["code"] == 190
     assert (with_token["code"], with_token["error_subcode"]) == (100, 33)
 
 
 def test_missing_message_is_100(sandbox_server: SandboxServer, token: SandboxToken, comment: SandboxComment) -> None:
-    error = _graph_error(requests.post(_replies_url(sandbox_server, comment.comment_id), params={"access_token": token.token}, timeout=5))
+    error = _graph_error(
+        requests.post(_replies_url(sandbox_server, comment.comment_id), params={"access_token": token.token}, timeout=5)
+    )
 
     assert error["code"] == 100
     assert "message" in str(error["message"])
 
 
-def test_replying_needs_the_comments_permission(sandbox_server: SandboxServer, account: SandboxAccount, comment: SandboxComment) -> None:
+def test_replying_needs_the_comments_permission(
+    sandbox_server: SandboxServer, account: SandboxAccount, comment: SandboxComment
+) -> None:
     basic_only = issue_token(account, scopes=["instagram_business_basic"])
 
     error = _graph_error(
-        requests.post(_replies_url(sandbox_server, comment.comment_id), params={"access_token": basic_only.token, "message": "x"}, timeout=5)
+        requests.post(
+            _replies_url(sandbox_server, comment.comment_id),
+            params={"access_token": basic_only.token, "message": "x"},
+            timeout=5,
+        )
     )
 
     assert error["code"] == 10
 
 
 def test_me_fields(sandbox_server: SandboxServer, token: SandboxToken) -> None:
-    params = {"access_token": token.token, "fields": "id,user_id,username,name,account_type,media_count,profile_picture_url"}
+    params = {
+        "access_token": token.token,
+        "fields": "id,user_id,username,name,account_type,media_count,profile_picture_url",
+    }
 
     body = requests.get(f"{sandbox_server.url}/v24.0/me", params=params, timeout=5).json()
-    bad = _graph_error(requests.get(f"{sandbox_server.url}/v24.0/me", params={**params, "fields": "shoe_size"}, timeout=5))
+    bad = _graph_error(
+        requests.get(f"{sandbox_server.url}/v24.0/me", params={**params, "fields": "shoe_size"}, timeout=5)
+    )
 
     account = token.account
     assert body == {
@@ -178,6 +216,8 @@ def test_me_fields(sandbox_server: SandboxServer, token: SandboxToken) -> None:
 
 
 def test_wrong_method_is_refused(sandbox_server: SandboxServer, token: SandboxToken) -> None:
-    error = _graph_error(requests.post(f"{sandbox_server.url}/v24.0/me", params={"access_token": token.token}, timeout=5))
+    error = _graph_error(
+        requests.post(f"{sandbox_server.url}/v24.0/me", params={"access_token": token.token}, timeout=5)
+    )
 
     assert error["message"] == "Unsupported request - method type: post"

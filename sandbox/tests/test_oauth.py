@@ -12,6 +12,7 @@ from sandbox.models import SandboxAccount, SandboxAuthCode, SandboxCall, Sandbox
 from sandbox.testing import SandboxServer
 from sandbox.tests.conftest import ALL_SCOPES, REDIRECT_URI
 
+
 def _authorize_url(server: SandboxServer, **overrides: str) -> str:
     params = {
         "client_id": settings.INSTAGRAM_APP_ID,
@@ -67,7 +68,11 @@ def test_full_code_flow_to_long_lived_token_and_me(sandbox_server: SandboxServer
 
     long_lived = requests.get(
         f"{sandbox_server.url}/access_token",
-        params={"grant_type": "ig_exchange_token", "client_secret": settings.INSTAGRAM_APP_SECRET, "access_token": entry["access_token"]},
+        params={
+            "grant_type": "ig_exchange_token",
+            "client_secret": settings.INSTAGRAM_APP_SECRET,
+            "access_token": entry["access_token"],
+        },
         timeout=5,
     ).json()
     assert long_lived["token_type"] == "bearer"
@@ -110,7 +115,9 @@ def test_allow_with_a_new_username_creates_the_account(sandbox_server: SandboxSe
 
 
 def test_cancel_redirects_with_user_denied(sandbox_server: SandboxServer, account: SandboxAccount) -> None:
-    response = requests.post(_authorize_url(sandbox_server), data={"decision": "cancel"}, allow_redirects=False, timeout=5)
+    response = requests.post(
+        _authorize_url(sandbox_server), data={"decision": "cancel"}, allow_redirects=False, timeout=5
+    )
 
     query = parse_qs(urlsplit(response.headers["Location"]).query)
     assert query == {
@@ -146,20 +153,31 @@ def test_a_code_works_once(sandbox_server: SandboxServer, account: SandboxAccoun
     again = _exchange(sandbox_server, code)
 
     assert again.status_code == 400
-    assert again.json() == {"error_type": "OAuthException", "code": 400, "error_message": "Matching code was not found or was already used"}
+    assert again.json() == {
+        "error_type": "OAuthException",
+        "code": 400,
+        "error_message": "Matching code was not found or was already used",
+    }
 
 
 def test_code_exchange_checks_secret_and_redirect_uri(sandbox_server: SandboxServer, account: SandboxAccount) -> None:
     code = parse_qs(urlsplit(_allow(sandbox_server, {"account": "acme.shop"}).headers["Location"]).query)["code"][0]
 
-    assert _exchange(sandbox_server, code, client_secret="wrong").json()["error_message"] == "Error validating client secret."
+    assert (
+        _exchange(sandbox_server, code, client_secret="wrong").json()["error_message"]
+        == "Error validating client secret."
+    )
     mismatch = _exchange(sandbox_server, code, redirect_uri="https://elsewhere.example.com/")
     assert mismatch.json()["error_message"].startswith("Error validating verification code")
     assert _exchange(sandbox_server, code).status_code == 200
 
 
 def test_refresh_gives_a_new_long_lived_token(sandbox_server: SandboxServer, token: SandboxToken) -> None:
-    exchange = {"grant_type": "ig_exchange_token", "client_secret": settings.INSTAGRAM_APP_SECRET, "access_token": token.token}
+    exchange = {
+        "grant_type": "ig_exchange_token",
+        "client_secret": settings.INSTAGRAM_APP_SECRET,
+        "access_token": token.token,
+    }
     long_lived = requests.get(f"{sandbox_server.url}/access_token", params=exchange, timeout=5).json()["access_token"]
 
     refreshed = requests.get(

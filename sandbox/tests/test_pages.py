@@ -19,7 +19,9 @@ def test_home_lists_accounts_with_their_posts(sandbox_server: SandboxServer, pos
 
 
 def test_account_can_be_created_from_home(sandbox_server: SandboxServer) -> None:
-    created = requests.post(f"{sandbox_server.url}/accounts/", data={"username": "bakery"}, allow_redirects=False, timeout=5)
+    created = requests.post(
+        f"{sandbox_server.url}/accounts/", data={"username": "bakery"}, allow_redirects=False, timeout=5
+    )
     invalid = requests.post(f"{sandbox_server.url}/accounts/", data={"username": "no spaces!"}, timeout=5)
 
     assert created.headers["Location"] == "/u/bakery/"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 
 from sandbox import services
 from sandbox.models import SandboxAccount, SandboxMedia
@@ -24,8 +25,10 @@ def test_account_create_refuses_invalid_usernames(db: None) -> None:
         services.sandbox_account_create(username="x" * 31)
 
 
-def test_comment_webhook_waits_for_commit(db: None, post: SandboxMedia, django_capture_on_commit_callbacks: object) -> None:
-    with django_capture_on_commit_callbacks() as callbacks:  # type: ignore[operator]
+def test_comment_webhook_waits_for_commit(
+    db: None, post: SandboxMedia, django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks
+) -> None:
+    with django_capture_on_commit_callbacks() as callbacks:
         services.sandbox_comment_post(media=post, from_username="jane", text="hi")
 
     assert len(callbacks) == 1

@@ -66,10 +66,12 @@ def api_endpoint(
     shape and records every call, secrets redacted, in the calls log.
     """
 
-    def decorate(view: Callable[Concatenate[ApiCall, P], dict[str, Any]]) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
+    def decorate(
+        view: Callable[Concatenate[ApiCall, P], dict[str, Any]],
+    ) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
         @csrf_exempt
         @functools.wraps(view)
-        def endpoint(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        def endpoint(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             method = request.method or "GET"
             call = ApiCall(method=method, params=_request_params(request))
             try:

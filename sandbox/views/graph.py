@@ -63,10 +63,22 @@ def refresh_access_token(call: ApiCall) -> dict[str, Any]:
 
 # Fields of the IG User node (https://developers.facebook.com/documentation/instagram-platform/reference/me).
 USER_FIELDS = frozenset(
-    {"id", "user_id", "username", "name", "account_type", "profile_picture_url", "followers_count", "follows_count", "media_count"}
+    {
+        "id",
+        "user_id",
+        "username",
+        "name",
+        "account_type",
+        "profile_picture_url",
+        "followers_count",
+        "follows_count",
+        "media_count",
+    }
 )
 # Fields of IG Comment (https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/reference/ig-comment).
-COMMENT_FIELDS = frozenset({"id", "text", "timestamp", "from", "username", "media", "parent_id", "hidden", "like_count"})
+COMMENT_FIELDS = frozenset(
+    {"id", "text", "timestamp", "from", "username", "media", "parent_id", "hidden", "like_count"}
+)
 
 
 def _check_fields(names: list[str], *, known: frozenset[str], node_type: str) -> None:

@@ -101,7 +101,11 @@ def authorize(request: HttpRequest) -> HttpResponse:
         return _consent_page(authorize_request)
     if request.POST.get("decision") != "allow":
         return authorize_request.redirect(
-            {"error": "access_denied", "error_reason": "user_denied", "error_description": "The user denied your request"}
+            {
+                "error": "access_denied",
+                "error_reason": "user_denied",
+                "error_description": "The user denied your request",
+            }
         )
     try:
         account = _chosen_account(request)
@@ -109,5 +113,7 @@ def authorize(request: HttpRequest) -> HttpResponse:
         return _consent_page(authorize_request, error=" ".join(error.messages), status=400)
     if account is None:
         return _consent_page(authorize_request, error="Choose an account to continue.", status=400)
-    code = services.sandbox_authorize(account=account, redirect_uri=authorize_request.redirect_uri, scopes=authorize_request.scopes)
+    code = services.sandbox_authorize(
+        account=account, redirect_uri=authorize_request.redirect_uri, scopes=authorize_request.scopes
+    )
     return authorize_request.redirect({"code": code}, fragment="_")

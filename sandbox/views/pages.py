@@ -9,6 +9,7 @@ CSRF tokens, as on any local development tool.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -36,7 +37,9 @@ def _account_or_404(username: str) -> SandboxAccount:
     return account
 
 
-def _account_page(request: HttpRequest, username: str, *, errors: dict[str, str] | None = None, status: int = 200) -> HttpResponse:
+def _account_page(
+    request: HttpRequest, username: str, *, errors: dict[str, str] | None = None, status: int = 200
+) -> HttpResponse:
     account = selectors.account_feed(username=username)
     if account is None:
         raise Http404("No such sandbox account")
@@ -59,9 +62,15 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_POST
 def account_create(request: HttpRequest) -> HttpResponse:
     try:
-        account = services.sandbox_account_create(username=request.POST.get("username", ""), name=request.POST.get("name", ""))
+        account = services.sandbox_account_create(
+            username=request.POST.get("username", ""), name=request.POST.get("name", "")
+        )
     except ValidationError as error:
-        return page("sandbox/home.html", {"accounts": selectors.accounts_overview(), "error": " ".join(error.messages)}, status=400)
+        return page(
+            "sandbox/home.html",
+            {"accounts": selectors.accounts_overview(), "error": " ".join(error.messages)},
+            status=400,
+        )
     return HttpResponseRedirect(reverse("sandbox-account", args=[account.username]))
 
 
@@ -107,5 +116,9 @@ def tokens_revoke(request: HttpRequest, username: str) -> HttpResponse:
 @require_GET
 def log(request: HttpRequest) -> HttpResponse:
     """What InstaForge sent to "Instagram" and which webhooks the sandbox sent back."""
-    context = {"calls": selectors.calls_recent(), "deliveries": selectors.webhook_deliveries_recent()}
-    return page("sandbox/log.html", context)
+    calls = [(call, _pretty(call.params), _pretty(call.response)) for call in selectors.calls_recent()]
+    return page("sandbox/log.html", {"calls": calls, "deliveries": selectors.webhook_deliveries_recent()})
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)

@@ -37,8 +37,16 @@ def browser() -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
         f"--user-data-dir={profile}",
     ):
         options.add_argument(argument)
@@ -55,7 +63,9 @@ def browser() -> Iterator[WebDriver]:
 def dispatcher(transactional_db: None) -> Iterator[None]:
     """A dispatcher running beside the live server, as `make up` runs one."""
     stop = threading.Event()
-    thread = threading.Thread(target=dispatcher_run, kwargs={"stop": stop, "worker_id": "e2e", "poll_seconds": 0.2}, daemon=True)
+    thread = threading.Thread(
+        target=dispatcher_run, kwargs={"stop": stop, "worker_id": "e2e", "poll_seconds": 0.2}, daemon=True
+    )
     thread.start()
     yield
     stop.set()

@@ -14,7 +14,11 @@ from tests.e2e.conftest import WAIT_SECONDS, by_testid, wait_for, wait_for_text
 
 
 def test_sign_up_connect_add_rule_and_see_a_comment_answered(
-    browser: WebDriver, live_server, sandbox_server: SandboxServer, dispatcher: None, settings  # type: ignore[no-untyped-def]
+    browser: WebDriver,
+    live_server,
+    sandbox_server: SandboxServer,
+    dispatcher: None,
+    settings,
 ) -> None:
     settings.SANDBOX_WEBHOOK_URL = f"{live_server.url}/webhooks/instagram/"
 

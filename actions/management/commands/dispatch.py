@@ -8,7 +8,10 @@ from actions.dispatcher import dispatcher_run, worker_name
 
 
 class Command(BaseCommand):
-    help = "Run a dispatcher: claims due actions, passes them through the safety gate, executes them. Run as many as you like."
+    help = (
+        "Run a dispatcher: claims due actions, passes them through the safety gate, executes them. "
+        "Run as many as you like."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--poll", type=float, default=None, help="Seconds to wait when nothing is due.")

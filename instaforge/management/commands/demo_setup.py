@@ -75,8 +75,12 @@ class Command(BaseCommand):
         if account is None or account.state not in ACTING_STATES:
             with sandbox_for_setup():
                 redirect_uri = f"{settings.SITE_URL}/instagram/callback/"
-                code = sandbox_authorize(account=sandbox_account, redirect_uri=redirect_uri, scopes=settings.INSTAGRAM_OAUTH_SCOPES)
-                account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=member)
+                code = sandbox_authorize(
+                    account=sandbox_account, redirect_uri=redirect_uri, scopes=settings.INSTAGRAM_OAUTH_SCOPES
+                )
+                account = account_connect_complete(
+                    workspace=workspace, code=code, redirect_uri=redirect_uri, actor=member
+                )
             self.stdout.write(f"Connected @{account.username} to the sandbox: {account.get_state_display()}.")
 
         with workspace_scope(workspace):
@@ -85,7 +89,10 @@ class Command(BaseCommand):
                     account=account,
                     name="Price questions",
                     keywords="price, cost, how much, preço",
-                    reply_templates="Hi {username}! Croissants are €2.50, see you soon 🥐\nThanks {username}! Our prices are in the bio, croissants €2.50.",
+                    reply_templates=(
+                        "Hi {username}! Croissants are €2.50, see you soon 🥐\n"
+                        "Thanks {username}! Our prices are in the bio, croissants €2.50."
+                    ),
                 )
 
         site = settings.SITE_URL
@@ -93,6 +100,7 @@ class Command(BaseCommand):
             self.style.SUCCESS("\nInstaForge demo is ready.\n")
             + f"  Web app:   {site}/   member login  {MEMBER[0]} / {MEMBER[1]}\n"
             + f"  Admin:     {site}/admin/   operator login  {OPERATOR[0]} / {OPERATOR[1]}\n"
-            + f"  Sandbox:   {settings.SANDBOX_URL}/u/{DEMO_USERNAME}/   comment as a follower, e.g. “what's the price?”\n"
+            + f"  Sandbox:   {settings.SANDBOX_URL}/u/{DEMO_USERNAME}/\n"
+            + "             comment there as a follower, e.g. “what's the price?”\n"
             + "  The reply appears under the comment in the sandbox and on the account's page in the web app.\n"
         )

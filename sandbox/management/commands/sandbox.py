@@ -17,10 +17,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Interface to listen on (default 127.0.0.1).")
-        parser.add_argument("--port", type=int, default=8001, help="Port to listen on (default 8001; 0 picks a free one).")
+        parser.add_argument(
+            "--port", type=int, default=8001, help="Port to listen on (default 8001; 0 picks a free one)."
+        )
 
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
-        def announce(bound_port: int) -> None:
+        def announce(bound_port: int | str) -> None:
             self.stdout.write(f"Instagram sandbox on http://{host}:{bound_port}/")
             self.stdout.write(f"Webhooks go to {settings.SANDBOX_WEBHOOK_URL}, signed with INSTAGRAM_APP_SECRET.")
             self.stdout.flush()

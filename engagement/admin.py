@@ -1,0 +1,113 @@
+"""Comment rules and received comments in the operators' admin (read-mostly: customers own them)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.utils.text import Truncator
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
+from unfold.decorators import display
+
+from accounts.admin import AutocompleteFilter, ReadOnlyAdminMixin
+from engagement.models import Comment, CommentOutcome, CommentRule
+from engagement.services import comment_rule_save
+
+OUTCOME_BADGES: dict[str, str] = {
+    CommentOutcome.REPLY_PLANNED: "success",
+    CommentOutcome.NO_RULE_MATCHED: "",
+    CommentOutcome.OWN_COMMENT: "",
+}
+
+
+@admin.register(CommentRule)
+class CommentRuleAdmin(ModelAdmin):
+    """Rules are written by members in the web app; an operator may only switch one off (or on)."""
+
+    list_display = ("name", "account", "workspace", "priority", "is_active", "keyword_summary")
+    list_select_related = ("account", "workspace")
+    list_filter = (("workspace", AutocompleteFilter), ("account", AutocompleteFilter), "is_active")
+    list_filter_submit = True
+    search_fields = ("name", "keywords", "account__username")
+    ordering = ("workspace__name", "account__username", "priority", "id")
+    fields = ("name", "account", "workspace", "is_active", "priority", "keywords", "reply_templates", "created_at")
+    readonly_fields = ("name", "account", "workspace", "priority", "keywords", "reply_templates", "created_at")
+    actions = ("deactivate_rules", "activate_rules")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CommentRule | None = None) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def save_model(self, request: HttpRequest, obj: CommentRule, form: ModelForm[CommentRule], change: bool) -> None:
+        comment_rule_save(rule=obj)
+
+    @display(description="keywords")
+    def keyword_summary(self, rule: CommentRule) -> str:
+        return Truncator(", ".join(rule.keyword_list)).chars(60)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[CommentRule], *, active: bool) -> None:
+        changed = 0
+        for rule in queryset:
+            if rule.is_active != active:
+                rule.is_active = active
+                comment_rule_save(rule=rule)
+                changed += 1
+        messages.success(
+            request, f"{changed} rule{'s' if changed != 1 else ''} {'activated' if active else 'deactivated'}."
+        )
+
+    @admin.action(description="Deactivate selected rules", permissions=["change"])
+    def deactivate_rules(self, request: HttpRequest, queryset: QuerySet[CommentRule]) -> None:
+        self._set_active(request, queryset, active=False)
+
+    @admin.action(description="Activate selected rules", permissions=["change"])
+    def activate_rules(self, request: HttpRequest, queryset: QuerySet[CommentRule]) -> None:
+        self._set_active(request, queryset, active=True)
+
+
+@admin.register(Comment)
+class CommentAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("commenter", "text_excerpt", "account", "outcome_badge", "matched_rule", "received_at")
+    list_select_related = ("account", "matched_rule")
+    list_filter = (
+        ("outcome", ChoicesDropdownFilter),
+        ("workspace", AutocompleteFilter),
+        ("account", AutocompleteFilter),
+    )
+    list_filter_submit = True
+    search_fields = ("text", "from_username", "=ig_comment_id")
+    show_full_result_count = False
+    fields = (
+        "account",
+        "workspace",
+        "ig_comment_id",
+        "media_id",
+        "media_product_type",
+        "parent_id",
+        "from_id",
+        "from_username",
+        "text",
+        "received_at",
+        "inbound_event",
+        "matched_rule",
+        "outcome",
+    )
+
+    @display(description="from", ordering="from_username")
+    def commenter(self, comment: Comment) -> str:
+        return f"@{comment.from_username}" if comment.from_username else comment.from_id
+
+    @display(description="text")
+    def text_excerpt(self, comment: Comment) -> str:
+        return Truncator(comment.text).chars(80)
+
+    @display(description="outcome", ordering="outcome", label=OUTCOME_BADGES)
+    def outcome_badge(self, comment: Comment) -> tuple[str, str] | str:
+        return (comment.outcome, comment.get_outcome_display()) if comment.outcome else "-"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Comment]:
+        return super().get_queryset(request).select_related("account", "matched_rule")
