@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "django_q",
+    "instaforge",  # the project's own management commands (demo_setup, schedules_sync)
     "accounts",
     "instagram",
     "actions",

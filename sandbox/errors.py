@@ -66,8 +66,10 @@ class GraphError(SandboxApiError):
     @classmethod
     def token_expired(cls, *, expired_at: datetime) -> GraphError:
         # Subcode 463 "Expired" in the error-handling guide's subcode table.
-        now = _meta_time(timezone.now())
-        message = f"Error validating access token: Session has expired on {_meta_time(expired_at)}. The current time is {now}."
+        message = (
+            f"Error validating access token: Session has expired on {_meta_time(expired_at)}. "
+            f"The current time is {_meta_time(timezone.now())}."
+        )
         return cls(message, code=190, subcode=463)
 
     @classmethod
@@ -93,8 +95,8 @@ class GraphError(SandboxApiError):
     @classmethod
     def unknown_object(cls, *, object_id: str, method: str) -> GraphError:
         message = (
-            f"Unsupported {method.lower()} request. Object with ID '{object_id}' does not exist, cannot be loaded due to "
-            "missing permissions, or does not support this operation. "
+            f"Unsupported {method.lower()} request. Object with ID '{object_id}' does not exist, "
+            "cannot be loaded due to missing permissions, or does not support this operation. "
             "Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
         )
         return cls(message, code=100, error_type="GraphMethodException", subcode=33)
@@ -118,7 +120,7 @@ class OAuthExchangeError(SandboxApiError):
         "the OAuth dialog request"
     )
     INVALID_CLIENT_ID = "Invalid platform app"
-    INVALID_CLIENT_SECRET = "Error validating client secret."
+    INVALID_CLIENT_SECRET = "Error validating client secret."  # noqa: S105 (an error message, not a secret)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -83,6 +83,9 @@ class SandboxAuthCode(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     used_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"code for @{self.account.username} ({'used' if self.used_at else 'unused'})"
+
 
 class SandboxToken(models.Model):
     """An Instagram User access token the sandbox issued."""
@@ -105,6 +108,9 @@ class SandboxToken(models.Model):
             models.CheckConstraint(condition=models.Q(kind__in=("short", "long")), name="sandbox_token_kind_valid"),
         )
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} token of @{self.account.username}"
+
     @property
     def scope_list(self) -> list[str]:
         return [scope for scope in self.scopes.split(",") if scope]
@@ -125,6 +131,9 @@ class SandboxCall(models.Model):
     class Meta:
         ordering = ("-at", "-id")
 
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} → {self.status}"
+
 
 class SandboxWebhookDelivery(models.Model):
     """Each webhook POST the sandbox made to the app, with its answer."""
@@ -140,6 +149,9 @@ class SandboxWebhookDelivery(models.Model):
 
     class Meta:
         ordering = ("-at", "-id")
+
+    def __str__(self) -> str:
+        return f"webhook to {self.url} → {self.status or self.error[:40]}"
 
     @property
     def delivered(self) -> bool:

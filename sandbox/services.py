@@ -226,7 +226,7 @@ def sandbox_call_record(
     status: int,
     response: dict[str, Any],
 ) -> SandboxCall:
-    """One line of the received-calls log. Secrets (tokens, the app secret) are stored as ``"REDACTED"``, at any depth."""
+    """One line of the received-calls log. Tokens and the app secret are stored as ``"REDACTED"``, at any depth."""
     return SandboxCall.objects.create(
         method=method, path=path, account=account, params=_redacted(params), status=status, response=_redacted(response)
     )

@@ -97,7 +97,7 @@ def _recording_handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
             """Silent: tests assert on ``WebhookReceiver.requests`` instead."""
 
     return RecordingHandler

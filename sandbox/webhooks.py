@@ -81,14 +81,14 @@ def webhook_deliver(*, payload: dict[str, Any]) -> SandboxWebhookDelivery:
     body = json.dumps(payload, separators=(",", ":")).encode("ascii")
     signature = webhook_signature(body=body, secret=settings.INSTAGRAM_APP_SECRET)
     url = settings.SANDBOX_WEBHOOK_URL
-    status: int | None = None
-    error = ""
-    attempts = 0
-    for attempts, delay in enumerate((*RETRY_DELAYS, None), start=1):
-        status, error = _post_once(url=url, body=body, signature=signature)
-        if not error or delay is None:
+    attempts = 1
+    status, error = _post_once(url=url, body=body, signature=signature)
+    for delay in RETRY_DELAYS:
+        if not error:
             break
         time.sleep(delay)
+        attempts += 1
+        status, error = _post_once(url=url, body=body, signature=signature)
     if error:
         logger.warning("Webhook to %s failed after %d attempts: %s", url, attempts, error)
     return SandboxWebhookDelivery.objects.create(
