@@ -766,8 +766,8 @@ class SuspendedAccountAdmin(InstagramAccountAdmin):
     list_display = ("account", "workspace", "state_reason", "suspended_since", "recent_transitions")
     list_filter = (("workspace", AutocompleteFilter),)
     ordering = ("state_changed_at", "id")
-    actions = ("approve_accounts", "pause_accounts", "reconnect_accounts")
-    actions_detail = ("approve_one", "pause_one", "reconnect_one")
+    actions = ("approve_accounts", "pause_accounts")
+    actions_detail = ("approve_one", "pause_one")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[InstagramAccount]:
         recent = AccountTransition.all_workspaces.select_related("actor").order_by("-at", "-id")[:RECENT_TRANSITIONS]

@@ -226,4 +226,5 @@ def dispatcher_run(*, stop: threading.Event, worker_id: str | None = None, poll_
             logger.exception("Dispatcher pass failed; retrying")
             close_old_connections()
             stop.wait(max(poll, 1.0))
+    connection.close()  # a thread's connection is its own: give it back
     logger.info("Dispatcher %s stopped", worker_id)

@@ -1,0 +1,168 @@
+"""The dispatcher against the sandbox over HTTP: claiming, sending, deferring, crash recovery, token errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import AccountState, InstagramAccount, Workspace
+from accounts.services import account_connect_complete, account_pause
+from actions.dispatcher import (
+    actions_claim_due,
+    actions_reconcile_unknown,
+    dispatch_once,
+    leases_recover,
+)
+from actions.models import Action, ActionDecision, ActionState, ActionType, Verdict
+from actions.services import action_plan
+from sandbox.models import SandboxAccount, SandboxCall, SandboxComment
+from sandbox.services import sandbox_account_create, sandbox_authorize, sandbox_reply_create, sandbox_tokens_revoke
+from sandbox.testing import SandboxServer
+
+
+@dataclass
+class Connected:
+    account: InstagramAccount
+    sandbox_account: SandboxAccount
+    comment: SandboxComment
+
+
+@pytest.fixture
+def connected(sandbox_server: SandboxServer, workspace: Workspace) -> Connected:
+    """An account connected through Instagram Login to the sandbox, with a follower's comment on its post."""
+    sandbox_account = sandbox_account_create(username="dispatch_shop")
+    redirect_uri = "http://testserver/instagram/callback/"
+    code = sandbox_authorize(account=sandbox_account, redirect_uri=redirect_uri, scopes=["instagram_business_manage_comments"])
+    account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=None)
+    media = sandbox_account.media.get()
+    comment = SandboxComment.objects.create(media=media, from_id="1234567890123456", from_username="fan", text="price?")
+    return Connected(account, sandbox_account, comment)
+
+
+def plan_reply(connected: Connected, *, key: str = "reply-1", message: str = "Thanks!") -> Action:
+    action, _ = action_plan(
+        account=connected.account,
+        action_type=ActionType.COMMENT_REPLY,
+        idempotency_key=key,
+        payload={"comment_id": connected.comment.comment_id, "message": message},
+    )
+    return action
+
+
+def replies_sent(connected: Connected) -> int:
+    return SandboxCall.objects.filter(method="POST", path__endswith=f"/{connected.comment.comment_id}/replies").count()
+
+
+def test_planning_twice_with_the_same_key_makes_one_action(connected: Connected) -> None:
+    first = plan_reply(connected)
+    second = plan_reply(connected, message="something else")
+    assert first.pk == second.pk
+    assert Action.all_workspaces.count() == 1
+
+
+def test_a_due_action_is_sent_once_and_recorded(connected: Connected) -> None:
+    action = plan_reply(connected)
+    assert dispatch_once(worker_id="w1") == 1
+    action.refresh_from_db()
+    assert action.state == ActionState.SUCCEEDED
+    assert action.result["id"]
+    assert [d.verdict for d in ActionDecision.all_workspaces.filter(action=action)] == [Verdict.ALLOW]
+    assert replies_sent(connected) == 1
+    assert dispatch_once(worker_id="w2") == 0
+    assert replies_sent(connected) == 1
+
+
+def test_no_action_is_claimed_twice(connected: Connected) -> None:
+    for number in range(10):
+        plan_reply(connected, key=f"k{number}")
+    now = timezone.now()
+    first = actions_claim_due(worker_id="a", now=now, limit=6)
+    second = actions_claim_due(worker_id="b", now=now, limit=6)
+    assert len(first) == 6 and len(second) == 4
+    assert not set(first) & set(second)
+    assert actions_claim_due(worker_id="c", now=now, limit=6) == []
+
+
+def test_an_action_not_yet_due_waits(connected: Connected) -> None:
+    action, _ = action_plan(
+        account=connected.account,
+        action_type=ActionType.COMMENT_REPLY,
+        idempotency_key="later",
+        payload={"comment_id": connected.comment.comment_id, "message": "later"},
+        due_at=timezone.now() + timedelta(minutes=5),
+    )
+    assert dispatch_once(worker_id="w") == 0
+    action.refresh_from_db()
+    assert action.state == ActionState.PLANNED
+
+
+def test_a_paused_account_defers_and_keeps_the_action(connected: Connected) -> None:
+    account_pause(account_id=connected.account.pk, actor=None)
+    action = plan_reply(connected)
+    dispatch_once(worker_id="w")
+    action.refresh_from_db()
+    assert action.state == ActionState.PLANNED
+    assert action.due_at > timezone.now()
+    decision = ActionDecision.all_workspaces.get(action=action)
+    assert decision.verdict == Verdict.DEFER and "paused" in decision.reason
+    assert replies_sent(connected) == 0
+
+
+def test_the_cooldown_spaces_two_replies(connected: Connected) -> None:
+    plan_reply(connected, key="one")
+    second = plan_reply(connected, key="two")
+    dispatch_once(worker_id="w")
+    second.refresh_from_db()
+    assert second.state == ActionState.PLANNED
+    assert "cooldown" in second.last_reason
+    assert replies_sent(connected) == 1
+
+
+def test_a_revoked_token_moves_the_account_to_error_and_keeps_the_action(connected: Connected) -> None:
+    sandbox_tokens_revoke(account=connected.sandbox_account)
+    action = plan_reply(connected)
+    dispatch_once(worker_id="w")
+    action.refresh_from_db()
+    connected.account.refresh_from_db()
+    assert connected.account.state == AccountState.ERROR
+    assert "token" in connected.account.state_reason.lower()
+    assert action.state == ActionState.PLANNED
+    assert "kept until the account is reconnected" in action.last_reason
+
+
+def test_a_dead_claim_returns_to_planned_and_a_dead_send_is_reconciled_not_resent(connected: Connected) -> None:
+    claimed = plan_reply(connected, key="claimed")
+    sending = plan_reply(connected, key="sending", message="Was it sent?")
+    past = timezone.now() - timedelta(seconds=1)
+    Action.all_workspaces.filter(pk=claimed.pk).update(state=ActionState.CLAIMED, claimed_by="dead", lease_until=past)
+    Action.all_workspaces.filter(pk=sending.pk).update(
+        state=ActionState.SENDING, claimed_by="dead", lease_until=past, started_at=past
+    )
+    # The dead dispatcher's call did reach Instagram.
+    sandbox_reply_create(account=connected.sandbox_account, comment=connected.comment, message="Was it sent?")
+
+    assert leases_recover(now=timezone.now()) == (1, 1)
+    assert Action.all_workspaces.get(pk=claimed.pk).state == ActionState.PLANNED
+    assert Action.all_workspaces.get(pk=sending.pk).state == ActionState.UNKNOWN
+
+    assert actions_reconcile_unknown(worker_id="w", now=timezone.now()) == 1
+    sending.refresh_from_db()
+    assert sending.state == ActionState.SUCCEEDED
+    assert sending.result["reconciled"] is True
+    assert replies_sent(connected) == 0  # nothing was sent again
+
+
+def test_an_unknown_outcome_that_did_not_happen_is_sent_again_once(connected: Connected) -> None:
+    action = plan_reply(connected, message="Lost on the way")
+    Action.all_workspaces.filter(pk=action.pk).update(state=ActionState.UNKNOWN, started_at=timezone.now() - timedelta(minutes=5))
+    actions_reconcile_unknown(worker_id="w", now=timezone.now())
+    action.refresh_from_db()
+    assert action.state == ActionState.PLANNED
+    Action.all_workspaces.filter(pk=action.pk).update(started_at=None)  # outside the cooldown for this test
+    dispatch_once(worker_id="w")
+    action.refresh_from_db()
+    assert action.state == ActionState.SUCCEEDED
+    assert replies_sent(connected) == 1
