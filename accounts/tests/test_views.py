@@ -20,7 +20,7 @@ def test_sign_up_then_create_the_first_workspace(client: Client) -> None:
         {"email": "new@shop.example", "password1": "Sunny-Shop-2026", "password2": "Sunny-Shop-2026"},
     )
     assert response.status_code == 302
-    assert client.get(reverse("dashboard")).url == reverse("workspace_create")
+    assert client.get(reverse("dashboard"))["Location"] == reverse("workspace_create")
     response = client.post(reverse("workspace_create"), {"name": "Sunny Shop"})
     assert response.status_code == 302
     membership = Membership.all_workspaces.get(user__email="new@shop.example")
@@ -134,7 +134,12 @@ def test_a_refused_consent_is_reported(client: Client, make_user, make_workspace
     state = client.session[OAUTH_STATE_KEY]["state"]
     response = client.get(
         reverse("instagram_callback"),
-        {"error": "access_denied", "error_reason": "user_denied", "error_description": "The user denied your request", "state": state},
+        {
+            "error": "access_denied",
+            "error_reason": "user_denied",
+            "error_description": "The user denied your request",
+            "state": state,
+        },
         follow=True,
     )
     assert "The user denied your request" in response.content.decode()

@@ -35,7 +35,9 @@ def connected(sandbox_server: SandboxServer, workspace: Workspace) -> Connected:
     """An account connected through Instagram Login to the sandbox, with a follower's comment on its post."""
     sandbox_account = sandbox_account_create(username="dispatch_shop")
     redirect_uri = "http://testserver/instagram/callback/"
-    code = sandbox_authorize(account=sandbox_account, redirect_uri=redirect_uri, scopes=["instagram_business_manage_comments"])
+    code = sandbox_authorize(
+        account=sandbox_account, redirect_uri=redirect_uri, scopes=["instagram_business_manage_comments"]
+    )
     account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=None)
     media = sandbox_account.media.get()
     comment = SandboxComment.objects.create(media=media, from_id="1234567890123456", from_username="fan", text="price?")
@@ -157,7 +159,9 @@ def test_a_dead_claim_returns_to_planned_and_a_dead_send_is_reconciled_not_resen
 
 def test_an_unknown_outcome_that_did_not_happen_is_sent_again_once(connected: Connected) -> None:
     action = plan_reply(connected, message="Lost on the way")
-    Action.all_workspaces.filter(pk=action.pk).update(state=ActionState.UNKNOWN, started_at=timezone.now() - timedelta(minutes=5))
+    Action.all_workspaces.filter(pk=action.pk).update(
+        state=ActionState.UNKNOWN, started_at=timezone.now() - timedelta(minutes=5)
+    )
     actions_reconcile_unknown(worker_id="w", now=timezone.now())
     action.refresh_from_db()
     assert action.state == ActionState.PLANNED
