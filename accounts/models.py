@@ -153,6 +153,7 @@ class InstagramAccount(WorkspaceOwned):
     state_reason = models.CharField(max_length=500, blank=True, default="")
     access_token_encrypted = models.TextField(blank=True, default="", editable=False)
     token_expires_at = models.DateTimeField(null=True, blank=True)
+    token_refreshed_at = models.DateTimeField(null=True, blank=True)
     token_permissions = models.CharField(max_length=500, blank=True, default="")
     time_zone = models.CharField(
         max_length=64, default="UTC", help_text="IANA name; the warm-up day and active hours follow it."

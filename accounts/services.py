@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -23,7 +23,7 @@ from accounts.models import (
     Workspace,
 )
 from accounts.tenancy import workspace_scope
-from accounts.vault import token_decrypt, token_encrypt
+from accounts.vault import TokenDecryptionError, token_decrypt, token_encrypt, token_reencrypt
 from instagram.client import InstagramClient
 from instagram.errors import GraphAPIError, TokenInvalidError
 
@@ -186,7 +186,107 @@ def account_approve(*, account_id: int, actor: User, reason: str = "") -> Instag
 def account_mark_error(
     *, account_id: int, reason: str, cause: str = "Instagram rejected the token"
 ) -> InstagramAccount:
-    return account_transition(account_id=account_id, to_state=AccountState.ERROR, cause=cause, reason=reason)
+    """Move an acting or held account to ERROR and tell the workspace's owners and admins by email.
+
+    The web app shows a banner for accounts in ERROR. An account already in
+    ERROR is left as it is (and nobody is emailed twice).
+    """
+    current = InstagramAccount.all_workspaces.get(pk=account_id)
+    if current.state == AccountState.ERROR:
+        return current
+    account = account_transition(account_id=account_id, to_state=AccountState.ERROR, cause=cause, reason=reason)
+    transaction.on_commit(lambda: _error_notify(account))
+    return account
+
+
+def _error_notify(account: InstagramAccount) -> None:
+    managers = Membership.all_workspaces.filter(
+        workspace_id=account.workspace_id, role__in=[Role.OWNER, Role.ADMIN]
+    ).select_related("user")
+    recipients = [membership.user.email for membership in managers]
+    if not recipients:
+        return
+    link = settings.SITE_URL + reverse("account_detail", args=[account.pk])
+    send_mail(
+        subject=f"{account} needs to be reconnected",
+        message=(
+            f"Instagram no longer accepts the connection of {account}: {account.state_reason}\n\n"
+            f"Nothing is sent from this account until it is reconnected; planned replies wait.\n"
+            f"Reconnect it here: {link}"
+        ),
+        from_email=None,
+        recipient_list=recipients,
+        fail_silently=True,
+    )
+
+
+# Refresh a long-lived token once it is this close to expiry (tokens last 60 days; Meta
+# refreshes only tokens at least 24 hours old).
+TOKEN_REFRESH_WHEN_EXPIRING_WITHIN = timedelta(days=45)
+TOKEN_MIN_AGE_FOR_REFRESH = timedelta(hours=24)
+
+
+def account_token_refresh(*, account_id: int) -> InstagramAccount:
+    """Exchange the account's long-lived token for a fresh one (another 60 days) and store it encrypted.
+
+    An invalid token (code 190) moves the account to ERROR and notifies the
+    workspace; other errors raise and leave the stored token as it was.
+    """
+    account = InstagramAccount.all_workspaces.get(pk=account_id)
+    try:
+        fresh = InstagramClient(access_token=account_access_token(account=account)).refresh_long_lived()
+    except (TokenInvalidError, TokenDecryptionError) as exc:
+        account_mark_error(account_id=account_id, reason=f"the token could not be refreshed: {exc}"[:500])
+        raise
+    with transaction.atomic():
+        account = InstagramAccount.all_workspaces.select_for_update().get(pk=account_id)
+        account.access_token_encrypted = token_encrypt(plaintext=fresh.access_token)
+        account.token_expires_at = timezone.now() + timedelta(seconds=fresh.expires_in) if fresh.expires_in else None
+        account.token_refreshed_at = timezone.now()
+        account.save(update_fields=["access_token_encrypted", "token_expires_at", "token_refreshed_at"])
+    return account
+
+
+def tokens_refresh_due(*, now: datetime | None = None) -> dict[str, int]:
+    """Refresh every connected account's token that expires within 45 days. One failure does not stop the rest."""
+    now = now or timezone.now()
+    due = (
+        InstagramAccount.all_workspaces.exclude(state__in=[AccountState.INACTIVE, AccountState.ERROR])
+        .filter(
+            token_expires_at__lt=now + TOKEN_REFRESH_WHEN_EXPIRING_WITHIN,
+            connected_at__lt=now - TOKEN_MIN_AGE_FOR_REFRESH,
+        )
+        .exclude(access_token_encrypted="")
+    )
+    counts = {"refreshed": 0, "failed": 0}
+    for account_id in due.values_list("pk", flat=True):
+        try:
+            account_token_refresh(account_id=account_id)
+        except Exception:
+            logger.exception("Refreshing the token of account %s failed", account_id)
+            counts["failed"] += 1
+        else:
+            counts["refreshed"] += 1
+    return counts
+
+
+def tokens_reencrypt(*, batch_size: int = 200) -> int:
+    """Re-encrypt every stored token under the newest key (the first of TOKEN_ENCRYPTION_KEYS).
+
+    Runs while the product serves: every process decrypts with any listed key,
+    and each row is rewritten under its own lock. Returns how many were rewritten.
+    """
+    rewritten = 0
+    ids = list(InstagramAccount.all_workspaces.exclude(access_token_encrypted="").values_list("pk", flat=True))
+    for start in range(0, len(ids), batch_size):
+        with transaction.atomic():
+            for account in InstagramAccount.all_workspaces.select_for_update().filter(
+                pk__in=ids[start : start + batch_size]
+            ):
+                account.access_token_encrypted = token_reencrypt(ciphertext=account.access_token_encrypted)
+                account.save(update_fields=["access_token_encrypted"])
+                rewritten += 1
+    return rewritten
 
 
 def account_access_token(*, account: InstagramAccount) -> str:

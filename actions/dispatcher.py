@@ -10,6 +10,7 @@ then reconciled against Instagram, never resent blindly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -23,13 +24,21 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
-from accounts.services import account_mark_error
+from accounts.services import ForbiddenTransition, account_mark_error, account_suspend
 from accounts.vault import TokenDecryptionError
 from actions.executor import action_execute, action_reconcile
 from actions.models import Action, ActionState, Verdict
 from actions.services import action_finish, action_record_decision
-from instagram.errors import GraphAPIError, NotSentError, OutcomeUnknownError, RateLimitedError, TokenInvalidError
+from instagram.errors import (
+    GraphAPIError,
+    NotSentError,
+    OutcomeUnknownError,
+    PolicyBlockedError,
+    RateLimitedError,
+    TokenInvalidError,
+)
 from safety.gate import gate_evaluate
+from safety.services import rate_limit_observe
 
 logger = logging.getLogger(__name__)
 
@@ -118,13 +127,27 @@ def action_send(*, action: Action) -> str:
             action, now + RETRY_AFTER_NOT_SENT, f"Instagram could not be reached, nothing was sent: {exc}"
         )
     except RateLimitedError as exc:
+        rate_limit_observe(account_id=action.account_id, code=exc.code, retry_after_seconds=exc.retry_after_seconds)
         return _send_later(
             action, now + RETRY_AFTER_RATE_LIMIT, f"Instagram rate limit (code {exc.code}): {exc.message}"
         )
     except (TokenInvalidError, TokenDecryptionError) as exc:
         reason = f"Instagram rejected the token: {exc}"
-        account_mark_error(account_id=action.account_id, reason=reason[:500])
+        with contextlib.suppress(ForbiddenTransition):
+            account_mark_error(account_id=action.account_id, reason=reason[:500])
         return _send_later(action, now + RETRY_AFTER_TOKEN_ERROR, reason + " (kept until the account is reconnected)")
+    except PolicyBlockedError as exc:
+        reason = f"Instagram blocked the action for policy reasons (code 368): {exc.message}"
+        with contextlib.suppress(ForbiddenTransition):  # already held (suspended, paused…) by someone else
+            account_suspend(
+                account_id=action.account_id,
+                actor=None,
+                cause="safety engine: policy block from Instagram",
+                reason=reason[:500],
+            )
+        return _send_later(
+            action, now + RETRY_AFTER_TOKEN_ERROR, reason + " (kept until an operator has reviewed the account)"
+        )
     except GraphAPIError as exc:
         action_finish(
             action_id=action.pk, state=ActionState.FAILED, result={"error": exc.as_dict()}, reason=exc.message

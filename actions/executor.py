@@ -11,6 +11,7 @@ from accounts.models import InstagramAccount
 from accounts.services import account_access_token
 from actions.models import Action, ActionType
 from instagram.client import InstagramClient
+from safety.services import usage_observe
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,12 @@ class Reconciliation:
 
 
 def _client(account: InstagramAccount) -> InstagramClient:
-    return InstagramClient(access_token=account_access_token(account=account))
+    """A client for the account whose every answer's usage headers reach the safety engine."""
+
+    def observe(usage: dict[str, Any]) -> None:
+        usage_observe(account_id=account.pk, usage=usage)
+
+    return InstagramClient(access_token=account_access_token(account=account), on_usage=observe)
 
 
 def _comment_reply(action: Action, client: InstagramClient) -> dict[str, Any]:

@@ -24,6 +24,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         "instagram: sweep inbound events", "instagram.tasks.inbound_events_sweep", Schedule.MINUTES, minutes=1
     ),
     ScheduleSpec("django-q: prune failed tasks", "instaforge.maintenance.failed_tasks_prune", Schedule.DAILY),
+    ScheduleSpec("accounts: refresh tokens", "accounts.tasks.tokens_refresh", Schedule.DAILY),
 )
 
 MANAGED_PREFIXES = ("instagram:", "django-q:", "accounts:", "actions:", "safety:", "engagement:")

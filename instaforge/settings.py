@@ -132,6 +132,7 @@ Q_CLUSTER: dict[str, object] = {
     "catch_up": False,
     "poll": 0.2,
     "sync": env.bool("Q_SYNC", default=False),
+    "log_level": env.str("LOG_LEVEL", default="INFO"),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -223,6 +224,9 @@ POLICIES_FILE = env.path("POLICIES_FILE", default=BASE_DIR / "config" / "policie
 DISPATCHER_POLL_SECONDS = env.float("DISPATCHER_POLL_SECONDS", default=0.5)
 DISPATCHER_LEASE_SECONDS = env.int("DISPATCHER_LEASE_SECONDS", default=60)
 INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=60)
+# Meta retries a failed webhook delivery with decreasing frequency for a while (36 h in the
+# Graph API webhooks guide); a change older than that is a replay, not a retry: logged, not stored.
+INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS = env.int("INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS", default=36)
 
 # --- Admin (django-unfold) -------------------------------------------------
 UNFOLD = {

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
+
+_local = threading.local()
+
+
+def _broker() -> Broker:
+    """One broker (one Redis connection pool) per thread, instead of a new connection per task."""
+    broker = getattr(_local, "broker", None)
+    if broker is None:
+        broker = get_broker()
+        _local.broker = broker
+    return broker
 
 
 def enqueue(func_path: str, *args: Any) -> None:
-    async_task(func_path, *args)
+    async_task(func_path, *args, broker=_broker())
 
 
 def enqueue_on_commit(func_path: str, *args: Any) -> None:
@@ -19,3 +33,17 @@ def enqueue_on_commit(func_path: str, *args: Any) -> None:
     sweeper finds work whose message was lost.
     """
     transaction.on_commit(lambda: enqueue(func_path, *args))
+
+
+def enqueue_with_commit(func_path: str, *args: Any) -> None:
+    """Enqueue as part of the current transaction where the broker lives in the database.
+
+    With django-q2's ORM broker the task message is a row: written inside the
+    transaction, it commits (or rolls back) with the work it refers to. Redis
+    cannot join the transaction, so there the message is sent after commit and
+    the sweeper covers a crash in between.
+    """
+    if settings.BROKER_NAME == "orm" and not settings.Q_CLUSTER.get("sync"):
+        enqueue(func_path, *args)
+    else:
+        enqueue_on_commit(func_path, *args)

@@ -5,7 +5,7 @@ api.instagram.com, everything else on graph.instagram.com under a versioned
 path. All three base URLs come from settings, so the local sandbox can stand in
 for Meta in the demo, the tests and the benchmarks.
 
-Writes (replies, messages) are never retried here: a timeout after sending
+Writes (replies, messages, moderation, publishing) are never retried here: a timeout after sending
 raises ``OutcomeUnknownError`` and the executor reconciles. Reads are retried
 on transient errors with bounded, jittered backoff.
 """
@@ -17,6 +17,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -25,7 +26,14 @@ import requests
 from django.conf import settings
 from urllib3.exceptions import NewConnectionError
 
-from instagram.errors import GraphAPIError, NotSentError, OutcomeUnknownError, TransientError, error_from_response
+from instagram.errors import (
+    GraphAPIError,
+    NotSentError,
+    OutcomeUnknownError,
+    TransientError,
+    error_from_response,
+    retry_after_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +69,13 @@ class GraphResponse:
 
 
 def parse_usage_headers(headers: Any) -> dict[str, Any]:
-    """X-App-Usage and X-Business-Use-Case-Usage, decoded (missing ones omitted)."""
+    """X-App-Usage and X-Business-Use-Case-Usage, decoded (missing ones omitted).
+
+    https://developers.facebook.com/docs/graph-api/overview/rate-limiting
+    (instagram/tests/fixtures/meta/usage_headers.json). When the business
+    header carries ``estimated_time_to_regain_access`` (minutes), the largest
+    value is copied to the top level, with ``retry_after_seconds`` next to it.
+    """
     usage: dict[str, Any] = {}
     for header, key in (("X-App-Usage", "app"), ("X-Business-Use-Case-Usage", "business_use_case")):
         raw = headers.get(header)
@@ -71,6 +85,10 @@ def parse_usage_headers(headers: Any) -> dict[str, Any]:
             usage[key] = json.loads(raw)
         except ValueError:
             logger.warning("Unparseable %s header: %r", header, raw[:200])
+    seconds = retry_after_seconds(usage)
+    if seconds is not None:
+        usage["estimated_time_to_regain_access"] = seconds // 60
+        usage["retry_after_seconds"] = seconds
     return usage
 
 
@@ -94,24 +112,60 @@ def authorize_url(*, redirect_uri: str, state: str) -> str:
     return f"{settings.INSTAGRAM_OAUTH_AUTHORIZE_URL}?{query}"
 
 
-class InstagramClient:
-    """A small Graph API client. One instance per access token."""
+# The fields InstaForge reads by default. Field names are those of the reference pages cited on each method.
+MEDIA_FIELDS = "id,caption,media_type,media_product_type,permalink,timestamp,comments_count,like_count"
+COMMENT_FIELDS = "id,text,timestamp,from,parent_id,hidden,like_count"
+MESSAGE_FIELDS = "id,created_time,from,to,message"
+# https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api/user-profile
+USER_PROFILE_FIELDS = "name,username,profile_pic,follower_count,is_user_follow_business,is_business_follow_user"
+SENDER_ACTIONS = frozenset({"typing_on", "typing_off", "mark_seen", "react", "unreact"})
+ATTACHMENT_TYPES = frozenset({"image", "video", "audio"})
+# Meta's default page size for edges is 25; the client caps what it walks so a runaway list cannot loop forever.
+DEFAULT_MAX_ITEMS = 10_000
 
-    def __init__(self, *, access_token: str = "", max_retries: int = 2) -> None:
+UsageCallback = Callable[[dict[str, Any]], None]
+
+
+class InstagramClient:
+    """The Graph API client for the Instagram API with Instagram Login. One instance per access token.
+
+    ``on_usage`` is called after every answer (success or error) with the
+    parsed usage headers (see ``parse_usage_headers``); an exception it raises
+    is logged and never breaks the call.
+    """
+
+    def __init__(self, *, access_token: str = "", max_retries: int = 2, on_usage: UsageCallback | None = None) -> None:
         self.access_token = access_token
         self.max_retries = max_retries
+        self.on_usage = on_usage
         self.last_usage: dict[str, Any] = {}
 
     # --- plumbing -------------------------------------------------------
     def _graph_url(self, path: str) -> str:
         return f"{settings.INSTAGRAM_GRAPH_URL}/{settings.INSTAGRAM_API_VERSION}/{path.lstrip('/')}"
 
+    def _report_usage(self, usage: dict[str, Any]) -> None:
+        self.last_usage = usage
+        if self.on_usage is None:
+            return
+        try:
+            self.on_usage(usage)
+        except Exception:
+            logger.exception("The on_usage callback failed; the Graph API call goes on")
+
     def _send(
-        self, method: str, url: str, *, params: dict[str, Any] | None, data: dict[str, Any] | None, is_write: bool
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None,
+        data: dict[str, Any] | None,
+        is_write: bool,
+        json_body: dict[str, Any] | None = None,
     ) -> GraphResponse:
         try:
             response = _session().request(
-                method, url, params=params, data=data, timeout=settings.INSTAGRAM_HTTP_TIMEOUT
+                method, url, params=params, data=data, json=json_body, timeout=settings.INSTAGRAM_HTTP_TIMEOUT
             )
         except requests.exceptions.ConnectTimeout as exc:
             raise NotSentError(f"Could not connect within {settings.INSTAGRAM_HTTP_TIMEOUT}s: {exc}") from exc
@@ -126,13 +180,14 @@ class InstagramClient:
                 raise OutcomeUnknownError(f"The connection broke after sending: {exc}") from exc
             raise TransientError(f"Connection failed: {exc}") from exc
         usage = parse_usage_headers(response.headers)
-        self.last_usage = usage
+        usage["status"] = response.status_code
+        self._report_usage(usage)
         try:
             body = response.json()
         except ValueError:
             body = None
-        if response.status_code >= 400 or (isinstance(body, dict) and "error" in body):
-            raise error_from_response(response.status_code, body)
+        if response.status_code >= 400 or (isinstance(body, dict) and ("error" in body or "error_type" in body)):
+            raise error_from_response(response.status_code, body, usage=usage)
         if not isinstance(body, dict):
             raise TransientError(
                 f"HTTP {response.status_code} with a body that is not a JSON object", status=response.status_code
@@ -146,12 +201,13 @@ class InstagramClient:
         *,
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
+        json_body: dict[str, Any] | None = None,
         is_write: bool = False,
     ) -> GraphResponse:
         attempt = 0
         while True:
             try:
-                return self._send(method, url, params=params, data=data, is_write=is_write)
+                return self._send(method, url, params=params, data=data, json_body=json_body, is_write=is_write)
             except OutcomeUnknownError:
                 raise
             except TransientError as exc:
@@ -162,9 +218,41 @@ class InstagramClient:
                 time.sleep(random.uniform(0, 0.25 * (2**attempt)))
 
     def _params(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        params = dict(extra or {})
+        params = {key: value for key, value in (extra or {}).items() if value is not None}
         params["access_token"] = self.access_token
         return params
+
+    def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        return self._call("GET", self._graph_url(path), params=self._params(params)).data
+
+    def _paged(self, path: str, *, params: dict[str, Any], max_items: int) -> Iterator[dict[str, Any]]:
+        """Every item of a cursor-paged edge, page after page, at most ``max_items``.
+
+        Graph pages carry ``paging.cursors.after`` and, unless it is the last
+        page, ``paging.next`` (https://developers.facebook.com/docs/graph-api/results):
+        the walk ends when a page has no ``next``. The ``after`` cursor is sent
+        with this client's own parameters, so a ``next`` URL is followed as
+        given only when a page has no cursors.
+        """
+        url = self._graph_url(path)
+        query: dict[str, Any] | None = self._params(params)
+        seen = 0
+        while True:
+            body = self._call("GET", url, params=query).data
+            for item in body.get("data", []):
+                if seen >= max_items:
+                    return
+                seen += 1
+                yield item
+            paging = body.get("paging") or {}
+            next_url = paging.get("next")
+            if not next_url or seen >= max_items:
+                return
+            after = (paging.get("cursors") or {}).get("after")
+            if after:
+                query = self._params({**params, "after": after})
+            else:
+                url, query = next_url, None
 
     # --- OAuth (Instagram Login) -----------------------------------------
     def exchange_code(self, *, code: str, redirect_uri: str) -> ShortLivedToken:
@@ -208,13 +296,69 @@ class InstagramClient:
             access_token=response.data["access_token"], expires_in=int(response.data.get("expires_in", 0))
         )
 
-    # --- Graph API ------------------------------------------------------
+    def refresh_long_lived(self) -> LongLivedToken:
+        """This client's long-lived token → a fresh one valid 60 days from now.
+
+        ``GET graph.instagram.com/refresh_access_token?grant_type=ig_refresh_token``
+        (https://developers.facebook.com/documentation/instagram-platform/reference/refresh_access_token,
+        instagram/tests/fixtures/meta/oauth_refresh_token_response.json). A read
+        for retry purposes: refreshing twice only yields two valid tokens.
+        """
+        response = self._call(
+            "GET",
+            f"{settings.INSTAGRAM_GRAPH_URL}/refresh_access_token",
+            params={"grant_type": "ig_refresh_token", "access_token": self.access_token},
+        )
+        return LongLivedToken(
+            access_token=response.data["access_token"], expires_in=int(response.data.get("expires_in", 0))
+        )
+
+    # --- profile -------------------------------------------------------------
     def me(self, *, fields: str = "user_id,username,name,account_type") -> dict[str, Any]:
-        body = self._call("GET", self._graph_url("me"), params=self._params({"fields": fields})).data
+        body = self._get("me", fields=fields)
         # The reference page shows the profile wrapped in "data": [...]; accept both.
         if isinstance(body.get("data"), list) and body["data"]:
             return dict(body["data"][0])
         return body
+
+    # --- media and comments ----------------------------------------------------
+    def media_iter(
+        self, *, fields: str = MEDIA_FIELDS, page_size: int | None = None, max_items: int = DEFAULT_MAX_ITEMS
+    ) -> Iterator[dict[str, Any]]:
+        """``GET /me/media``: the account's posts, newest first, every page.
+
+        https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/reference/ig-user/media
+        """
+        return self._paged("me/media", params={"fields": fields, "limit": page_size}, max_items=max_items)
+
+    def media_list(
+        self, *, fields: str = MEDIA_FIELDS, page_size: int | None = None, max_items: int = DEFAULT_MAX_ITEMS
+    ) -> list[dict[str, Any]]:
+        return list(self.media_iter(fields=fields, page_size=page_size, max_items=max_items))
+
+    def comments_iter(
+        self,
+        *,
+        media_id: str,
+        fields: str = COMMENT_FIELDS,
+        page_size: int | None = None,
+        max_items: int = DEFAULT_MAX_ITEMS,
+    ) -> Iterator[dict[str, Any]]:
+        """``GET /{ig-media-id}/comments``: top-level comments of a post, every page.
+
+        https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/reference/ig-media/comments
+        """
+        return self._paged(f"{media_id}/comments", params={"fields": fields, "limit": page_size}, max_items=max_items)
+
+    def comments_list(
+        self,
+        *,
+        media_id: str,
+        fields: str = COMMENT_FIELDS,
+        page_size: int | None = None,
+        max_items: int = DEFAULT_MAX_ITEMS,
+    ) -> list[dict[str, Any]]:
+        return list(self.comments_iter(media_id=media_id, fields=fields, page_size=page_size, max_items=max_items))
 
     def comment_reply(self, *, comment_id: str, message: str) -> dict[str, Any]:
         """POST /{comment-id}/replies — a public reply. Returns {"id": ...}."""
@@ -228,7 +372,228 @@ class InstagramClient:
 
     def comment_replies(self, *, comment_id: str) -> list[dict[str, Any]]:
         """GET /{comment-id}/replies — used to reconcile an unknown outcome."""
-        data = self._call(
-            "GET", self._graph_url(f"{comment_id}/replies"), params=self._params({"fields": "id,text,from,timestamp"})
-        ).data
+        data = self._get(f"{comment_id}/replies", fields="id,text,from,timestamp")
         return list(data.get("data", []))
+
+    def comment_hide(self, *, comment_id: str, hide: bool = True) -> dict[str, Any]:
+        """``POST /{ig-comment-id}?hide=true|false``; answers ``{"success": true}``.
+
+        https://developers.facebook.com/documentation/instagram-platform/comment-moderation
+        (instagram/tests/fixtures/meta/comment_hide_response.json).
+        """
+        return self._call(
+            "POST",
+            self._graph_url(comment_id),
+            params=self._params(),
+            data={"hide": "true" if hide else "false"},
+            is_write=True,
+        ).data
+
+    def comment_delete(self, *, comment_id: str) -> dict[str, Any]:
+        """``DELETE /{ig-comment-id}``; answers ``{"success": true}`` (same page as ``comment_hide``)."""
+        return self._call("DELETE", self._graph_url(comment_id), params=self._params(), is_write=True).data
+
+    # --- mentions ----------------------------------------------------------------
+    def mentioned_comment(self, *, comment_id: str, fields: str = "id,text,timestamp,media") -> dict[str, Any]:
+        """``GET /me?fields=mentioned_comment.comment_id({id}){fields}``: a comment that @mentions the account.
+
+        The Instagram Login overview lists Mentions, but the ``mentioned_comment``
+        and ``mentioned_media`` reference pages document Facebook Login
+        requirements only; against graph.instagram.com this is best effort
+        (the sandbox does not serve it). The ``mentions`` webhook carries the ids.
+        """
+        body = self._get("me", fields=f"mentioned_comment.comment_id({comment_id}){{{fields}}}")
+        return dict(body.get("mentioned_comment") or {})
+
+    def mentioned_media(
+        self, *, media_id: str, fields: str = "id,caption,media_type,timestamp,comments_count"
+    ) -> dict[str, Any]:
+        """``GET /me?fields=mentioned_media.media_id({id}){fields}`` (see ``mentioned_comment``)."""
+        body = self._get("me", fields=f"mentioned_media.media_id({media_id}){{{fields}}}")
+        return dict(body.get("mentioned_media") or {})
+
+    # --- messaging -----------------------------------------------------------------
+    def _messages_post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # POST /me/messages with a JSON body, as every Messaging API sample sends it.
+        return self._call(
+            "POST", self._graph_url("me/messages"), params=self._params(), json_body=payload, is_write=True
+        ).data
+
+    def message_send(self, *, recipient_id: str, message: dict[str, Any]) -> dict[str, Any]:
+        """``POST /me/messages`` with ``recipient.id`` (an IGSID) and a ``message`` object.
+
+        Answers ``{"recipient_id", "message_id"}``. Refused outside the 24-hour
+        window (``OutsideMessagingWindowError``).
+        https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api
+        """
+        return self._messages_post({"recipient": {"id": recipient_id}, "message": message})
+
+    def message_send_text(
+        self, *, recipient_id: str, text: str, quick_replies: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        """A text message, with optional quick replies (``{"content_type": "text", "title", "payload"}``, at most 13).
+
+        https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api/quick-replies
+        """
+        message: dict[str, Any] = {"text": text}
+        if quick_replies:
+            message["quick_replies"] = [{"content_type": "text", **reply} for reply in quick_replies]
+        return self.message_send(recipient_id=recipient_id, message=message)
+
+    def message_send_generic_template(self, *, recipient_id: str, elements: list[dict[str, Any]]) -> dict[str, Any]:
+        """A generic template (a carousel of ``elements`` with title, image_url, subtitle, buttons).
+
+        https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api/generic-template
+        """
+        attachment = {"type": "template", "payload": {"template_type": "generic", "elements": elements}}
+        return self.message_send(recipient_id=recipient_id, message={"attachment": attachment})
+
+    def message_send_media(self, *, recipient_id: str, media_type: str, url: str) -> dict[str, Any]:
+        """An image, video or audio attachment by URL (``{"attachment": {"type", "payload": {"url"}}}``)."""
+        if media_type not in ATTACHMENT_TYPES:
+            raise ValueError(f"media_type must be one of {sorted(ATTACHMENT_TYPES)}")
+        return self.message_send(
+            recipient_id=recipient_id, message={"attachment": {"type": media_type, "payload": {"url": url}}}
+        )
+
+    def private_reply(self, *, comment_id: str, text: str) -> dict[str, Any]:
+        """A private reply to a commenter: ``recipient: {"comment_id": ...}``; one per comment, within 7 days.
+
+        https://developers.facebook.com/documentation/instagram-platform/private-replies
+        """
+        return self._messages_post({"recipient": {"comment_id": comment_id}, "message": {"text": text}})
+
+    def sender_action(
+        self, *, recipient_id: str, action: str, message_id: str | None = None, reaction: str | None = None
+    ) -> dict[str, Any]:
+        """``typing_on``, ``typing_off``, ``mark_seen``, or ``react`` / ``unreact`` to ``message_id``.
+
+        https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api/sender-actions
+        """
+        if action not in SENDER_ACTIONS:
+            raise ValueError(f"action must be one of {sorted(SENDER_ACTIONS)}")
+        payload: dict[str, Any] = {"recipient": {"id": recipient_id}, "sender_action": action}
+        if action in {"react", "unreact"}:
+            if not message_id:
+                raise ValueError("react and unreact need the message_id")
+            payload["payload"] = {"message_id": message_id}
+            if action == "react":
+                payload["payload"]["reaction"] = reaction or "love"
+        return self._messages_post(payload)
+
+    def conversations_iter(
+        self, *, user_id: str | None = None, max_items: int = DEFAULT_MAX_ITEMS
+    ) -> Iterator[dict[str, Any]]:
+        """``GET /me/conversations?platform=instagram``: ``{"id", "updated_time"}`` per conversation.
+
+        With ``user_id`` (an IGSID) only the conversation with that person.
+        https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/conversations-api
+        """
+        params = {"platform": "instagram", "user_id": user_id, "fields": "id,updated_time"}
+        return self._paged("me/conversations", params=params, max_items=max_items)
+
+    def conversations_list(
+        self, *, user_id: str | None = None, max_items: int = DEFAULT_MAX_ITEMS
+    ) -> list[dict[str, Any]]:
+        return list(self.conversations_iter(user_id=user_id, max_items=max_items))
+
+    def conversation_messages(self, *, conversation_id: str) -> list[dict[str, Any]]:
+        """``GET /{conversation-id}?fields=messages``: ``{"id", "created_time"}`` of its latest messages.
+
+        The Conversations API returns details for the 20 most recent messages only.
+        """
+        body = self._get(conversation_id, fields="messages")
+        return list((body.get("messages") or {}).get("data", []))
+
+    def message_get(self, *, message_id: str, fields: str = MESSAGE_FIELDS) -> dict[str, Any]:
+        """``GET /{message-id}?fields=id,created_time,from,to,message``."""
+        return self._get(message_id, fields=fields)
+
+    def user_profile(self, *, igsid: str, fields: str = USER_PROFILE_FIELDS) -> dict[str, Any]:
+        """``GET /{IGSID}?fields=...``: a messaging user's profile (needs their consent: they messaged first)."""
+        return self._get(igsid, fields=fields)
+
+    # --- content publishing -------------------------------------------------------
+    def media_container_create(
+        self,
+        *,
+        image_url: str | None = None,
+        video_url: str | None = None,
+        media_type: str | None = None,
+        caption: str | None = None,
+        is_carousel_item: bool = False,
+        children: list[str] | None = None,
+    ) -> str:
+        """``POST /me/media``: a media container; returns its id. Publish it once its status is ``FINISHED``.
+
+        https://developers.facebook.com/documentation/instagram-platform/content-publishing
+        """
+        data: dict[str, Any] = {
+            "image_url": image_url,
+            "video_url": video_url,
+            "media_type": media_type,
+            "caption": caption,
+            "is_carousel_item": "true" if is_carousel_item else None,
+            "children": ",".join(children) if children else None,
+        }
+        body = self._call(
+            "POST",
+            self._graph_url("me/media"),
+            params=self._params(),
+            data={key: value for key, value in data.items() if value is not None},
+            is_write=True,
+        ).data
+        return str(body["id"])
+
+    def media_container_status(self, *, container_id: str) -> dict[str, Any]:
+        """``GET /{ig-container-id}?fields=status_code,status``.
+
+        ``status_code`` is EXPIRED, ERROR, FINISHED, IN_PROGRESS or PUBLISHED
+        (https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/reference/ig-container).
+        """
+        return self._get(container_id, fields="id,status_code,status")
+
+    def media_publish(self, *, creation_id: str) -> str:
+        """``POST /me/media_publish?creation_id=``: publishes a container; returns the new media id."""
+        body = self._call(
+            "POST",
+            self._graph_url("me/media_publish"),
+            params=self._params(),
+            data={"creation_id": creation_id},
+            is_write=True,
+        ).data
+        return str(body["id"])
+
+    def content_publishing_limit(self) -> dict[str, Any]:
+        """``GET /me/content_publishing_limit?fields=quota_usage,config``: ``{"quota_usage", "config": {...}}``.
+
+        https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/reference/ig-user/content_publishing_limit
+        """
+        body = self._get("me/content_publishing_limit", fields="quota_usage,config")
+        data = body.get("data")
+        return dict(data[0]) if isinstance(data, list) and data else {}
+
+    # --- insights -------------------------------------------------------------------
+    def media_insights(self, *, media_id: str, metrics: list[str]) -> list[dict[str, Any]]:
+        """``GET /{ig-media-id}/insights?metric=...``: ``[{"name", "period", "values", "title", "description", "id"}]``.
+
+        https://developers.facebook.com/documentation/instagram-platform/reference/instagram-media/insights
+        """
+        return list(self._get(f"{media_id}/insights", metric=",".join(metrics)).get("data", []))
+
+    def account_insights(
+        self,
+        *,
+        metrics: list[str],
+        period: str = "day",
+        metric_type: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """``GET /me/insights?metric=...&period=...``: the account's insights (same item shape as media insights).
+
+        https://developers.facebook.com/documentation/instagram-platform/insights
+        """
+        params: dict[str, Any] = {"metric": ",".join(metrics), "period": period, "metric_type": metric_type}
+        params.update({"since": since, "until": until})
+        return list(self._get("me/insights", **params).get("data", []))

@@ -19,8 +19,8 @@ walks it in order, so the first matching row wins.
 | ``TokenInvalidError`` | 190, 102 (subcodes 458 459 460 463 464 467 492) | error-handling guide |
 | ``RateLimitedError`` | 4, 17, 32, 341, 613, 80000–80099 (80002 Instagram, 80006 Messenger) | rate-limiting page |
 | ``PolicyBlockedError`` | 368 | error-handling guide |
-| ``OutsideMessagingWindowError`` | 10 with subcode 2018278 (Messenger Send API), or 2534022 (seen from Instagram) | see below |
-| ``PrivateReplyUsedError`` | 10 with subcode 2534025 (seen from Instagram) | see below |
+| ``OutsideMessagingWindowError`` | 10 with subcode 2018278 (Send API) or 2534022 (seen live) | see below |
+| ``PrivateReplyUsedError`` | 10 with subcode 2534025 (seen live) | see below |
 | ``PermissionDeniedError`` | 3, 10, 200–299 | error-handling guide |
 | ``InvalidParameterError`` | 100 | Graph reference error tables |
 | ``TransientError`` | 1, 2, HTTP 5xx, ``is_transient: true`` | error-handling guide |

@@ -36,6 +36,7 @@ class InboundEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     deliveries = models.PositiveIntegerField(default=1, help_text="How many times Meta delivered it.")
     attempts = models.PositiveIntegerField(default=0)
+    processing_since = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=500, blank=True, default="")
 

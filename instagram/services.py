@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
-from instaforge.tasks import enqueue_on_commit
+from instaforge.tasks import enqueue_on_commit, enqueue_with_commit
 from instagram.models import InboundEvent, InboundEventState
+from instagram.parsing import dedupe_key_for
 
 logger = logging.getLogger(__name__)
+
+
+MAX_PROCESSING_ATTEMPTS = 5
+
+
+# Fields whose value Meta documents as an object; unknown fields are kept whatever their value.
+KNOWN_CHANGE_FIELDS = frozenset({"comments", "live_comments", "mentions", "story_insights", "messages"})
 
 
 class MalformedDelivery(ValueError):
@@ -40,16 +48,6 @@ def _entry_time(raw: Any) -> datetime | None:
     # Meta sends seconds; some fields send milliseconds.
     seconds = raw / 1000 if raw > 10**11 else raw
     return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _dedupe_key(field: str, entry_id: str, value: dict[str, Any]) -> str:
-    """A key built from Meta's own ids, so a redelivered change maps to the same row."""
-    if field in ("comments", "live_comments") and value.get("id"):
-        return f"{field}:{value['id']}"
-    if field == "messaging" and isinstance(value.get("message"), dict) and value["message"].get("mid"):
-        return f"message:{value['message']['mid']}"
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return f"{field}:{entry_id}:{hashlib.sha256(canonical.encode()).hexdigest()}"
 
 
 def webhook_parse(*, body: bytes) -> list[ParsedChange]:
@@ -75,64 +73,129 @@ def webhook_parse(*, body: bytes) -> list[ParsedChange]:
             # The Instagram Login reference shows field/value directly on the entry.
             raw_changes = [{"field": entry["field"], "value": entry.get("value")}]
         for change in raw_changes or []:
-            if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
-                raise MalformedDelivery("A change has no value object.")
+            if not isinstance(change, dict) or "value" not in change:
+                raise MalformedDelivery("A change has no value.")
             field = str(change.get("field", ""))
-            changes.append(
-                ParsedChange(
-                    _dedupe_key(field, entry_id, change["value"]), object_type, field, entry_id, entry_time, change
-                )
-            )
-        for item in entry.get("messaging", []) or []:
-            if not isinstance(item, dict):
-                raise MalformedDelivery("A messaging item is not an object.")
-            changes.append(
-                ParsedChange(
-                    _dedupe_key("messaging", entry_id, item), object_type, "messaging", entry_id, entry_time, item
-                )
-            )
+            if field in KNOWN_CHANGE_FIELDS and not isinstance(change["value"], dict):
+                raise MalformedDelivery(f"A {field} change has no value object.")
+            key = dedupe_key_for(field=field, entry_id=entry_id, payload=change)
+            changes.append(ParsedChange(key, object_type, field, entry_id, entry_time, change))
+        # "messaging" holds messages, reactions, postbacks…; "standby" the same for a thread another app controls.
+        for list_name in ("messaging", "standby"):
+            for item in entry.get(list_name, []) or []:
+                if not isinstance(item, dict):
+                    raise MalformedDelivery(f"A {list_name} item is not an object.")
+                key = dedupe_key_for(field=list_name, entry_id=entry_id, payload=item)
+                changes.append(ParsedChange(key, object_type, list_name, entry_id, entry_time, item))
     return changes
 
 
-def webhook_store(*, changes: list[ParsedChange]) -> list[InboundEvent]:
-    """Store each change once and enqueue the new ones for processing after commit.
+@dataclass(frozen=True)
+class StoreSummary:
+    created: int
+    redelivered: int
+    stale: int
 
-    A redelivered change only bumps its ``deliveries`` counter. Returns the new events.
+
+def webhook_store(*, changes: list[ParsedChange]) -> StoreSummary:
+    """Store each change once, and enqueue the new ones, in one transaction.
+
+    A change Meta delivers again only bumps its ``deliveries`` counter. A
+    change older than Meta's retry horizon is logged and skipped. With the
+    ORM broker the task messages commit with the events, so a 2xx is only
+    sent once both are durable.
     """
+    horizon = timezone.now() - timedelta(hours=settings.INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS)
+    fresh: dict[str, ParsedChange] = {}
+    stale = 0
+    for change in changes:
+        if change.entry_time is not None and change.entry_time < horizon:
+            stale += 1
+            logger.warning(
+                "Ignored %s change %s from %s: older than the retry horizon",
+                change.field,
+                change.dedupe_key,
+                change.entry_time,
+            )
+            continue
+        fresh.setdefault(change.dedupe_key, change)
+    if not fresh:
+        return StoreSummary(created=0, redelivered=0, stale=stale)
+
     accounts = {
         account.ig_user_id: account
         for account in InstagramAccount.all_workspaces.filter(
-            ig_user_id__in={c.entry_id for c in changes if c.entry_id}
+            ig_user_id__in={c.entry_id for c in fresh.values() if c.entry_id}
         )
     }
-    created: list[InboundEvent] = []
+    now = timezone.now()
+    rows = []
+    for key, change in fresh.items():
+        account = accounts.get(change.entry_id)
+        rows.append(
+            {
+                "dedupe_key": key,
+                "object_type": change.object_type,
+                "field": change.field,
+                "entry_id": change.entry_id,
+                "entry_time": change.entry_time,
+                "payload": change.payload,
+                "workspace_id": account.workspace_id if account else None,
+                "account_id": account.pk if account else None,
+                "state": InboundEventState.PENDING,
+                "received_at": now,
+                "deliveries": 1,
+                "attempts": 0,
+                "outcome": "",
+            }
+        )
     with transaction.atomic():
-        for change in changes:
-            account = accounts.get(change.entry_id)
-            try:
-                with transaction.atomic():
-                    event = InboundEvent.objects.create(
-                        dedupe_key=change.dedupe_key,
-                        object_type=change.object_type,
-                        field=change.field,
-                        entry_id=change.entry_id,
-                        entry_time=change.entry_time,
-                        payload=change.payload,
-                        workspace_id=account.workspace_id if account else None,
-                        account=account,
-                    )
-            except IntegrityError:
-                InboundEvent.objects.filter(dedupe_key=change.dedupe_key).update(deliveries=F("deliveries") + 1)
-                continue
-            created.append(event)
-            enqueue_on_commit("instagram.tasks.inbound_event_process", event.pk)
-    return created
+        stored = _events_upsert(rows)
+        created = [event_id for event_id, deliveries in stored if deliveries == 1]
+        if created:
+            enqueue_with_commit("instagram.tasks.inbound_events_process", created)
+    return StoreSummary(created=len(created), redelivered=len(stored) - len(created), stale=stale)
+
+
+def _events_upsert(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """Insert the events, or count one more delivery of those already stored, in one statement.
+
+    ``INSERT … ON CONFLICT (dedupe_key) DO UPDATE … RETURNING`` (PostgreSQL and
+    SQLite ≥ 3.35) is atomic under concurrent deliveries of the same change:
+    exactly one of them inserts the row (and sees ``deliveries == 1``).
+    Returns (id, deliveries) per row.
+    """
+    meta = InboundEvent._meta
+    columns = list(rows[0])
+    fields: list[models.Field[Any, Any]] = []
+    for column in columns:  # by attname: workspace_id, account_id
+        field = meta.get_field(column)
+        assert isinstance(field, models.Field)
+        fields.append(field)
+    params: list[Any] = []
+    for row in rows:
+        params.extend(
+            field.get_db_prep_save(row[column], connection) for column, field in zip(columns, fields, strict=True)
+        )
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    table = connection.ops.quote_name(meta.db_table)
+    # Only quoted names from the model's own metadata are formatted in; every value is a parameter.
+    names = ", ".join(connection.ops.quote_name(column) for column in columns)
+    sql = (
+        f"INSERT INTO {table} ({names}) "  # noqa: S608
+        f"VALUES {', '.join([placeholders] * len(rows))} "
+        f"ON CONFLICT (dedupe_key) DO UPDATE SET deliveries = {table}.deliveries + 1 "
+        "RETURNING id, deliveries"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(int(event_id), int(deliveries)) for event_id, deliveries in cursor.fetchall()]
 
 
 def inbound_event_claim(*, event_id: int) -> InboundEvent | None:
     """Take a pending event for processing; None if someone else has it or it is done."""
     claimed = InboundEvent.objects.filter(pk=event_id, state=InboundEventState.PENDING).update(
-        state=InboundEventState.PROCESSING, attempts=F("attempts") + 1
+        state=InboundEventState.PROCESSING, attempts=F("attempts") + 1, processing_since=timezone.now()
     )
     if not claimed:
         return None
@@ -144,17 +207,20 @@ def inbound_event_finish(*, event: InboundEvent, state: str, outcome: str) -> No
 
 
 def inbound_event_sweep(*, older_than_seconds: int) -> int:
-    """Re-enqueue events still pending (a lost broker message) or stuck processing (a dead worker)."""
+    """Re-enqueue events still pending (a lost broker message) or stuck processing (a dead worker).
+
+    Processing is idempotent, so an event taken twice makes no second reply.
+    """
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    stuck = InboundEvent.objects.filter(state=InboundEventState.PROCESSING, received_at__lt=cutoff, attempts__lt=5)
-    stuck.update(state=InboundEventState.PENDING)
+    InboundEvent.objects.filter(
+        state=InboundEventState.PROCESSING, processing_since__lt=cutoff, attempts__lt=MAX_PROCESSING_ATTEMPTS
+    ).update(state=InboundEventState.PENDING)
     pending = list(
         InboundEvent.objects.filter(state=InboundEventState.PENDING, received_at__lt=cutoff).values_list(
             "pk", flat=True
         )[:500]
     )
-    for event_id in pending:
-        enqueue_on_commit("instagram.tasks.inbound_event_process", event_id)
     if pending:
+        enqueue_on_commit("instagram.tasks.inbound_events_process", pending)
         logger.info("Sweeper re-enqueued %d inbound events", len(pending))
     return len(pending)

@@ -9,6 +9,7 @@ from django.conf import settings
 from accounts.tenancy import workspace_scope
 from instagram.events import handler_for
 from instagram.models import InboundEventState
+from instagram.parsing import MalformedEvent
 from instagram.services import inbound_event_claim, inbound_event_finish, inbound_event_sweep
 
 logger = logging.getLogger(__name__)
@@ -33,12 +34,28 @@ def inbound_event_process(event_id: int) -> str:
     try:
         with workspace_scope(event.workspace_id):
             result = handler(event)
+    except MalformedEvent as exc:
+        # Retrying cannot help: the payload lacks Meta's ids. Kept, marked, not retried.
+        inbound_event_finish(event=event, state=InboundEventState.FAILED, outcome=f"malformed: {exc}")
+        return "malformed"
     except Exception as exc:
         logger.exception("Processing inbound event %s failed", event_id)
         inbound_event_finish(event=event, state=InboundEventState.FAILED, outcome=f"{type(exc).__name__}: {exc}")
         raise
     inbound_event_finish(event=event, state=result.state, outcome=result.outcome)
     return result.outcome
+
+
+def inbound_events_process(event_ids: list[int]) -> dict[str, int]:
+    """Process the events of one delivery. One failing event does not stop the others; it stays for the sweeper."""
+    outcomes: dict[str, int] = {}
+    for event_id in event_ids:
+        try:
+            outcome = inbound_event_process(event_id)
+        except Exception:  # already logged and recorded on the event
+            outcome = "failed"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 def inbound_events_sweep() -> int:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
 from actions.models import Action, Verdict
+from safety.models import AccountUsage
 from safety.policies import SafetyPolicy, default_policy, plural_label
 
 HOUR = timedelta(hours=1)
@@ -81,6 +82,10 @@ def gate_evaluate(
         return Decision.defer(
             now + wait, f"the account is {account.get_state_display().lower()}; only active or warming-up accounts act"
         )
+
+    usage = AccountUsage.objects.filter(account_id=account.pk, regain_at__gt=now).first()
+    if usage is not None and usage.regain_at is not None:
+        return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
 
     everyone = Action.all_workspaces.all()
     mine = everyone.filter(account_id=account.pk)

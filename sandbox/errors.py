@@ -43,18 +43,30 @@ class GraphError(SandboxApiError):
     """A Graph API error (graph.instagram.com)."""
 
     def __init__(
-        self, message: str, *, code: int, error_type: str = "OAuthException", subcode: int | None = None
+        self,
+        message: str,
+        *,
+        code: int,
+        error_type: str = "OAuthException",
+        subcode: int | None = None,
+        status: int = 400,
+        is_transient: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.error_type = error_type
         self.subcode = subcode
+        self.status = status
+        self.is_transient = is_transient
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"message": self.message, "type": self.error_type, "code": self.code}
         if self.subcode is not None:
             error["error_subcode"] = self.subcode
+        if self.is_transient is not None:
+            # The publishing error sample carries it (instagram/tests/fixtures/meta/error_response.json).
+            error["is_transient"] = self.is_transient
         error["fbtrace_id"] = fbtrace_id()
         return {"error": error}
 
@@ -109,6 +121,25 @@ class GraphError(SandboxApiError):
     @classmethod
     def permission_denied(cls) -> GraphError:
         return cls("(#10) Application does not have permission for this action", code=10)
+
+    @classmethod
+    def outside_window(cls) -> GraphError:
+        # The Send API's documented refusal outside the 24-hour window (code 10, subcode 2018278).
+        return cls("(#10) This message is sent outside of allowed window.", code=10, subcode=2018278)
+
+    @classmethod
+    def private_reply_used(cls) -> GraphError:
+        # Not in Meta's pages; the code/subcode Instagram answers with in the wild (see instagram/errors.py).
+        return cls("(#10) The comment has already been replied to privately.", code=10, subcode=2534025)
+
+    # --- throttling -----------------------------------------------------------
+    @classmethod
+    def business_rate_limited(cls) -> GraphError:
+        return cls(
+            "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again. "
+            "For more info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+            code=80002,
+        )
 
 
 class OAuthExchangeError(SandboxApiError):

@@ -44,7 +44,10 @@ class SandboxMedia(models.Model):
     caption = models.TextField(blank=True, default="")
     media_type = models.CharField(max_length=20, default="IMAGE")
     media_product_type = models.CharField(max_length=20, default="FEED")
+    media_url = models.CharField(max_length=1000, blank=True, default="")
     timestamp = models.DateTimeField(default=timezone.now)
+    # Published through the content publishing API: counts against the 24-hour publishing limit.
+    via_api = models.BooleanField(default=False)
 
     class Meta:
         ordering = ("-timestamp", "-id")
@@ -65,6 +68,8 @@ class SandboxComment(models.Model):
     timestamp = models.DateTimeField(default=timezone.now)
     # Set when the reply was made through the API (by the connected app).
     via_api = models.BooleanField(default=False)
+    # Hidden by the account (POST /{comment-id}?hide=true): only its author still sees it.
+    hidden = models.BooleanField(default=False)
 
     class Meta:
         ordering = ("timestamp", "id")
@@ -156,3 +161,165 @@ class SandboxWebhookDelivery(models.Model):
     @property
     def delivered(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+
+def message_id() -> str:
+    """An opaque message id in the style of Instagram's ``mid`` (base64-looking, ``aWdf`` prefix)."""
+    return "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE" + secrets.token_urlsafe(24).replace("-", "A").replace("_", "B")
+
+
+def conversation_id() -> str:
+    """An opaque conversation id in the style of Instagram's (``aWdf`` prefix)."""
+    return "aWdfZAG06" + secrets.token_urlsafe(30).replace("-", "A").replace("_", "B")
+
+
+class SandboxConversation(models.Model):
+    """A DM thread between a sandbox account and one follower (Instagram-scoped id)."""
+
+    conversation_id = models.CharField(max_length=80, unique=True, default=conversation_id)
+    account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE, related_name="conversations")
+    follower_id = models.CharField(max_length=32)
+    follower_username = models.CharField(max_length=30)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # The follower's last message: the 24-hour messaging window runs from here.
+    last_follower_message_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-updated_at", "-id")
+        constraints = (
+            models.UniqueConstraint(fields=("account", "follower_id"), name="sandbox_conversation_per_follower"),
+        )
+
+    def __str__(self) -> str:
+        return f"@{self.account.username} ↔ @{self.follower_username}"
+
+
+class SandboxMessage(models.Model):
+    """One DM in a conversation, from the follower or from the account (through the API)."""
+
+    mid = models.CharField(max_length=120, unique=True, default=message_id)
+    conversation = models.ForeignKey(SandboxConversation, on_delete=models.CASCADE, related_name="messages")
+    from_follower = models.BooleanField()
+    text = models.TextField(blank=True, default="")
+    # The message object as sent (quick_replies, attachment…) or the follower's attachments/reply_to.
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # The account's reaction to a follower's message (sender_action react / unreact).
+    reaction = models.CharField(max_length=40, blank=True, default="")
+    # Set on a private reply: the comment it answers. One private reply per comment.
+    private_reply_to = models.OneToOneField(
+        SandboxComment, null=True, blank=True, on_delete=models.SET_NULL, related_name="private_reply"
+    )
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{'follower' if self.from_follower else 'account'}: {self.text[:40]}"
+
+
+class SandboxContainer(models.Model):
+    """A media container of the content publishing flow (POST /me/media)."""
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "IN_PROGRESS"
+        FINISHED = "FINISHED"
+        ERROR = "ERROR"
+        EXPIRED = "EXPIRED"
+        PUBLISHED = "PUBLISHED"
+
+    container_id = models.CharField(max_length=32, unique=True, default=graph_id)
+    account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE, related_name="containers")
+    media_type = models.CharField(max_length=20, default="IMAGE")
+    media_url = models.CharField(max_length=1000, blank=True, default="")
+    caption = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    # Processing finishes at this moment (FINISHED), or fails (ERROR) when ``fails`` is set.
+    ready_at = models.DateTimeField(default=timezone.now)
+    fails = models.BooleanField(default=False)
+    published_media = models.OneToOneField(SandboxMedia, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"container {self.container_id}"
+
+
+class SandboxFault(models.Model):
+    """An injected fault: the graph endpoints consult the active ones before answering."""
+
+    class Kind(models.TextChoices):
+        ERROR = "error", "Graph error (code/subcode)"
+        LATENCY = "latency", "added latency"
+        STATUS = "status", "HTTP status (5xx)"
+        TIMEOUT = "timeout", "no answer in time"
+        REVOKE = "revoke", "token revocation (190)"
+        POLICY_BLOCK = "policy_block", "policy block (368)"
+        DROP_WEBHOOKS = "drop_webhooks", "dropped webhooks"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    code = models.IntegerField(null=True, blank=True)
+    subcode = models.IntegerField(null=True, blank=True)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    milliseconds = models.PositiveIntegerField(null=True, blank=True)
+    ratio = models.FloatField(null=True, blank=True)
+    # Empty: every account / every path / every method.
+    account_username = models.CharField(max_length=30, blank=True, default="")
+    path_pattern = models.CharField(max_length=200, blank=True, default="")
+    method = models.CharField(max_length=8, blank=True, default="")
+    # How many more requests it hits; null: until cleared.
+    remaining = models.PositiveIntegerField(null=True, blank=True)
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = (
+            models.CheckConstraint(
+                condition=models.Q(
+                    kind__in=("error", "latency", "status", "timeout", "revoke", "policy_block", "drop_webhooks")
+                ),
+                name="sandbox_fault_kind_valid",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} fault #{self.pk}"
+
+
+class SandboxSettings(models.Model):
+    """The sandbox's knobs (one row, id 1), editable through the control API and ``sandbox_faults config``."""
+
+    # Webhooks: entries per POST, and the chance that one is sent twice or out of order.
+    webhook_batch_size = models.PositiveSmallIntegerField(default=1)
+    webhook_duplicate_ratio = models.FloatField(default=0.0)
+    webhook_reorder_ratio = models.FloatField(default=0.0)
+    # Content publishing: container processing time, and the share of containers that end in ERROR.
+    container_delay_seconds = models.FloatField(default=0.0)
+    container_error_ratio = models.FloatField(default=0.0)
+    # Documented: 100 API-published posts per rolling 24 hours (the reference sample shows quota_total 50).
+    publishing_quota_total = models.PositiveIntegerField(default=100)
+    # Business use case limit for Instagram: 4800 calls × impressions per 24 h; the sandbox counts one impression.
+    business_calls_per_day = models.PositiveIntegerField(default=4800)
+
+    def __str__(self) -> str:
+        return "sandbox settings"
+
+
+class SandboxOutbox(models.Model):
+    """A webhook entry waiting to be sent (or re-sent after a failure) by the sender loop."""
+
+    object_type = models.CharField(max_length=20, default="instagram")
+    entry = models.JSONField()
+    due_at = models.DateTimeField(default=timezone.now, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("due_at", "id")
+
+    def __str__(self) -> str:
+        return f"outbox entry #{self.pk} ({'sent' if self.delivered_at else 'pending'})"

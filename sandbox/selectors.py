@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from sandbox.errors import GraphError
@@ -14,7 +16,13 @@ from sandbox.models import (
     SandboxAccount,
     SandboxCall,
     SandboxComment,
+    SandboxContainer,
+    SandboxConversation,
+    SandboxFault,
     SandboxMedia,
+    SandboxMessage,
+    SandboxOutbox,
+    SandboxSettings,
     SandboxToken,
     SandboxWebhookDelivery,
 )
@@ -108,15 +116,126 @@ def app_usage() -> dict[str, int]:
     return {"call_count": share, "total_time": share, "total_cputime": share}
 
 
-def business_use_case_usage(*, account: SandboxAccount) -> dict[str, list[dict[str, Any]]]:
-    """The ``X-Business-Use-Case-Usage`` figures for ``account`` (keyed by its Instagram user id)."""
-    since = timezone.now() - timedelta(hours=24)
-    share = _percent(SandboxCall.objects.filter(at__gte=since, account=account).count(), BUSINESS_CALLS_PER_DAY)
+def business_use_case_usage(*, account: SandboxAccount, regain_minutes: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """The ``X-Business-Use-Case-Usage`` figures for ``account`` (keyed by its Instagram user id).
+
+    ``estimated_time_to_regain_access`` is in minutes, as documented.
+    """
+    allowed = sandbox_settings().business_calls_per_day or BUSINESS_CALLS_PER_DAY
+    share = _percent(business_calls_last_day(account=account), allowed)
     usage = {
         "type": "instagram",
-        "call_count": share,
+        "call_count": 100 if regain_minutes else share,
         "total_cputime": share,
         "total_time": share,
-        "estimated_time_to_regain_access": 0,
+        "estimated_time_to_regain_access": regain_minutes,
     }
     return {account.user_id: [usage]}
+
+
+# --- settings, faults, the calls log -------------------------------------------------------
+
+
+def sandbox_settings() -> SandboxSettings:
+    """The sandbox's knobs (the single row, created with defaults on first use)."""
+    row, _created = SandboxSettings.objects.get_or_create(pk=1)
+    return row
+
+
+def faults_active() -> QuerySet[SandboxFault]:
+    """Faults still in force: unlimited ones, or ones with hits left."""
+    return SandboxFault.objects.filter(Q(remaining__isnull=True) | Q(remaining__gt=0)).order_by("id")
+
+
+def fault_matching(*, kinds: Collection[str], method: str, path: str, username: str) -> SandboxFault | None:
+    """The oldest active fault of one of ``kinds`` that targets this request (empty filters match everything)."""
+    for fault in faults_active().filter(kind__in=list(kinds)):
+        if fault.account_username and fault.account_username != username:
+            continue
+        if fault.method and fault.method.upper() != method.upper():
+            continue
+        if fault.path_pattern and not re.search(fault.path_pattern, path):
+            continue
+        return fault
+    return None
+
+
+def calls_count(*, method: str, path_suffix: str | None = None, account: SandboxAccount | str | None = None) -> int:
+    """How many calls the sandbox received: by method, optionally by path ending and by account (or username).
+
+    For tests and benchmarks: ``calls_count(method="POST", path_suffix="/replies", account="demo_bakery")``.
+    """
+    calls = SandboxCall.objects.filter(method=method.upper())
+    if path_suffix:
+        calls = calls.filter(path__endswith=path_suffix)
+    if isinstance(account, SandboxAccount):
+        calls = calls.filter(account=account)
+    elif account:
+        calls = calls.filter(account__username=account)
+    return calls.count()
+
+
+def business_calls_last_day(*, account: SandboxAccount) -> int:
+    return SandboxCall.objects.filter(at__gte=timezone.now() - timedelta(hours=24), account=account).count()
+
+
+# --- objects an account may see ------------------------------------------------------------
+
+
+def media_of(*, account: SandboxAccount, media_id: str) -> SandboxMedia | None:
+    return SandboxMedia.objects.filter(account=account, media_id=media_id).first()
+
+
+def media_page(*, account: SandboxAccount, offset: int, limit: int) -> list[SandboxMedia]:
+    media = SandboxMedia.objects.filter(account=account).annotate(comment_count=Count("comments"))
+    return list(media.order_by("-timestamp", "-id")[offset : offset + limit])
+
+
+def comments_page(*, media: SandboxMedia, offset: int, limit: int) -> list[SandboxComment]:
+    """Top-level comments of a post, oldest first, hidden ones included (they carry ``hidden: true``)."""
+    comments = SandboxComment.objects.select_related("media", "parent").filter(media=media, parent__isnull=True)
+    return list(comments.order_by("timestamp", "id")[offset : offset + limit])
+
+
+def container_of(*, account: SandboxAccount, container_id: str) -> SandboxContainer | None:
+    return SandboxContainer.objects.filter(account=account, container_id=container_id).first()
+
+
+def conversation_of(*, account: SandboxAccount, conversation_id: str) -> SandboxConversation | None:
+    return SandboxConversation.objects.filter(account=account, conversation_id=conversation_id).first()
+
+
+def conversation_with(*, account: SandboxAccount, follower_id: str) -> SandboxConversation | None:
+    return SandboxConversation.objects.filter(account=account, follower_id=follower_id).first()
+
+
+def conversations_page(
+    *, account: SandboxAccount, follower_id: str | None, offset: int, limit: int
+) -> list[SandboxConversation]:
+    conversations = SandboxConversation.objects.filter(account=account)
+    if follower_id:
+        conversations = conversations.filter(follower_id=follower_id)
+    return list(conversations.order_by("-updated_at", "-id")[offset : offset + limit])
+
+
+def message_of(*, account: SandboxAccount, mid: str) -> SandboxMessage | None:
+    return SandboxMessage.objects.select_related("conversation").filter(conversation__account=account, mid=mid).first()
+
+
+def messages_recent(*, conversation: SandboxConversation, limit: int = 20) -> list[SandboxMessage]:
+    """The latest messages, newest first: the Conversations API details only the 20 most recent."""
+    return list(conversation.messages.order_by("-created_at", "-id")[:limit])
+
+
+def published_via_api_since(*, account: SandboxAccount, since: datetime) -> int:
+    return SandboxMedia.objects.filter(account=account, via_api=True, timestamp__gte=since).count()
+
+
+def conversations_of_account(*, account: SandboxAccount) -> QuerySet[SandboxConversation]:
+    """The account's DM threads with their messages, oldest message first (for the follower page)."""
+    messages = SandboxMessage.objects.order_by("created_at", "id")
+    return account.conversations.prefetch_related(Prefetch("messages", queryset=messages)).order_by("-updated_at")
+
+
+def outbox_due(*, limit: int) -> list[SandboxOutbox]:
+    return list(SandboxOutbox.objects.filter(delivered_at__isnull=True, due_at__lte=timezone.now())[:limit])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import re
 import secrets
 import string
@@ -22,9 +23,24 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from sandbox import selectors
 from sandbox.errors import GraphError, OAuthExchangeError
-from sandbox.models import SandboxAccount, SandboxAuthCode, SandboxCall, SandboxComment, SandboxMedia, SandboxToken
-from sandbox.webhooks import comment_webhook_payload, webhook_deliver
+from sandbox.faults import sandbox_fault_consume as sandbox_fault_consume
+from sandbox.models import (
+    SandboxAccount,
+    SandboxAuthCode,
+    SandboxCall,
+    SandboxComment,
+    SandboxContainer,
+    SandboxConversation,
+    SandboxFault,
+    SandboxMedia,
+    SandboxMessage,
+    SandboxSettings,
+    SandboxToken,
+    graph_id,
+)
+from sandbox.webhooks import comment_webhook_payload, message_webhook_payload, webhook_emit
 
 # Business Login for Instagram: codes live one hour, short-lived tokens one hour, long-lived ones 60 days.
 # https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/business-login
@@ -103,7 +119,7 @@ def sandbox_comment_post(*, media: SandboxMedia, from_username: str, text: str) 
         comment = SandboxComment.objects.create(
             media=media, from_id=commenter_id, from_username=username, text=text.strip()
         )
-        transaction.on_commit(partial(webhook_deliver, payload=comment_webhook_payload(comment=comment)))
+        transaction.on_commit(partial(webhook_emit, payload=comment_webhook_payload(comment=comment)))
     return comment
 
 
@@ -222,7 +238,7 @@ def sandbox_call_record(
     method: str,
     path: str,
     account: SandboxAccount | None,
-    params: dict[str, str],
+    params: dict[str, Any],
     status: int,
     response: dict[str, Any],
 ) -> SandboxCall:
@@ -230,3 +246,383 @@ def sandbox_call_record(
     return SandboxCall.objects.create(
         method=method, path=path, account=account, params=_redacted(params), status=status, response=_redacted(response)
     )
+
+
+# --- moderation ------------------------------------------------------------------------
+
+
+def sandbox_comment_hide(*, comment: SandboxComment, hide: bool) -> SandboxComment:
+    """Hide or unhide a comment (``POST /{ig-comment-id}?hide=``). Idempotent."""
+    SandboxComment.objects.filter(pk=comment.pk).update(hidden=hide)
+    comment.hidden = hide
+    return comment
+
+
+def sandbox_comment_delete(*, comment: SandboxComment) -> None:
+    """Delete a comment and, for a top-level one, its replies (``DELETE /{ig-comment-id}``)."""
+    comment.delete()
+
+
+# --- messaging ---------------------------------------------------------------------------
+
+# "Private replies can be sent within 7 days of when the comment was created"
+# (https://developers.facebook.com/documentation/instagram-platform/private-replies).
+PRIVATE_REPLY_WINDOW = timedelta(days=7)
+# Standard messaging: within 24 hours of the person's last message
+# (https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api).
+MESSAGING_WINDOW = timedelta(hours=24)
+QUICK_REPLIES_MAX = 13
+QUICK_REPLY_TYPES = frozenset({"text", "user_phone_number", "user_email"})
+MESSAGE_SCOPE = "instagram_business_manage_messages"
+
+
+def _conversation_for(*, account: SandboxAccount, follower_id: str, follower_username: str) -> SandboxConversation:
+    conversation, _created = SandboxConversation.objects.get_or_create(
+        account=account, follower_id=follower_id, defaults={"follower_username": follower_username}
+    )
+    return conversation
+
+
+def sandbox_follower_message(
+    *,
+    account: SandboxAccount,
+    from_username: str,
+    text: str = "",
+    attachments: list[dict[str, Any]] | None = None,
+    reply_to: dict[str, Any] | None = None,
+    quick_reply_payload: str | None = None,
+) -> SandboxMessage:
+    """A follower's DM to ``account``: stored, the 24-hour window reopened, and the ``messages`` webhook sent.
+
+    ``attachments`` and ``reply_to`` follow the ``message`` object of the
+    messaging webhook (story mentions are an attachment of type
+    ``story_mention``; story replies carry ``reply_to.story``). The webhook is
+    emitted once the message is committed. Raises ``ValidationError`` for an
+    invalid username or an empty message.
+    """
+    username = _username_clean(from_username)
+    if not text.strip() and not attachments:
+        raise ValidationError("A message needs some text or an attachment.")
+    payload: dict[str, Any] = {}
+    if attachments:
+        payload["attachments"] = attachments
+    if reply_to:
+        payload["reply_to"] = reply_to
+    if quick_reply_payload:
+        payload["quick_reply"] = {"payload": quick_reply_payload}
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _conversation_for(account=account, follower_id=follower_id(username), follower_username=username)
+        message = SandboxMessage.objects.create(
+            conversation=conversation, from_follower=True, text=text.strip(), payload=payload, created_at=now
+        )
+        SandboxConversation.objects.filter(pk=conversation.pk).update(updated_at=now, last_follower_message_at=now)
+        transaction.on_commit(partial(webhook_emit, payload=message_webhook_payload(message=message)))
+    return message
+
+
+def sandbox_story_mention(*, account: SandboxAccount, from_username: str) -> SandboxMessage:
+    """A follower mentions the account in their story: a ``messages`` webhook with a ``story_mention`` attachment."""
+    url = f"{settings.SANDBOX_URL}/stories/{follower_id(_username_clean(from_username))}/{secrets.randbelow(10**9)}"
+    return sandbox_follower_message(
+        account=account, from_username=from_username, attachments=[{"type": "story_mention", "payload": {"url": url}}]
+    )
+
+
+def sandbox_story_reply(*, account: SandboxAccount, from_username: str, text: str) -> SandboxMessage:
+    """A follower replies to the account's story: a ``messages`` webhook with ``reply_to.story``."""
+    story_id = graph_id()
+    story = {"story": {"url": f"{settings.SANDBOX_URL}/stories/{account.user_id}/{story_id}", "id": story_id}}
+    return sandbox_follower_message(account=account, from_username=from_username, text=text, reply_to=story)
+
+
+def _validate_outgoing(message: dict[str, Any]) -> str:
+    """The text of an outgoing ``message`` object; raises ``GraphError`` (100) for a malformed one."""
+    if not isinstance(message, dict) or not (message.get("text") or message.get("attachment")):
+        raise GraphError.invalid_parameter("message must contain text or an attachment")
+    quick_replies = message.get("quick_replies")
+    if quick_replies is not None:
+        if not isinstance(quick_replies, list) or len(quick_replies) > QUICK_REPLIES_MAX:
+            raise GraphError.invalid_parameter(f"quick_replies must be a list of at most {QUICK_REPLIES_MAX}")
+        for reply in quick_replies:
+            if not isinstance(reply, dict) or reply.get("content_type") not in {
+                "text",
+                "user_phone_number",
+                "user_email",
+            }:
+                raise GraphError.invalid_parameter("Invalid quick_replies content_type")
+    attachment = message.get("attachment")
+    if attachment is not None:
+        kind = attachment.get("type") if isinstance(attachment, dict) else None
+        payload = attachment.get("payload") if isinstance(attachment, dict) else None
+        if kind == "template":
+            if not isinstance(payload, dict) or payload.get("template_type") not in {"generic", "button"}:
+                raise GraphError.invalid_parameter("Invalid template_type")
+        elif kind in {"image", "video", "audio", "file"}:
+            if not isinstance(payload, dict) or not payload.get("url"):
+                raise GraphError.missing_parameter("attachment.payload.url")
+        else:
+            raise GraphError.invalid_parameter("Invalid attachment type")
+    return str(message.get("text") or "")
+
+
+def sandbox_message_send(*, account: SandboxAccount, recipient_id: str, message: dict[str, Any]) -> SandboxMessage:
+    """The account's DM to a follower (``POST /me/messages`` with ``recipient.id``).
+
+    Allowed only within 24 hours of the follower's last message; otherwise
+    ``GraphError`` code 10 / subcode 2018278, Meta's documented Send API
+    refusal. An unknown recipient is code 100.
+    """
+    text = _validate_outgoing(message)
+    conversation = SandboxConversation.objects.filter(account=account, follower_id=recipient_id).first()
+    if conversation is None:
+        raise GraphError("(#100) No matching user found", code=100, subcode=2018001)
+    now = timezone.now()
+    last = conversation.last_follower_message_at
+    if last is None or now - last > MESSAGING_WINDOW:
+        raise GraphError.outside_window()
+    with transaction.atomic():
+        sent = SandboxMessage.objects.create(
+            conversation=conversation, from_follower=False, text=text, payload=message, created_at=now
+        )
+        SandboxConversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    return sent
+
+
+def sandbox_private_reply(*, account: SandboxAccount, comment_id: str, message: dict[str, Any]) -> SandboxMessage:
+    """A private reply to a commenter (``recipient: {"comment_id"}``): one per comment, within 7 days of it.
+
+    A second reply, or one after 7 days, is refused with code 10 (subcodes
+    2534025 / 2534022, as Instagram answers them in the wild; Meta documents no
+    subcode for these). The reply does not open the 24-hour window: only the
+    person's own message does.
+    """
+    text = _validate_outgoing(message)
+    comment = SandboxComment.objects.filter(comment_id=comment_id, media__account=account).first()
+    if comment is None:
+        raise GraphError.unknown_object(object_id=comment_id, method="POST")
+    now = timezone.now()
+    if now - comment.timestamp > PRIVATE_REPLY_WINDOW:
+        raise GraphError("(#10) This message is sent outside of allowed window.", code=10, subcode=2534022)
+    with transaction.atomic():
+        locked = SandboxComment.objects.select_for_update().get(pk=comment.pk)
+        if SandboxMessage.objects.filter(private_reply_to=locked).exists():
+            raise GraphError.private_reply_used()
+        conversation = _conversation_for(
+            account=account, follower_id=locked.from_id, follower_username=locked.from_username
+        )
+        sent = SandboxMessage.objects.create(
+            conversation=conversation,
+            from_follower=False,
+            text=text,
+            payload=message,
+            created_at=now,
+            private_reply_to=locked,
+        )
+        SandboxConversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    return sent
+
+
+def sandbox_sender_action(
+    *, account: SandboxAccount, recipient_id: str, action: str, payload: dict[str, Any] | None
+) -> None:
+    """typing_on / typing_off / mark_seen need a conversation; react / unreact set the reaction on ``message_id``."""
+    conversation = SandboxConversation.objects.filter(account=account, follower_id=recipient_id).first()
+    if conversation is None:
+        raise GraphError("(#100) No matching user found", code=100, subcode=2018001)
+    if action in {"typing_on", "typing_off", "mark_seen"}:
+        return
+    if action not in {"react", "unreact"}:
+        raise GraphError.invalid_parameter("sender_action must be typing_on, typing_off, mark_seen, react or unreact")
+    mid = (payload or {}).get("message_id", "")
+    target = SandboxMessage.objects.filter(conversation=conversation, mid=mid).first()
+    if target is None:
+        raise GraphError.invalid_parameter("Invalid message_id")
+    reaction = str((payload or {}).get("reaction") or "love") if action == "react" else ""
+    SandboxMessage.objects.filter(pk=target.pk).update(reaction=reaction)
+
+
+# --- content publishing -------------------------------------------------------------------
+
+CONTAINER_LIFETIME = timedelta(hours=24)
+PUBLISHING_WINDOW = timedelta(hours=24)
+MEDIA_TYPES = frozenset({"IMAGE", "VIDEO", "REELS", "STORIES", "CAROUSEL"})
+
+
+def sandbox_container_create(
+    *, account: SandboxAccount, media_type: str, media_url: str, caption: str
+) -> SandboxContainer:
+    """A media container; it finishes processing after ``container_delay_seconds`` (or ends in ERROR)."""
+    if media_type not in MEDIA_TYPES:
+        raise GraphError("Media type is not one of the expected media types.", code=100, subcode=2207023)
+    if media_type != "CAROUSEL" and not media_url:
+        raise GraphError.missing_parameter("image_url" if media_type == "IMAGE" else "video_url")
+    knobs = selectors.sandbox_settings()
+    now = timezone.now()
+    return SandboxContainer.objects.create(
+        account=account,
+        media_type=media_type,
+        media_url=media_url,
+        caption=caption,
+        created_at=now,
+        ready_at=now + timedelta(seconds=knobs.container_delay_seconds),
+        fails=random.random() < knobs.container_error_ratio,
+    )
+
+
+def container_status_code(container: SandboxContainer) -> str:
+    """EXPIRED after 24 hours unpublished, else IN_PROGRESS until ready, then FINISHED or ERROR; PUBLISHED once used."""
+    now = timezone.now()
+    if container.published_media_id is not None:
+        return SandboxContainer.Status.PUBLISHED
+    if now - container.created_at > CONTAINER_LIFETIME:
+        return SandboxContainer.Status.EXPIRED
+    if now < container.ready_at:
+        return SandboxContainer.Status.IN_PROGRESS
+    return SandboxContainer.Status.ERROR if container.fails else SandboxContainer.Status.FINISHED
+
+
+def sandbox_media_publish(*, account: SandboxAccount, creation_id: str) -> SandboxMedia:
+    """Publish a FINISHED container (``POST /me/media_publish``), within the 24-hour publishing limit.
+
+    Errors follow the content publishing error table: limit reached 9/2207042,
+    not ready 9007/2207027, expired -2/2207020 (generate a new container),
+    failed processing -1/2207001.
+    """
+    with transaction.atomic():
+        container = (
+            SandboxContainer.objects.select_for_update().filter(account=account, container_id=creation_id).first()
+        )
+        if container is None:
+            raise GraphError.unknown_object(object_id=creation_id, method="POST")
+        status = container_status_code(container)
+        if status == SandboxContainer.Status.PUBLISHED:
+            raise GraphError("The media has already been published.", code=9007, subcode=2207027)
+        if status == SandboxContainer.Status.EXPIRED:
+            raise GraphError("The media has expired. Generate a new container.", code=-2, subcode=2207020)
+        if status == SandboxContainer.Status.IN_PROGRESS:
+            raise GraphError("Media ID is not available", code=9007, subcode=2207027)
+        if status == SandboxContainer.Status.ERROR:
+            raise GraphError("Instagram server error.", code=-1, subcode=2207001, error_type="OAuthException")
+        quota = selectors.sandbox_settings().publishing_quota_total
+        used = selectors.published_via_api_since(account=account, since=timezone.now() - PUBLISHING_WINDOW)
+        if used >= quota:
+            raise GraphError("Application request limit reached", code=9, subcode=2207042, error_type="OAuthException")
+        media = SandboxMedia.objects.create(
+            account=account,
+            caption=container.caption,
+            media_type="VIDEO" if container.media_type == "REELS" else container.media_type,
+            media_product_type={"REELS": "REELS", "STORIES": "STORY"}.get(container.media_type, "FEED"),
+            media_url=container.media_url,
+            via_api=True,
+        )
+        container.published_media = media
+        container.save(update_fields=["published_media"])
+    return media
+
+
+# --- settings and faults --------------------------------------------------------------------
+
+SETTINGS_FIELDS = frozenset(
+    {
+        "webhook_batch_size",
+        "webhook_duplicate_ratio",
+        "webhook_reorder_ratio",
+        "container_delay_seconds",
+        "container_error_ratio",
+        "publishing_quota_total",
+        "business_calls_per_day",
+    }
+)
+# The message Meta sends with each code the fault API can inject.
+FAULT_MESSAGES = {
+    1: "An unknown error occurred",
+    2: "An unexpected error has occurred. Please retry your request later.",
+    4: "(#4) Application request limit reached",
+    10: "(#10) Application does not have permission for this action",
+    17: "(#17) User request limit reached",
+    32: "(#32) Page request limit reached",
+    100: "(#100) Invalid parameter",
+    190: "Error validating access token: The session has been invalidated because the user changed their password.",
+    341: "(#341) Application limit reached",
+    368: "(#368) The action attempted has been deemed abusive or is otherwise disallowed",
+    613: "(#613) Calls to this api have exceeded the rate limit.",
+    80002: "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.",
+}
+
+
+def sandbox_settings_update(**changes: Any) -> SandboxSettings:
+    """Change some knobs; unknown names raise ``ValidationError``."""
+    unknown = set(changes) - SETTINGS_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown settings: {', '.join(sorted(unknown))}")
+    row = selectors.sandbox_settings()
+    for name, value in changes.items():
+        field_type = type(getattr(row, name))
+        setattr(row, name, field_type(value))
+    row.full_clean()
+    row.save()
+    return row
+
+
+def sandbox_fault_add(
+    *,
+    kind: str,
+    code: int | None = None,
+    subcode: int | None = None,
+    status: int | None = None,
+    milliseconds: int | None = None,
+    ratio: float | None = None,
+    account_username: str = "",
+    path_pattern: str = "",
+    method: str = "",
+    times: int | None = None,
+) -> SandboxFault:
+    """Register a fault, active until cleared or until it has hit ``times`` requests.
+
+    Defaults per kind: ``error`` code 2, ``status`` 503, ``latency`` 500 ms,
+    ``timeout`` 30 s, ``drop_webhooks`` ratio 1.0. Raises ``ValidationError``.
+    """
+    if kind not in SandboxFault.Kind.values:
+        raise ValidationError(f"kind must be one of {', '.join(SandboxFault.Kind.values)}")
+    if path_pattern:
+        try:
+            re.compile(path_pattern)
+        except re.error as exc:
+            raise ValidationError(f"path_pattern is not a regular expression: {exc}") from exc
+    defaults: dict[str, dict[str, Any]] = {
+        SandboxFault.Kind.ERROR: {"code": 2},
+        SandboxFault.Kind.STATUS: {"status": 503},
+        SandboxFault.Kind.LATENCY: {"milliseconds": 500},
+        SandboxFault.Kind.TIMEOUT: {"milliseconds": 30_000},
+        SandboxFault.Kind.DROP_WEBHOOKS: {"ratio": 1.0},
+        SandboxFault.Kind.POLICY_BLOCK: {"code": 368},
+        SandboxFault.Kind.REVOKE: {"code": 190},
+    }
+    values: dict[str, Any] = {
+        "code": code,
+        "subcode": subcode,
+        "status": status,
+        "milliseconds": milliseconds,
+        "ratio": ratio,
+    }
+    for name, default in defaults.get(kind, {}).items():
+        if values[name] is None:
+            values[name] = default
+    if values["ratio"] is not None and not 0 <= values["ratio"] <= 1:
+        raise ValidationError("ratio must be between 0 and 1")
+    return SandboxFault.objects.create(
+        kind=kind,
+        account_username=account_username.strip().lstrip("@").lower(),
+        path_pattern=path_pattern,
+        method=method.upper(),
+        remaining=times,
+        **values,
+    )
+
+
+def sandbox_faults_clear(*, fault_id: int | None = None) -> int:
+    """Remove one fault, or all of them. Returns how many were removed."""
+    faults = SandboxFault.objects.all() if fault_id is None else SandboxFault.objects.filter(pk=fault_id)
+    deleted, _ = faults.delete()
+    return deleted

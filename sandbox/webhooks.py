@@ -12,13 +12,20 @@ import hashlib
 import hmac
 import json
 import logging
+import random
+import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import requests
 from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.utils import timezone
 
-from sandbox.models import SandboxComment, SandboxWebhookDelivery
+from sandbox import selectors
+from sandbox.faults import sandbox_fault_consume
+from sandbox.models import SandboxComment, SandboxMessage, SandboxOutbox, SandboxWebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +101,161 @@ def webhook_deliver(*, payload: dict[str, Any]) -> SandboxWebhookDelivery:
     return SandboxWebhookDelivery.objects.create(
         url=url, body=body.decode("ascii"), signature=signature, status=status, error=error, attempts=attempts
     )
+
+
+def message_webhook_payload(*, message: SandboxMessage) -> dict[str, Any]:
+    """The ``messages`` notification for a follower's DM, in ``entry[].messaging[]``.
+
+    Shape of https://developers.facebook.com/documentation/instagram-platform/webhooks/examples
+    ("Messaging payload", instagram/tests/fixtures/meta/webhook_messages_text.json):
+    ``sender.id`` is the person's IGSID, ``recipient.id`` and ``entry.id`` the
+    account's id, ``time`` and ``timestamp`` in milliseconds. ``attachments``,
+    ``reply_to`` and ``quick_reply`` appear only when the message has them.
+    """
+    conversation = message.conversation
+    account_id = conversation.account.user_id
+    body: dict[str, Any] = {"mid": message.mid}
+    if message.text:
+        body["text"] = message.text
+    for key in ("attachments", "quick_reply", "reply_to"):
+        if key in message.payload:
+            body[key] = message.payload[key]
+    milliseconds = int(message.created_at.timestamp() * 1000)
+    event = {
+        "sender": {"id": conversation.follower_id},
+        "recipient": {"id": account_id},
+        "timestamp": milliseconds,
+        "message": body,
+    }
+    return {"object": "instagram", "entry": [{"id": account_id, "time": milliseconds, "messaging": [event]}]}
+
+
+# --- Meta-like delivery: outbox, batching, duplicates, reordering, retries -------------------
+
+# Pauses before each retry of a failed outbox entry; after the last one the entry is given up.
+OUTBOX_RETRY_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0, 300.0)
+OUTBOX_POLL_SECONDS = 0.5
+
+
+def webhook_emit(*, payload: dict[str, Any]) -> SandboxWebhookDelivery | None:
+    """Send ``payload`` the way Meta would, under the sandbox's webhook settings and faults.
+
+    Each entry may be dropped (a ``drop_webhooks`` fault) or duplicated
+    (``webhook_duplicate_ratio``). With the defaults (one entry per POST, no
+    duplicates, no reordering) the POST happens now, with ``webhook_deliver``'s
+    bounded retries, and a delivery that still fails goes to the outbox for the
+    sender loop to retry later. Otherwise every entry goes to the outbox and the
+    sender loop batches (``webhook_batch_size``) and reorders them.
+    """
+    knobs = selectors.sandbox_settings()
+    object_type = str(payload.get("object", "instagram"))
+    entries = [entry for entry in payload.get("entry", []) if not _dropped()]
+    if not entries:
+        logger.info("Webhook dropped by a drop_webhooks fault")
+        return None
+    simple = knobs.webhook_batch_size <= 1 and not knobs.webhook_duplicate_ratio and not knobs.webhook_reorder_ratio
+    if simple:
+        delivery = webhook_deliver(payload={"object": object_type, "entry": entries})
+        if not delivery.delivered:
+            due = timezone.now() + timedelta(seconds=OUTBOX_RETRY_DELAYS[0])
+            SandboxOutbox.objects.bulk_create(
+                SandboxOutbox(object_type=object_type, entry=entry, due_at=due, attempts=1, last_error=delivery.error)
+                for entry in entries
+            )
+        return delivery
+    rows = []
+    for entry in entries:
+        rows.append(SandboxOutbox(object_type=object_type, entry=entry))
+        if random.random() < knobs.webhook_duplicate_ratio:
+            rows.append(SandboxOutbox(object_type=object_type, entry=entry))
+    SandboxOutbox.objects.bulk_create(rows)
+    return None
+
+
+def _dropped() -> bool:
+    fault = selectors.fault_matching(kinds={"drop_webhooks"}, method="POST", path="webhook", username="")
+    if fault is None or random.random() >= (fault.ratio if fault.ratio is not None else 1.0):
+        return False
+    return sandbox_fault_consume(fault=fault)
+
+
+def webhook_outbox_flush(*, max_posts: int = 50) -> int:
+    """Send what is due in the outbox, ``webhook_batch_size`` entries per signed POST. Returns the POSTs made.
+
+    Entries are claimed in a short transaction (``skip_locked``, so several
+    sandbox processes never send one twice), shuffled when
+    ``webhook_reorder_ratio`` says so, and POSTed one attempt each; a failed
+    batch is rescheduled with growing delays and given up after
+    ``len(OUTBOX_RETRY_DELAYS)`` retries.
+    """
+    knobs = selectors.sandbox_settings()
+    batch_size = max(1, knobs.webhook_batch_size)
+    posts = 0
+    while posts < max_posts:
+        with transaction.atomic():
+            claimed = list(
+                SandboxOutbox.objects.select_for_update(skip_locked=True)
+                .filter(delivered_at__isnull=True, due_at__lte=timezone.now())
+                .order_by("due_at", "id")[:batch_size]
+            )
+            if not claimed:
+                return posts
+            # Claim: push them into the future so a concurrent flusher skips them while we POST.
+            SandboxOutbox.objects.filter(pk__in=[row.pk for row in claimed]).update(
+                due_at=timezone.now() + timedelta(seconds=TIMEOUT_SECONDS * 2)
+            )
+        if len(claimed) > 1 and random.random() < knobs.webhook_reorder_ratio:
+            random.shuffle(claimed)
+        by_object: dict[str, list[SandboxOutbox]] = {}
+        for row in claimed:
+            by_object.setdefault(row.object_type, []).append(row)
+        for object_type, rows in by_object.items():
+            posts += 1
+            _outbox_post(object_type=object_type, rows=rows)
+    return posts
+
+
+def _outbox_post(*, object_type: str, rows: list[SandboxOutbox]) -> None:
+    body = json.dumps({"object": object_type, "entry": [row.entry for row in rows]}, separators=(",", ":"))
+    raw = body.encode("ascii")
+    signature = webhook_signature(body=raw, secret=settings.INSTAGRAM_APP_SECRET)
+    url = settings.SANDBOX_WEBHOOK_URL
+    status, error = _post_once(url=url, body=raw, signature=signature)
+    attempts = max(row.attempts for row in rows) + 1
+    SandboxWebhookDelivery.objects.create(
+        url=url, body=body, signature=signature, status=status, error=error, attempts=attempts
+    )
+    ids = [row.pk for row in rows]
+    if not error:
+        SandboxOutbox.objects.filter(pk__in=ids).update(delivered_at=timezone.now(), attempts=attempts, last_error="")
+        return
+    if attempts > len(OUTBOX_RETRY_DELAYS):
+        logger.warning("Webhook outbox: giving up on %d entries after %d attempts: %s", len(ids), attempts, error)
+        SandboxOutbox.objects.filter(pk__in=ids).update(attempts=attempts, last_error=f"gave up: {error}"[:500])
+        SandboxOutbox.objects.filter(pk__in=ids).update(delivered_at=None, due_at=timezone.now() + timedelta(days=3650))
+        return
+    delay = OUTBOX_RETRY_DELAYS[attempts - 1] * random.uniform(0.8, 1.2)
+    SandboxOutbox.objects.filter(pk__in=ids).update(
+        attempts=attempts, last_error=error, due_at=timezone.now() + timedelta(seconds=delay)
+    )
+
+
+class WebhookSenderLoop(threading.Thread):
+    """A daemon thread that flushes the outbox every ``OUTBOX_POLL_SECONDS`` until ``stop()``."""
+
+    def __init__(self) -> None:
+        super().__init__(name="sandbox-webhook-sender", daemon=True)
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                close_old_connections()
+                webhook_outbox_flush()
+            except Exception:
+                logger.exception("Webhook sender loop: flush failed; trying again")
+            self._stopped.wait(OUTBOX_POLL_SECONDS)
+        close_old_connections()
+
+    def stop(self) -> None:
+        self._stopped.set()

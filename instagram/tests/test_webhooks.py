@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,15 @@ FIXTURES = Path(__file__).parent / "fixtures" / "meta"
 URL = "/webhooks/instagram/"
 
 
+def fresh(document: dict) -> bytes:
+    """Meta's examples carry old timestamps; a live delivery is recent."""
+    for entry in document["entry"]:
+        entry["time"] = int(time.time())
+    return json.dumps(document).encode()
+
+
 def documented_comment_delivery() -> bytes:
-    return (FIXTURES / "webhook_comments.json").read_bytes()
+    return fresh(json.loads((FIXTURES / "webhook_comments.json").read_bytes()))
 
 
 def post_signed(client: Client, body: bytes, *, secret: str | None = None):
@@ -86,7 +94,11 @@ def test_unknown_fields_are_kept_not_crashing(client: Client) -> None:
     delivery = {
         "object": "instagram",
         "entry": [
-            {"id": "1", "time": 1700000000, "changes": [{"field": "some_future_field", "value": {"anything": [1, 2]}}]}
+            {
+                "id": "1",
+                "time": int(time.time()),
+                "changes": [{"field": "some_future_field", "value": {"anything": [1, 2]}}],
+            }
         ],
     }
     assert post_signed(client, json.dumps(delivery).encode()).status_code == 200
@@ -99,7 +111,7 @@ def test_unknown_fields_are_kept_not_crashing(client: Client) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_documented_instagram_login_shape_without_changes_is_accepted(client: Client) -> None:
-    body = (FIXTURES / "webhook_comments_ig_login_doc_literal.json").read_bytes()
+    body = fresh(json.loads((FIXTURES / "webhook_comments_ig_login_doc_literal.json").read_bytes()))
     assert post_signed(client, body).status_code == 200
     assert InboundEvent.objects.get().dedupe_key == "comments:17865799348089039"
 
@@ -132,6 +144,45 @@ def test_a_batch_of_entries_and_changes_is_stored_change_by_change(client: Clien
         for change_number in range(4):
             value = {**change["value"], "id": f"{entry_number}{change_number}"}
             changes.append({"field": "comments", "value": value})
-        entries.append({"id": f"acct{entry_number}", "time": 1700000000, "changes": changes})
+        entries.append({"id": f"acct{entry_number}", "time": int(time.time()), "changes": changes})
     assert post_signed(client, json.dumps({"object": "instagram", "entry": entries}).encode()).status_code == 200
     assert InboundEvent.objects.count() == 12
+
+
+@pytest.mark.django_db
+def test_a_change_older_than_the_retry_horizon_is_logged_and_not_stored(client: Client, caplog) -> None:
+    document = json.loads(documented_comment_delivery())
+    document["entry"][0]["time"] = int(time.time()) - (settings.INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS + 1) * 3600
+    assert post_signed(client, json.dumps(document).encode()).status_code == 200
+    assert not InboundEvent.objects.exists()
+    assert "older than the retry horizon" in caplog.text
+
+
+@pytest.mark.django_db
+def test_with_the_orm_broker_the_task_message_commits_with_the_events(client: Client, settings, monkeypatch) -> None:
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", "default")  # the embedded default, also when the suite runs with Redis
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    settings.BROKER_NAME = "orm"
+    assert post_signed(client, documented_comment_delivery()).status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.state == InboundEventState.PENDING
+    assert OrmQ.objects.count() == 1  # written in the same transaction as the event, before the 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_store_answers_500_so_meta_retries(client: Client, monkeypatch) -> None:
+    import instagram.services as services
+
+    def broken_enqueue(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the broker went away")
+
+    # The events were written, then the enqueue failed: the transaction rolls back and Meta retries.
+    monkeypatch.setattr(services, "enqueue_with_commit", broken_enqueue)
+    client.raise_request_exception = False
+    response = post_signed(client, documented_comment_delivery())
+    assert response.status_code == 500
+    assert not InboundEvent.objects.exists()

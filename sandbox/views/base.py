@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import selectors, services
 from sandbox.errors import GraphError, SandboxApiError
-from sandbox.models import SandboxAccount, SandboxToken
+from sandbox.models import SandboxAccount, SandboxCall, SandboxFault, SandboxToken
 
 P = ParamSpec("P")
 
@@ -23,37 +27,121 @@ class ApiCall:
     """One request to an emulated endpoint: its parameters and, once known, the calling account."""
 
     method: str
-    params: dict[str, str]
+    params: dict[str, Any]
     account: SandboxAccount | None = field(default=None)
+    # Minutes in ``estimated_time_to_regain_access`` of the usage header (set when throttled).
+    regain_minutes: int = 0
+    # The absolute URL of the request, for ``paging.next``.
+    url: str = ""
 
     def param(self, name: str) -> str:
         """A required parameter; raises the Graph "parameter is required" error when absent."""
         value = self.params.get(name, "")
         if not value:
             raise GraphError.missing_parameter(name)
-        return value
+        return str(value)
+
+    def object_param(self, name: str) -> dict[str, Any]:
+        """A JSON object parameter (a JSON body key, or a form/query value holding JSON), or {}."""
+        value = self.params.get(name)
+        if isinstance(value, str) and value:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise GraphError.invalid_parameter(f"{name} must be a JSON object") from None
+        return value if isinstance(value, dict) else {}
 
     def authenticate(self) -> SandboxToken:
-        """The live token of ``access_token``; the call is logged against its account from now on."""
-        token = selectors.token_resolve(access_token=self.params.get("access_token", ""))
+        """The live token of ``access_token``; the call is logged against its account from now on.
+
+        Also enforces the account's business use case limit (error 80002).
+        """
+        token = selectors.token_resolve(access_token=str(self.params.get("access_token", "")))
         self.account = token.account
+        _check_business_limit(self)
         return token
 
     def fields(self, *, default: str) -> list[str]:
         """The comma-separated ``fields`` parameter, or ``default``."""
-        return [name.strip() for name in (self.params.get("fields") or default).split(",") if name.strip()]
+        return [name.strip() for name in str(self.params.get("fields") or default).split(",") if name.strip()]
 
 
-def _request_params(request: HttpRequest) -> dict[str, str]:
-    # Graph parameters may come in the query string or a form body; the body wins, as in a POST form.
-    return {**request.GET.dict(), **request.POST.dict()}
+def _request_params(request: HttpRequest) -> dict[str, Any]:
+    # Graph parameters may come in the query string, a form body or a JSON body (the Messaging API's samples);
+    # the body wins, as in a POST form.
+    params: dict[str, Any] = {**request.GET.dict(), **request.POST.dict()}
+    if request.content_type == "application/json" and request.body:
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            raise GraphError.invalid_parameter("The request body is not valid JSON") from None
+        if isinstance(body, dict):
+            params.update(body)
+    return params
 
 
-def _usage_headers(response: HttpResponse, account: SandboxAccount | None) -> None:
+def _usage_headers(response: HttpResponse, call: ApiCall) -> None:
     # Header values are JSON strings (https://developers.facebook.com/docs/graph-api/overview/rate-limiting).
     response["X-App-Usage"] = json.dumps(selectors.app_usage())
-    if account is not None:
-        response["X-Business-Use-Case-Usage"] = json.dumps(selectors.business_use_case_usage(account=account))
+    if call.account is not None:
+        usage = selectors.business_use_case_usage(account=call.account, regain_minutes=call.regain_minutes)
+        response["X-Business-Use-Case-Usage"] = json.dumps(usage)
+
+
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80002})
+TRANSIENT_CODES = frozenset({1, 2})
+
+
+def _token_account(access_token: str) -> SandboxAccount | None:
+    token = SandboxToken.objects.select_related("account").filter(token=access_token).first() if access_token else None
+    return token.account if token is not None else None
+
+
+def _apply_faults(request: HttpRequest, call: ApiCall) -> None:
+    """Act out the active faults aimed at this request: sleep, revoke, or raise the injected error.
+
+    A ``timeout`` sleeps and then answers normally: from the client's side the
+    answer never came, yet the request did reach "Meta" (the case the
+    executor must reconcile).
+    """
+    kinds = {kind for kind in SandboxFault.Kind.values if kind != SandboxFault.Kind.DROP_WEBHOOKS}
+    account = _token_account(str(call.params.get("access_token", "")))
+    username = account.username if account is not None else ""
+    fault = selectors.fault_matching(kinds=kinds, method=call.method, path=request.path, username=username)
+    if fault is None or not services.sandbox_fault_consume(fault=fault):
+        return
+    if fault.kind in {SandboxFault.Kind.LATENCY, SandboxFault.Kind.TIMEOUT}:
+        time.sleep((fault.milliseconds or 0) / 1000)
+        return
+    if fault.kind == SandboxFault.Kind.REVOKE:
+        if account is not None:
+            services.sandbox_tokens_revoke(account=account)
+        return
+    call.account = account
+    if fault.kind == SandboxFault.Kind.STATUS:
+        status = fault.status or 503
+        raise GraphError(services.FAULT_MESSAGES[2], code=2, status=status, is_transient=True)
+    code = fault.code or 2
+    if code in RATE_LIMIT_CODES:
+        call.regain_minutes = 1
+    status = fault.status or (500 if code in TRANSIENT_CODES else 400)
+    message = services.FAULT_MESSAGES.get(code, f"(#{code}) Injected error")
+    raise GraphError(message, code=code, subcode=fault.subcode, status=status)
+
+
+def _check_business_limit(call: ApiCall) -> None:
+    """Instagram's business use case limit per account and rolling 24 hours: error 80002 once it is reached."""
+    account = call.account
+    if account is None:
+        return
+    allowed = selectors.sandbox_settings().business_calls_per_day
+    since = timezone.now() - timedelta(hours=24)
+    calls = SandboxCall.objects.filter(account=account, at__gte=since)
+    if calls.count() < allowed:
+        return
+    oldest = calls.order_by("at").values_list("at", flat=True).first() or timezone.now()
+    call.regain_minutes = max(1, math.ceil((oldest + timedelta(hours=24) - timezone.now()).total_seconds() / 60))
+    raise GraphError.business_rate_limited()
 
 
 def api_endpoint(
@@ -73,10 +161,12 @@ def api_endpoint(
         @functools.wraps(view)
         def endpoint(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             method = request.method or "GET"
-            call = ApiCall(method=method, params=_request_params(request))
+            call = ApiCall(method=method, params={}, url=request.build_absolute_uri())
             try:
+                call.params = _request_params(request)
                 if method not in methods:
                     raise GraphError.unsupported_method(method)
+                _apply_faults(request, call)
                 status, body = 200, view(call, *args, **kwargs)
             except SandboxApiError as error:
                 status, body = error.status, error.body()
@@ -84,7 +174,7 @@ def api_endpoint(
                 method=method, path=request.path, account=call.account, params=call.params, status=status, response=body
             )
             response = JsonResponse(body, status=status)
-            _usage_headers(response, call.account)
+            _usage_headers(response, call)
             return response
 
         return endpoint

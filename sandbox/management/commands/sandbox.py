@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from sandbox.server import serve
+from sandbox.webhooks import WebhookSenderLoop
 
 
 class Command(BaseCommand):
@@ -16,12 +17,22 @@ class Command(BaseCommand):
     requires_migrations_checks = True
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--no-webhook-sender",
+            action="store_true",
+            help="Do not run the webhook sender loop (batched, retried and delayed webhooks stay in the outbox).",
+        )
         parser.add_argument("--host", default="127.0.0.1", help="Interface to listen on (default 127.0.0.1).")
         parser.add_argument(
             "--port", type=int, default=8001, help="Port to listen on (default 8001; 0 picks a free one)."
         )
 
-    def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: int, no_webhook_sender: bool = False, **options: Any) -> None:
+        sender = None if no_webhook_sender else WebhookSenderLoop()
+        if sender is not None:
+            # Sends the outbox: batched, duplicated or reordered webhooks, and retries of failed deliveries.
+            sender.start()
+
         def announce(bound_port: int | str) -> None:
             self.stdout.write(f"Instagram sandbox on http://{host}:{bound_port}/")
             self.stdout.write(f"Webhooks go to {settings.SANDBOX_WEBHOOK_URL}, signed with INSTAGRAM_APP_SECRET.")
@@ -31,3 +42,6 @@ class Command(BaseCommand):
             serve(host, port, on_bind=announce)
         except KeyboardInterrupt:
             self.stdout.write("Sandbox stopped.")
+        finally:
+            if sender is not None:
+                sender.stop()

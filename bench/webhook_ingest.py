@@ -1,0 +1,228 @@
+"""Webhook ingest benchmark: signed deliveries against gunicorn, from another process.
+
+Usage: python bench/webhook_ingest.py [--seconds 10] [--connections 16] [--batch 100] [--workers 4]
+
+Uses DATABASE_URL / REDIS_URL from the environment like the product (SQLite in a
+temporary file when DATABASE_URL is unset). Phase 1 sends single-entry
+deliveries, phase 2 batched deliveries of --batch entries; every entry is a
+distinct comment for a connected account, so each one is routed and stored.
+The last line printed is one JSON object:
+database, broker, deliveries_per_s, entries_per_s, ack_p50_ms, ack_p99_ms, non_2xx
+(deliveries and latencies from phase 1, entries_per_s from phase 2; both phases in detail too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-app-secret"
+ACCOUNT_ID = "17841400000000001"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "instaforge.settings",
+            "INSTAGRAM_APP_SECRET": SECRET,
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-secret-key-" + "x" * 40,
+            "TOKEN_ENCRYPTION_KEYS": "aW5zdGFmb3JnZS1kZW1vLWtleS1sb2NhbC1vbmx5ISE=",
+            "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": "bench",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def prepare(env: dict[str, str]) -> None:
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env, cwd=ROOT)
+    setup = (
+        "from accounts.models import *; from accounts.vault import token_encrypt;"
+        "from instagram.models import InboundEvent; from django_q.models import OrmQ;"
+        "InboundEvent.objects.all().delete(); OrmQ.objects.all().delete();"
+        "w, _ = Workspace.objects.get_or_create(name='Bench');"
+        f"InstagramAccount.all_workspaces.get_or_create(ig_user_id='{ACCOUNT_ID}', defaults=dict(workspace=w, "
+        "username='bench', state='ACTIVE', access_token_encrypted=token_encrypt(plaintext='x')))"
+    )
+    subprocess.run([*manage, "shell", "-c", setup], check=True, env=env, cwd=ROOT)
+
+
+def delivery(first_comment: int, entries: int) -> tuple[bytes, str]:
+    now = int(time.time())
+    document = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": ACCOUNT_ID,
+                "time": now,
+                "changes": [
+                    {
+                        "field": "comments",
+                        "value": {
+                            "from": {"id": "1234567890123456", "username": "bench_follower"},
+                            "media": {"id": "17918195224117851", "media_product_type": "FEED"},
+                            "id": str(17_900_000_000_000_000 + first_comment + number),
+                            "text": "bench comment without a rule",
+                        },
+                    }
+                ],
+            }
+            for number in range(entries)
+        ],
+    }
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return body, "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def connection_loop(
+    port: int, requests: list[tuple[bytes, str]], deadline: float, latencies: list[float], statuses: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while requests and time.perf_counter() < deadline:
+            body, signature = requests.pop()
+            head = (
+                "POST /webhooks/instagram/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"X-Hub-Signature-256: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            started = time.perf_counter()
+            writer.write(head + body)
+            await writer.drain()
+            status_line = await reader.readline()
+            length = 0
+            close = False
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value.strip())
+                elif name.lower() == "connection" and value.strip().lower() == "close":
+                    close = True
+            await reader.readexactly(length)
+            latencies.append((time.perf_counter() - started) * 1000)
+            statuses.append(int(status_line.split()[1]) if status_line else 0)
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
+async def drive(port: int, requests: list[tuple[bytes, str]], seconds: float, connections: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: list[int] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(*(connection_loop(port, requests, deadline, latencies, statuses) for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "deliveries": len(latencies),
+        "seconds": round(elapsed, 2),
+        "deliveries_per_s": round(len(latencies) / elapsed, 1),
+        "ack_p50_ms": round(statistics.median(ordered), 2) if ordered else None,
+        "ack_p99_ms": round(ordered[int(len(ordered) * 0.99) - 1], 2) if ordered else None,
+        "non_2xx": sum(1 for status in statuses if not 200 <= status < 300),
+    }
+
+
+def wait_until_up(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+
+    temporary = tempfile.TemporaryDirectory(prefix="instaforge-bench-")
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{temporary.name}/bench.sqlite3"
+    env = environment(database_url)
+    prepare(env)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "instaforge.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(args.workers),
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        wait_until_up(port)
+        # Enough distinct deliveries for the time given (more than the server can take).
+        single = [delivery(number * 1, 1) for number in range(int(args.seconds * 4000))]
+        batched = [delivery(10_000_000 + number * args.batch, args.batch) for number in range(int(args.seconds * 300))]
+        warmup = [delivery(50_000_000 + number, 1) for number in range(200)]
+        asyncio.run(drive(port, warmup, 2, args.connections))
+        phase1 = asyncio.run(drive(port, single, args.seconds, args.connections))
+        phase2 = asyncio.run(drive(port, batched, args.seconds, args.connections))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        temporary.cleanup()
+    phase2["entries_per_s"] = round(phase2["deliveries_per_s"] * args.batch, 1)
+    result = {
+        "database": "postgresql" if database_url.startswith(("postgres", "pgsql")) else "sqlite",
+        "broker": "redis" if os.environ.get("REDIS_URL") else "orm",
+        "deliveries_per_s": phase1["deliveries_per_s"],
+        "entries_per_s": phase2["entries_per_s"],
+        "ack_p50_ms": phase1["ack_p50_ms"],
+        "ack_p99_ms": phase1["ack_p99_ms"],
+        "non_2xx": phase1["non_2xx"] + phase2["non_2xx"],
+        "connections": args.connections,
+        "gunicorn_workers": args.workers,
+        "single_entry": phase1,
+        f"batched_{args.batch}": phase2,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Usage headers and rate-limit answers stop an account until it regains access."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import AccountState
+from actions.models import Action, Verdict
+from safety.gate import gate_evaluate
+from safety.services import USAGE_STOP_DEFAULT, rate_limit_observe, usage_observe
+
+
+def planned(account) -> Action:
+    return Action.all_workspaces.create(
+        workspace_id=account.workspace_id, account=account, action_type="comment_reply", idempotency_key="k", payload={}
+    )
+
+
+def test_low_usage_is_recorded_and_does_not_stop(make_account, workspace) -> None:
+    account = make_account(workspace, state=AccountState.ACTIVE)
+    record = usage_observe(
+        account_id=account.pk, usage={"app": {"call_count": 12, "total_time": 3, "total_cputime": 1}}
+    )
+    assert record.peak_percent == 12 and record.regain_at is None
+    assert gate_evaluate(action=planned(account), account=account).verdict == Verdict.ALLOW
+
+
+def test_usage_near_100_percent_stops_the_account(make_account, workspace) -> None:
+    account = make_account(workspace, state=AccountState.ACTIVE)
+    now = timezone.now()
+    usage = {"business_use_case": {account.ig_user_id: [{"type": "instagram", "call_count": 97, "total_time": 20}]}}
+    record = usage_observe(account_id=account.pk, usage=usage, now=now)
+    assert record.regain_at == now + USAGE_STOP_DEFAULT
+    decision = gate_evaluate(action=planned(account), account=account)
+    assert decision.verdict == Verdict.DEFER and decision.until == record.regain_at
+    assert "97 %" in decision.reason
+
+
+def test_metas_regain_time_is_respected(make_account, workspace) -> None:
+    account = make_account(workspace, state=AccountState.ACTIVE)
+    now = timezone.now()
+    record = usage_observe(account_id=account.pk, usage={"retry_after_seconds": 1800}, now=now)
+    assert record.regain_at == now + timedelta(seconds=1800)
+
+
+def test_a_rate_limit_answer_stops_the_account_and_other_accounts_go_on(make_account, workspace) -> None:
+    limited = make_account(workspace, state=AccountState.ACTIVE)
+    other = make_account(workspace, state=AccountState.ACTIVE)
+    rate_limit_observe(account_id=limited.pk, code=4, retry_after_seconds=None)
+    decision = gate_evaluate(action=planned(limited), account=limited)
+    assert decision.verdict == Verdict.DEFER and "code 4" in decision.reason
+    assert gate_evaluate(action=planned(other), account=other).verdict == Verdict.ALLOW
