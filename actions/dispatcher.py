@@ -36,6 +36,7 @@ from instagram.errors import (
     PolicyBlockedError,
     RateLimitedError,
     TokenInvalidError,
+    TransientError,
 )
 from safety.gate import gate_evaluate
 from safety.services import rate_limit_observe
@@ -148,6 +149,12 @@ def action_send(*, action: Action) -> str:
         return _send_later(
             action, now + RETRY_AFTER_TOKEN_ERROR, reason + " (kept until an operator has reviewed the account)"
         )
+    except TransientError as exc:
+        # A 5xx or a broken answer after sending: Instagram may have acted. Reconcile, never resend blindly.
+        Action.all_workspaces.filter(pk=action.pk, state=ActionState.SENDING).update(
+            state=ActionState.UNKNOWN, last_reason=f"unclear answer from Instagram: {exc}"[:500], lease_until=None
+        )
+        return ActionState.UNKNOWN
     except GraphAPIError as exc:
         action_finish(
             action_id=action.pk, state=ActionState.FAILED, result={"error": exc.as_dict()}, reason=exc.message

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -15,6 +14,7 @@ from engagement.matching import any_keyword_matches
 from engagement.models import Comment, CommentOutcome, CommentRule
 from instagram.events import HandlerResult
 from instagram.models import InboundEvent, InboundEventState
+from instagram.parsing import CommentEvent, event_parse
 
 logger = logging.getLogger(__name__)
 
@@ -36,34 +36,31 @@ def comment_rule_match(*, account: InstagramAccount, text: str) -> CommentRule |
 
 
 def comment_ingest(
-    *, account: InstagramAccount, value: dict[str, Any], inbound_event: InboundEvent | None = None
+    *, account: InstagramAccount, event: CommentEvent, inbound_event: InboundEvent | None = None
 ) -> Comment:
-    """Store a comment from a ``comments`` webhook value and plan the reply its rule asks for.
+    """Store a comment from a ``comments`` webhook and plan the reply its rule asks for.
 
     Idempotent: the same comment id gives the same comment and at most one reply
     (the reply's idempotency key is the comment id).
     """
-    author = value.get("from") or {}
-    media = value.get("media") or {}
-    comment_id = str(value["id"])
     try:
         with transaction.atomic():
             comment, _ = Comment.objects.get_or_create(
                 account=account,
-                ig_comment_id=comment_id,
+                ig_comment_id=event.comment_id,
                 defaults={
                     "workspace_id": account.workspace_id,
-                    "media_id": str(media.get("id", "")),
-                    "media_product_type": str(media.get("media_product_type", "")),
-                    "parent_id": str(value.get("parent_id", "")),
-                    "from_id": str(author.get("id", "")),
-                    "from_username": str(author.get("username", "")),
-                    "text": str(value.get("text", "")),
+                    "media_id": event.media.id or "",
+                    "media_product_type": event.media.media_product_type or "",
+                    "parent_id": event.parent_id or "",
+                    "from_id": event.author.id or "",
+                    "from_username": event.author.username or "",
+                    "text": event.text,
                     "inbound_event": inbound_event,
                 },
             )
     except IntegrityError:
-        comment = Comment.objects.get(account=account, ig_comment_id=comment_id)
+        comment = Comment.objects.get(account=account, ig_comment_id=event.comment_id)
 
     if comment.from_id and comment.from_id == account.ig_user_id:
         _set_outcome(comment, CommentOutcome.OWN_COMMENT, None)
@@ -97,10 +94,10 @@ def _set_outcome(comment: Comment, outcome: str, rule: CommentRule | None) -> No
 def comments_event_handle(event: InboundEvent) -> HandlerResult:
     """Handler for the ``comments`` webhook field."""
     assert event.account is not None
-    value = event.payload.get("value") or {}
-    if not value.get("id"):
-        return HandlerResult(InboundEventState.IGNORED, "the change has no comment id")
-    comment = comment_ingest(account=event.account, value=value, inbound_event=event)
+    parsed = event_parse(field=event.field, payload=event.payload, entry_id=event.entry_id, entry_time=event.entry_time)
+    if not isinstance(parsed, CommentEvent):
+        return HandlerResult(InboundEventState.IGNORED, f"not a comment: {type(parsed).__name__}")
+    comment = comment_ingest(account=event.account, event=parsed, inbound_event=event)
     return HandlerResult(InboundEventState.PROCESSED, comment.get_outcome_display())
 
 

@@ -25,6 +25,9 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ),
     ScheduleSpec("django-q: prune failed tasks", "instaforge.maintenance.failed_tasks_prune", Schedule.DAILY),
     ScheduleSpec("accounts: refresh tokens", "accounts.tasks.tokens_refresh", Schedule.DAILY),
+    ScheduleSpec(
+        "instagram: backfill missed webhooks", "instagram.tasks.missed_webhooks_backfill", Schedule.MINUTES, minutes=10
+    ),
 )
 
 MANAGED_PREFIXES = ("instagram:", "django-q:", "accounts:", "actions:", "safety:", "engagement:")

@@ -97,7 +97,7 @@ class StoreSummary:
     stale: int
 
 
-def webhook_store(*, changes: list[ParsedChange]) -> StoreSummary:
+def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = True) -> StoreSummary:
     """Store each change once, and enqueue the new ones, in one transaction.
 
     A change Meta delivers again only bumps its ``deliveries`` counter. A
@@ -150,20 +150,21 @@ def webhook_store(*, changes: list[ParsedChange]) -> StoreSummary:
             }
         )
     with transaction.atomic():
-        stored = _events_upsert(rows)
+        stored = _events_upsert(rows, count_redeliveries=count_redeliveries)
         created = [event_id for event_id, deliveries in stored if deliveries == 1]
         if created:
             enqueue_with_commit("instagram.tasks.inbound_events_process", created)
     return StoreSummary(created=len(created), redelivered=len(stored) - len(created), stale=stale)
 
 
-def _events_upsert(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
+def _events_upsert(rows: list[dict[str, Any]], *, count_redeliveries: bool = True) -> list[tuple[int, int]]:
     """Insert the events, or count one more delivery of those already stored, in one statement.
 
     ``INSERT … ON CONFLICT (dedupe_key) DO UPDATE … RETURNING`` (PostgreSQL and
     SQLite ≥ 3.35) is atomic under concurrent deliveries of the same change:
     exactly one of them inserts the row (and sees ``deliveries == 1``).
-    Returns (id, deliveries) per row.
+    Returns (id, deliveries) per row; without ``count_redeliveries`` (the
+    backfill, which is not a delivery) known rows are left alone and not returned.
     """
     meta = InboundEvent._meta
     columns = list(rows[0])
@@ -181,11 +182,11 @@ def _events_upsert(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
     table = connection.ops.quote_name(meta.db_table)
     # Only quoted names from the model's own metadata are formatted in; every value is a parameter.
     names = ", ".join(connection.ops.quote_name(column) for column in columns)
+    on_conflict = f"DO UPDATE SET deliveries = {table}.deliveries + 1" if count_redeliveries else "DO NOTHING"
     sql = (
         f"INSERT INTO {table} ({names}) "  # noqa: S608
         f"VALUES {', '.join([placeholders] * len(rows))} "
-        f"ON CONFLICT (dedupe_key) DO UPDATE SET deliveries = {table}.deliveries + 1 "
-        "RETURNING id, deliveries"
+        f"ON CONFLICT (dedupe_key) {on_conflict} RETURNING id, deliveries"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

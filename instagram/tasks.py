@@ -60,3 +60,10 @@ def inbound_events_process(event_ids: list[int]) -> dict[str, int]:
 
 def inbound_events_sweep() -> int:
     return inbound_event_sweep(older_than_seconds=settings.INBOUND_SWEEP_AFTER_SECONDS)
+
+
+def missed_webhooks_backfill() -> dict[str, int]:
+    """Every 10 minutes: recent comments and conversations the webhooks missed."""
+    from instagram.backfill import accounts_backfill
+
+    return accounts_backfill()

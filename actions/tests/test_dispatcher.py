@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
-from accounts.models import AccountState, InstagramAccount, Workspace
-from accounts.services import account_connect_complete, account_pause
+from accounts.models import AccountState
+from accounts.services import account_pause
 from actions.dispatcher import (
     actions_claim_due,
     actions_reconcile_unknown,
@@ -18,44 +16,8 @@ from actions.dispatcher import (
 )
 from actions.models import Action, ActionDecision, ActionState, ActionType, Verdict
 from actions.services import action_plan
-from sandbox.models import SandboxAccount, SandboxCall, SandboxComment
-from sandbox.services import sandbox_account_create, sandbox_authorize, sandbox_reply_create, sandbox_tokens_revoke
-from sandbox.testing import SandboxServer
-
-
-@dataclass
-class Connected:
-    account: InstagramAccount
-    sandbox_account: SandboxAccount
-    comment: SandboxComment
-
-
-@pytest.fixture
-def connected(sandbox_server: SandboxServer, workspace: Workspace) -> Connected:
-    """An account connected through Instagram Login to the sandbox, with a follower's comment on its post."""
-    sandbox_account = sandbox_account_create(username="dispatch_shop")
-    redirect_uri = "http://testserver/instagram/callback/"
-    code = sandbox_authorize(
-        account=sandbox_account, redirect_uri=redirect_uri, scopes=["instagram_business_manage_comments"]
-    )
-    account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=None)
-    media = sandbox_account.media.get()
-    comment = SandboxComment.objects.create(media=media, from_id="1234567890123456", from_username="fan", text="price?")
-    return Connected(account, sandbox_account, comment)
-
-
-def plan_reply(connected: Connected, *, key: str = "reply-1", message: str = "Thanks!") -> Action:
-    action, _ = action_plan(
-        account=connected.account,
-        action_type=ActionType.COMMENT_REPLY,
-        idempotency_key=key,
-        payload={"comment_id": connected.comment.comment_id, "message": message},
-    )
-    return action
-
-
-def replies_sent(connected: Connected) -> int:
-    return SandboxCall.objects.filter(method="POST", path__endswith=f"/{connected.comment.comment_id}/replies").count()
+from actions.tests.conftest import Connected, plan_reply, replies_sent
+from sandbox.services import sandbox_reply_create, sandbox_tokens_revoke
 
 
 def test_planning_twice_with_the_same_key_makes_one_action(connected: Connected) -> None:

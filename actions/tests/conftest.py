@@ -1,0 +1,50 @@
+"""Shared fixtures of the ledger's tests: an account connected to the sandbox over HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from accounts.models import InstagramAccount, Workspace
+from accounts.services import account_connect_complete
+from actions.models import Action, ActionType
+from actions.services import action_plan
+from sandbox.models import SandboxAccount, SandboxCall, SandboxComment
+from sandbox.services import sandbox_account_create, sandbox_authorize
+from sandbox.testing import SandboxServer
+
+
+@dataclass
+class Connected:
+    account: InstagramAccount
+    sandbox_account: SandboxAccount
+    comment: SandboxComment
+
+
+@pytest.fixture
+def connected(sandbox_server: SandboxServer, workspace: Workspace) -> Connected:
+    """An account connected through Instagram Login to the sandbox, with a follower's comment on its post."""
+    sandbox_account = sandbox_account_create(username="dispatch_shop")
+    redirect_uri = "http://testserver/instagram/callback/"
+    code = sandbox_authorize(
+        account=sandbox_account, redirect_uri=redirect_uri, scopes=["instagram_business_manage_comments"]
+    )
+    account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=None)
+    media = sandbox_account.media.get()
+    comment = SandboxComment.objects.create(media=media, from_id="1234567890123456", from_username="fan", text="price?")
+    return Connected(account, sandbox_account, comment)
+
+
+def plan_reply(connected: Connected, *, key: str = "reply-1", message: str = "Thanks!") -> Action:
+    action, _ = action_plan(
+        account=connected.account,
+        action_type=ActionType.COMMENT_REPLY,
+        idempotency_key=key,
+        payload={"comment_id": connected.comment.comment_id, "message": message},
+    )
+    return action
+
+
+def replies_sent(connected: Connected) -> int:
+    return SandboxCall.objects.filter(method="POST", path__endswith=f"/{connected.comment.comment_id}/replies").count()
