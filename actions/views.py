@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -24,4 +26,12 @@ def action_list(request: WorkspaceRequest) -> HttpResponse:
 @workspace_required
 def action_detail(request: WorkspaceRequest, action_id: int) -> HttpResponse:
     action = get_object_or_404(Action.objects.select_related("account"), pk=action_id)
-    return render(request, "actions/action_detail.html", {"action": action, "decisions": decisions_of(action=action)})
+    return render(
+        request,
+        "actions/action_detail.html",
+        {
+            "action": action,
+            "decisions": decisions_of(action=action),
+            "result_json": json.dumps(action.result, indent=2, ensure_ascii=False) if action.result else "",
+        },
+    )
