@@ -399,8 +399,10 @@ class InstagramClient:
 
         The Instagram Login overview lists Mentions, but the ``mentioned_comment``
         and ``mentioned_media`` reference pages document Facebook Login
-        requirements only; against graph.instagram.com this is best effort
-        (the sandbox does not serve it). The ``mentions`` webhook carries the ids.
+        requirements only, and the webhooks examples page says @mentions reach
+        Business Login for Instagram apps inside ``comments`` notifications (the
+        ``mentions`` field is Facebook Login's). Best effort against
+        graph.instagram.com; the sandbox does not serve it.
         """
         body = self._get("me", fields=f"mentioned_comment.comment_id({comment_id}){{{fields}}}")
         return dict(body.get("mentioned_comment") or {})
@@ -419,17 +421,27 @@ class InstagramClient:
             "POST", self._graph_url("me/messages"), params=self._params(), json_body=payload, is_write=True
         ).data
 
-    def message_send(self, *, recipient_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    def message_send(self, *, recipient_id: str, message: dict[str, Any], human_agent: bool = False) -> dict[str, Any]:
         """``POST /me/messages`` with ``recipient.id`` (an IGSID) and a ``message`` object.
 
         Answers ``{"recipient_id", "message_id"}``. Refused outside the 24-hour
-        window (``OutsideMessagingWindowError``).
+        window (``OutsideMessagingWindowError``). ``human_agent`` tags the message
+        ``HUMAN_AGENT`` (``messaging_type: MESSAGE_TAG``), which a person may send up
+        to 7 days after the customer's last message (needs the Human Agent feature).
         https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api
         """
-        return self._messages_post({"recipient": {"id": recipient_id}, "message": message})
+        payload: dict[str, Any] = {"recipient": {"id": recipient_id}, "message": message}
+        if human_agent:
+            payload.update({"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"})
+        return self._messages_post(payload)
 
     def message_send_text(
-        self, *, recipient_id: str, text: str, quick_replies: list[dict[str, str]] | None = None
+        self,
+        *,
+        recipient_id: str,
+        text: str,
+        quick_replies: list[dict[str, str]] | None = None,
+        human_agent: bool = False,
     ) -> dict[str, Any]:
         """A text message, with optional quick replies (``{"content_type": "text", "title", "payload"}``, at most 13).
 
@@ -438,7 +450,7 @@ class InstagramClient:
         message: dict[str, Any] = {"text": text}
         if quick_replies:
             message["quick_replies"] = [{"content_type": "text", **reply} for reply in quick_replies]
-        return self.message_send(recipient_id=recipient_id, message=message)
+        return self.message_send(recipient_id=recipient_id, message=message, human_agent=human_agent)
 
     def message_send_generic_template(self, *, recipient_id: str, elements: list[dict[str, Any]]) -> dict[str, Any]:
         """A generic template (a carousel of ``elements`` with title, image_url, subtitle, buttons).

@@ -302,6 +302,9 @@ class SandboxSettings(models.Model):
     publishing_quota_total = models.PositiveIntegerField(default=100)
     # Business use case limit for Instagram: 4800 calls × impressions per 24 h; the sandbox counts one impression.
     business_calls_per_day = models.PositiveIntegerField(default=4800)
+    # Send ``is_echo`` messages webhooks for the messages the app sends through the API, as Meta does. Off by
+    # default so tests without a webhook receiver stay quiet; replies typed "in the Instagram app" always echo.
+    message_echoes = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return "sandbox settings"

@@ -40,7 +40,7 @@ from sandbox.models import (
     SandboxToken,
     graph_id,
 )
-from sandbox.webhooks import comment_webhook_payload, message_webhook_payload, webhook_emit
+from sandbox.webhooks import comment_webhook_payload, message_echo_payload, message_webhook_payload, webhook_emit
 
 # Business Login for Instagram: codes live one hour, short-lived tokens one hour, long-lived ones 60 days.
 # https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/business-login
@@ -271,6 +271,8 @@ PRIVATE_REPLY_WINDOW = timedelta(days=7)
 # Standard messaging: within 24 hours of the person's last message
 # (https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api).
 MESSAGING_WINDOW = timedelta(hours=24)
+# The HUMAN_AGENT tag lets a person answer up to 7 days after the customer's last message.
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 QUICK_REPLIES_MAX = 13
 QUICK_REPLY_TYPES = frozenset({"text", "user_phone_number", "user_email"})
 MESSAGE_SCOPE = "instagram_business_manage_messages"
@@ -315,6 +317,26 @@ def sandbox_follower_message(
         conversation = _conversation_for(account=account, follower_id=follower_id(username), follower_username=username)
         message = SandboxMessage.objects.create(
             conversation=conversation, from_follower=True, text=text.strip(), payload=payload, created_at=now
+        )
+        SandboxConversation.objects.filter(pk=conversation.pk).update(updated_at=now, last_follower_message_at=now)
+        transaction.on_commit(partial(webhook_emit, payload=message_webhook_payload(message=message)))
+    return message
+
+
+def sandbox_follower_postback(
+    *, account: SandboxAccount, from_username: str, title: str, payload: str
+) -> SandboxMessage:
+    """A follower taps a postback button of a template: the ``messaging_postbacks`` webhook; it reopens the window."""
+    username = _username_clean(from_username)
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _conversation_for(account=account, follower_id=follower_id(username), follower_username=username)
+        message = SandboxMessage.objects.create(
+            conversation=conversation,
+            from_follower=True,
+            text=title,
+            payload={"postback": {"title": title, "payload": payload}},
+            created_at=now,
         )
         SandboxConversation.objects.filter(pk=conversation.pk).update(updated_at=now, last_follower_message_at=now)
         transaction.on_commit(partial(webhook_emit, payload=message_webhook_payload(message=message)))
@@ -366,12 +388,14 @@ def _validate_outgoing(message: dict[str, Any]) -> str:
     return str(message.get("text") or "")
 
 
-def sandbox_message_send(*, account: SandboxAccount, recipient_id: str, message: dict[str, Any]) -> SandboxMessage:
+def sandbox_message_send(
+    *, account: SandboxAccount, recipient_id: str, message: dict[str, Any], tag: str = ""
+) -> SandboxMessage:
     """The account's DM to a follower (``POST /me/messages`` with ``recipient.id``).
 
-    Allowed only within 24 hours of the follower's last message; otherwise
-    ``GraphError`` code 10 / subcode 2018278, Meta's documented Send API
-    refusal. An unknown recipient is code 100.
+    Allowed only within 24 hours of the follower's last message (7 days with
+    ``tag=HUMAN_AGENT``); otherwise ``GraphError`` code 10 / subcode 2018278,
+    Meta's documented Send API refusal. An unknown recipient is code 100.
     """
     text = _validate_outgoing(message)
     conversation = SandboxConversation.objects.filter(account=account, follower_id=recipient_id).first()
@@ -379,13 +403,45 @@ def sandbox_message_send(*, account: SandboxAccount, recipient_id: str, message:
         raise GraphError("(#100) No matching user found", code=100, subcode=2018001)
     now = timezone.now()
     last = conversation.last_follower_message_at
-    if last is None or now - last > MESSAGING_WINDOW:
+    window = HUMAN_AGENT_WINDOW if tag == "HUMAN_AGENT" else MESSAGING_WINDOW
+    if last is None or now - last > window:
         raise GraphError.outside_window()
     with transaction.atomic():
         sent = SandboxMessage.objects.create(
             conversation=conversation, from_follower=False, text=text, payload=message, created_at=now
         )
         SandboxConversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+        _echo_if_configured(sent)
+    return sent
+
+
+def _echo_if_configured(message: SandboxMessage) -> None:
+    if selectors.sandbox_settings().message_echoes:
+        transaction.on_commit(partial(webhook_emit, payload=message_echo_payload(message=message)))
+
+
+def sandbox_owner_message(*, account: SandboxAccount, follower_id: str, text: str) -> SandboxMessage:
+    """A person answers from the Instagram app (not through the API): stored, and always echoed (``is_echo``).
+
+    This is how a human taking over a conversation shows up for the app.
+    Raises ``ValidationError`` for an empty text or an unknown conversation.
+    """
+    if not text.strip():
+        raise ValidationError("A message needs some text.")
+    conversation = SandboxConversation.objects.filter(account=account, follower_id=follower_id).first()
+    if conversation is None:
+        raise ValidationError("No conversation with this person.")
+    now = timezone.now()
+    with transaction.atomic():
+        sent = SandboxMessage.objects.create(
+            conversation=conversation,
+            from_follower=False,
+            text=text.strip(),
+            payload={"from_app": True},
+            created_at=now,
+        )
+        SandboxConversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+        transaction.on_commit(partial(webhook_emit, payload=message_echo_payload(message=sent)))
     return sent
 
 
@@ -420,6 +476,7 @@ def sandbox_private_reply(*, account: SandboxAccount, comment_id: str, message: 
             private_reply_to=locked,
         )
         SandboxConversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+        _echo_if_configured(sent)
     return sent
 
 
@@ -532,6 +589,7 @@ SETTINGS_FIELDS = frozenset(
         "container_error_ratio",
         "publishing_quota_total",
         "business_calls_per_day",
+        "message_echoes",
     }
 )
 # The message Meta sends with each code the fault API can inject.
@@ -558,8 +616,11 @@ def sandbox_settings_update(**changes: Any) -> SandboxSettings:
         raise ValidationError(f"Unknown settings: {', '.join(sorted(unknown))}")
     row = selectors.sandbox_settings()
     for name, value in changes.items():
-        field_type = type(getattr(row, name))
-        setattr(row, name, field_type(value))
+        current = getattr(row, name)
+        if isinstance(current, bool):
+            setattr(row, name, str(value).strip().lower() in {"1", "1.0", "true", "yes", "on"})
+        else:
+            setattr(row, name, type(current)(value))
     row.full_clean()
     row.save()
     return row

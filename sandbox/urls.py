@@ -19,6 +19,7 @@ urlpatterns = [
     path("u/<str:username>/", pages.account, name="sandbox-account"),
     path("u/<str:username>/posts/", pages.media_create, name="sandbox-media-create"),
     path("u/<str:username>/posts/<str:media_id>/comments/", pages.comment_post, name="sandbox-comment-post"),
+    path("u/<str:username>/messages/", pages.dm_post, name="sandbox-dm-post"),
     path("u/<str:username>/revoke/", pages.tokens_revoke, name="sandbox-tokens-revoke"),
     path("log/", pages.log, name="sandbox-log"),
     # The control API (fault injection, knobs): sandbox only, never on Meta.

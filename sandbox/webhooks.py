@@ -104,7 +104,7 @@ def webhook_deliver(*, payload: dict[str, Any]) -> SandboxWebhookDelivery:
 
 
 def message_webhook_payload(*, message: SandboxMessage) -> dict[str, Any]:
-    """The ``messages`` notification for a follower's DM, in ``entry[].messaging[]``.
+    """A follower's DM as a ``messages`` notification (a button tap: ``messaging_postbacks``), ``entry[].messaging[]``.
 
     Shape of https://developers.facebook.com/documentation/instagram-platform/webhooks/examples
     ("Messaging payload", instagram/tests/fixtures/meta/webhook_messages_text.json):
@@ -121,9 +121,36 @@ def message_webhook_payload(*, message: SandboxMessage) -> dict[str, Any]:
         if key in message.payload:
             body[key] = message.payload[key]
     milliseconds = int(message.created_at.timestamp() * 1000)
-    event = {
+    event: dict[str, Any] = {
         "sender": {"id": conversation.follower_id},
         "recipient": {"id": account_id},
+        "timestamp": milliseconds,
+    }
+    postback = message.payload.get("postback")
+    if isinstance(postback, dict):
+        # A postback button tap (instagram/tests/fixtures/meta/webhook_messaging_postbacks.json).
+        event["postback"] = {"mid": message.mid, "title": postback.get("title", ""), "payload": postback.get("payload")}
+    else:
+        event["message"] = body
+    return {"object": "instagram", "entry": [{"id": account_id, "time": milliseconds, "messaging": [event]}]}
+
+
+def message_echo_payload(*, message: SandboxMessage) -> dict[str, Any]:
+    """The ``is_echo`` ``messages`` notification for a message the account sent (by the app or a person).
+
+    Sender and recipient are swapped compared to an incoming message
+    (instagram/tests/fixtures/meta/webhook_messages_echo.json).
+    """
+    conversation = message.conversation
+    account_id = conversation.account.user_id
+    body: dict[str, Any] = {"mid": message.mid}
+    if message.text:
+        body["text"] = message.text
+    body["is_echo"] = True
+    milliseconds = int(message.created_at.timestamp() * 1000)
+    event = {
+        "sender": {"id": account_id},
+        "recipient": {"id": conversation.follower_id},
         "timestamp": milliseconds,
         "message": body,
     }
@@ -135,6 +162,10 @@ def message_webhook_payload(*, message: SandboxMessage) -> dict[str, Any]:
 # Pauses before each retry of a failed outbox entry; after the last one the entry is given up.
 OUTBOX_RETRY_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0, 300.0)
 OUTBOX_POLL_SECONDS = 0.5
+# A duplicate is sent this many seconds after the original (uniformly between the two).
+DUPLICATE_DELAY_SECONDS = (0.5, 3.0)
+# With reordering on, this many batches are claimed together and shuffled, so order breaks across POSTs too.
+REORDER_WINDOW_BATCHES = 4
 
 
 def webhook_emit(*, payload: dict[str, Any]) -> SandboxWebhookDelivery | None:
@@ -167,7 +198,9 @@ def webhook_emit(*, payload: dict[str, Any]) -> SandboxWebhookDelivery | None:
     for entry in entries:
         rows.append(SandboxOutbox(object_type=object_type, entry=entry))
         if random.random() < knobs.webhook_duplicate_ratio:
-            rows.append(SandboxOutbox(object_type=object_type, entry=entry))
+            # Meta's duplicates come as separate, later deliveries.
+            later = timezone.now() + timedelta(seconds=random.uniform(*DUPLICATE_DELAY_SECONDS))
+            rows.append(SandboxOutbox(object_type=object_type, entry=entry, due_at=later))
     SandboxOutbox.objects.bulk_create(rows)
     return None
 
@@ -190,28 +223,30 @@ def webhook_outbox_flush(*, max_posts: int = 50) -> int:
     """
     knobs = selectors.sandbox_settings()
     batch_size = max(1, knobs.webhook_batch_size)
+    window = batch_size * REORDER_WINDOW_BATCHES if knobs.webhook_reorder_ratio else batch_size
     posts = 0
     while posts < max_posts:
         with transaction.atomic():
             claimed = list(
                 SandboxOutbox.objects.select_for_update(skip_locked=True)
                 .filter(delivered_at__isnull=True, due_at__lte=timezone.now())
-                .order_by("due_at", "id")[:batch_size]
+                .order_by("due_at", "id")[:window]
             )
             if not claimed:
                 return posts
             # Claim: push them into the future so a concurrent flusher skips them while we POST.
             SandboxOutbox.objects.filter(pk__in=[row.pk for row in claimed]).update(
-                due_at=timezone.now() + timedelta(seconds=TIMEOUT_SECONDS * 2)
+                due_at=timezone.now() + timedelta(seconds=TIMEOUT_SECONDS * 2 * REORDER_WINDOW_BATCHES)
             )
         if len(claimed) > 1 and random.random() < knobs.webhook_reorder_ratio:
             random.shuffle(claimed)
-        by_object: dict[str, list[SandboxOutbox]] = {}
-        for row in claimed:
-            by_object.setdefault(row.object_type, []).append(row)
-        for object_type, rows in by_object.items():
-            posts += 1
-            _outbox_post(object_type=object_type, rows=rows)
+        for start in range(0, len(claimed), batch_size):
+            by_object: dict[str, list[SandboxOutbox]] = {}
+            for row in claimed[start : start + batch_size]:
+                by_object.setdefault(row.object_type, []).append(row)
+            for object_type, rows in by_object.items():
+                posts += 1
+                _outbox_post(object_type=object_type, rows=rows)
     return posts
 
 

@@ -150,6 +150,22 @@ def test_outside_the_24_hour_window_is_refused_and_not_retried(
     assert selectors.calls_count(method="POST", path_suffix="/me/messages") == 1
 
 
+def test_human_agent_tag_extends_the_window_to_seven_days(
+    client: InstagramClient, account: SandboxAccount, webhook_receiver: WebhookReceiver
+) -> None:
+    conversation = _follower_writes(account, webhook_receiver).conversation
+    conversation.last_follower_message_at = timezone.now() - timedelta(days=3)
+    conversation.save()
+
+    sent = client.message_send_text(recipient_id=conversation.follower_id, text="A person here", human_agent=True)
+
+    assert SandboxMessage.objects.filter(mid=sent["message_id"]).exists()
+    conversation.last_follower_message_at = timezone.now() - timedelta(days=8)
+    conversation.save()
+    with pytest.raises(OutsideMessagingWindowError):
+        client.message_send_text(recipient_id=conversation.follower_id, text="Too late", human_agent=True)
+
+
 def test_sender_actions(client: InstagramClient, account: SandboxAccount, webhook_receiver: WebhookReceiver) -> None:
     incoming = _follower_writes(account, webhook_receiver)
     igsid = incoming.conversation.follower_id

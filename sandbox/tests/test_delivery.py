@@ -44,17 +44,20 @@ def test_batches_of_the_configured_size(webhook_receiver: WebhookReceiver, db: N
     assert not SandboxOutbox.objects.filter(delivered_at__isnull=True).exists()
 
 
-def test_duplicates_and_reordering(webhook_receiver: WebhookReceiver, db: None) -> None:
-    services.sandbox_settings_update(webhook_batch_size=100, webhook_duplicate_ratio=1.0, webhook_reorder_ratio=1.0)
+def test_duplicates_come_later_and_order_breaks_across_posts(webhook_receiver: WebhookReceiver, db: None) -> None:
+    services.sandbox_settings_update(webhook_batch_size=1, webhook_duplicate_ratio=1.0, webhook_reorder_ratio=1.0)
     for number in range(20):
         webhook_emit(payload={"object": "instagram", "entry": [_entry(number)]})
 
     webhook_outbox_flush()
+    first_round = [body["entry"][0]["time"] for body in _received(webhook_receiver)]
+    SandboxOutbox.objects.filter(delivered_at__isnull=True).update(due_at=timezone.now())
+    webhook_outbox_flush()
 
-    [body] = _received(webhook_receiver)
-    times = [entry["time"] for entry in body["entry"]]
+    times = [body["entry"][0]["time"] for body in _received(webhook_receiver)]
+    assert sorted(first_round) == list(range(20))  # the duplicates were not due yet
     assert sorted(times) == sorted(list(range(20)) * 2)
-    assert times != sorted(times)
+    assert first_round != sorted(first_round)
 
 
 def test_dropped_webhooks(webhook_receiver: WebhookReceiver, db: None) -> None:

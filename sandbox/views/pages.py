@@ -45,6 +45,7 @@ def _account_page(
         raise Http404("No such sandbox account")
     context = {
         "account": account,
+        "conversations": selectors.conversations_of_account(account=account),
         "commenter": request.COOKIES.get(COMMENTER_COOKIE, ""),
         "errors": errors or {},
         "last_delivery": selectors.webhook_delivery_latest(),
@@ -102,6 +103,47 @@ def comment_post(request: HttpRequest, username: str, media_id: str) -> HttpResp
         return _account_page(request, username, errors={media_id: " ".join(error.messages)}, status=400)
     response = HttpResponseRedirect(reverse("sandbox-account", args=[username]) + f"#media-{media_id}")
     response.set_cookie(COMMENTER_COOKIE, comment.from_username, samesite="Lax")
+    return response
+
+
+@csrf_exempt
+@require_POST
+def dm_post(request: HttpRequest, username: str) -> HttpResponse:
+    """A follower writes to the account: a DM, a story mention or reply, a quick reply or a postback button tap.
+
+    Each sends its webhook (``messages``, or ``messaging_postbacks`` for a button).
+    """
+    account = _account_or_404(username)
+    sender = request.POST.get("from_username", "")
+    text = request.POST.get("text", "")
+    kind = request.POST.get("kind", "message")
+    try:
+        if kind == "story_mention":
+            message = services.sandbox_story_mention(account=account, from_username=sender)
+        elif kind == "postback":
+            message = services.sandbox_follower_postback(
+                account=account, from_username=sender, title=text, payload=request.POST.get("payload", "")
+            )
+        elif kind == "quick_reply":
+            message = services.sandbox_follower_message(
+                account=account,
+                from_username=sender,
+                text=text,
+                quick_reply_payload=request.POST.get("payload", "") or None,
+            )
+        elif kind == "owner_reply":
+            message = services.sandbox_owner_message(
+                account=account, follower_id=request.POST.get("follower_id", ""), text=text
+            )
+            return HttpResponseRedirect(reverse("sandbox-account", args=[username]) + "#dms")
+        elif kind == "story_reply":
+            message = services.sandbox_story_reply(account=account, from_username=sender, text=text)
+        else:
+            message = services.sandbox_follower_message(account=account, from_username=sender, text=text)
+    except ValidationError as error:
+        return _account_page(request, username, errors={"dm": " ".join(error.messages)}, status=400)
+    response = HttpResponseRedirect(reverse("sandbox-account", args=[username]) + "#dms")
+    response.set_cookie(COMMENTER_COOKIE, message.conversation.follower_username, samesite="Lax")
     return response
 
 

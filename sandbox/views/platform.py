@@ -141,6 +141,13 @@ def _paged(call: ApiCall, items: list[Any], *, offset: int, size: int) -> dict[s
     return body
 
 
+def _with_id(values: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The requested fields, plus ``id`` last when it was not asked for: Graph always returns a node's id."""
+    body = {name: values[name] for name in names if name in values}
+    body.setdefault("id", values["id"])
+    return body
+
+
 def _stable_number(seed: str, *, low: int, high: int) -> int:
     digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "big")
     return low + digest % (high - low + 1)
@@ -165,7 +172,7 @@ def _media_fields(media: SandboxMedia, names: list[str]) -> dict[str, Any]:
     }
     if not media.caption:
         values.pop("caption")
-    return {name: values[name] for name in names if name in values}
+    return _with_id(values, names)
 
 
 def _all_comment_fields(comment: SandboxComment, names: list[str]) -> dict[str, Any]:
@@ -173,6 +180,7 @@ def _all_comment_fields(comment: SandboxComment, names: list[str]) -> dict[str, 
     values = _comment_fields(comment, names)
     if "hidden" in names:
         values["hidden"] = comment.hidden
+    values.setdefault("id", comment.comment_id)
     return values
 
 
@@ -257,7 +265,10 @@ def messages(call: ApiCall, owner: str) -> dict[str, Any]:
             account=token.account, comment_id=str(recipient["comment_id"]), message=message
         )
     elif recipient.get("id"):
-        sent = services.sandbox_message_send(account=token.account, recipient_id=str(recipient["id"]), message=message)
+        tag = str(call.params.get("tag") or "") if call.params.get("messaging_type") == "MESSAGE_TAG" else ""
+        sent = services.sandbox_message_send(
+            account=token.account, recipient_id=str(recipient["id"]), message=message, tag=tag
+        )
     else:
         raise GraphError.missing_parameter("recipient")
     return {"recipient_id": sent.conversation.follower_id, "message_id": sent.mid}
@@ -283,7 +294,7 @@ def conversations(call: ApiCall, owner: str) -> dict[str, Any]:
     rows = []
     for conversation in page:
         values = {"id": conversation.conversation_id, "updated_time": _graph_time(conversation.updated_at)}
-        rows.append({name: values[name] for name in names})
+        rows.append(_with_id(values, names))
     return _paged(call, rows, offset=offset, size=size)
 
 
@@ -452,7 +463,7 @@ def _container_node(call: ApiCall, container: SandboxContainer) -> dict[str, Any
     # "status": for ERROR, the docs say the value is the error subcode.
     status = {"ERROR": "2207001", "EXPIRED": "2207020"}.get(status_code, status_code.title().replace("_", " "))
     values = {"id": container.container_id, "status_code": status_code, "status": status}
-    return {name: values[name] for name in names}
+    return _with_id(values, names)
 
 
 def _conversation_node(call: ApiCall, conversation: Any) -> dict[str, Any]:
@@ -493,7 +504,7 @@ def _message_node(call: ApiCall, account: SandboxAccount, message: Any) -> dict[
         "to": {"data": [receiver]},
         "message": message.text,
     }
-    return {name: values[name] for name in names}
+    return _with_id(values, names)
 
 
 def _profile_node(call: ApiCall, conversation: Any) -> dict[str, Any]:
