@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -23,7 +24,6 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import InstagramAccount
 from accounts.services import ForbiddenTransition, account_mark_error, account_suspend
 from accounts.vault import TokenDecryptionError
 from actions.executor import action_execute, action_reconcile
@@ -38,6 +38,7 @@ from instagram.errors import (
     TokenInvalidError,
     TransientError,
 )
+from safety.counters import counters_prune
 from safety.gate import gate_evaluate
 from safety.services import rate_limit_observe
 
@@ -67,7 +68,8 @@ def actions_claim_due(*, worker_id: str, now: datetime, limit: int = 20) -> list
         return ids
     claimed = []
     for action_id in due.values_list("pk", flat=True)[:limit]:
-        if Action.all_workspaces.filter(pk=action_id, state=ActionState.PLANNED).update(**claim):
+        # Re-check "due" too: another dispatcher may have claimed, deferred and re-planned it meanwhile.
+        if due.filter(pk=action_id).update(**claim):
             claimed.append(action_id)
     return claimed
 
@@ -82,15 +84,22 @@ def action_gate_and_mark(*, action_id: int, worker_id: str, now: datetime) -> Ac
     """Ask the gate about a claimed action and record the verdict. Returns the action if it may be sent now.
 
     Holds the account's row lock, so two dispatchers never both count the same
-    free slot of one account.
+    free slot of one account; the gate takes the shared (platform, workspace)
+    counter slots in this same transaction, so an allow and its count commit
+    together or not at all.
     """
     with transaction.atomic():
-        account_id = Action.all_workspaces.filter(pk=action_id).values_list("account_id", flat=True).get()
-        account = InstagramAccount.all_workspaces.select_for_update().get(pk=account_id)
-        action = Action.all_workspaces.get(pk=action_id)
-        if action.state != ActionState.CLAIMED or action.claimed_by != worker_id:
+        # One query: the action with its account, the account's row locked (PostgreSQL; SQLite
+        # serialises writers anyway). Every dispatcher locks the account before its counters.
+        action = (
+            Action.all_workspaces.select_related("account")
+            .select_for_update(of=("account",))
+            .filter(pk=action_id, state=ActionState.CLAIMED, claimed_by=worker_id)
+            .first()
+        )
+        if action is None:
             return None
-        action.account = account
+        account = action.account
         decision = gate_evaluate(action=action, account=account, now=now)
         action_record_decision(action=action, verdict=decision.verdict, reason=decision.reason, until=decision.until)
         if decision.verdict == Verdict.DEFER:
@@ -226,35 +235,120 @@ def actions_reconcile_unknown(*, worker_id: str, now: datetime, limit: int = 10)
     return done
 
 
-def dispatch_once(*, worker_id: str, now: datetime | None = None, limit: int = 20) -> int:
-    """One pass: claim due actions, gate them, send the allowed ones. Returns how many were claimed."""
+def dispatch_once(
+    *, worker_id: str, now: datetime | None = None, limit: int = 20, senders: Senders | None = None
+) -> int:
+    """One pass: claim due actions, gate them, send the allowed ones. Returns how many were claimed.
+
+    Without ``senders`` each allowed action is sent before the next is gated
+    (tests, one-off runs); with them, sends run in the pool while this thread
+    gates the next action, and no more is claimed than the pool can take.
+    """
     now = now or timezone.now()
+    if senders is not None:
+        limit = min(limit, senders.free())
+        if limit == 0:
+            senders.wait_for_one()
+            return 1  # busy, not idle: come back at once
     claimed = actions_claim_due(worker_id=worker_id, now=now, limit=limit)
     for action_id in claimed:
         action = action_gate_and_mark(action_id=action_id, worker_id=worker_id, now=timezone.now())
-        if action is not None:
+        if action is None:
+            continue
+        if senders is None:
             action_send(action=action)
+        else:
+            senders.submit(action, worker_id=worker_id)
     return len(claimed)
 
 
-def dispatcher_run(*, stop: threading.Event, worker_id: str | None = None, poll_seconds: float | None = None) -> None:
+# Calls to Instagram in flight per dispatcher process. Instagram answers in
+# 0.1–1 s: sending one action at a time would cap a dispatcher at a few actions/s.
+SEND_THREADS = 8
+
+
+class Senders:
+    """A pool of threads that send actions already marked ``sending``, while the dispatcher gates the next ones.
+
+    At most twice as many actions as threads are handed over, so an action
+    waits for at most a couple of calls before its own: far inside its lease.
+    Before calling Instagram a sender checks that the action is still its own
+    and its lease still runs; an action whose lease has lapsed belongs to
+    recovery (reconciled, never resent blindly), so it is left alone.
+    """
+
+    def __init__(self, *, threads: int = SEND_THREADS) -> None:
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
+        self._in_flight: set[Future[None]] = set()
+
+    def free(self) -> int:
+        self._in_flight = {future for future in self._in_flight if not future.done()}
+        return max(0, self.threads * 2 - len(self._in_flight))
+
+    def wait_for_one(self, timeout: float = 1.0) -> None:
+        wait(self._in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+
+    def submit(self, action: Action, *, worker_id: str) -> None:
+        self._in_flight.add(self._pool.submit(_send_if_still_ours, action, worker_id))
+
+    def close(self) -> None:
+        """Finish what is in flight, then close each thread's database connection."""
+        wait(self._in_flight)
+        barrier = threading.Barrier(self.threads)
+
+        def close_connection() -> None:
+            connection.close()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=5)  # one per thread: each holds on until all have closed theirs
+
+        for _ in range(self.threads):
+            self._pool.submit(close_connection)
+        self._pool.shutdown(wait=True)
+
+
+def _send_if_still_ours(action: Action, worker_id: str) -> None:
+    try:
+        ours = Action.all_workspaces.filter(
+            pk=action.pk, state=ActionState.SENDING, claimed_by=worker_id, lease_until__gt=timezone.now()
+        ).exists()
+        if ours:
+            action_send(action=action)
+        else:
+            logger.warning("Action %s is no longer ours to send (lease lapsed); recovery reconciles it", action.pk)
+    except Exception:
+        logger.exception("Sending action %s failed; its lease makes recovery reconcile it", action.pk)
+
+
+def dispatcher_run(
+    *,
+    stop: threading.Event,
+    worker_id: str | None = None,
+    poll_seconds: float | None = None,
+    send_threads: int = SEND_THREADS,
+) -> None:
     """Run until ``stop`` is set. Housekeeping (leases, reconciliation) every few seconds."""
     worker_id = worker_id or worker_name()
     poll = settings.DISPATCHER_POLL_SECONDS if poll_seconds is None else poll_seconds
     next_housekeeping = 0.0
+    senders = Senders(threads=send_threads)
     logger.info("Dispatcher %s started", worker_id)
-    while not stop.is_set():
-        try:
-            if time.monotonic() >= next_housekeeping:
+    try:
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= next_housekeeping:
+                    close_old_connections()
+                    leases_recover(now=timezone.now())
+                    actions_reconcile_unknown(worker_id=worker_id, now=timezone.now())
+                    counters_prune(now=timezone.now())
+                    next_housekeeping = time.monotonic() + 5
+                if dispatch_once(worker_id=worker_id, senders=senders) == 0:
+                    stop.wait(poll)
+            except Exception:
+                logger.exception("Dispatcher pass failed; retrying")
                 close_old_connections()
-                leases_recover(now=timezone.now())
-                actions_reconcile_unknown(worker_id=worker_id, now=timezone.now())
-                next_housekeeping = time.monotonic() + 5
-            if dispatch_once(worker_id=worker_id) == 0:
-                stop.wait(poll)
-        except Exception:
-            logger.exception("Dispatcher pass failed; retrying")
-            close_old_connections()
-            stop.wait(max(poll, 1.0))
-    connection.close()  # a thread's connection is its own: give it back
+                stop.wait(max(poll, 1.0))
+    finally:
+        senders.close()
+        connection.close()  # a thread's connection is its own: give it back
     logger.info("Dispatcher %s stopped", worker_id)

@@ -1,8 +1,20 @@
 """The gate every action passes before it runs: allow, defer(until, reason) or deny(reason).
 
-``gate_evaluate`` is called by the dispatcher inside a transaction that holds
-the account's row lock, so the counts it reads cannot change under it for
-that account: per-account limits are exact under concurrent dispatchers.
+``gate_evaluate`` is called by the dispatcher inside the transaction that holds
+the account's row lock and marks the action ``sending``. Checks, in order:
+
+1. kill switches (global, workspace, account): defer, recheck soon;
+2. the account's state, and Instagram's regain time after a rate limit;
+3. Meta's documented limits (``safety.policies.META_CEILINGS``), whatever the policy;
+4. per-account limits (hour, day, burst), per-type limits (hour, day) and
+   cooldowns, counted on the ledger (sliding windows) under the account lock:
+   no other dispatcher can start an action of this account meanwhile, so the
+   counts are exact;
+5. the shared limits (platform, workspace; hour and day), taken from counter
+   rows with one conditional update each (``safety.counters``): exact too.
+
+When it allows, the shared counter slots are taken: the caller's transaction
+must then mark the action as sending (or roll back).
 """
 
 from __future__ import annotations
@@ -10,13 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Aggregate, Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
 from actions.models import Action, Verdict
+from safety.counters import CounterSlot, counters_take, window_start
 from safety.models import AccountUsage
-from safety.policies import SafetyPolicy, default_policy, plural_label
+from safety.policies import AUDIO_VIDEO, META_CEILINGS, SafetyPolicy, plural_label
+from safety.selectors import account_safety
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -28,6 +42,8 @@ NOT_ACTING_RECHECK = {
     AccountState.CONNECTING: timedelta(minutes=1),
     AccountState.INACTIVE: timedelta(minutes=15),
 }
+# How long a scope whose kill switch is on waits before asking again.
+KILL_SWITCH_RECHECK = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -49,33 +65,118 @@ class Decision:
         return cls(Verdict.DENY, reason)
 
 
-def _started(queryset: QuerySet[Action], since: datetime) -> QuerySet[Action]:
-    return queryset.filter(started_at__gte=since)
-
-
-def _window_check(
-    started: QuerySet[Action], *, now: datetime, window: timedelta, limit: int, what: str
-) -> Decision | None:
-    """Defer when ``limit`` actions already started within ``window``; until the oldest leaves it."""
-    in_window = _started(started, now - window)
-    count = in_window.count()
-    if count < limit:
-        return None
-    oldest = in_window.aggregate(first=Min("started_at"))["first"] or now
-    until = oldest + window + timedelta(seconds=1)
-    return Decision.defer(until, f"{what}: {count} of {limit} used in the last {_describe(window)}")
-
-
 def _describe(window: timedelta) -> str:
-    return "hour" if window == HOUR else "24 hours" if window == DAY else f"{int(window.total_seconds())} s"
+    if window == HOUR:
+        return "hour"
+    if window == DAY:
+        return "24 hours"
+    return f"{int(window.total_seconds())} s"
+
+
+@dataclass(frozen=True)
+class _LedgerLimit:
+    name: str
+    window: timedelta
+    limit: int
+    of_type: bool  # only this action type, or every action of the account
+    of_types: frozenset[str] | None = None  # for Meta's limits: a set of action types
+    audio_video_only: bool = False
+
+
+def _ledger_limits(action: Action, policy: SafetyPolicy) -> list[_LedgerLimit]:
+    """Per-account limits that apply to ``action``, Meta's first."""
+    limits = [
+        _LedgerLimit(ceiling.name, ceiling.window, ceiling.limit, False, ceiling.action_types, ceiling.audio_video_only)
+        for ceiling in META_CEILINGS
+        if ceiling.applies_to(action_type=action.action_type, payload=action.payload or {})
+    ]
+    limits += [
+        _LedgerLimit("account hourly limit", HOUR, policy.account_per_hour, False),
+        _LedgerLimit("account daily limit", DAY, policy.account_per_day, False),
+    ]
+    if policy.burst_window_seconds:
+        burst = timedelta(seconds=policy.burst_window_seconds)
+        limits.append(_LedgerLimit("burst limit", burst, policy.burst_max, False))
+    hourly = policy.hourly_limit(action.action_type)
+    if hourly is not None:
+        limits.append(_LedgerLimit(f"hourly limit for {plural_label(action.action_type)}", HOUR, hourly, True))
+    daily = policy.daily_limit(action.action_type)
+    if daily is not None:
+        limits.append(_LedgerLimit(f"daily limit for {plural_label(action.action_type)}", DAY, daily, True))
+    return limits
+
+
+def _ledger_filter(limit: _LedgerLimit, action: Action, now: datetime) -> Q:
+    condition = Q(started_at__gte=now - limit.window)
+    if limit.of_types is not None:
+        condition &= Q(action_type__in=limit.of_types)
+    elif limit.of_type:
+        condition &= Q(action_type=action.action_type)
+    if limit.audio_video_only:
+        condition &= Q(payload__message__attachment__type__in=sorted(AUDIO_VIDEO))
+    return condition
+
+
+def _ledger_check(*, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy) -> Decision | None:
+    """Per-account limits and the cooldown, from one aggregate over the account's last 24 hours."""
+    limits = _ledger_limits(action, policy)
+    longest = max([DAY, *(limit.window for limit in limits)])
+    mine = Action.all_workspaces.filter(account_id=account.pk).exclude(pk=action.pk)
+    recent = mine.filter(started_at__gte=now - longest)
+    aggregates: dict[str, Aggregate] = {
+        f"limit_{index}": Count("pk", filter=_ledger_filter(limit, action, now)) for index, limit in enumerate(limits)
+    }
+    cooldown = policy.cooldown_seconds(action.action_type)
+    if cooldown:
+        aggregates["last_of_type"] = Max("started_at", filter=Q(action_type=action.action_type))
+    counts = recent.aggregate(**aggregates)
+    for index, limit in enumerate(limits):
+        used = counts[f"limit_{index}"]
+        if used < limit.limit:
+            continue
+        # The window frees a slot when the (used - limit + 1)-th oldest start leaves it.
+        in_window = mine.filter(_ledger_filter(limit, action, now)).order_by("started_at")
+        leaving = in_window.values_list("started_at", flat=True)[used - limit.limit] if limit.limit else None
+        until = (leaving + limit.window + timedelta(seconds=1)) if leaving else now + limit.window
+        return Decision.defer(
+            until, f"{limit.name}: {used} of {limit.limit} used in the last {_describe(limit.window)}"
+        )
+    last = counts.get("last_of_type")
+    if cooldown and last is not None and now < last + timedelta(seconds=cooldown):
+        return Decision.defer(
+            last + timedelta(seconds=cooldown), f"cooldown: {cooldown} s between {plural_label(action.action_type)}"
+        )
+    return None
+
+
+def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPolicy) -> list[CounterSlot]:
+    hour, day = window_start(now, "hour"), window_start(now, "day")
+    workspace = f"workspace:{account.workspace_id}"
+    slots = [
+        CounterSlot("global", "hour", hour, policy.global_per_hour, "platform hourly limit"),
+        CounterSlot("global", "day", day, policy.global_per_day, "platform daily limit"),
+    ]
+    if policy.workspace_per_hour is not None:
+        slots.append(CounterSlot(workspace, "hour", hour, policy.workspace_per_hour, "workspace hourly limit"))
+    if policy.workspace_per_day is not None:
+        slots.append(CounterSlot(workspace, "day", day, policy.workspace_per_day, "workspace daily limit"))
+    return slots
 
 
 def gate_evaluate(
     *, action: Action, account: InstagramAccount, now: datetime | None = None, policy: SafetyPolicy | None = None
 ) -> Decision:
-    """Decide whether ``action`` may run now. Never drops work: over-limit work is deferred."""
+    """Decide whether ``action`` may run now. Never drops work: over-limit work is deferred.
+
+    ``policy`` replaces the effective policy of the account (for tests); kill
+    switches are always read. An allow has taken the shared counter slots.
+    """
     now = now or timezone.now()
-    policy = policy or default_policy()
+    safety = account_safety(workspace_id=account.workspace_id, account_id=account.pk)
+    policy = policy or safety.policy
+
+    if safety.stopped is not None:
+        return Decision.defer(now + KILL_SWITCH_RECHECK, safety.stopped + "; the action waits, nothing is sent")
 
     if not account.is_acting:
         wait = NOT_ACTING_RECHECK.get(AccountState(account.state), timedelta(minutes=5))
@@ -87,29 +188,15 @@ def gate_evaluate(
     if usage is not None and usage.regain_at is not None:
         return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
 
-    everyone = Action.all_workspaces.all()
-    mine = everyone.filter(account_id=account.pk)
-    mine_of_type = mine.filter(action_type=action.action_type)
+    decision = _ledger_check(action=action, account=account, now=now, policy=policy)
+    if decision is not None:
+        return decision
 
-    checks: list[tuple[QuerySet[Action], timedelta, int, str]] = [
-        (everyone, HOUR, policy.global_per_hour, "platform hourly limit"),
-        (everyone, DAY, policy.global_per_day, "platform daily limit"),
-        (mine, HOUR, policy.account_per_hour, "account hourly limit"),
-        (mine, DAY, policy.account_per_day, "account daily limit"),
-    ]
-    daily_limit = policy.daily_limit(action.action_type)
-    if daily_limit is not None:
-        checks.append((mine_of_type, DAY, daily_limit, f"daily limit for {plural_label(action.action_type)}"))
-    for queryset, window, limit, what in checks:
-        decision = _window_check(queryset, now=now, window=window, limit=limit, what=what)
-        if decision is not None:
-            return decision
-
-    cooldown = policy.cooldown_seconds(action.action_type)
-    if cooldown:
-        last = mine_of_type.aggregate(last=Max("started_at"))["last"]
-        if last is not None and now < last + timedelta(seconds=cooldown):
-            return Decision.defer(
-                last + timedelta(seconds=cooldown), f"cooldown: {cooldown} s between {plural_label(action.action_type)}"
-            )
+    full = counters_take(slots=_shared_slots(account=account, now=now, policy=policy))
+    if full is not None:
+        return Decision.defer(
+            full.resets_at,
+            f"{full.what}: {full.limit} of {full.limit} used (fixed {full.window} window, "
+            f"resets at {full.resets_at:%H:%M} UTC)",
+        )
     return Decision.allow()

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+
+from accounts.tenancy import WorkspaceOwned
 
 
 class AccountUsage(models.Model):
@@ -16,3 +20,104 @@ class AccountUsage(models.Model):
 
     def __str__(self) -> str:
         return f"usage of account {self.account_id}: {self.peak_percent}%"
+
+
+class SafetyCounter(models.Model):
+    """How many actions a shared scope (the platform, a workspace) started in one fixed window.
+
+    Incremented by one conditional ``UPDATE … SET count = count + 1 WHERE count < limit``
+    in the transaction that marks the action as sending (``safety.counters``),
+    so concurrent dispatchers can never take the same last slot.
+    """
+
+    scope = models.CharField(max_length=60, help_text='"global" or "workspace:<id>".')
+    window = models.CharField(max_length=10, help_text='"hour" or "day".')
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "window", "window_start"], name="safety_counter_unique_window")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.window} from {self.window_start:%Y-%m-%d %H:%M}: {self.count}"
+
+
+class SafetyOverride(WorkspaceOwned):
+    """What a workspace (account empty) or one of its accounts changes about the safety defaults.
+
+    ``values`` holds only the policy keys that differ from what the scope
+    inherits. ``sending_stopped`` is the scope's kill switch: work is still
+    planned, nothing is sent.
+    """
+
+    account = models.ForeignKey(
+        "accounts.InstagramAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    values = models.JSONField(default=dict, blank=True)
+    sending_stopped = models.BooleanField(default=False)
+    stopped_reason = models.CharField(max_length=300, blank=True, default="")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(WorkspaceOwned.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace"], condition=Q(account__isnull=True), name="safety_override_one_per_workspace"
+            ),
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(account__isnull=False), name="safety_override_one_per_account"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"safety of {'account ' + str(self.account_id) if self.account_id else 'the workspace'}"
+
+
+class SafetyChange(WorkspaceOwned):
+    """The audit trail of a workspace's safety settings: who changed what, when, from what to what."""
+
+    account = models.ForeignKey(
+        "accounts.InstagramAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    setting = models.CharField(max_length=100)
+    old_value = models.CharField(max_length=300, blank=True, default="")
+    new_value = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.setting}: {self.old_value or '—'} → {self.new_value or '—'}"
+
+
+class GlobalKillSwitch(models.Model):
+    """The operators' switch that stops every send on the platform (one row, pk 1)."""
+
+    sending_stopped = models.BooleanField(default=False)
+    stopped_reason = models.CharField(max_length=300, blank=True, default="")
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        verbose_name = "global kill switch"
+
+    def __str__(self) -> str:
+        return "sending stopped everywhere" if self.sending_stopped else "sending allowed"
+
+
+class GlobalKillSwitchChange(models.Model):
+    """The audit trail of the global kill switch."""
+
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    sending_stopped = models.BooleanField()
+    reason = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{'stopped' if self.sending_stopped else 'resumed'} at {self.at:%Y-%m-%d %H:%M}"

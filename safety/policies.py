@@ -1,8 +1,17 @@
-"""Safety policy: the defaults from config/policies.yaml, read once per process."""
+"""Safety policy: the defaults from config/policies.yaml, overrides, validation and Meta's hard ceilings.
+
+A policy is a flat map of dotted keys (``per_account.max_actions_per_hour``)
+to whole numbers. The file gives the defaults; a workspace and then an account
+may override single keys (stored in ``safety.models.SafetyOverride``). Every
+value, from the file or from an override, passes ``policy_value_validate``,
+which refuses anything above Meta's documented limits: no setting can raise
+them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,17 +20,203 @@ import yaml
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-# How each action type is named in the policy's cooldowns and daily_limits.
+# How each action type is named in the policy's cooldowns and hourly/daily limits.
 ACTION_POLICY_KEYS: dict[str, tuple[str, str]] = {
     "comment_reply": ("comment_reply", "comment_replies"),
     "private_reply": ("private_reply", "private_replies"),
     "dm": ("dm", "dms"),
+    "media_container": ("media_container", "media_containers"),
 }
 
+# --- Meta's documented limits: hard ceilings ----------------------------------
+# Messenger API for Instagram / Instagram API with Instagram Login, per Instagram
+# professional account:
+# https://developers.facebook.com/documentation/business-messaging/messenger-platform/overview/rate-limiting
+# https://developers.facebook.com/docs/instagram-platform/instagram-api-with-instagram-login/messaging-api/
+# The Send API allows 100 calls/s per account in the Instagram Login docs (the
+# Messenger page now says 300/s); the lower figure is the ceiling.
+META_SEND_API_PER_SECOND = 100
+# Messages with audio or video: 10 calls/s per account (same pages).
+META_SEND_API_AUDIO_VIDEO_PER_SECOND = 10
+# Private replies to comments on posts and reels: 750 calls/hour per account (same pages).
+META_PRIVATE_REPLIES_PER_HOUR = 750
+# Conversations API: 2 calls/s per account (same pages).
+META_CONVERSATIONS_API_PER_SECOND = 2
+# Content publishing: 400 media containers per account in a 24-hour moving period.
+# https://developers.facebook.com/docs/instagram-platform/content-publishing/
+# (The publishing quota itself is read live from content_publishing_limit, later.)
+META_MEDIA_CONTAINERS_PER_DAY = 400
 
-def plural_label(action_type: str) -> str:
-    """ "comment_reply" → "comment replies", for messages."""
-    return ACTION_POLICY_KEYS.get(action_type, (action_type, action_type + "s"))[1].replace("_", " ")
+# Action types whose call goes through the Send API (private replies are sent with it too).
+SEND_API_ACTION_TYPES = frozenset({"dm", "private_reply"})
+CONVERSATIONS_API_ACTION_TYPES = frozenset({"conversation_sync"})
+AUDIO_VIDEO = frozenset({"audio", "video"})
+
+
+@dataclass(frozen=True)
+class MetaCeiling:
+    """One of Meta's limits, enforced by the gate per account whatever the policy says."""
+
+    name: str
+    action_types: frozenset[str]
+    window: timedelta
+    limit: int
+    audio_video_only: bool = False
+
+    def applies_to(self, *, action_type: str, payload: dict[str, Any]) -> bool:
+        if action_type not in self.action_types:
+            return False
+        return not self.audio_video_only or _is_audio_video(payload)
+
+
+def _is_audio_video(payload: dict[str, Any]) -> bool:
+    message = payload.get("message")
+    attachment = message.get("attachment") if isinstance(message, dict) else None
+    return isinstance(attachment, dict) and attachment.get("type") in AUDIO_VIDEO
+
+
+SECOND = timedelta(seconds=1)
+META_CEILINGS: tuple[MetaCeiling, ...] = (
+    MetaCeiling("Meta's Send API limit", SEND_API_ACTION_TYPES, SECOND, META_SEND_API_PER_SECOND),
+    MetaCeiling(
+        "Meta's Send API limit for audio and video",
+        SEND_API_ACTION_TYPES,
+        SECOND,
+        META_SEND_API_AUDIO_VIDEO_PER_SECOND,
+        audio_video_only=True,
+    ),
+    MetaCeiling(
+        "Meta's private replies limit",
+        frozenset({"private_reply"}),
+        timedelta(hours=1),
+        META_PRIVATE_REPLIES_PER_HOUR,
+    ),
+    MetaCeiling(
+        "Meta's Conversations API limit", CONVERSATIONS_API_ACTION_TYPES, SECOND, META_CONVERSATIONS_API_PER_SECOND
+    ),
+    MetaCeiling(
+        "Meta's media container limit",
+        frozenset({"media_container"}),
+        timedelta(days=1),
+        META_MEDIA_CONTAINERS_PER_DAY,
+    ),
+)
+
+
+# --- The keys of a policy -----------------------------------------------------
+class Scope:
+    GLOBAL = "global"
+    WORKSPACE = "workspace"
+    ACCOUNT = "account"
+
+
+@dataclass(frozen=True)
+class PolicyKey:
+    key: str
+    label: str
+    # The narrowest scope that may override it: global keys only in the file,
+    # workspace keys in the file or per workspace, account keys anywhere.
+    narrowest: str
+    ceiling: int | None = None
+    ceiling_why: str = ""
+    required: bool = False
+
+
+def _type_keys(section: str, label: str, per: str) -> list[PolicyKey]:
+    keys = []
+    for singular, plural in ACTION_POLICY_KEYS.values():
+        name = singular if section == "cooldowns" else plural
+        ceiling, why = None, ""
+        if section == "hourly_limits" and plural == "private_replies":
+            ceiling, why = META_PRIVATE_REPLIES_PER_HOUR, "Meta allows 750 private replies per hour per account"
+        elif section == "daily_limits" and plural == "private_replies":
+            ceiling, why = META_PRIVATE_REPLIES_PER_HOUR * 24, "Meta allows 750 private replies per hour per account"
+        elif plural == "media_containers" and section == "daily_limits":
+            ceiling, why = META_MEDIA_CONTAINERS_PER_DAY, "Meta allows 400 media containers per 24 hours per account"
+        elif section == "cooldowns":
+            ceiling, why = 86_400, "a cooldown is at most one day"
+        keys.append(
+            PolicyKey(f"{section}.{name}", f"{label} {name.replace('_', ' ')} {per}", Scope.ACCOUNT, ceiling, why)
+        )
+    return keys
+
+
+POLICY_KEYS: dict[str, PolicyKey] = {
+    entry.key: entry
+    for entry in [
+        PolicyKey("global.max_actions_per_hour", "Platform: actions per hour", Scope.GLOBAL, required=True),
+        PolicyKey("global.max_actions_per_day", "Platform: actions per day", Scope.GLOBAL, required=True),
+        PolicyKey("per_workspace.max_actions_per_hour", "Workspace: actions per hour", Scope.WORKSPACE),
+        PolicyKey("per_workspace.max_actions_per_day", "Workspace: actions per day", Scope.WORKSPACE),
+        PolicyKey(
+            "per_account.max_actions_per_hour",
+            "Account: actions per hour",
+            Scope.ACCOUNT,
+            META_SEND_API_PER_SECOND * 3600,
+            "Meta's Send API allows 100 calls per second per account",
+            required=True,
+        ),
+        PolicyKey(
+            "per_account.max_actions_per_day",
+            "Account: actions per day",
+            Scope.ACCOUNT,
+            META_SEND_API_PER_SECOND * 86_400,
+            "Meta's Send API allows 100 calls per second per account",
+            required=True,
+        ),
+        PolicyKey("burst.per_account.max_actions", "Burst: actions per account in the burst window", Scope.ACCOUNT),
+        PolicyKey(
+            "burst.per_account.window_seconds",
+            "Burst: window in seconds (0 turns burst protection off)",
+            Scope.ACCOUNT,
+            3600,
+            "a burst window is at most one hour",
+        ),
+        *_type_keys("cooldowns", "Cooldown (s) between", "per account"),
+        *_type_keys("hourly_limits", "Hourly cap on", "per account"),
+        *_type_keys("daily_limits", "Daily cap on", "per account"),
+    ]
+}
+SCOPE_ORDER = {Scope.GLOBAL: 0, Scope.WORKSPACE: 1, Scope.ACCOUNT: 2}
+
+
+class PolicyValueError(ValueError):
+    """A policy value that is refused; the message names the key and the limit."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def keys_overridable_at(scope: str) -> list[PolicyKey]:
+    """The keys a workspace (or an account) may override, in display order."""
+    return [entry for entry in POLICY_KEYS.values() if SCOPE_ORDER[entry.narrowest] >= SCOPE_ORDER[scope]]
+
+
+def policy_value_validate(key: str, value: object, *, scope: str | None = None) -> int:
+    """Return ``value`` as an int, or raise ``PolicyValueError`` naming the key and the limit it breaks."""
+    entry = POLICY_KEYS.get(key)
+    if entry is None:
+        raise PolicyValueError(key, f"{key} is not a safety policy setting.")
+    if scope is not None and SCOPE_ORDER[entry.narrowest] < SCOPE_ORDER[scope]:
+        raise PolicyValueError(key, f"{key} cannot be set per {scope}; it is set for the whole platform.")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PolicyValueError(key, f"{key} must be a whole number ≥ 0, not {value!r}.")
+    if entry.ceiling is not None and value > entry.ceiling:
+        raise PolicyValueError(key, f"{key} cannot be above {entry.ceiling:,}: {entry.ceiling_why}.")
+    return value
+
+
+def policy_values_check(values: dict[str, int]) -> None:
+    """Checks across keys: the burst may not go faster than Meta's Send API limit."""
+    window = values.get("burst.per_account.window_seconds", 0)
+    burst = values.get("burst.per_account.max_actions", 0)
+    if window and burst > window * META_SEND_API_PER_SECOND:
+        raise PolicyValueError(
+            "burst.per_account.max_actions",
+            f"burst.per_account.max_actions cannot be above {window * META_SEND_API_PER_SECOND:,} "
+            f"for a {window} s window: Meta's Send API allows 100 calls per second per account.",
+        )
 
 
 @dataclass(frozen=True)
@@ -32,6 +227,11 @@ class SafetyPolicy:
     account_per_day: int
     cooldowns: dict[str, int]
     daily_limits: dict[str, int]
+    workspace_per_hour: int | None = None
+    workspace_per_day: int | None = None
+    hourly_limits: dict[str, int] = field(default_factory=dict)
+    burst_max: int = 0
+    burst_window_seconds: int = 0  # 0: no burst protection
 
     def cooldown_seconds(self, action_type: str) -> int:
         key = ACTION_POLICY_KEYS.get(action_type, (action_type, action_type))[0]
@@ -42,28 +242,75 @@ class SafetyPolicy:
         value = self.daily_limits.get(key)
         return int(value) if value is not None else None
 
+    def hourly_limit(self, action_type: str) -> int | None:
+        key = ACTION_POLICY_KEYS.get(action_type, (action_type, action_type))[1]
+        value = self.hourly_limits.get(key)
+        return int(value) if value is not None else None
 
-def _positive_int(section: dict[str, Any], key: str, where: str) -> int:
-    value = section.get(key)
-    if not isinstance(value, int) or value < 0:
-        raise ImproperlyConfigured(f"{where}.{key} in the policies file must be a whole number ≥ 0, not {value!r}.")
-    return value
+    def as_values(self) -> dict[str, int]:
+        """The policy as flat keys (only the keys that have a value)."""
+        values: dict[str, int | None] = {
+            "global.max_actions_per_hour": self.global_per_hour,
+            "global.max_actions_per_day": self.global_per_day,
+            "per_workspace.max_actions_per_hour": self.workspace_per_hour,
+            "per_workspace.max_actions_per_day": self.workspace_per_day,
+            "per_account.max_actions_per_hour": self.account_per_hour,
+            "per_account.max_actions_per_day": self.account_per_day,
+            "burst.per_account.max_actions": self.burst_max if self.burst_window_seconds else None,
+            "burst.per_account.window_seconds": self.burst_window_seconds,
+        }
+        values.update({f"cooldowns.{key}": value for key, value in self.cooldowns.items()})
+        values.update({f"hourly_limits.{key}": value for key, value in self.hourly_limits.items()})
+        values.update({f"daily_limits.{key}": value for key, value in self.daily_limits.items()})
+        return {key: value for key, value in values.items() if value is not None}
+
+
+def policy_from_values(values: dict[str, int]) -> SafetyPolicy:
+    def section(name: str) -> dict[str, int]:
+        prefix = name + "."
+        return {key[len(prefix) :]: value for key, value in values.items() if key.startswith(prefix)}
+
+    return SafetyPolicy(
+        global_per_hour=values["global.max_actions_per_hour"],
+        global_per_day=values["global.max_actions_per_day"],
+        account_per_hour=values["per_account.max_actions_per_hour"],
+        account_per_day=values["per_account.max_actions_per_day"],
+        cooldowns=section("cooldowns"),
+        daily_limits=section("daily_limits"),
+        workspace_per_hour=values.get("per_workspace.max_actions_per_hour"),
+        workspace_per_day=values.get("per_workspace.max_actions_per_day"),
+        hourly_limits=section("hourly_limits"),
+        burst_max=values.get("burst.per_account.max_actions", 0),
+        burst_window_seconds=values.get("burst.per_account.window_seconds", 0),
+    )
+
+
+def _flatten(document: dict[str, Any], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in document.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def policy_parse(document: dict[str, Any]) -> SafetyPolicy:
-    safety = document.get("safety") or {}
-    global_limits = safety.get("global") or {}
-    account_limits = safety.get("per_account") or {}
-    cooldowns = safety.get("cooldowns") or {}
-    daily = safety.get("daily_limits") or {}
-    return SafetyPolicy(
-        global_per_hour=_positive_int(global_limits, "max_actions_per_hour", "safety.global"),
-        global_per_day=_positive_int(global_limits, "max_actions_per_day", "safety.global"),
-        account_per_hour=_positive_int(account_limits, "max_actions_per_hour", "safety.per_account"),
-        account_per_day=_positive_int(account_limits, "max_actions_per_day", "safety.per_account"),
-        cooldowns={key: _positive_int(cooldowns, key, "safety.cooldowns") for key in cooldowns},
-        daily_limits={key: _positive_int(daily, key, "safety.daily_limits") for key in daily},
-    )
+    """The ``safety`` section of a policies document, validated; errors name the ``safety.…`` key."""
+    values: dict[str, int] = {}
+    for key, value in _flatten(document.get("safety") or {}).items():
+        try:
+            values[key] = policy_value_validate(key, value)
+        except PolicyValueError as exc:
+            raise ImproperlyConfigured(f"safety.{exc} (in the policies file)") from exc
+    for entry in POLICY_KEYS.values():
+        if entry.required and entry.key not in values:
+            raise ImproperlyConfigured(f"safety.{entry.key} is missing from the policies file.")
+    try:
+        policy_values_check(values)
+    except PolicyValueError as exc:
+        raise ImproperlyConfigured(f"safety.{exc} (in the policies file)") from exc
+    return policy_from_values(values)
 
 
 @lru_cache(maxsize=2)
@@ -76,3 +323,18 @@ def _load(path: str) -> SafetyPolicy:
 
 def default_policy() -> SafetyPolicy:
     return _load(str(settings.POLICIES_FILE))
+
+
+def policy_with_overrides(base: SafetyPolicy, *overrides: dict[str, int]) -> SafetyPolicy:
+    """``base`` with the overrides applied in order (workspace, then account)."""
+    if not any(overrides):
+        return base
+    values = base.as_values()
+    for override in overrides:
+        values.update({key: int(value) for key, value in override.items() if key in POLICY_KEYS})
+    return policy_from_values(values)
+
+
+def plural_label(action_type: str) -> str:
+    """ "comment_reply" → "comment replies", for messages."""
+    return ACTION_POLICY_KEYS.get(action_type, (action_type, action_type + "s"))[1].replace("_", " ")

@@ -1,0 +1,111 @@
+"""The gate's caps are exact under concurrent dispatchers; a kill switch plans but sends nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from pytest_django.fixtures import Settings
+
+from accounts.models import AccountState, InstagramAccount
+from actions.dispatcher import action_gate_and_mark, actions_claim_due, dispatch_once
+from actions.models import Action, ActionDecision, ActionState, Verdict
+from actions.tests.conftest import Connected, plan_reply, replies_sent
+from safety.models import SafetyCounter
+from safety.services import kill_switch_set
+
+CAPS = """
+safety:
+  global: {max_actions_per_hour: 10, max_actions_per_day: 1000}
+  per_workspace: {max_actions_per_hour: 7, max_actions_per_day: 1000}
+  per_account: {max_actions_per_hour: 4, max_actions_per_day: 1000}
+  burst: {per_account: {max_actions: 0, window_seconds: 0}}
+  cooldowns: {comment_reply: 0}
+  daily_limits: {comment_replies: 1000}
+"""
+THREADS = 8
+ACTIONS_PER_ACCOUNT = 25
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_cap_is_exceeded_by_one_under_concurrent_dispatchers(
+    make_workspace, make_account, settings: Settings, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(CAPS)
+    settings.POLICIES_FILE = policies
+    first, second = make_workspace("First"), make_workspace("Second")
+    accounts = [make_account(first), make_account(first), make_account(second), make_account(second)]
+    Action.all_workspaces.bulk_create(
+        Action(
+            workspace_id=account.workspace_id,
+            account=account,
+            action_type="comment_reply",
+            idempotency_key=f"a{account.pk}-{number}",
+            payload={},
+        )
+        for account in accounts
+        for number in range(ACTIONS_PER_ACCOUNT)
+    )
+    now = timezone.now()  # one instant for every thread: one hourly window, whatever the clock does
+    errors: list[BaseException] = []
+    start = threading.Barrier(THREADS)
+
+    def dispatcher(worker_id: str) -> None:
+        try:
+            start.wait()
+            while claimed := actions_claim_due(worker_id=worker_id, now=now, limit=3):
+                for action_id in claimed:
+                    action_gate_and_mark(action_id=action_id, worker_id=worker_id, now=now)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatcher, args=(f"w{n}",)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+
+    sending = Action.all_workspaces.filter(state=ActionState.SENDING)
+    per_account = Counter(sending.values_list("account_id", flat=True))
+    per_workspace = Counter(sending.values_list("workspace_id", flat=True))
+    assert max(per_account.values()) <= 4
+    assert max(per_workspace.values()) <= 7
+    # Demand exceeds every cap, so the tightest one is reached exactly: the platform's 10.
+    assert sum(per_account.values()) == 10
+    assert SafetyCounter.objects.get(scope="global", window="hour").count == 10
+    for workspace_id, count in per_workspace.items():
+        assert SafetyCounter.objects.get(scope=f"workspace:{workspace_id}", window="hour").count == count
+    # Nothing lost: every other action is planned again, with a deferral that explains itself.
+    assert Action.all_workspaces.filter(state=ActionState.PLANNED).count() == 4 * ACTIONS_PER_ACCOUNT - 10
+    assert not Action.all_workspaces.filter(state=ActionState.CLAIMED).exists()
+    deferred = ActionDecision.all_workspaces.filter(verdict=Verdict.DEFER)
+    assert deferred.count() == 4 * ACTIONS_PER_ACCOUNT - 10  # each deferred once: none claimed again too early
+    assert all(decision.until and decision.until > now for decision in deferred)
+
+
+def test_a_switched_off_account_plans_but_sends_nothing_until_switched_on(connected: Connected) -> None:
+    account: InstagramAccount = connected.account
+    assert account.state == AccountState.WARMUP_DAY_1
+    kill_switch_set(workspace_id=account.workspace_id, account_id=account.pk, stopped=True, reason="audit", actor=None)
+    action = plan_reply(connected)
+    dispatch_once(worker_id="w")
+    action.refresh_from_db()
+    assert action.state == ActionState.PLANNED
+    assert action.due_at > timezone.now()
+    assert action.last_reason.startswith("kill switch: sending is stopped for this account (audit)")
+    assert replies_sent(connected) == 0
+
+    kill_switch_set(workspace_id=account.workspace_id, account_id=account.pk, stopped=False, actor=None)
+    Action.all_workspaces.filter(pk=action.pk).update(due_at=timezone.now())  # the recheck time, without waiting
+    dispatch_once(worker_id="w")
+    action.refresh_from_db()
+    assert action.state == ActionState.SUCCEEDED
+    assert replies_sent(connected) == 1

@@ -1,0 +1,407 @@
+"""Dispatch benchmark: N ``manage.py dispatch`` processes against the sandbox, through the safety gate.
+
+Usage: python bench/dispatch.py --dispatchers N [--accounts 50] [--backlog 3000] [--paced 1500] [--rate 150]
+
+Uses DATABASE_URL / REDIS_URL from the environment like the product (SQLite in
+a temporary file when DATABASE_URL is unset; give PostgreSQL a database of its
+own: the run deletes its previous bench data and resets the safety counters).
+Starts the sandbox (``manage.py sandbox --port P``) and N dispatchers, with a
+policies file (POLICIES_FILE) of generous platform caps and no cooldown or burst.
+
+Phase 1, backlog: --backlog comment replies (one per sandbox comment, spread
+over --accounts accounts) all due at once, with two caps that bind: 55 replies
+a day per account (counted on the ledger) and a workspace hourly cap of
+--backlog * 0.9 (counted on counter rows). Gives gate decisions/s, executed/s
+(sandbox calls), duplicates and cap overshoot.
+Phase 2, paced: caps lifted (workspace override), --paced replies due evenly
+over --paced / --rate seconds: gives the lag from due time to start.
+
+The last line printed is one JSON object: database, dispatchers,
+gate_decisions_per_s, executed_per_s (phase 1), lag_p50_ms, lag_p99_ms
+(phase 2), duplicates, cap_overshoot (both phases); the detail of each phase
+is printed above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PER_ACCOUNT_DAILY_CAP = 55
+
+POLICIES = """
+safety:
+  global: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
+  per_workspace: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
+  per_account: {max_actions_per_hour: 100000, max_actions_per_day: 100000}
+  burst: {per_account: {max_actions: 0, window_seconds: 0}}
+  cooldowns: {comment_reply: 0, private_reply: 0, dm: 0}
+  hourly_limits: {comment_replies: 100000}
+  daily_limits: {comment_replies: 100000}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def configure(workdir: Path) -> dict[str, str]:
+    """The environment of every process of the run (this one included)."""
+    sandbox_url = f"http://127.0.0.1:{free_port()}"
+    policies = workdir / "policies.yaml"
+    policies.write_text(POLICIES)
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "instaforge.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": env.get("SECRET_KEY", "bench-secret-key-" + "x" * 40),
+            "TOKEN_ENCRYPTION_KEYS": env.get("TOKEN_ENCRYPTION_KEYS", "aW5zdGFmb3JnZS1kZW1vLWtleS1sb2NhbC1vbmx5ISE="),
+            "INSTAGRAM_APP_SECRET": env.get("INSTAGRAM_APP_SECRET", "bench-app-secret"),
+            "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": env.get("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", "bench"),
+            "SANDBOX_URL": sandbox_url,
+            "INSTAGRAM_GRAPH_URL": sandbox_url,
+            "POLICIES_FILE": str(policies),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.update(env)
+    return env
+
+
+def prepare(*, accounts: int, comments_per_account: int) -> dict[str, Any]:
+    """Bench accounts connected to the sandbox, each with its comments. Returns ids for later phases."""
+    from django.utils import timezone
+
+    from accounts.models import AccountState, InstagramAccount, Workspace
+    from accounts.vault import token_encrypt
+    from safety.models import SafetyCounter
+    from sandbox.models import SandboxAccount, SandboxCall, SandboxComment, SandboxToken
+    from sandbox.services import sandbox_account_create
+
+    Workspace.objects.filter(name="Bench dispatch").delete()
+    SandboxAccount.objects.filter(username__startswith="benchdispatch").delete()
+    SandboxCall.objects.all().delete()
+    SafetyCounter.objects.all().delete()
+    workspace = Workspace.objects.create(name="Bench dispatch")
+    plan: dict[str, Any] = {"workspace_id": workspace.pk, "accounts": []}
+    for number in range(accounts):
+        sandbox_account = sandbox_account_create(username=f"benchdispatch{number}")
+        token = SandboxToken.objects.create(
+            token="IGAA" + secrets.token_hex(40),
+            account=sandbox_account,
+            kind=SandboxToken.Kind.LONG,
+            scopes="instagram_business_basic,instagram_business_manage_comments",
+            expires_at=timezone.now() + timedelta(days=60),
+        )
+        account = InstagramAccount.all_workspaces.create(
+            workspace=workspace,
+            ig_user_id=sandbox_account.user_id,
+            username=sandbox_account.username,
+            state=AccountState.ACTIVE,
+            access_token_encrypted=token_encrypt(plaintext=token.token),
+            connected_at=timezone.now(),
+        )
+        media = sandbox_account.media.get()
+        comments = SandboxComment.objects.bulk_create(
+            SandboxComment(media=media, from_id=f"9{number:04d}{n:05d}", from_username=f"fan{n}", text="price?")
+            for n in range(comments_per_account)
+        )
+        plan["accounts"].append({"id": account.pk, "comments": [comment.comment_id for comment in comments]})
+    return plan
+
+
+def plan_actions(plan: dict[str, Any], *, phase: str, per_account: slice, due: list[Any]) -> int:
+    """Plan one reply per comment in ``per_account`` of every account; due times taken in turn from ``due``."""
+    from actions.models import Action, ActionType
+
+    rows = []
+    for account in plan["accounts"]:
+        for comment_id in account["comments"][per_account]:
+            rows.append((account["id"], comment_id))
+    # Interleave accounts, as real traffic would.
+    rows.sort(key=lambda row: row[1])
+    actions = [
+        Action(
+            workspace_id=plan["workspace_id"],
+            account_id=account_id,
+            action_type=ActionType.COMMENT_REPLY,
+            idempotency_key=f"{phase}:{comment_id}",
+            payload={"comment_id": comment_id, "message": "Thanks! Details in your DMs."},
+            due_at=due[index % len(due)] if len(due) > 1 else due[0],
+            source_kind="bench",
+            source_id=phase,
+        )
+        for index, (account_id, comment_id) in enumerate(rows)
+    ]
+    Action.all_workspaces.bulk_create(actions, batch_size=500)
+    return len(actions)
+
+
+def wait_done(*, phase: str, deadline: float) -> bool:
+    """Until no action of the phase is due and unfinished (deferred ones wait for later windows)."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from actions.models import Action, ActionState
+
+    while time.monotonic() < deadline:
+        busy = Action.all_workspaces.filter(source_id=phase).filter(
+            Q(state__in=[ActionState.CLAIMED, ActionState.SENDING, ActionState.UNKNOWN])
+            | Q(state=ActionState.PLANNED, due_at__lte=timezone.now())
+        )
+        if not busy.exists():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def measure(phase: str) -> dict[str, Any]:
+    from django.db.models import Max, Min
+
+    from actions.models import Action, ActionDecision, ActionState
+
+    actions = Action.all_workspaces.filter(source_id=phase)
+    decisions = ActionDecision.all_workspaces.filter(action__source_id=phase)
+    span = decisions.aggregate(first=Min("at"), last=Max("at"))
+    done = actions.filter(state=ActionState.SUCCEEDED)
+    run = done.aggregate(first=Min("started_at"), last=Max("finished_at"))
+    decision_seconds = (span["last"] - span["first"]).total_seconds() if span["first"] else 0
+    run_seconds = (run["last"] - run["first"]).total_seconds() if run["first"] else 0
+    lags = [
+        (started - due).total_seconds() * 1000
+        for due, started in done.values_list("due_at", "started_at")
+        if started is not None
+    ]
+    executed = done.count()
+    return {
+        "phase": phase,
+        "planned": actions.count(),
+        "decisions": decisions.count(),
+        "executed": executed,
+        "deferred_waiting": actions.filter(state=ActionState.PLANNED).count(),
+        "other_states": list(
+            actions.exclude(state__in=[ActionState.SUCCEEDED, ActionState.PLANNED]).values_list("state", flat=True)
+        )[:10],
+        "gate_decisions_per_s": round(decisions.count() / decision_seconds, 1) if decision_seconds else 0.0,
+        "executed_per_s": round(executed / run_seconds, 1) if run_seconds else 0.0,
+        "lag_p50_ms": round(percentile(lags, 0.50), 1),
+        "lag_p99_ms": round(percentile(lags, 0.99), 1),
+    }
+
+
+def cap_overshoot(plan: dict[str, Any], *, workspace_hourly_cap: int) -> int:
+    """How far any cap of phase 1 was exceeded (0 = exact): per-account daily, workspace hourly."""
+    from django.db.models import Count
+
+    from actions.models import Action
+
+    started = Action.all_workspaces.filter(source_id="backlog", started_at__isnull=False)
+    per_account = started.values("account_id").annotate(n=Count("pk")).values_list("n", flat=True)
+    worst_account = max(per_account, default=0) - PER_ACCOUNT_DAILY_CAP
+    worst_workspace = started.count() - workspace_hourly_cap
+    return max(0, worst_account, worst_workspace)
+
+
+def duplicates() -> tuple[int, int]:
+    """(comments with more than one reply in the sandbox, POST …/replies calls the sandbox received)."""
+    from django.db.models import Count
+
+    from sandbox.models import SandboxCall, SandboxComment
+
+    replies = SandboxComment.objects.filter(parent__isnull=False, via_api=True)
+    doubled = replies.values("parent_id").annotate(n=Count("pk")).filter(n__gt=1).count()
+    calls = SandboxCall.objects.filter(method="POST", path__endswith="/replies").count()
+    return doubled, calls
+
+
+GATE_WORKER = """
+import django, sys
+django.setup()
+from django.utils import timezone
+from actions.dispatcher import action_gate_and_mark, actions_claim_due
+from actions.models import Action, ActionState
+worker = sys.argv[1]
+while claimed := actions_claim_due(worker_id=worker, now=timezone.now(), limit=20):
+    for action_id in claimed:
+        if action_gate_and_mark(action_id=action_id, worker_id=worker, now=timezone.now()) is not None:
+            Action.all_workspaces.filter(pk=action_id).update(state=ActionState.SUCCEEDED, finished_at=timezone.now())
+"""
+
+
+def gate_only(*, env: dict[str, str], dispatchers: int, deadline: float) -> dict[str, Any]:
+    """The gate alone: N processes claim, gate and mark the backlog, and record success without calling out."""
+    workers = [
+        subprocess.Popen([sys.executable, "-c", GATE_WORKER, f"gate{number}"], env=env, cwd=ROOT)
+        for number in range(dispatchers)
+    ]
+    try:
+        for worker in workers:
+            worker.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        stop(workers)
+    return measure("backlog")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    end = time.monotonic() + 10
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dispatchers", type=int, default=2)
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--backlog", type=int, default=3000, help="Replies due at once in phase 1.")
+    parser.add_argument("--paced", type=int, default=600, help="Replies spread over phase 2.")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=30.0,
+        help="Replies per second due in phase 2 (below the sandbox's capacity here).",
+    )
+    parser.add_argument(
+        "--gate-only", action="store_true", help="Measure the gate alone (no sandbox, no sends) on the backlog."
+    )
+    parser.add_argument("--profile", default="", help="Write a cProfile of the first dispatcher to this file.")
+    parser.add_argument("--timeout", type=float, default=240.0, help="Upper bound of the whole run, in seconds.")
+    args = parser.parse_args()
+    deadline = time.monotonic() + args.timeout
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
+    env = configure(workdir)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env, cwd=ROOT)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.utils import timezone
+
+    from safety.services import policy_override_set
+
+    backlog_per_account = args.backlog // args.accounts
+    paced_per_account = args.paced // args.accounts
+    plan = prepare(accounts=args.accounts, comments_per_account=backlog_per_account + paced_per_account)
+    workspace_hourly_cap = int(backlog_per_account * args.accounts * 0.9)
+    policy_override_set(
+        workspace_id=plan["workspace_id"],
+        values={
+            "per_account.max_actions_per_day": PER_ACCOUNT_DAILY_CAP,
+            "per_workspace.max_actions_per_hour": workspace_hourly_cap,
+        },
+        actor=None,
+    )
+
+    if args.gate_only:
+        plan_actions(plan, phase="backlog", per_account=slice(0, backlog_per_account), due=[timezone.now()])
+        gate = gate_only(env=env, dispatchers=args.dispatchers, deadline=deadline)
+        print(json.dumps(gate))
+        overshoot = cap_overshoot(plan, workspace_hourly_cap=workspace_hourly_cap)
+        engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+        keys = {"database": engine, "dispatchers": args.dispatchers, "mode": "gate only"}
+        print(json.dumps({**keys, "gate_decisions_per_s": gate["gate_decisions_per_s"], "cap_overshoot": overshoot}))
+        return
+
+    processes: list[subprocess.Popen[bytes]] = []
+    logs = [open(workdir / name, "wb") for name in ["sandbox.log", *(f"d{n}.log" for n in range(args.dispatchers))]]  # noqa: SIM115
+    try:
+        port = settings.SANDBOX_URL.rsplit(":", 1)[1]
+        processes.append(
+            subprocess.Popen(
+                [*manage, "sandbox", "--port", port, "--no-webhook-sender"],
+                # A thread per request: persistent connections would pile up, one per dead thread.
+                env={**env, "CONN_MAX_AGE": "0"},
+                cwd=ROOT,
+                stdout=logs[0],
+                stderr=subprocess.STDOUT,
+            )
+        )
+        for number in range(args.dispatchers):
+            profile = ["-m", "cProfile", "-o", args.profile] if args.profile and number == 0 else []
+            command = [sys.executable, *profile, str(ROOT / "manage.py"), "dispatch"]
+            processes.append(
+                subprocess.Popen(command, env=env, cwd=ROOT, stdout=logs[number + 1], stderr=subprocess.STDOUT)
+            )
+        time.sleep(3)  # let the processes import Django and start polling
+
+        # Phase 1: the backlog, all due now.
+        plan_actions(plan, phase="backlog", per_account=slice(0, backlog_per_account), due=[timezone.now()])
+        finished = wait_done(phase="backlog", deadline=deadline)
+        backlog = measure("backlog")
+        backlog["finished"] = finished
+        overshoot = cap_overshoot(plan, workspace_hourly_cap=workspace_hourly_cap)
+
+        # Phase 2: caps lifted, replies due at a steady rate.
+        policy_override_set(
+            workspace_id=plan["workspace_id"],
+            values={"per_account.max_actions_per_day": None, "per_workspace.max_actions_per_hour": None},
+            actor=None,
+        )
+        count = paced_per_account * args.accounts
+        start = timezone.now() + timedelta(seconds=1)
+        due = [start + timedelta(seconds=index / args.rate) for index in range(count)]
+        plan_actions(plan, phase="paced", per_account=slice(backlog_per_account, None), due=due)
+        time.sleep(max(0.0, (due[-1] - timezone.now()).total_seconds()) if due else 0)
+        finished = wait_done(phase="paced", deadline=deadline)
+        paced = measure("paced")
+        paced["finished"] = finished
+    finally:
+        stop(processes)
+        for log in logs:
+            log.close()
+
+    doubled, calls = duplicates()
+    print(json.dumps(backlog))
+    print(json.dumps(paced))
+    print(json.dumps({"sandbox_reply_calls": calls, "ledger_succeeded": backlog["executed"] + paced["executed"]}))
+    print(
+        json.dumps(
+            {
+                "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+                "dispatchers": args.dispatchers,
+                "gate_decisions_per_s": backlog["gate_decisions_per_s"],
+                "executed_per_s": backlog["executed_per_s"],
+                "lag_p50_ms": paced["lag_p50_ms"],
+                "lag_p99_ms": paced["lag_p99_ms"],
+                "duplicates": doubled,
+                "cap_overshoot": overshoot,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Reads of the safety engine: the effective policy of a scope, kill switches, the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from safety.models import GlobalKillSwitch, SafetyChange, SafetyOverride
+from safety.policies import POLICY_KEYS, SafetyPolicy, default_policy, policy_with_overrides
+
+
+@dataclass(frozen=True)
+class AccountSafety:
+    """What the gate needs to know about an account's scopes, read in two queries."""
+
+    policy: SafetyPolicy
+    stopped: str | None  # why sending is stopped (a kill switch), or None
+
+
+def account_safety(*, workspace_id: int, account_id: int, base: SafetyPolicy | None = None) -> AccountSafety:
+    """The effective policy of an account (defaults ← workspace ← account) and whether a kill switch is on.
+
+    Cross-tenant by nature (the dispatcher serves every workspace): reads with ``all_workspaces``.
+    """
+    base = base or default_policy()
+    switch = GlobalKillSwitch.objects.filter(pk=1, sending_stopped=True).values_list("stopped_reason", flat=True)
+    global_reason = switch.first()
+    if global_reason is not None:
+        return AccountSafety(base, _stopped("for the whole platform by an operator", global_reason))
+    workspace_values: dict[str, int] = {}
+    account_values: dict[str, int] = {}
+    stopped = None
+    rows = SafetyOverride.all_workspaces.filter(workspace_id=workspace_id).filter(
+        Q(account__isnull=True) | Q(account_id=account_id)
+    )
+    for account_ref, values, sending_stopped, reason in rows.values_list(
+        "account_id", "values", "sending_stopped", "stopped_reason"
+    ):
+        if account_ref is None:
+            workspace_values = values or {}
+            if sending_stopped:
+                stopped = _stopped("for this workspace", reason)
+        else:
+            account_values = values or {}
+            if sending_stopped and stopped is None:
+                stopped = _stopped("for this account", reason)
+    return AccountSafety(policy_with_overrides(base, workspace_values, account_values), stopped)
+
+
+def _stopped(where: str, reason: str) -> str:
+    return f"kill switch: sending is stopped {where}" + (f" ({reason})" if reason else "")
+
+
+@dataclass(frozen=True)
+class EffectiveValue:
+    key: str
+    label: str
+    value: int | None
+    source: str  # "policies file", "workspace" or "account"
+    ceiling: int | None
+    set_here: bool
+
+
+def policy_effective(*, workspace_id: int, account_id: int | None = None) -> list[EffectiveValue]:
+    """Every policy key of a scope: its value and where that value comes from."""
+    base = default_policy().as_values()
+    rows = {
+        row.account_id: row
+        for row in SafetyOverride.all_workspaces.filter(workspace_id=workspace_id).filter(
+            Q(account__isnull=True) | Q(account_id=account_id)
+        )
+    }
+    workspace_values = rows[None].values if None in rows else {}
+    account_values = rows[account_id].values if account_id is not None and account_id in rows else {}
+    here = account_values if account_id is not None else workspace_values
+    result = []
+    for entry in POLICY_KEYS.values():
+        value, source = base.get(entry.key), "policies file"
+        if entry.key in workspace_values:
+            value, source = workspace_values[entry.key], "workspace"
+        if entry.key in account_values:
+            value, source = account_values[entry.key], "account"
+        result.append(EffectiveValue(entry.key, entry.label, value, source, entry.ceiling, entry.key in here))
+    return result
+
+
+def safety_override_of(*, workspace_id: int, account_id: int | None = None) -> SafetyOverride | None:
+    return SafetyOverride.all_workspaces.filter(workspace_id=workspace_id, account_id=account_id).first()
+
+
+def safety_changes(*, account_id: int | None = None, limit: int = 50) -> QuerySet[SafetyChange]:
+    """The audit trail of the workspace in scope (of one account, or of the workspace's own settings)."""
+    return SafetyChange.objects.filter(account_id=account_id).select_related("actor")[:limit]
+
+
+def global_kill_switch() -> GlobalKillSwitch:
+    switch, _ = GlobalKillSwitch.objects.get_or_create(pk=1)
+    return switch
