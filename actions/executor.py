@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import InstagramAccount
 from accounts.services import account_access_token
@@ -47,11 +51,53 @@ def _comment_reply_reconcile(action: Action, client: InstagramClient) -> Reconci
     return Reconciliation(False, {})
 
 
+def _dm(action: Action, client: InstagramClient) -> dict[str, Any]:
+    """A DM: a normal message, or with the HUMAN_AGENT tag when the inbox planned one.
+
+    A person's reply (``sent_by``) that the gate held past the 24-hour window
+    is still a person's reply, so it goes with the tag rather than being
+    refused; an automated message never gets the tag.
+    """
+    payload = action.payload
+    human_agent = bool(payload.get("human_agent"))
+    window_until = parse_datetime(str(payload.get("standard_window_until") or ""))
+    switched = (
+        not human_agent and bool(payload.get("sent_by")) and window_until is not None and timezone.now() >= window_until
+    )
+    result = client.message_send_text(
+        recipient_id=payload["recipient_id"], text=payload["message"], human_agent=human_agent or switched
+    )
+    return {**result, "sent_with_human_agent_tag": True} if switched else result
+
+
+# A message of ours found in the conversation counts only if Instagram dated it after the send began (with slack).
+DM_RECONCILE_SLACK = timedelta(minutes=2)
+
+
+def _dm_reconcile(action: Action, client: InstagramClient) -> Reconciliation:
+    """Did our DM arrive? Look for it among the latest messages of the conversation with the recipient."""
+    account_id = action.account.ig_user_id
+    recipient_id = action.payload["recipient_id"]
+    for conversation in client.conversations_list(user_id=recipient_id, max_items=1):
+        for item in client.conversation_messages(conversation_id=str(conversation["id"])):
+            message = client.message_get(message_id=str(item["id"]))
+            sender = str((message.get("from") or {}).get("id", ""))
+            created = parse_datetime(str(message.get("created_time") or ""))
+            recent = action.started_at is None or created is None or created >= action.started_at - DM_RECONCILE_SLACK
+            if sender == account_id and message.get("message") == action.payload["message"] and recent:
+                return Reconciliation(
+                    True, {"recipient_id": recipient_id, "message_id": message.get("id"), "reconciled": True}
+                )
+    return Reconciliation(False, {})
+
+
 EXECUTORS: dict[str, Callable[[Action, InstagramClient], dict[str, Any]]] = {
     ActionType.COMMENT_REPLY: _comment_reply,
+    ActionType.DM: _dm,
 }
 RECONCILERS: dict[str, Callable[[Action, InstagramClient], Reconciliation]] = {
     ActionType.COMMENT_REPLY: _comment_reply_reconcile,
+    ActionType.DM: _dm_reconcile,
 }
 
 

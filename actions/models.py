@@ -9,6 +9,7 @@ from accounts.tenancy import WorkspaceOwned
 
 class ActionType(models.TextChoices):
     COMMENT_REPLY = "comment_reply", "Comment reply"
+    DM = "dm", "Direct message"
 
 
 class ActionState(models.TextChoices):

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "actions",
     "safety",
     "engagement",
+    "messaging",
     "sandbox",
 ]
 

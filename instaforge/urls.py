@@ -7,5 +7,7 @@ urlpatterns = [
     path("webhooks/", include("instagram.urls")),
     path("", include("accounts.urls")),
     path("", include("engagement.urls")),
+    path("", include("messaging.urls")),
     path("", include("actions.urls")),
+    path("", include("safety.urls")),
 ]

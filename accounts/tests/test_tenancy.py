@@ -12,6 +12,7 @@ from accounts.models import AccountState, InstagramAccount, Membership
 from accounts.tenancy import NoWorkspaceInScope, workspace_scope
 from actions.models import Action
 from engagement.models import Comment, CommentRule
+from messaging.models import Conversation
 
 
 @pytest.fixture
@@ -33,9 +34,13 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
         source_kind="comment",
         source_id=str(comment.pk),
     )
+    conversation = Conversation.all_workspaces.create(
+        workspace=workspace_a, account=account, participant_igsid="1234567890123456", participant_username="fan"
+    )
     member_b = make_user("b@example.com")
     make_workspace("B", owner=member_b)
     return {
+        "conversation": conversation,
         "owner_a": owner_a,
         "member_b": member_b,
         "account": account,
@@ -59,6 +64,13 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "rule_delete", [account.pk, rule.pk]),
         ("get", "comment_detail", [world["comment"].pk]),
         ("get", "action_detail", [world["action"].pk]),
+        ("get", "account_safety", [account.pk]),
+        ("post", "account_safety", [account.pk]),
+        ("get", "conversation_detail", [world["conversation"].pk]),
+        ("post", "conversation_reply", [world["conversation"].pk]),
+        ("post", "conversation_state", [world["conversation"].pk]),
+        ("post", "conversation_assign", [world["conversation"].pk]),
+        ("post", "conversation_note", [world["conversation"].pk]),
     ]
     return [(method, name, reverse(name, args=args)) for method, name, args in routes]
 
@@ -81,7 +93,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 10
+URL_COUNT = 17
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))

@@ -1,0 +1,418 @@
+"""Writes for the DM inbox: storing what the messaging webhooks say, and a person's answers.
+
+Received messages come from the ``messages`` webhook (``messaging_event_handle``);
+a member's reply is planned on the ledger (action type ``dm``) and sent by the
+dispatcher after the safety gate, never from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import InstagramAccount, Membership, User
+from accounts.services import account_access_token
+from accounts.vault import TokenDecryptionError
+from actions.models import Action, ActionState, ActionType
+from actions.services import action_plan
+from instaforge.tasks import enqueue_with_commit
+from instagram.client import InstagramClient
+from instagram.errors import GraphAPIError
+from instagram.events import HandlerResult
+from instagram.models import InboundEvent, InboundEventState
+from instagram.parsing import (
+    Attachment,
+    MessageEditEvent,
+    MessageEvent,
+    PostbackEvent,
+    ReactionEvent,
+    ReferralEvent,
+    SeenEvent,
+    event_parse,
+)
+from messaging.models import Conversation, ConversationState, Message, MessageDirection, Note
+from safety.services import usage_observe
+
+logger = logging.getLogger(__name__)
+
+# Meta's Send API: a normal message within 24 hours of the person's last message; a person
+# (never automation) may answer up to 7 days after it with the HUMAN_AGENT tag.
+STANDARD_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+# Instagram text messages are at most 1,000 characters.
+MESSAGE_MAX_LENGTH = 1000
+PREVIEW_LENGTH = 200
+DELETED_PREVIEW = "(message deleted)"
+
+
+# ---------------------------------------------------------------------------
+# The messaging window
+
+
+@dataclass(frozen=True)
+class ReplyWindow:
+    """Whether a person may answer now, and how."""
+
+    allowed: bool
+    human_agent: bool  # send with the HUMAN_AGENT tag
+    explanation: str
+    closes_at: datetime | None = None
+    standard_until: datetime | None = None  # when the 24-hour window closes
+
+
+def reply_window(*, conversation: Conversation, now: datetime | None = None) -> ReplyWindow:
+    """Which of Meta's windows a person's reply falls in, counted from the person's last message.
+
+    Under 24 hours: a normal message. From 24 hours to 7 days: only with the
+    HUMAN_AGENT tag. Later, or when the person never wrote: refused. Only for a
+    person's replies; automated messages get no human-agent window.
+    """
+    now = now or timezone.now()
+    last = conversation.last_inbound_at
+    if last is None:
+        return ReplyWindow(
+            False,
+            False,
+            "The person has not written to this account yet: Instagram lets you answer only after they do.",
+        )
+    age = now - last
+    if age < STANDARD_WINDOW:
+        closes = last + STANDARD_WINDOW
+        return ReplyWindow(
+            True,
+            False,
+            f"Within the 24-hour window (until {closes:%d %b, %H:%M} UTC): a normal message.",
+            closes,
+            standard_until=closes,
+        )
+    if age < HUMAN_AGENT_WINDOW:
+        closes = last + HUMAN_AGENT_WINDOW
+        return ReplyWindow(
+            True,
+            True,
+            "The 24-hour window has closed: your reply is sent with Instagram's HUMAN_AGENT tag, "
+            f"which a person may use until {closes:%d %b, %H:%M} UTC (7 days after their last message).",
+            closes,
+            standard_until=last + STANDARD_WINDOW,
+        )
+    return ReplyWindow(
+        False,
+        False,
+        "More than 7 days have passed since the person's last message: Instagram does not allow a reply "
+        "until they write again.",
+    )
+
+
+class ReplyRefused(Exception):
+    """A reply that may not be sent; the message says why, for the member."""
+
+
+# ---------------------------------------------------------------------------
+# Webhooks
+
+
+def messaging_event_handle(event: InboundEvent) -> HandlerResult:
+    """Handler for stored messaging items: messages are stored; other kinds are acknowledged and left for later."""
+    assert event.account is not None
+    parsed = event_parse(field=event.field, payload=event.payload, entry_id=event.entry_id, entry_time=event.entry_time)
+    if isinstance(parsed, MessageEvent):
+        _message, outcome = message_ingest(account=event.account, event=parsed, inbound_event=event)
+        return HandlerResult(InboundEventState.PROCESSED, outcome)
+    ignored = {
+        ReactionEvent: "a reaction: not shown in the inbox yet",
+        SeenEvent: "a read receipt: not shown in the inbox yet",
+        MessageEditEvent: "an edited message: edits are not applied yet",
+        PostbackEvent: "a button tap: flows handle these (not built yet)",
+        ReferralEvent: "a referral: not used yet",
+    }
+    for kind, outcome in ignored.items():
+        if isinstance(parsed, kind):
+            return HandlerResult(InboundEventState.IGNORED, outcome)
+    return HandlerResult(InboundEventState.IGNORED, f"not a message: {type(parsed).__name__}")
+
+
+def _conversation_locked(*, account: InstagramAccount, igsid: str) -> Conversation:
+    """The conversation with ``igsid``, created if new, its row locked. Call inside a transaction."""
+    Conversation.objects.get_or_create(
+        account=account, participant_igsid=igsid, defaults={"workspace_id": account.workspace_id}
+    )
+    return Conversation.objects.select_for_update().get(account=account, participant_igsid=igsid)
+
+
+def _conversation_touch(conversation: Conversation, message: Message) -> None:
+    """Move the conversation's last-message fields forward (webhooks may arrive out of order)."""
+    fields: list[str] = []
+    if conversation.last_message_at is None or message.created_at >= conversation.last_message_at:
+        conversation.last_message_at = message.created_at
+        conversation.last_message_preview = _preview(message)
+        conversation.last_message_direction = message.direction
+        fields += ["last_message_at", "last_message_preview", "last_message_direction"]
+    if message.direction == MessageDirection.INBOUND:
+        if conversation.last_inbound_at is None or message.created_at > conversation.last_inbound_at:
+            conversation.last_inbound_at = message.created_at
+            fields.append("last_inbound_at")
+        if conversation.state == ConversationState.CLOSED:
+            # The person wrote again: the conversation is open again, back with the automation
+            # (which, until rules and flows exist, leaves it for a person to answer).
+            conversation.state = ConversationState.AUTOMATED
+            fields.append("state")
+    if fields:
+        conversation.save(update_fields=fields)
+
+
+def _preview(message: Message) -> str:
+    if message.is_deleted:
+        return DELETED_PREVIEW
+    if message.text:
+        return message.text[:PREVIEW_LENGTH]
+    kinds = ", ".join(str(attachment.get("type") or "attachment") for attachment in message.attachments)
+    return f"[{kinds}]" if kinds else ""
+
+
+def _attachment_stored(attachment: Attachment) -> dict[str, Any]:
+    """An attachment as the thread shows it; a URL that is not http(s) is dropped (it becomes a link)."""
+    stored = asdict(attachment)
+    if not str(stored.get("url") or "").startswith(("https://", "http://")):
+        stored["url"] = None
+    return stored
+
+
+def _own_reply_for_echo(*, conversation: Conversation, event: MessageEvent) -> Message | None:
+    """Our reply that this echo reports, if it is one.
+
+    By the ``message_id`` Instagram answered the send with; failing that (the
+    echo can arrive before the dispatcher has recorded the answer), the oldest
+    reply of this conversation with the same text that is being sent.
+    """
+    sent = Action.objects.filter(
+        account_id=conversation.account_id, action_type=ActionType.DM, result__message_id=event.mid
+    ).values("pk")
+    own = Message.objects.filter(conversation=conversation, action__in=sent).first()
+    if own is not None:
+        return own
+    return (
+        Message.objects.filter(
+            conversation=conversation,
+            direction=MessageDirection.OUTBOUND,
+            mid="",
+            action__state__in=[ActionState.SENDING, ActionState.UNKNOWN],
+            text=event.text,
+        )
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def message_ingest(
+    *, account: InstagramAccount, event: MessageEvent, inbound_event: InboundEvent | None = None
+) -> tuple[Message | None, str]:
+    """Store one ``messages`` webhook item. Returns the message (if any) and what happened, in words.
+
+    Idempotent on Meta's ``mid``: a redelivery changes nothing. A received
+    message opens or reopens the conversation and moves its 24-hour window. An
+    echo of a reply sent from InstaForge is matched to that reply instead of
+    being stored twice; other echoes (the Instagram app, another tool) are
+    stored as the account's messages. A deletion blanks the message and marks
+    it deleted (if the deletion comes first, a deleted placeholder keeps the
+    late original out).
+    """
+    if event.is_self:
+        return None, "a test message the account sent to itself"
+    moment = event.timestamp or timezone.now()
+    if event.is_deleted:
+        return _message_delete(account=account, event=event, moment=moment, inbound_event=inbound_event)
+    with transaction.atomic():
+        conversation = _conversation_locked(account=account, igsid=event.customer_id)
+        existing = Message.objects.filter(account=account, mid=event.mid).first()
+        if existing is not None:
+            return existing, "already stored"
+        if event.is_echo:
+            own = _own_reply_for_echo(conversation=conversation, event=event)
+            if own is not None:
+                own.mid = event.mid
+                own.save(update_fields=["mid"])
+                return own, "echo of a reply sent from InstaForge"
+        message = Message.objects.create(
+            workspace_id=account.workspace_id,
+            conversation=conversation,
+            account=account,
+            mid=event.mid,
+            direction=MessageDirection.OUTBOUND if event.is_echo else MessageDirection.INBOUND,
+            text=event.text,
+            attachments=[_attachment_stored(attachment) for attachment in event.attachments],
+            is_echo=event.is_echo,
+            inbound_event=inbound_event,
+            created_at=moment,
+        )
+        _conversation_touch(conversation, message)
+        if not event.is_echo and not conversation.participant_username:
+            enqueue_with_commit("messaging.tasks.conversation_profile_fetch", account.workspace_id, conversation.pk)
+    if event.is_echo:
+        return message, "sent by the account outside InstaForge (echo)"
+    return message, "received"
+
+
+def _message_delete(
+    *, account: InstagramAccount, event: MessageEvent, moment: datetime, inbound_event: InboundEvent | None
+) -> tuple[Message, str]:
+    with transaction.atomic():
+        conversation = _conversation_locked(account=account, igsid=event.customer_id)
+        message = Message.objects.filter(account=account, mid=event.mid).first()
+        if message is None:
+            placeholder = Message.objects.create(
+                workspace_id=account.workspace_id,
+                conversation=conversation,
+                account=account,
+                mid=event.mid,
+                direction=MessageDirection.OUTBOUND
+                if event.sender_id == account.ig_user_id
+                else MessageDirection.INBOUND,
+                is_deleted=True,
+                deleted_at=moment,
+                inbound_event=inbound_event,
+                created_at=moment,
+            )
+            return placeholder, "deleted before it was received: kept as deleted"
+        if message.is_deleted:
+            return message, "already marked deleted"
+        # The person unsent it: keep that it existed, not what it said.
+        message.is_deleted, message.deleted_at, message.text, message.attachments = True, moment, "", []
+        message.save(update_fields=["is_deleted", "deleted_at", "text", "attachments"])
+        if conversation.last_message_at == message.created_at:
+            conversation.last_message_preview = DELETED_PREVIEW
+            conversation.save(update_fields=["last_message_preview"])
+    return message, "marked deleted"
+
+
+# ---------------------------------------------------------------------------
+# A person's actions in the inbox
+
+
+def conversation_reply(
+    *, conversation_id: int, author: User, text: str, token: str, now: datetime | None = None
+) -> Message:
+    """Plan a member's reply on the ledger, once per form ``token``, and show it in the thread.
+
+    The reply is an action of type ``dm``: the dispatcher sends it after the
+    safety gate. Within 24 hours of the person's last message it is a normal
+    message, up to 7 days with the HUMAN_AGENT tag; later it is refused
+    (``ReplyRefused``). Submitting the same form twice plans one action and
+    returns the same message.
+    """
+    now = now or timezone.now()
+    text = text.strip()
+    if not text:
+        raise ReplyRefused("Write a message first.")
+    if len(text) > MESSAGE_MAX_LENGTH:
+        raise ReplyRefused(f"Instagram messages are at most {MESSAGE_MAX_LENGTH:,} characters.")
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().select_related("account").get(pk=conversation_id)
+        account = conversation.account
+        key = f"dm_reply:{conversation.pk}:{token}"
+        already = Message.objects.filter(action__account=account, action__idempotency_key=key).first()
+        if already is not None:
+            return already
+        window = reply_window(conversation=conversation, now=now)
+        if not window.allowed:
+            raise ReplyRefused(window.explanation)
+        payload: dict[str, Any] = {
+            "recipient_id": conversation.participant_igsid,
+            "message": text,
+            "human_agent": window.human_agent,
+            # When the normal window closes: a reply the gate holds past it is sent with the tag instead.
+            "standard_window_until": window.standard_until.isoformat() if window.standard_until else None,
+            "conversation_id": conversation.pk,
+            "sent_by": author.pk,
+        }
+        action, created = action_plan(
+            account=account,
+            action_type=ActionType.DM,
+            idempotency_key=key,
+            payload=payload,
+            due_at=now,
+            source_kind="conversation",
+            source_id=str(conversation.pk),
+        )
+        if not created:
+            return Message.objects.get(action=action)
+        message = Message.objects.create(
+            workspace_id=conversation.workspace_id,
+            conversation=conversation,
+            account=account,
+            direction=MessageDirection.OUTBOUND,
+            text=text,
+            sent_by=author,
+            action=action,
+            created_at=now,
+        )
+        _conversation_touch(conversation, message)
+    return message
+
+
+def conversation_state_set(*, conversation: Conversation, state: str) -> Conversation:
+    """Move a conversation to ``state`` (automated, waiting for a person, closed)."""
+    if state not in ConversationState.values:
+        raise ValueError(f"Unknown conversation state {state!r}.")
+    Conversation.objects.filter(pk=conversation.pk).update(state=state)
+    conversation.state = state
+    return conversation
+
+
+def conversation_assign(*, conversation: Conversation, membership: Membership | None) -> Conversation:
+    """Assign the conversation to a member of its own workspace, or to nobody."""
+    if membership is not None and membership.workspace_id != conversation.workspace_id:
+        raise ValueError("Only a member of the conversation's workspace can be assigned.")
+    Conversation.objects.filter(pk=conversation.pk).update(assigned_to=membership)
+    conversation.assigned_to = membership
+    return conversation
+
+
+def note_add(*, conversation: Conversation, author: User, text: str) -> Note:
+    """A private note for the team. Never sent to Instagram."""
+    text = text.strip()
+    if not text:
+        raise ValueError("A note needs some text.")
+    return Note.objects.create(
+        workspace_id=conversation.workspace_id, conversation=conversation, author=author, text=text
+    )
+
+
+# ---------------------------------------------------------------------------
+# Reads from Instagram
+
+
+def _reading_client(account: InstagramAccount) -> InstagramClient:
+    """A client whose answers' usage headers reach the safety engine; no retries (best effort)."""
+
+    def observe(usage: dict[str, Any]) -> None:
+        usage_observe(account_id=account.pk, usage=usage)
+
+    return InstagramClient(access_token=account_access_token(account=account), max_retries=0, on_usage=observe)
+
+
+def conversation_profile_refresh(*, conversation_id: int) -> str:
+    """Fill in the person's username and name from Instagram's User Profile API, when not yet known.
+
+    Best effort: a refusal or an unreachable API leaves the conversation as it
+    is (the next message tries again).
+    """
+    conversation = Conversation.objects.select_related("account").filter(pk=conversation_id).first()
+    if conversation is None or conversation.participant_username:
+        return "nothing to do"
+    try:
+        profile = _reading_client(conversation.account).user_profile(
+            igsid=conversation.participant_igsid, fields="name,username"
+        )
+    except (GraphAPIError, TokenDecryptionError) as exc:
+        logger.info("No profile for conversation %s: %s", conversation_id, exc)
+        return f"profile not available: {exc}"
+    Conversation.objects.filter(pk=conversation_id).update(
+        participant_username=str(profile.get("username") or "")[:100],
+        participant_name=str(profile.get("name") or "")[:200],
+    )
+    return "profile stored"
