@@ -101,6 +101,22 @@ RECONCILERS: dict[str, Callable[[Action, InstagramClient], Reconciliation]] = {
 }
 
 
+def executor_register(
+    action_type: str,
+    *,
+    run: Callable[[Action, InstagramClient], dict[str, Any]],
+    reconcile: Callable[[Action, InstagramClient], Reconciliation],
+) -> None:
+    """Let an app (publishing, engagement, ...) run its own action type; call it from ``AppConfig.ready``.
+
+    ``run`` makes the call; ``reconcile`` answers, for an action whose outcome
+    is unknown, whether Instagram shows it happened. Both are required: an
+    action type that cannot be reconciled must not be sent.
+    """
+    EXECUTORS[action_type] = run
+    RECONCILERS[action_type] = reconcile
+
+
 def action_execute(*, action: Action) -> dict[str, Any]:
     """Call Instagram for ``action``. Raises the client's typed errors."""
     return EXECUTORS[action.action_type](action, _client(action.account))

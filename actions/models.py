@@ -10,6 +10,13 @@ from accounts.tenancy import WorkspaceOwned
 class ActionType(models.TextChoices):
     COMMENT_REPLY = "comment_reply", "Comment reply"
     DM = "dm", "Direct message"
+    PRIVATE_REPLY = "private_reply", "Private reply (comment to DM)"
+    HIDE_COMMENT = "hide_comment", "Hide comment"
+    UNHIDE_COMMENT = "unhide_comment", "Unhide comment"
+    DELETE_COMMENT = "delete_comment", "Delete comment"
+    SENDER_ACTION = "sender_action", "Sender action (typing, seen)"
+    PUBLISH = "publish", "Publish post"
+    FIRST_COMMENT = "first_comment", "First comment on a published post"
 
 
 class ActionState(models.TextChoices):
