@@ -30,7 +30,18 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ),
 )
 
-MANAGED_PREFIXES = ("instagram:", "django-q:", "accounts:", "actions:", "safety:", "engagement:")
+MANAGED_PREFIXES = (
+    "instagram:",
+    "django-q:",
+    "accounts:",
+    "actions:",
+    "safety:",
+    "engagement:",
+    "messaging:",
+    "warmup:",
+    "publishing:",
+    "integrations:",
+)
 
 
 def schedules_sync() -> list[str]:
