@@ -141,6 +141,8 @@ def test_a_reply_is_planned_once_and_shows_its_ledger_state(logged_in: Client, m
     page = logged_in.get(url).content.decode()
     assert "Deferred" in page and "cooldown: 120 s between dms" in page
     assert reverse("action_detail", args=[action.pk]) in page
+    # ... and the ledger entry leads back to the conversation that planned it.
+    assert url in logged_in.get(reverse("action_detail", args=[action.pk])).content.decode()
 
     Action.all_workspaces.filter(pk=action.pk).update(state=ActionState.SUCCEEDED)
     assert ">Sent<" in logged_in.get(url).content.decode()
