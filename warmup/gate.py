@@ -33,6 +33,8 @@ from warmup.phases import CAPABILITY_LABELS, NOT_COUNTED, WARMUP_DAYS, WarmupPol
 
 # How many local days ahead the next window is looked for (7 days plus the longest plausible extension).
 LOOKAHEAD_DAYS = 30
+# While today's target is not drawn (the schedule runs every 5 minutes), work over the lowest budget asks again soon.
+UNDRAWN_RECHECK = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,16 @@ def fallback_target(policy: WarmupPolicy, day: int) -> int:
     return min(policy.phase_of(candidate).min_actions for candidate in days)
 
 
-def day_target(*, account_id: int, day: int, on: date, policy: WarmupPolicy) -> int:
-    """The action budget of ``on`` for an account on warm-up day ``day``."""
+def day_budget(*, account_id: int, day: int, on: date, policy: WarmupPolicy) -> tuple[int, bool]:
+    """The action budget of ``on`` for an account on warm-up day ``day``, and whether the schedule has drawn it."""
     row = WarmupDay.all_workspaces.filter(plan__account_id=account_id, local_date=on).values("day", "target").first()
     if row is not None and row["day"] == day:
-        return int(row["target"])
-    return fallback_target(policy, day)
+        return int(row["target"]), True
+    return fallback_target(policy, day), False
+
+
+def day_target(*, account_id: int, day: int, on: date, policy: WarmupPolicy) -> int:
+    return day_budget(account_id=account_id, day=day, on=on, policy=policy)[0]
 
 
 def day_used(*, account_id: int, zone: ZoneInfo, on: date, exclude_action_id: int | None = None) -> int:
@@ -160,10 +166,18 @@ def warmup_gate_check(*, action: Action, account: InstagramAccount, now: datetim
 
     if action.action_type in NOT_COUNTED:
         return None
-    target = day_target(account_id=account.pk, day=day, on=today, policy=policy)
+    target, drawn = day_budget(account_id=account.pk, day=day, on=today, policy=policy)
     used = day_used(account_id=account.pk, zone=zone, on=today, exclude_action_id=action.pk)
     if used >= target:
-        until = window(today_closed=True)
-        used_up = f"today's budget of {target} actions is used ({used} of {target})"
+        if not drawn:
+            # The schedule has not drawn today's target yet: ask again soon rather than tomorrow.
+            until = min(window(today_closed=True), now + UNDRAWN_RECHECK)
+            used_up = (
+                f"today's target is not drawn yet (the warm-up schedule has not run since midnight), "
+                f"and the lowest possible budget of {target} actions is used"
+            )
+        else:
+            until = window(today_closed=True)
+            used_up = f"today's budget of {target} actions is used ({used} of {target})"
         return WarmupHold(until, f"{prefix}: {used_up}; {_when(until, zone, now)}")
     return None
