@@ -63,7 +63,8 @@ def warmup_health_check(*, account: InstagramAccount, at: datetime | None = None
         at__lt=at,
         reason__startswith="Instagram rate limit",
     ).count()
-    usage = AccountUsage.objects.filter(account_id=account.pk, regain_at__gt=since, updated_at__lt=at + DAY).first()
+    # Only the latest regain time is stored; one that ends after ``since`` counts (at worst a day held too many).
+    usage = AccountUsage.objects.filter(account_id=account.pk, regain_at__gt=since).first()
     if rate_limited or usage is not None:
         why = f"Instagram rate-limited it {rate_limited} time{'s' if rate_limited != 1 else ''} in the last 24 hours"
         if usage is not None and usage.regain_reason:
@@ -150,9 +151,10 @@ def warmup_plan_start(
 ) -> WarmupPlan:
     """Give an account that is on a warm-up day its plan, starting today (local). Idempotent.
 
-    A running plan is left as it is. A finished plan (the account was
-    connected again and starts a new warm-up) begins again. Raises
-    ``WarmupError`` for an account that is not warming up.
+    A running plan on the account's day is left as it is. A finished plan,
+    or one on another day (the account was disconnected and connected again),
+    begins again from today. Raises ``WarmupError`` for an account that is not
+    warming up.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -161,7 +163,12 @@ def warmup_plan_start(
         if day is None:
             raise WarmupError(f"{account} is not warming up ({account.get_state_display().lower()}).")
         if plan is not None and plan.status == PlanStatus.RUNNING:
-            return plan
+            latest = WarmupDay.all_workspaces.filter(plan=plan).order_by("-local_date").values_list("day", flat=True)
+            if latest.first() == day:
+                return plan
+            # The account came back on another day than its plan says (e.g. disconnected, then connected
+            # again at day 1): the plan begins again from here.
+            cause = f"{cause} (back on day {day})"
         kind = EventKind.START if plan is None else EventKind.RESTART
         today = local_date(account_zone(account), now)
         plan = _plan_reset(account=account, plan=plan, today=today, now=now)

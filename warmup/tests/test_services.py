@@ -226,3 +226,17 @@ def test_an_account_made_active_by_hand_ends_its_plan(warming: InstagramAccount)
     account_transition(account_id=warming.pk, to_state=AccountState.ACTIVE, cause="test")
     warmup_days_advance()
     assert WarmupPlan.all_workspaces.get(account=warming).status == PlanStatus.COMPLETED
+
+
+def test_connecting_again_after_a_disconnection_starts_the_plan_again(warming: InstagramAccount, clock: Clock) -> None:
+    clock.set(tokyo(5, 0, 5))
+    warmup_days_advance()  # day 2
+    clock.set(tokyo(5, 12))
+    account_transition(account_id=warming.pk, to_state=AccountState.INACTIVE, cause="disconnected")
+    clock.set(tokyo(20, 9))
+    account_transition(account_id=warming.pk, to_state=AccountState.CONNECTING, cause="Instagram Login started")
+    account_transition(account_id=warming.pk, to_state=AccountState.WARMUP_DAY_1, cause="Instagram Login completed")
+    plan = warmup_plan_start(account_id=warming.pk, cause="connected as @brand")
+    assert plan.started_on == plan.day_local_date == tokyo(20, 0).date()
+    assert events(warming)[-1] == (EventKind.RESTART, None, 1)
+    assert warmup_days_advance()["steps"] == 0  # no hold recorded for the days it was disconnected
