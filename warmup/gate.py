@@ -12,6 +12,10 @@ While an account is on warm-up day N:
 - once the day's budget (the target drawn for the local date, across every
   action type) is used, actions wait for the next day's window.
 
+Until the schedule has drawn a new local date's target (just after midnight,
+or while the schedule is down), the lowest target that date can end up with
+applies, and work over it asks again after ``UNDRAWN_RECHECK``.
+
 Nothing is dropped: each case is a deferral with its reason and time. A
 person's own reply from the inbox (``sent_by`` in the payload) is a person's
 act, not automation: the warm-up never holds it back, but it is counted in the
