@@ -449,7 +449,7 @@ class InstagramAccountAdmin(ModelAdmin):
             "Connection",
             {"fields": ("token_status", "token_expires_at", "token_permissions", "connected_at", "created_at")},
         ),
-        ("Activity", {"fields": ("ledger_link",)}),
+        ("Activity", {"fields": ("ledger_link", "warmup_link")}),
     )
     # Everything but the time zone comes from Instagram or from the lifecycle services.
     readonly_fields = (
@@ -467,6 +467,7 @@ class InstagramAccountAdmin(ModelAdmin):
         "connected_at",
         "created_at",
         "ledger_link",
+        "warmup_link",
     )
     inlines = (AccountTransitionInline,)
     actions: tuple[str, ...] = (
@@ -521,6 +522,14 @@ class InstagramAccountAdmin(ModelAdmin):
         return format_html(
             '<a class="text-primary-600" href="{}?account__id__exact={}">Actions of {}</a>', url, account.pk, account
         )
+
+    @display(description="warm-up")
+    def warmup_link(self, account: InstagramAccount) -> SafeString | str:
+        plan_id = getattr(getattr(account, "warmup_plan", None), "pk", None)
+        if plan_id is None:
+            return "no warm-up recorded"
+        url = reverse(f"{self.admin_site.name}:warmup_warmupplan_change", args=[plan_id])
+        return format_html('<a class="text-primary-600" href="{}">Warm-up: extend, restart, skip</a>', url)
 
     # --- running lifecycle operations ---
 

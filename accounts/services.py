@@ -370,10 +370,16 @@ def account_connect_complete(
                 account_id=account.pk, to_state=AccountState.CONNECTING, actor=actor, cause="Instagram Login started"
             )
         target = account.resume_state if account.resume_state in lifecycle.ACTING_STATES else AccountState.WARMUP_DAY_1
-        return account_transition(
+        account = account_transition(
             account_id=account.pk,
             to_state=target,
             actor=actor,
             cause="Instagram Login completed",
             reason=f"connected as @{account.username}",
         )
+        if account.warmup_day is not None:
+            # The warm-up app builds on accounts, so it is imported here rather than at the top.
+            from warmup.services import warmup_plan_start
+
+            warmup_plan_start(account_id=account.pk, cause=f"connected as @{account.username}", actor=actor)
+        return account

@@ -28,6 +28,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(
         "instagram: backfill missed webhooks", "instagram.tasks.missed_webhooks_backfill", Schedule.MINUTES, minutes=10
     ),
+    ScheduleSpec("warmup: advance days", "warmup.tasks.warmup_days_advance_due", Schedule.MINUTES, minutes=5),
 )
 
 MANAGED_PREFIXES = (

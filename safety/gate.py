@@ -5,6 +5,7 @@ the account's row lock and marks the action ``sending``. Checks, in order:
 
 1. kill switches (global, workspace, account): defer, recheck soon;
 2. the account's state, and Instagram's regain time after a rate limit;
+   then the warm-up phase of a new account (``warmup.gate``): types, active hours, day budget;
 3. Meta's documented limits (``safety.policies.META_CEILINGS``), whatever the policy;
 4. per-account limits (hour, day, burst), per-type limits (hour, day) and
    cooldowns, counted on the ledger (sliding windows) under the account lock:
@@ -31,6 +32,7 @@ from safety.counters import CounterSlot, counters_take, window_start
 from safety.models import AccountUsage
 from safety.policies import AUDIO_VIDEO, META_CEILINGS, SafetyPolicy, plural_label
 from safety.selectors import account_safety
+from warmup.gate import warmup_gate_check
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -187,6 +189,10 @@ def gate_evaluate(
     usage = AccountUsage.objects.filter(account_id=account.pk, regain_at__gt=now).first()
     if usage is not None and usage.regain_at is not None:
         return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
+
+    held = warmup_gate_check(action=action, account=account, now=now)  # the phase's types, hours and day budget
+    if held is not None:
+        return Decision.defer(held.until, held.reason)
 
     decision = _ledger_check(action=action, account=account, now=now, policy=policy)
     if decision is not None:

@@ -25,7 +25,7 @@ from sandbox.models import SandboxAccount, SandboxMessage, SandboxWebhookDeliver
 from sandbox.selectors import calls_count
 from sandbox.services import sandbox_follower_message, sandbox_message_send, sandbox_settings_update
 from sandbox.testing import SandboxServer
-from tests.test_comment_thread import connect_through_instagram_login, dispatch_until_idle
+from tests.test_comment_thread import connect_through_instagram_login, dispatch_until_idle, skip_warm_up
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_a_follower_dm_is_answered_from_the_inbox_exactly_once(
     client: Client, member: dict[str, Any], sandbox_server: SandboxServer, live_server, settings
 ) -> None:
     settings.SANDBOX_WEBHOOK_URL = live_server.url + "/webhooks/instagram/"
-    account = connect_through_instagram_login(client, "demo_bakery")
+    account = skip_warm_up(connect_through_instagram_login(client, "demo_bakery"))
     sandbox_account = SandboxAccount.objects.get(user_id=account.ig_user_id)
     sandbox_settings_update(message_echoes=True)  # as Meta does: what the API sends comes back as an echo
 
@@ -79,7 +79,7 @@ def test_a_follower_dm_is_answered_from_the_inbox_exactly_once(
 def test_a_dm_whose_outcome_is_unknown_is_reconciled_against_the_conversation(
     client: Client, member: dict[str, Any], sandbox_server: SandboxServer
 ) -> None:
-    account = connect_through_instagram_login(client, "demo_bakery")
+    account = skip_warm_up(connect_through_instagram_login(client, "demo_bakery"))
     sandbox_account = SandboxAccount.objects.get(user_id=account.ig_user_id)
     sandbox_settings_update(message_echoes=False)
     follower = sandbox_follower_message(account=sandbox_account, from_username="hungry_fan", text="hi").conversation
@@ -110,7 +110,7 @@ def test_a_dm_whose_outcome_is_unknown_is_reconciled_against_the_conversation(
 def test_a_persons_reply_held_past_the_24_hour_window_goes_with_the_human_agent_tag(
     client: Client, member: dict[str, Any], sandbox_server: SandboxServer
 ) -> None:
-    account = connect_through_instagram_login(client, "demo_bakery")
+    account = skip_warm_up(connect_through_instagram_login(client, "demo_bakery"))
     sandbox_account = SandboxAccount.objects.get(user_id=account.ig_user_id)
     sandbox_settings_update(message_echoes=False)
     follower = sandbox_follower_message(account=sandbox_account, from_username="hungry_fan", text="hi").conversation

@@ -66,6 +66,7 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("get", "action_detail", [world["action"].pk]),
         ("get", "account_safety", [account.pk]),
         ("post", "account_safety", [account.pk]),
+        ("get", "account_warmup", [account.pk]),
         ("get", "conversation_detail", [world["conversation"].pk]),
         ("post", "conversation_reply", [world["conversation"].pk]),
         ("post", "conversation_state", [world["conversation"].pk]),
@@ -93,7 +94,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 17
+URL_COUNT = 18
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))

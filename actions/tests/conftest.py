@@ -13,6 +13,7 @@ from actions.services import action_plan
 from sandbox.models import SandboxAccount, SandboxCall, SandboxComment
 from sandbox.services import sandbox_account_create, sandbox_authorize
 from sandbox.testing import SandboxServer
+from warmup.services import warmup_skip
 
 
 @dataclass
@@ -31,6 +32,9 @@ def connected(sandbox_server: SandboxServer, workspace: Workspace) -> Connected:
         account=sandbox_account, redirect_uri=redirect_uri, scopes=["instagram_business_manage_comments"]
     )
     account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=None)
+    # These tests are about the ledger, not the warm-up (warmup/tests): an operator skips it.
+    warmup_skip(account_id=account.pk, actor=None, reason="test account: not about the warm-up")
+    account.refresh_from_db()
     media = sandbox_account.media.get()
     comment = SandboxComment.objects.create(media=media, from_id="1234567890123456", from_username="fan", text="price?")
     return Connected(account, sandbox_account, comment)

@@ -39,7 +39,7 @@ def test_rate_limits_keep_the_action_and_stop_the_account_until_it_regains_acces
     assert action.state == ActionState.PLANNED and f"code {code}" in action.last_reason
     usage = AccountUsage.objects.get(account=connected.account)
     assert usage.regain_at is not None and usage.regain_at > timezone.now()
-    assert connected.account.state == AccountState.WARMUP_DAY_1  # slowed down, not suspended
+    assert connected.account.state == AccountState.ACTIVE  # slowed down, not suspended
 
 
 def test_a_revoked_token_moves_the_account_to_error(connected: Connected) -> None:
@@ -62,7 +62,7 @@ def test_an_invalid_parameter_fails_the_action_and_leaves_the_account_alone(conn
     action = send_one(connected)
     assert action.state == ActionState.FAILED
     assert action.result["error"]["code"] == 100
-    assert connected.account.state == AccountState.WARMUP_DAY_1
+    assert connected.account.state == AccountState.ACTIVE
 
 
 def test_a_server_error_after_sending_is_reconciled_not_resent(connected: Connected) -> None:

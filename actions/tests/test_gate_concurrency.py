@@ -93,7 +93,7 @@ def test_no_cap_is_exceeded_by_one_under_concurrent_dispatchers(
 
 def test_a_switched_off_account_plans_but_sends_nothing_until_switched_on(connected: Connected) -> None:
     account: InstagramAccount = connected.account
-    assert account.state == AccountState.WARMUP_DAY_1
+    assert account.state == AccountState.ACTIVE
     kill_switch_set(workspace_id=account.workspace_id, account_id=account.pk, stopped=True, reason="audit", actor=None)
     action = plan_reply(connected)
     dispatch_once(worker_id="w")

@@ -38,7 +38,7 @@ def make_action(account, *, started_seconds_ago: float | None = None, key: str =
 
 @pytest.fixture
 def account(make_account, workspace):
-    return make_account(workspace, state=AccountState.WARMUP_DAY_1)
+    return make_account(workspace, state=AccountState.ACTIVE)  # the warm-up has its own tests (warmup/tests)
 
 
 def test_allows_within_every_limit(account) -> None:

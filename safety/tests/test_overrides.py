@@ -24,7 +24,7 @@ from safety.services import PolicyOverrideError, global_kill_switch_set, kill_sw
 
 @pytest.fixture
 def account(make_account, workspace):
-    return make_account(workspace, state=AccountState.WARMUP_DAY_1)
+    return make_account(workspace, state=AccountState.ACTIVE)
 
 
 def claimed(account) -> Action:
@@ -169,6 +169,8 @@ def test_another_accounts_kill_switch_does_not_stop_this_one(account, make_accou
     assert gate_evaluate(action=claimed(other), account=other).verdict == Verdict.DEFER
 
 
-def test_a_new_account_still_gets_its_replies_through_by_default(account) -> None:
-    # WARMUP_DAY_1 with the file's defaults: phase enforcement comes later.
-    assert gate_evaluate(action=claimed(account), account=account).verdict == Verdict.ALLOW
+def test_a_new_accounts_comment_replies_wait_for_their_warm_up_phase(make_account, workspace) -> None:
+    new = make_account(workspace, state=AccountState.WARMUP_DAY_1)
+    decision = gate_evaluate(action=claimed(new), account=new)
+    assert decision.verdict == Verdict.DEFER
+    assert "warm-up day 1" in decision.reason and "comment replies start on day 3" in decision.reason

@@ -1,5 +1,6 @@
 """A newcomer's first session, in a real browser: sign up, create a workspace, connect the sandbox
-account, add a rule, comment as a follower in the sandbox, and see the reply in the web app."""
+account, add a rule, comment as a follower in the sandbox, see the reply held by the new account's
+warm-up with the reason, and see it answered once an operator skips the warm-up."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from accounts.models import InstagramAccount
 from sandbox.models import SandboxComment
 from sandbox.testing import SandboxServer
 from tests.e2e.conftest import WAIT_SECONDS, by_testid, wait_for, wait_for_text
+from warmup.services import warmup_skip
 
 
 def test_sign_up_connect_add_rule_and_see_a_comment_answered(
@@ -57,15 +60,34 @@ def test_sign_up_connect_add_rule_and_see_a_comment_answered(
     browser.find_element(*by_testid("follower-comment-text")).send_keys("What's the price?")
     browser.find_element(*by_testid("follower-comment-submit")).click()
 
+    # A new account warms up: on day 1 its comment replies wait for day 3, and the web app says why.
+    # (The webhook arrives in its own time: the page is reloaded until the comment and its held reply show.)
+    browser.get(account_page)
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda driver: "comment replies start on day 3" in _reply_row(driver))
+    wait_for_text(browser, "comment-text", "What's the price?")
+    wait_for_text(browser, "comment-rule", "Prices")
+    assert _reply_state(browser) == "Planned"
+    wait_for_text(browser, "warmup-budget", "Day 1 of 7")
+    assert not SandboxComment.objects.filter(via_api=True).exists()
+
+    # An operator skips the warm-up (the admin's button calls this service): the held-back reply goes out.
+    account = InstagramAccount.all_workspaces.get(username="corner_bakery")
+    warmup_skip(account_id=account.pk, actor=None, reason="e2e: reviewed by an operator")
+
     # The reply appears in the sandbox (the page polls)...
+    browser.get(f"{sandbox_server.url}/u/corner_bakery/")
     wait_for_text(browser, "sandbox-reply", "Hi @hungry_fan, a croissant is 2.50!")
     assert SandboxComment.objects.filter(via_api=True).count() == 1
 
-    # ...and in the web app: the comment, the rule it matched and the reply's ledger state.
+    # ...and in the web app: the reply's ledger state.
     browser.get(account_page)
-    wait_for_text(browser, "comment-text", "What's the price?")
-    wait_for_text(browser, "comment-rule", "Prices")
     WebDriverWait(browser, WAIT_SECONDS).until(lambda driver: _reply_state(driver) == "Succeeded")
+
+
+def _reply_row(driver: WebDriver) -> str:
+    driver.refresh()
+    rows = driver.find_elements(*by_testid("comment-row"))
+    return rows[0].text if rows else ""
 
 
 def _reply_state(driver: WebDriver) -> str:

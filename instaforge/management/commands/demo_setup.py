@@ -1,5 +1,8 @@
 """Create the demo: an operator, a member, a workspace and an Instagram account connected to the sandbox.
 
+The demo account's 7-day warm-up is skipped by the operator (reason "demo account"), so
+it answers comments at once; any account a person connects in the demo warms up normally.
+
 Idempotent: run it again and it changes nothing that is already there.
 """
 
@@ -22,11 +25,13 @@ from accounts.tenancy import workspace_scope
 from engagement.models import CommentRule
 from sandbox.server import SandboxHandler
 from sandbox.services import sandbox_account_create, sandbox_authorize
+from warmup.services import warmup_skip
 
 OPERATOR = ("operator@instaforge.local", "operator-demo-pass")
 MEMBER = ("member@instaforge.local", "member-demo-pass")
 WORKSPACE_NAME = "Demo Bakery"
 DEMO_USERNAME = "demo_bakery"
+DEMO_WARMUP_SKIP_REASON = "demo account"
 
 
 @contextmanager
@@ -61,7 +66,7 @@ class Command(BaseCommand):
     help = "Create the demo workspace, logins and a sandbox Instagram account connected through Instagram Login."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        _user(*OPERATOR, operator=True)
+        operator = _user(*OPERATOR, operator=True)
         member = _user(*MEMBER, operator=False)
         membership = Membership.all_workspaces.filter(user=member).select_related("workspace").first()
         if membership is None:
@@ -82,6 +87,14 @@ class Command(BaseCommand):
                     workspace=workspace, code=code, redirect_uri=redirect_uri, actor=member
                 )
             self.stdout.write(f"Connected @{account.username} to the sandbox: {account.get_state_display()}.")
+        if account.warmup_day is not None:
+            # The demo account answers at once; accounts a person connects in the demo still warm up for 7 days.
+            warmup_skip(account_id=account.pk, actor=operator, reason=DEMO_WARMUP_SKIP_REASON)
+            account.refresh_from_db()
+            self.stdout.write(
+                f"Skipped the warm-up of @{account.username} as the operator {operator} "
+                f"(reason: “{DEMO_WARMUP_SKIP_REASON}”): {account.get_state_display()}."
+            )
 
         with workspace_scope(workspace):
             if not CommentRule.objects.filter(account=account).exists():

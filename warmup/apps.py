@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WarmupConfig(AppConfig):
+    name = "warmup"
+    verbose_name = "Warm-up"
