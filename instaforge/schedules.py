@@ -28,6 +28,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(
         "instagram: backfill missed webhooks", "instagram.tasks.missed_webhooks_backfill", Schedule.MINUTES, minutes=10
     ),
+    ScheduleSpec("messaging: resume delayed flows", "messaging.tasks.flow_runs_resume", Schedule.MINUTES, minutes=1),
 )
 
 MANAGED_PREFIXES = (

@@ -121,8 +121,16 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
     assert event.account is not None
     parsed = event_parse(field=event.field, payload=event.payload, entry_id=event.entry_id, entry_time=event.entry_time)
     if isinstance(parsed, MessageEvent):
-        _message, outcome = message_ingest(account=event.account, event=parsed, inbound_event=event)
-        return HandlerResult(InboundEventState.PROCESSED, outcome)
+        message, outcome = message_ingest(account=event.account, event=parsed, inbound_event=event)
+        if message is not None and message.direction == MessageDirection.INBOUND and not message.is_deleted:
+            from messaging.automation import Inbound, message_automate
+
+            story_reply = parsed.reply_to is not None and parsed.reply_to.is_story
+            inbound = Inbound(quick_reply_payload=parsed.quick_reply_payload, story_reply=story_reply)
+            automated = message_automate(message_id=message.pk, inbound=inbound)
+            if automated != "already automated":
+                outcome = f"{outcome}; {automated}"
+        return HandlerResult(InboundEventState.PROCESSED, outcome[:500])
     ignored = {
         ReactionEvent: "a reaction: not shown in the inbox yet",
         SeenEvent: "a read receipt: not shown in the inbox yet",
