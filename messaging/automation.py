@@ -636,3 +636,14 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
             _ai_reply(config=config, conversation=conversation, message=message)
         return "AI reply"
     return "no rule, flow or AI matched: left for a person"
+
+
+def messaging_settings_save(*, config: MessagingSettings, api_key: str = "", clear_api_key: bool = False) -> None:
+    """Save a workspace's automation settings; a new AI API key is stored encrypted (the vault's keys)."""
+    from accounts.vault import token_encrypt
+
+    if clear_api_key:
+        config.ai_api_key_encrypted = ""
+    elif api_key.strip():
+        config.ai_api_key_encrypted = token_encrypt(plaintext=api_key.strip())
+    config.save()
