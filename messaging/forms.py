@@ -209,6 +209,12 @@ class MessagingSettingsForm(forms.ModelForm):
         help_text="Stored encrypted. Leave empty to keep the current key.",
     )
     clear_ai_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
+    ai_base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="AI base URL",
+        help_text="An OpenAI-compatible API, e.g. https://api.example.com (…/v1/chat/completions is added).",
+    )
 
     class Meta:
         model = MessagingSettings
