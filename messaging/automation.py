@@ -24,7 +24,7 @@ from typing import Any
 import requests
 from django.conf import settings as django_settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Membership
@@ -261,17 +261,20 @@ def flow_start(
     if flow.current_version is None:
         return None
     steps = flow.current_version.steps
-    with transaction.atomic():
-        if FlowRun.objects.filter(conversation=conversation, status__in=ACTIVE_RUN_STATUSES).exists():
-            return None
-        run = FlowRun.objects.create(
-            workspace_id=conversation.workspace_id,
-            conversation=conversation,
-            version=flow.current_version,
-            step_id=str(steps[0]["id"]) if steps else "",
-            trigger=trigger[:300],
-            started_at=now or timezone.now(),
-        )
+    try:
+        with transaction.atomic():
+            if FlowRun.objects.filter(conversation=conversation, status__in=ACTIVE_RUN_STATUSES).exists():
+                return None
+            run = FlowRun.objects.create(
+                workspace_id=conversation.workspace_id,
+                conversation=conversation,
+                version=flow.current_version,
+                step_id=str(steps[0]["id"]) if steps else "",
+                trigger=trigger[:300],
+                started_at=now or timezone.now(),
+            )
+    except IntegrityError:  # another worker started a flow in this conversation meanwhile
+        return None
     return flow_run_advance(run_id=run.pk, inbound=inbound, now=now)
 
 
@@ -520,6 +523,7 @@ def _rule_reply(rule: DmRule, *, conversation: Conversation, message: Message, t
 
 
 def _ai_reply(*, config: MessagingSettings, conversation: Conversation, message: Message) -> None:
+    """Ask the model (outside any transaction: it may take up to the timeout), then plan the reply."""
     context = conversation_context(conversation=conversation, message=message)
     trigger = f"no rule or flow matched “{message.text[:120]}”"
     try:
@@ -530,7 +534,32 @@ def _ai_reply(*, config: MessagingSettings, conversation: Conversation, message:
             return
         text = render(config.ai_fallback_template, conversation=conversation)
         why = Why(trigger=trigger, generator="fallback", model=config.ai_model, detail=str(exc), in_reply_to=message)
-    automated_message_send(conversation=conversation, text=text, key=f"ai:{message.pk}", why=why)
+    with transaction.atomic():
+        automated_message_send(conversation=conversation, text=text, key=f"ai:{message.pk}", why=why)
+
+
+def _analysis_store(*, message: Message, result: IntentResult) -> tuple[MessageAnalysis, bool]:
+    """Store what the pipeline found (once per message); True when it opens a new conversation."""
+    conversation = message.conversation
+    with transaction.atomic():
+        analysis = MessageAnalysis.objects.create(
+            workspace_id=message.workspace_id,
+            message=message,
+            intent=result.intent,
+            confidence=result.confidence,
+            classified_by=result.classified_by,
+            matched_keyword=result.keyword[:100],
+            sentiment=sentiment_score(text=message.text),
+        )
+        earlier = Message.objects.filter(conversation=conversation, direction=MessageDirection.INBOUND)
+        first = not earlier.exclude(pk=message.pk).exists()
+        if first:
+            events.messaging_event_emit(
+                kind=events.NEW_CONVERSATION,
+                conversation=conversation,
+                data={"username": conversation.participant_username, "text": message.text},
+            )
+    return analysis, first
 
 
 def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
@@ -544,27 +573,10 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
     conversation = message.conversation
     config = messaging_settings_get(workspace_id=conversation.workspace_id)
     result = _classify(text=message.text, config=config)
-    with transaction.atomic():
-        analysis = MessageAnalysis.objects.create(
-            workspace_id=message.workspace_id,
-            message=message,
-            intent=result.intent,
-            confidence=result.confidence,
-            classified_by=result.classified_by,
-            matched_keyword=result.keyword[:100],
-            sentiment=sentiment_score(text=message.text),
-        )
-        first = (
-            not Message.objects.filter(conversation=conversation, direction=MessageDirection.INBOUND)
-            .exclude(pk=message.pk)
-            .exists()
-        )
-        if first:
-            events.messaging_event_emit(
-                kind=events.NEW_CONVERSATION,
-                conversation=conversation,
-                data={"username": conversation.participant_username, "text": message.text},
-            )
+    try:
+        analysis, first = _analysis_store(message=message, result=result)
+    except IntegrityError:  # the same message processed by two workers at once: the other one goes on
+        return "already automated"
     conversation.refresh_from_db()
     if conversation.state != ConversationState.AUTOMATED:
         return f"left for a person (the conversation is {conversation.get_state_display().lower()})"
@@ -632,8 +644,7 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
     if outcomes:
         return "; ".join(outcomes)
     if config.ai_enabled:
-        with transaction.atomic():
-            _ai_reply(config=config, conversation=conversation, message=message)
+        _ai_reply(config=config, conversation=conversation, message=message)
         return "AI reply"
     return "no rule, flow or AI matched: left for a person"
 

@@ -24,6 +24,8 @@ from messaging.models import (
     Flow,
     FlowRun,
     FlowRunStatus,
+    Message,
+    MessageDirection,
     TriggerKind,
 )
 from safety.services import policy_override_set
@@ -144,6 +146,9 @@ def test_a_three_step_flow_with_a_branch_runs_to_completion_across_a_worker_rest
     kinds = list(ConversationEvent.all_workspaces.values_list("kind", flat=True))
     assert kinds == ["new_conversation", "new_lead", "flow_completed"]
     assert Action.all_workspaces.filter(state=ActionState.SUCCEEDED).count() == 3
+    # The echoes of the flow's messages were matched to them, not stored again.
+    outbound = Message.all_workspaces.filter(direction=MessageDirection.OUTBOUND)
+    assert outbound.count() == 3 and all(message.mid and not message.is_echo for message in outbound)
     # Each automated message knows its flow, version and step.
     steps = list(AutomatedReply.all_workspaces.order_by("message__created_at").values_list("flow_step", flat=True))
     assert steps == ["how (ask)", "where (ask)", "confirm (send_text)"]
@@ -175,3 +180,56 @@ def test_the_other_branch_and_a_flow_step_hand_over(
     sandbox_follower_message(account=sandbox_account, from_username="hungry_fan", text="order again")
     dispatch_until_idle()
     assert len(sent_texts(sandbox_account)) == 2
+
+
+def test_an_automated_dm_held_past_the_window_is_never_sent_and_never_tagged(
+    client: Client, member: dict[str, Any], sandbox_server: SandboxServer, webhook_receiver
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from actions.services import action_plan
+    from sandbox.selectors import calls_count
+
+    account = connect_through_instagram_login(client, "demo_bakery")
+    fast_dms(account)
+    sandbox_account = SandboxAccount.objects.get(user_id=account.ig_user_id)
+    follower = sandbox_follower_message(account=sandbox_account, from_username="hungry_fan", text="hi").conversation
+    closed = (timezone.now() - timedelta(minutes=1)).isoformat()
+    action, _ = action_plan(
+        account=account,
+        action_type="dm",
+        idempotency_key="auto-late",
+        # Even a payload asking for the tag: automation never gets it.
+        payload={
+            "recipient_id": follower.follower_id,
+            "message": "Automated, too late",
+            "human_agent": True,
+            "automated": True,
+            "standard_window_until": closed,
+        },
+    )
+    dispatch_until_idle()
+    action.refresh_from_db()
+    assert action.state == ActionState.FAILED and "24-hour window closed" in action.last_reason
+    assert calls_count(method="POST", path_suffix="/messages", account=sandbox_account) == 0
+
+    # Inside the window, the same automated message goes out, without the tag.
+    inside, _ = action_plan(
+        account=account,
+        action_type="dm",
+        idempotency_key="auto-in-time",
+        payload={
+            "recipient_id": follower.follower_id,
+            "message": "Automated, in time",
+            "human_agent": True,
+            "automated": True,
+            "standard_window_until": (timezone.now() + timedelta(hours=23)).isoformat(),
+        },
+    )
+    dispatch_until_idle()
+    inside.refresh_from_db()
+    assert inside.state == ActionState.SUCCEEDED
+    sent = SandboxMessage.objects.get(text="Automated, in time")
+    assert "tag" not in sent.payload and "quick_replies" not in sent.payload
