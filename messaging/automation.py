@@ -107,6 +107,7 @@ def automated_message_send(
     why: Why,
     quick_replies: list[dict[str, str]] | None = None,
     now: datetime | None = None,
+    after_seconds: int = 0,
 ) -> Message | None:
     """Plan one automated DM on the ledger (once per ``key``) and show it in the thread with its reason.
 
@@ -140,7 +141,8 @@ def automated_message_send(
         action_type=ActionType.DM,
         idempotency_key=f"dm_auto:{conversation.pk}:{key}",
         payload=payload,
-        due_at=now,
+        # Messages of one flow pass are a second apart, so parallel senders keep their order.
+        due_at=now + timedelta(seconds=after_seconds),
         source_kind="conversation",
         source_id=str(conversation.pk),
     )
@@ -313,6 +315,7 @@ def _steps_run(run: FlowRun, *, inbound: Message | None, answer: str, now: datet
     steps: list[dict[str, Any]] = run.version.steps
     by_id = {str(step["id"]): step for step in steps}
     conversation = run.conversation
+    sends = 0
     for _ in range(FLOW_STEPS_PER_PASS):
         step = by_id.get(run.step_id)
         if step is None:
@@ -334,7 +337,9 @@ def _steps_run(run: FlowRun, *, inbound: Message | None, answer: str, now: datet
                 why=why,
                 quick_replies=step.get("options") or None,
                 now=now,
+                after_seconds=sends,
             )
+            sends += 1
             run.steps_taken += 1
             if kind == "ask":
                 run.status = FlowRunStatus.WAITING
@@ -512,13 +517,16 @@ def _variation(templates: list[str], seed: str) -> str:
     return templates[int(hashlib.sha256(seed.encode()).hexdigest(), 16) % len(templates)]
 
 
-def _rule_reply(rule: DmRule, *, conversation: Conversation, message: Message, trigger: str, generator: str) -> None:
+def _rule_reply(
+    rule: DmRule, *, conversation: Conversation, message: Message, trigger: str, generator: str, after_seconds: int = 0
+) -> None:
     automated_message_send(
         conversation=conversation,
         text=render(_variation(rule.template_list, message.mid or str(message.pk)), conversation=conversation),
         key=f"{generator}:{message.pk}",
         why=Why(trigger=trigger, generator=generator, rule=rule, in_reply_to=message),
         quick_replies=_quick_replies(rule.quick_reply_list) or None,
+        after_seconds=after_seconds,
     )
 
 
@@ -639,7 +647,14 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
         trigger = _triggered(rule, message=message, analysis=analysis, inbound=inbound)
         if trigger and rule.template_list:
             with transaction.atomic():
-                _rule_reply(rule, conversation=conversation, message=message, trigger=trigger, generator="rule")
+                _rule_reply(
+                    rule,
+                    conversation=conversation,
+                    message=message,
+                    trigger=trigger,
+                    generator="rule",
+                    after_seconds=len(outcomes),  # after the welcome, if one was sent
+                )
             return "; ".join([*outcomes, f"rule “{rule.name}”"])
     if outcomes:
         return "; ".join(outcomes)

@@ -307,3 +307,49 @@ def test_the_event_hook_calls_subscribers_after_commit(
     finally:
         events.conversation_event_unsubscribe(subscriber)
     assert heard == [("new_conversation", conversation().pk), ("hand_over", conversation().pk)]
+
+
+def test_a_flows_messages_of_one_pass_are_due_in_order(account: InstagramAccount) -> None:
+    make_flow(
+        account,
+        [
+            {"id": "a", "type": "send_text", "text": "first"},
+            {"id": "b", "type": "send_text", "text": "second"},
+            {"id": "c", "type": "ask", "text": "third?", "variable": "x"},
+        ],
+    )
+    say(account, "m1", "start")
+    actions = list(Action.all_workspaces.order_by("due_at"))
+    assert [action.payload["message"] for action in actions] == ["first", "second", "third?"]
+    assert actions[0].due_at < actions[1].due_at < actions[2].due_at
+
+
+def test_a_webhook_step_that_times_out_stores_the_error_and_goes_on(
+    account: InstagramAccount, fake_server: FakeServer
+) -> None:
+    fake_server.mode = "slow"
+    make_flow(
+        account,
+        [
+            {"id": "crm", "type": "webhook", "url": f"{fake_server.url}/hook", "timeout": 0.5, "variable": "crm"},
+            {"id": "done", "type": "send_text", "text": "Done."},
+        ],
+    )
+    say(account, "m1", "start")
+    run = FlowRun.all_workspaces.get()
+    assert run.status == FlowRunStatus.COMPLETED and run.variables["crm"] == {"ok": False, "error": "ReadTimeout"}
+    assert [p["message"] for p in planned(account)] == ["Done."]
+
+
+def test_the_optional_ai_classifier_names_the_intent_the_rules_cannot(
+    account: InstagramAccount, fake_server: FakeServer
+) -> None:
+    fake_server.content = "Complaint."
+    ai_settings(account, fake_server.url, ai_enabled=False, classifier_ai=True)
+    say(account, "m1", "meh, the croissant was dry")  # no keyword of any intent
+    analysis = MessageAnalysis.all_workspaces.get()
+    assert (analysis.intent, analysis.classified_by) == ("complaint", "AI: tiny-model")
+    assert "Answer with the label only" in fake_server.requests[0]["body"]["messages"][0]["content"]
+    # Rules first: a message the rules classify never reaches the model.
+    say(account, "m2", "how much is it?")
+    assert len(fake_server.requests) == 1
