@@ -353,3 +353,22 @@ def test_the_optional_ai_classifier_names_the_intent_the_rules_cannot(
     # Rules first: a message the rules classify never reaches the model.
     say(account, "m2", "how much is it?")
     assert len(fake_server.requests) == 1
+
+
+def test_the_ai_sees_the_context_including_the_senders_comments_on_our_posts(
+    account: InstagramAccount, fake_server: FakeServer
+) -> None:
+    from engagement.models import Comment
+
+    known_follower(account)
+    Comment.all_workspaces.create(
+        workspace_id=account.workspace_id, account=account, ig_comment_id="c1", from_username="fan", text="Yum!"
+    )
+    Comment.all_workspaces.create(
+        workspace_id=account.workspace_id, account=account, ig_comment_id="c2", from_username="other", text="Meh"
+    )
+    ai_settings(account, fake_server.url)
+    say(account, "m1", "Do you have vegan ones?")
+    messages = fake_server.requests[0]["body"]["messages"]
+    assert "earlier commented on our posts: Yum!" in messages[0]["content"] and "Meh" not in messages[0]["content"]
+    assert messages[-1] == {"role": "user", "content": "Do you have vegan ones?"}
