@@ -372,3 +372,19 @@ def test_the_ai_sees_the_context_including_the_senders_comments_on_our_posts(
     messages = fake_server.requests[0]["body"]["messages"]
     assert "earlier commented on our posts: Yum!" in messages[0]["content"] and "Meh" not in messages[0]["content"]
     assert messages[-1] == {"role": "user", "content": "Do you have vegan ones?"}
+
+
+def test_a_tapped_button_postback_is_a_message_and_triggers_by_its_payload(account: InstagramAccount) -> None:
+    rule(account, name="Tracking", keywords="track_order", reply_templates="Your order is on its way.")
+    # The shape of instagram/tests/fixtures/meta/webhook_messaging_postbacks.json (Meta's messaging_postbacks page).
+    item = {
+        "sender": {"id": "1234567890123456"},
+        "recipient": {"id": account.ig_user_id},
+        "timestamp": int(timezone.now().timestamp() * 1000),
+        "postback": {"mid": "pb-1", "title": "Track my order", "payload": "TRACK_ORDER"},
+    }
+    event = deliver(account, item)
+    assert event.state == "processed"
+    assert [payload["message"] for payload in planned(account)] == ["Your order is on its way."]
+    assert conversation().last_message_preview == "Your order is on its way."
+    assert "keyword “track_order”" in AutomatedReply.all_workspaces.get().trigger
