@@ -15,6 +15,7 @@ from accounts.models import InstagramAccount
 from accounts.services import account_access_token
 from actions.models import Action, ActionType
 from instagram.client import InstagramClient
+from instagram.errors import OutsideMessagingWindowError
 from safety.services import usage_observe
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,14 @@ def _dm(action: Action, client: InstagramClient) -> dict[str, Any]:
     switched = (
         not human_agent and bool(payload.get("sent_by")) and window_until is not None and timezone.now() >= window_until
     )
+    if payload.get("automated") and window_until is not None and timezone.now() >= window_until:
+        # Automation never sends outside the 24-hour window, and never with the tag.
+        raise OutsideMessagingWindowError("the 24-hour window closed before the automated message could be sent")
     result = client.message_send_text(
-        recipient_id=payload["recipient_id"], text=payload["message"], human_agent=human_agent or switched
+        recipient_id=payload["recipient_id"],
+        text=payload["message"],
+        quick_replies=payload.get("quick_replies") or None,
+        human_agent=not payload.get("automated") and (human_agent or switched),
     )
     return {**result, "sent_with_human_agent_tag": True} if switched else result
 

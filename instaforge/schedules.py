@@ -29,6 +29,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         "instagram: backfill missed webhooks", "instagram.tasks.missed_webhooks_backfill", Schedule.MINUTES, minutes=10
     ),
     ScheduleSpec("warmup: advance days", "warmup.tasks.warmup_days_advance_due", Schedule.MINUTES, minutes=5),
+    ScheduleSpec("messaging: resume delayed flows", "messaging.tasks.flow_runs_resume", Schedule.MINUTES, minutes=1),
 )
 
 MANAGED_PREFIXES = (

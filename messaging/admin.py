@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
@@ -11,7 +12,18 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 
 from accounts.admin import AutocompleteFilter, ReadOnlyAdminMixin, ReadOnlyInlineMixin
-from messaging.models import Conversation, ConversationState, Message, Note
+from messaging.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationState,
+    DmRule,
+    Flow,
+    FlowRun,
+    FlowVersion,
+    Message,
+    MessagingSettings,
+    Note,
+)
 
 STATE_BADGES: dict[str, str] = {
     ConversationState.AUTOMATED: "info",
@@ -101,3 +113,61 @@ class MessageAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
         return super().get_queryset(request).select_related("conversation", "account")
+
+
+# ---------------------------------------------------------------------------
+# Automation: members build it in the web app; operators look here.
+
+
+class FlowVersionInline(ReadOnlyInlineMixin, TabularInline):
+    model = FlowVersion
+    fields = ("number", "created_at", "created_by", "steps")
+    readonly_fields = fields
+    ordering = ("-number",)
+
+
+@admin.register(Flow)
+class FlowAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("name", "account", "workspace", "trigger_kind", "keywords", "is_active", "current_version")
+    list_select_related = ("account", "workspace", "current_version")
+    list_filter = (("workspace", AutocompleteFilter), ("account", AutocompleteFilter))
+    list_filter_submit = True
+    search_fields = ("name", "keywords")
+    inlines = [FlowVersionInline]
+
+
+@admin.register(DmRule)
+class DmRuleAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("name", "account", "workspace", "trigger_kind", "keywords", "intent", "is_active")
+    list_select_related = ("account", "workspace")
+    list_filter = (("workspace", AutocompleteFilter), ("account", AutocompleteFilter))
+    list_filter_submit = True
+    search_fields = ("name", "keywords")
+
+
+@admin.register(FlowRun)
+class FlowRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("conversation", "version", "status", "step_id", "resume_at", "updated_at")
+    list_select_related = ("conversation", "version__flow")
+    list_filter = (("status", ChoicesDropdownFilter), ("workspace", AutocompleteFilter))
+    list_filter_submit = True
+    show_full_result_count = False
+
+
+@admin.register(ConversationEvent)
+class ConversationEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("kind", "conversation", "workspace", "created_at")
+    list_select_related = ("conversation", "workspace")
+    list_filter = (("workspace", AutocompleteFilter),)
+    list_filter_submit = True
+    search_fields = ("kind",)
+    show_full_result_count = False
+
+
+@admin.register(MessagingSettings)
+class MessagingSettingsAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("workspace", "ai_enabled", "ai_model", "classifier_ai", "handover_keywords")
+    list_select_related = ("workspace",)
+    # The API key stays out of the admin, even encrypted.
+    exclude = ("ai_api_key_encrypted",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

@@ -33,6 +33,8 @@ class Conversation(WorkspaceOwned):
     # The last message's text, so the inbox list needs no second query.
     last_message_preview = models.CharField(max_length=200, blank=True, default="")
     last_message_direction = models.CharField(max_length=3, blank=True, default="")
+    # Tags set by flows (and people): e.g. "lead", "vip".
+    tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta(WorkspaceOwned.Meta):
@@ -117,3 +119,262 @@ class Note(WorkspaceOwned):
 
     def __str__(self) -> str:
         return self.text[:40]
+
+
+# ---------------------------------------------------------------------------
+# Automation: what the pipeline found, rules, flows, settings, and the event log
+
+
+class Intent(models.TextChoices):
+    GREETING = "greeting", "Greeting"
+    QUESTION = "question", "Question"
+    PRICING = "pricing", "Pricing"
+    SUPPORT = "support", "Support"
+    COMPLAINT = "complaint", "Complaint"
+    SPAM = "spam", "Spam"
+    OTHER = "other", "Other"
+
+
+class TriggerKind(models.TextChoices):
+    KEYWORD = "keyword", "A keyword in the message"
+    INTENT = "intent", "The message's intent"
+    NEW_CONVERSATION = "new_conversation", "A new conversation (welcome)"
+    STORY_REPLY = "story_reply", "A reply to one of the account's stories"
+    STORY_MENTION = "story_mention", "A mention of the account in a story"
+
+
+class MessageAnalysis(WorkspaceOwned):
+    """What the pipeline found in one received message: intent, confidence and sentiment."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="analysis")
+    intent = models.CharField(max_length=12, choices=Intent.choices)
+    confidence = models.FloatField()
+    classified_by = models.CharField(max_length=60, help_text="rules, or the model that classified it")
+    matched_keyword = models.CharField(max_length=100, blank=True, default="")
+    sentiment = models.FloatField(help_text="VADER compound score, -1 (negative) to 1 (positive)")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(WorkspaceOwned.Meta):
+        constraints = [models.CheckConstraint(condition=Q(intent__in=Intent.values), name="analysis_intent_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.intent} ({self.confidence:.2f}), sentiment {self.sentiment:+.2f}"
+
+
+class AutomatedReply(WorkspaceOwned):
+    """Why an automated message was sent: its trigger and the rule, flow step or model that wrote it."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="automation")
+    trigger = models.CharField(max_length=300, help_text="what in the received message started it")
+    generator = models.CharField(max_length=20)  # welcome, rule, flow, ai, fallback
+    rule = models.ForeignKey("messaging.DmRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    flow_version = models.ForeignKey(
+        "messaging.FlowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    flow_step = models.CharField(max_length=40, blank=True, default="")
+    model = models.CharField(max_length=120, blank=True, default="")
+    detail = models.TextField(blank=True, default="", help_text="e.g. why the AI reply fell back to a template")
+    in_reply_to = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.generator}: {self.trigger}"
+
+
+class DmRule(WorkspaceOwned):
+    """Keyword / intent / welcome / story rules of one account: reply with one of the templates."""
+
+    account = models.ForeignKey("accounts.InstagramAccount", on_delete=models.CASCADE, related_name="dm_rules")
+    name = models.CharField(max_length=120)
+    trigger_kind = models.CharField(max_length=20, choices=TriggerKind.choices, default=TriggerKind.KEYWORD)
+    keywords = models.TextField(blank=True, default="", help_text="Comma-separated. Ignores case and accents.")
+    intent = models.CharField(max_length=12, choices=Intent.choices, blank=True, default="")
+    reply_templates = models.TextField(
+        help_text="One variation per line; one is chosen per message. Variables: {username}, {name}."
+    )
+    quick_replies = models.TextField(
+        blank=True,
+        default="",
+        help_text="Optional buttons, one per line (at most 13, 20 characters each). "
+        "For a welcome, these are the conversation's ice breakers.",
+    )
+    priority = models.PositiveIntegerField(default=100, help_text="Lower runs first.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["priority", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(trigger_kind__in=TriggerKind.values), name="dm_rule_trigger_valid")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def keyword_list(self) -> list[str]:
+        return [keyword.strip() for keyword in self.keywords.split(",") if keyword.strip()]
+
+    @property
+    def template_list(self) -> list[str]:
+        return [line.strip() for line in self.reply_templates.splitlines() if line.strip()]
+
+    @property
+    def quick_reply_list(self) -> list[str]:
+        return [line.strip() for line in self.quick_replies.splitlines() if line.strip()]
+
+
+class Flow(WorkspaceOwned):
+    """A multi-turn conversation stored as data. Its steps live in versions; editing makes a new version."""
+
+    account = models.ForeignKey("accounts.InstagramAccount", on_delete=models.CASCADE, related_name="flows")
+    name = models.CharField(max_length=120)
+    trigger_kind = models.CharField(max_length=20, choices=TriggerKind.choices, default=TriggerKind.KEYWORD)
+    keywords = models.TextField(blank=True, default="", help_text="Comma-separated. Ignores case and accents.")
+    intent = models.CharField(max_length=12, choices=Intent.choices, blank=True, default="")
+    priority = models.PositiveIntegerField(default=100, help_text="Lower runs first.")
+    is_active = models.BooleanField(default=True)
+    current_version = models.ForeignKey(
+        "messaging.FlowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["priority", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(trigger_kind__in=TriggerKind.values), name="flow_trigger_valid")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def keyword_list(self) -> list[str]:
+        return [keyword.strip() for keyword in self.keywords.split(",") if keyword.strip()]
+
+
+class FlowVersion(WorkspaceOwned):
+    """One immutable version of a flow's steps (a JSON list; see ``messaging.flows``)."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    steps = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["flow", "-number"]
+        constraints = [models.UniqueConstraint(fields=["flow", "number"], name="flow_version_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.flow} v{self.number}"
+
+
+class FlowRunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting for an answer"
+    DELAYED = "delayed", "Waiting (delay)"
+    COMPLETED = "completed", "Completed"
+    HANDED_OVER = "handed_over", "Handed to a person"
+    STOPPED = "stopped", "Stopped"
+
+
+ACTIVE_RUN_STATUSES = [FlowRunStatus.RUNNING, FlowRunStatus.WAITING, FlowRunStatus.DELAYED]
+
+
+class FlowRun(WorkspaceOwned):
+    """A conversation's progress through one flow version, persisted after every step."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="flow_runs")
+    version = models.ForeignKey(FlowVersion, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=12, choices=FlowRunStatus.choices, default=FlowRunStatus.RUNNING)
+    step_id = models.CharField(max_length=40, blank=True, default="")  # the step to run (or waiting on)
+    # Steps run so far: makes each send's idempotency key unique and stable across restarts.
+    steps_taken = models.PositiveIntegerField(default=0)
+    variables = models.JSONField(default=dict, blank=True)
+    resume_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=300, blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(status__in=["running", "waiting", "delayed"]),
+                name="flow_run_one_active_per_conversation",
+            ),
+            models.CheckConstraint(condition=Q(status__in=FlowRunStatus.values), name="flow_run_status_valid"),
+        ]
+        indexes = [models.Index(fields=["status", "resume_at"], name="flow_run_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.version} in {self.conversation} ({self.status})"
+
+
+class MessagingSettings(WorkspaceOwned):
+    """A workspace's DM automation settings: hand-over thresholds, the optional classifier and AI replies."""
+
+    handover_keywords = models.CharField(
+        max_length=300, default="human, agent, person", help_text="Comma-separated words that ask for a person."
+    )
+    handover_confidence_below = models.FloatField(
+        default=0.0, help_text="Hand over when the intent confidence is below this (0 turns it off)."
+    )
+    handover_sentiment_below = models.FloatField(
+        default=-0.6, help_text="Hand over when VADER's compound score is below this (-1 turns it off)."
+    )
+    notify_by_email = models.BooleanField(default=True, help_text="Email the members when a person is needed.")
+    classifier_ai = models.BooleanField(
+        default=False, help_text="Ask the AI endpoint to classify messages the keyword rules cannot."
+    )
+    ai_enabled = models.BooleanField(default=False, help_text="Answer with AI when no rule or flow matches.")
+    ai_base_url = models.URLField(
+        blank=True, default="", help_text="An OpenAI-compatible API, e.g. https://api.example.com"
+    )
+    ai_model = models.CharField(max_length=120, blank=True, default="")
+    ai_api_key_encrypted = models.TextField(blank=True, default="")
+    ai_system_prompt = models.TextField(
+        blank=True, default="You answer Instagram DMs for the brand, briefly and kindly."
+    )
+    ai_brand_facts = models.TextField(blank=True, default="")
+    ai_max_length = models.PositiveIntegerField(default=500)
+    ai_blocked_words = models.TextField(
+        blank=True, default="", help_text="Comma-separated; a reply with one falls back."
+    )
+    ai_timeout_seconds = models.FloatField(default=10.0)
+    ai_fallback_template = models.TextField(
+        blank=True, default="Thanks for your message, {username}! We will get back to you soon."
+    )
+
+    class Meta(WorkspaceOwned.Meta):
+        constraints = [models.UniqueConstraint(fields=["workspace"], name="messaging_settings_one_per_workspace")]
+
+    def __str__(self) -> str:
+        return f"Messaging settings of workspace {self.workspace_id}"
+
+    @property
+    def handover_keyword_list(self) -> list[str]:
+        return [word.strip() for word in self.handover_keywords.split(",") if word.strip()]
+
+    @property
+    def blocked_word_list(self) -> list[str]:
+        return [word.strip() for word in self.ai_blocked_words.split(",") if word.strip()]
+
+
+class ConversationEvent(WorkspaceOwned):
+    """What happened to a conversation (new, handed over, flow completed, lead, …): shown and subscribed to."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="conversation_event_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in {self.conversation_id}"

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import Membership
-from messaging.models import Conversation, ConversationState, Message, Note
+from actions.models import ActionDecision
+from messaging.models import (
+    ACTIVE_RUN_STATUSES,
+    Conversation,
+    ConversationEvent,
+    ConversationState,
+    DmRule,
+    Flow,
+    FlowRun,
+    FlowVersion,
+    Message,
+    Note,
+)
 
 # Assignment filter values besides a membership id.
 ASSIGNED_TO_ME = "me"
@@ -46,7 +58,15 @@ def conversation_thread(*, conversation: Conversation) -> list[Message]:
     """The conversation's messages, oldest first, each with its ledger entry and its author."""
     return list(
         Message.objects.filter(conversation=conversation)
-        .select_related("action", "sent_by")
+        .select_related(
+            "action",
+            "sent_by",
+            "analysis",
+            "automation__rule",
+            "automation__flow_version__flow",
+            "automation__in_reply_to",
+        )
+        .prefetch_related(Prefetch("action__decisions", queryset=ActionDecision.all_workspaces.order_by("at", "id")))
         .order_by("created_at", "id")
     )
 
@@ -57,3 +77,32 @@ def conversation_notes(*, conversation: Conversation) -> QuerySet[Note]:
 
 def workspace_members() -> QuerySet[Membership]:
     return Membership.objects.select_related("user").order_by("user__email", "id")
+
+
+def conversation_events(*, conversation: Conversation) -> QuerySet[ConversationEvent]:
+    return ConversationEvent.objects.filter(conversation=conversation).order_by("created_at", "id")
+
+
+def conversation_flow_runs(*, conversation: Conversation) -> QuerySet[FlowRun]:
+    return FlowRun.objects.filter(conversation=conversation).select_related("version__flow").order_by("-started_at")
+
+
+def conversations_waiting_count() -> int:
+    """Conversations waiting for a person (the inbox badge)."""
+    return Conversation.objects.filter(state=ConversationState.WAITING).count()
+
+
+def flows_list() -> QuerySet[Flow]:
+    """Flows with their versions (newest first) and how many conversations are in each flow right now."""
+    versions = FlowVersion.objects.annotate(
+        active_runs=Count("runs", filter=Q(runs__status__in=ACTIVE_RUN_STATUSES)), all_runs=Count("runs")
+    ).order_by("-number")
+    return (
+        Flow.objects.select_related("account", "current_version")
+        .prefetch_related(Prefetch("versions", queryset=versions))
+        .order_by("account__username", "priority", "id")
+    )
+
+
+def dm_rules_list() -> QuerySet[DmRule]:
+    return DmRule.objects.select_related("account").order_by("account__username", "priority", "id")

@@ -120,14 +120,36 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
     """Handler for stored messaging items: messages are stored; other kinds are acknowledged and left for later."""
     assert event.account is not None
     parsed = event_parse(field=event.field, payload=event.payload, entry_id=event.entry_id, entry_time=event.entry_time)
+    if isinstance(parsed, PostbackEvent) and not parsed.is_self:
+        # A tapped ice breaker or template button: in the thread as the person's message (its title),
+        # and to the automation as a quick-reply payload (flows and rules match it).
+        parsed = MessageEvent(
+            webhook_field=parsed.webhook_field,
+            entry_id=parsed.entry_id,
+            entry_time=parsed.entry_time,
+            sender_id=parsed.sender_id,
+            recipient_id=parsed.recipient_id,
+            timestamp=parsed.timestamp,
+            mid=parsed.mid or f"postback:{event.dedupe_key}"[:200],
+            text=parsed.title,
+            quick_reply_payload=parsed.payload or None,
+        )
     if isinstance(parsed, MessageEvent):
-        _message, outcome = message_ingest(account=event.account, event=parsed, inbound_event=event)
-        return HandlerResult(InboundEventState.PROCESSED, outcome)
+        message, outcome = message_ingest(account=event.account, event=parsed, inbound_event=event)
+        if message is not None and message.direction == MessageDirection.INBOUND and not message.is_deleted:
+            from messaging.automation import Inbound, message_automate
+
+            story_reply = parsed.reply_to is not None and parsed.reply_to.is_story
+            inbound = Inbound(quick_reply_payload=parsed.quick_reply_payload, story_reply=story_reply)
+            automated = message_automate(message_id=message.pk, inbound=inbound)
+            if automated != "already automated":
+                outcome = f"{outcome}; {automated}"
+        return HandlerResult(InboundEventState.PROCESSED, outcome[:500])
     ignored = {
         ReactionEvent: "a reaction: not shown in the inbox yet",
         SeenEvent: "a read receipt: not shown in the inbox yet",
         MessageEditEvent: "an edited message: edits are not applied yet",
-        PostbackEvent: "a button tap: flows handle these (not built yet)",
+        PostbackEvent: "a button tap the account sent itself (a test)",
         ReferralEvent: "a referral: not used yet",
     }
     for kind, outcome in ignored.items():

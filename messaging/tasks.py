@@ -10,3 +10,10 @@ def conversation_profile_fetch(workspace_id: int, conversation_id: int) -> str:
     """Read the person's username and name from Instagram. Safe to run twice (skips a known profile)."""
     with workspace_scope(workspace_id):
         return conversation_profile_refresh(conversation_id=conversation_id)
+
+
+def flow_runs_resume() -> int:
+    """Resume delayed flow runs whose delay is over. Safe to run twice (each run is claimed under its row lock)."""
+    from messaging.automation import flow_runs_resume_due
+
+    return flow_runs_resume_due()

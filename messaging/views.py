@@ -7,18 +7,36 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.decorators import workspace_required
+from accounts.decorators import manager_required, workspace_required
 from accounts.middleware import WorkspaceRequest
-from accounts.models import Membership
-from messaging.forms import NoteForm, ReplyForm, StateForm, reply_token
-from messaging.models import Conversation, ConversationState
+from accounts.models import InstagramAccount, Membership
+from messaging.automation import flow_save, messaging_settings_get, messaging_settings_save
+from messaging.flows import STEP_TYPES, steps_validate
+from messaging.forms import (
+    DmRuleForm,
+    FlowForm,
+    MessagingSettingsForm,
+    NoteForm,
+    ReplyForm,
+    StateForm,
+    StepForm,
+    StepFormSet,
+    reply_token,
+    steps_from_formset,
+)
+from messaging.models import Conversation, ConversationState, DmRule, Flow, FlowVersion
 from messaging.selectors import (
     ASSIGNED_TO_ME,
     INBOX_PAGE_SIZE,
     UNASSIGNED,
+    conversation_events,
+    conversation_flow_runs,
     conversation_notes,
     conversation_thread,
     conversations_search,
+    conversations_waiting_count,
+    dm_rules_list,
+    flows_list,
     workspace_members,
 )
 from messaging.services import (
@@ -54,6 +72,8 @@ def conversation_list(request: WorkspaceRequest) -> HttpResponse:
             "members": workspace_members(),
             "assigned_to_me": ASSIGNED_TO_ME,
             "unassigned": UNASSIGNED,
+            "waiting_count": conversations_waiting_count(),
+            "waiting": ConversationState.WAITING,
         },
     )
 
@@ -68,6 +88,8 @@ def _detail(
         "members": workspace_members(),
         "states": ConversationState.choices,
         "window": reply_window(conversation=conversation),
+        "events": conversation_events(conversation=conversation),
+        "flow_runs": conversation_flow_runs(conversation=conversation),
         "reply_form": reply_form or ReplyForm(initial={"token": reply_token()}),
         "note_form": NoteForm(),
     }
@@ -141,3 +163,161 @@ def conversation_note_post(request: WorkspaceRequest, conversation_id: int) -> H
     else:
         messages.error(request, "A note needs some text.")
     return redirect("conversation_detail", conversation_id=conversation.pk)
+
+
+# ---------------------------------------------------------------------------
+# Automation: flows, DM rules, settings
+
+
+@workspace_required
+def automation_home(request: WorkspaceRequest) -> HttpResponse:
+    return render(
+        request,
+        "messaging/automation.html",
+        {
+            "flows": flows_list(),
+            "rules": dm_rules_list(),
+            "has_accounts": InstagramAccount.objects.exists(),
+            "config": messaging_settings_get(workspace_id=request.workspace.pk),
+        },
+    )
+
+
+def _flow_editor(
+    request: WorkspaceRequest,
+    *,
+    flow: Flow | None,
+    form: FlowForm,
+    formset: Any,
+    errors: list[str] | None = None,
+) -> HttpResponse:
+    return render(
+        request,
+        "messaging/flow_form.html",
+        {
+            "flow": flow,
+            "form": form,
+            "formset": formset,
+            "step_errors": errors or [],
+            "step_types": STEP_TYPES,
+            "versions": flow.versions.order_by("-number") if flow else [],
+        },
+    )
+
+
+def _steps_initial(flow: Flow | None) -> list[dict[str, Any]]:
+    if flow is None or flow.current_version is None:
+        return [{"id": "step-1", "type": "send_text"}]
+    return [StepForm.initial_from(step) for step in flow.current_version.steps]
+
+
+def _flow_edit(request: WorkspaceRequest, flow: Flow | None) -> HttpResponse:
+    if request.method != "POST":
+        form = FlowForm(instance=flow)
+        formset = StepFormSet(prefix="steps", initial=_steps_initial(flow))
+        return _flow_editor(request, flow=flow, form=form, formset=formset)
+    data = request.POST.copy()
+    if "add_step" in data:  # one more blank step, nothing saved yet
+        total = int(data.get("steps-TOTAL_FORMS") or 0)
+        data["steps-TOTAL_FORMS"] = str(total + 1)
+        data[f"steps-{total}-ORDER"] = str(total + 1)
+        data[f"steps-{total}-type"] = data.get("new_step_type") or "send_text"
+        data[f"steps-{total}-id"] = f"step-{total + 1}"
+        form = FlowForm(data, instance=flow)
+        formset = StepFormSet(data, prefix="steps")
+        return _flow_editor(request, flow=flow, form=form, formset=formset)
+    form = FlowForm(data, instance=flow)
+    formset = StepFormSet(data, prefix="steps")
+    errors: list[str] = []
+    steps: list[dict[str, Any]] = []
+    if formset.is_valid():
+        steps = steps_from_formset(formset)
+        errors = steps_validate(steps)
+    else:
+        errors = ["Some steps have invalid values: see the fields marked below."]
+    if not form.is_valid() or errors:
+        return _flow_editor(request, flow=flow, form=form, formset=formset, errors=errors)
+    unsaved = form.save(commit=False)
+    unsaved.workspace_id = request.workspace.pk
+    saved, version = flow_save(flow=unsaved, steps=steps, author=request.user)
+    if version is not None:
+        messages.success(
+            request,
+            f"Saved as version {version.number}. Conversations already in the flow finish on their own version.",
+        )
+    else:
+        messages.success(request, "Flow saved (the steps did not change, so no new version).")
+    return redirect("flow_edit", flow_id=saved.pk)
+
+
+@workspace_required
+def flow_create(request: WorkspaceRequest) -> HttpResponse:
+    if not InstagramAccount.objects.exists():
+        messages.error(request, "Connect an Instagram account first.")
+        return redirect("automation")
+    return _flow_edit(request, None)
+
+
+@workspace_required
+def flow_edit(request: WorkspaceRequest, flow_id: int) -> HttpResponse:
+    flow = get_object_or_404(Flow.objects.select_related("current_version", "account"), pk=flow_id)
+    return _flow_edit(request, flow)
+
+
+@workspace_required
+def flow_version_detail(request: WorkspaceRequest, flow_id: int, number: int) -> HttpResponse:
+    version = get_object_or_404(FlowVersion.objects.select_related("flow__account"), flow_id=flow_id, number=number)
+    runs = version.runs.select_related("conversation").order_by("-started_at")[:50]
+    return render(
+        request,
+        "messaging/flow_version.html",
+        {"version": version, "flow": version.flow, "runs": runs, "step_types": STEP_TYPES},
+    )
+
+
+def _rule_edit(request: WorkspaceRequest, rule: DmRule | None) -> HttpResponse:
+    form = DmRuleForm(request.POST or None, instance=rule)
+    if request.method == "POST" and form.is_valid():
+        unsaved = form.save(commit=False)
+        unsaved.workspace_id = request.workspace.pk
+        unsaved.save()
+        messages.success(request, "DM rule saved.")
+        return redirect("automation")
+    return render(request, "messaging/dm_rule_form.html", {"form": form, "rule": rule})
+
+
+@workspace_required
+def dm_rule_create(request: WorkspaceRequest) -> HttpResponse:
+    if not InstagramAccount.objects.exists():
+        messages.error(request, "Connect an Instagram account first.")
+        return redirect("automation")
+    return _rule_edit(request, None)
+
+
+@workspace_required
+def dm_rule_edit(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
+    return _rule_edit(request, get_object_or_404(DmRule.objects, pk=rule_id))
+
+
+@workspace_required
+@require_POST
+def dm_rule_delete(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
+    rule = get_object_or_404(DmRule.objects, pk=rule_id)
+    rule.delete()
+    messages.success(request, f"DM rule “{rule.name}” deleted.")
+    return redirect("automation")
+
+
+@manager_required
+def messaging_settings_edit(request: WorkspaceRequest) -> HttpResponse:
+    config = messaging_settings_get(workspace_id=request.workspace.pk)
+    form = MessagingSettingsForm(request.POST or None, instance=config)
+    if request.method == "POST" and form.is_valid():
+        messaging_settings_save(
+            config=form.save(commit=False),
+            api_key=form.cleaned_data.get("ai_api_key") or "",
+            clear_api_key=bool(form.cleaned_data.get("clear_ai_api_key")),
+        )
+        messages.success(request, "Automation settings saved.")
+        return redirect("messaging_settings")
+    return render(request, "messaging/settings.html", {"form": form, "has_key": bool(config.ai_api_key_encrypted)})

@@ -12,7 +12,7 @@ from accounts.models import AccountState, InstagramAccount, Membership
 from accounts.tenancy import NoWorkspaceInScope, workspace_scope
 from actions.models import Action
 from engagement.models import Comment, CommentRule
-from messaging.models import Conversation
+from messaging.models import Conversation, DmRule, Flow, FlowVersion
 
 
 @pytest.fixture
@@ -37,9 +37,19 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
     conversation = Conversation.all_workspaces.create(
         workspace=workspace_a, account=account, participant_igsid="1234567890123456", participant_username="fan"
     )
+    dm_rule = DmRule.all_workspaces.create(
+        workspace=workspace_a, account=account, name="dm", keywords="price", reply_templates="hi"
+    )
+    flow = Flow.all_workspaces.create(workspace=workspace_a, account=account, name="flow", keywords="price")
+    flow.current_version = FlowVersion.all_workspaces.create(
+        workspace=workspace_a, flow=flow, number=1, steps=[{"id": "a", "type": "send_text", "text": "hi"}]
+    )
+    flow.save()
     member_b = make_user("b@example.com")
     make_workspace("B", owner=member_b)
     return {
+        "dm_rule": dm_rule,
+        "flow": flow,
         "conversation": conversation,
         "owner_a": owner_a,
         "member_b": member_b,
@@ -72,6 +82,12 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "conversation_state", [world["conversation"].pk]),
         ("post", "conversation_assign", [world["conversation"].pk]),
         ("post", "conversation_note", [world["conversation"].pk]),
+        ("get", "flow_edit", [world["flow"].pk]),
+        ("post", "flow_edit", [world["flow"].pk]),
+        ("get", "flow_version", [world["flow"].pk, 1]),
+        ("get", "dm_rule_edit", [world["dm_rule"].pk]),
+        ("post", "dm_rule_edit", [world["dm_rule"].pk]),
+        ("post", "dm_rule_delete", [world["dm_rule"].pk]),
     ]
     return [(method, name, reverse(name, args=args)) for method, name, args in routes]
 
@@ -94,7 +110,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 18
+URL_COUNT = 24
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
@@ -109,6 +125,9 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
     rule = CommentRule.all_workspaces.get(pk=world["rule"].pk)
     assert rule.name == "r"
     assert CommentRule.all_workspaces.count() == 1
+    assert DmRule.all_workspaces.get(pk=world["dm_rule"].pk).name == "dm"
+    assert Flow.all_workspaces.get(pk=world["flow"].pk).name == "flow"
+    assert FlowVersion.all_workspaces.count() == 1
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))

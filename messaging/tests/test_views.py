@@ -93,7 +93,7 @@ def test_the_list_uses_a_bounded_number_of_queries(
         conversation = make_conversation(last_inbound_at=timezone.now(), last_message_preview="hello")
         add_message(conversation, "hello")
     assert count_queries() == few
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):  # + the "waiting for a person" count
         logged_in.get(reverse("conversation_list"))
 
 
@@ -116,8 +116,9 @@ def test_the_thread_uses_a_bounded_number_of_queries(
         )
     url = reverse("conversation_detail", args=[conversation.pk])
     logged_in.get(url)  # the first request of a session also writes the session
-    # Session, user, membership (twice), accounts in error; the conversation, its thread, notes and members.
-    with django_assert_max_num_queries(9):
+    # Session, user, membership (twice), accounts in error; the conversation, its thread, the gate's
+    # decisions, notes, members, events and flow runs.
+    with django_assert_max_num_queries(12):
         response = logged_in.get(url)
     assert response.content.decode().count('data-testid="message-ledger-state"') == 20
 
