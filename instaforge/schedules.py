@@ -28,6 +28,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(
         "instagram: backfill missed webhooks", "instagram.tasks.missed_webhooks_backfill", Schedule.MINUTES, minutes=10
     ),
+    ScheduleSpec(
+        "integrations: retry webhook deliveries",
+        "integrations.tasks.webhook_deliveries_retry_task",
+        Schedule.MINUTES,
+        minutes=1,
+    ),
 )
 
 MANAGED_PREFIXES = (

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "safety",
     "engagement",
     "messaging",
+    "integrations",
     "sandbox",
 ]
 

@@ -10,8 +10,10 @@ from django.urls import reverse
 
 from accounts.models import AccountState, InstagramAccount, Membership
 from accounts.tenancy import NoWorkspaceInScope, workspace_scope
+from accounts.vault import token_encrypt
 from actions.models import Action
 from engagement.models import Comment, CommentRule
+from integrations.models import WebhookDelivery, WebhookEndpoint
 from messaging.models import Conversation
 
 
@@ -37,6 +39,15 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
     conversation = Conversation.all_workspaces.create(
         workspace=workspace_a, account=account, participant_igsid="1234567890123456", participant_username="fan"
     )
+    endpoint = WebhookEndpoint.all_workspaces.create(
+        workspace=workspace_a,
+        url="http://127.0.0.1:9/hook",
+        secret_encrypted=token_encrypt(plaintext="s"),
+        event_kinds=["new_lead"],
+    )
+    delivery = WebhookDelivery.all_workspaces.create(
+        workspace=workspace_a, endpoint=endpoint, event_kind="new_lead", body="{}", state="failed"
+    )
     member_b = make_user("b@example.com")
     make_workspace("B", owner=member_b)
     return {
@@ -47,6 +58,8 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
         "rule": rule,
         "comment": comment,
         "action": action,
+        "endpoint": endpoint,
+        "delivery": delivery,
     }
 
 
@@ -71,6 +84,14 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "conversation_state", [world["conversation"].pk]),
         ("post", "conversation_assign", [world["conversation"].pk]),
         ("post", "conversation_note", [world["conversation"].pk]),
+        ("get", "comment_settings", [account.pk]),
+        ("post", "comment_settings", [account.pk]),
+        ("post", "comment_review", [world["comment"].pk]),
+        ("get", "webhook_endpoint_edit", [world["endpoint"].pk]),
+        ("post", "webhook_endpoint_edit", [world["endpoint"].pk]),
+        ("post", "webhook_endpoint_delete", [world["endpoint"].pk]),
+        ("post", "webhook_endpoint_test", [world["endpoint"].pk]),
+        ("post", "webhook_delivery_resend", [world["delivery"].pk]),
     ]
     return [(method, name, reverse(name, args=args)) for method, name, args in routes]
 
@@ -93,7 +114,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 17
+URL_COUNT = 25
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
@@ -108,6 +129,8 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
     rule = CommentRule.all_workspaces.get(pk=world["rule"].pk)
     assert rule.name == "r"
     assert CommentRule.all_workspaces.count() == 1
+    assert WebhookEndpoint.all_workspaces.filter(pk=world["endpoint"].pk, url="http://127.0.0.1:9/hook").exists()
+    assert WebhookDelivery.all_workspaces.count() == 1
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
