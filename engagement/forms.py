@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from engagement.models import CommentRule, CommentSettings, RuleScope
+from engagement.models import CommentRule, CommentSettings, RuleScope, TriggerType
 
 
 class CommentRuleForm(forms.ModelForm[CommentRule]):
@@ -76,8 +76,15 @@ class CommentRuleForm(forms.ModelForm[CommentRule]):
         assert isinstance(posts, forms.MultipleChoiceField)
         posts.choices = choices
         self.initial.setdefault("posts", list(self.instance.media_ids))
-        for name in ("keywords", "reply_templates", "private_reply_templates"):
+        # Left out of a POST (an API-style client), trigger and scope take their defaults.
+        for name in ("keywords", "reply_templates", "private_reply_templates", "trigger_type", "scope"):
             self.fields[name].required = False
+
+    def clean_trigger_type(self) -> str:
+        return str(self.cleaned_data.get("trigger_type") or TriggerType.ANY_KEYWORD)
+
+    def clean_scope(self) -> str:
+        return str(self.cleaned_data.get("scope") or RuleScope.ALL_POSTS)
 
     def clean_keywords(self) -> str:
         keywords: str = self.cleaned_data.get("keywords") or ""
