@@ -1,19 +1,26 @@
-"""Sentiment (VADER) and language (langdetect) of a comment's text: well-kept libraries, no word lists of ours."""
+"""Sentiment (VADER) and language (Lingua) of a comment's text: well-kept libraries, no word lists of ours.
+
+Both ship their data inside their PyPI packages; nothing is downloaded at run time.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from langdetect import DetectorFactory, LangDetectException, detect
+from lingua import LanguageDetector, LanguageDetectorBuilder
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-# langdetect is randomised; a fixed seed makes the same text give the same language every time.
-DetectorFactory.seed = 0
 
 
 @lru_cache(maxsize=1)
 def _analyzer() -> SentimentIntensityAnalyzer:
     return SentimentIntensityAnalyzer()
+
+
+@lru_cache(maxsize=1)
+def _detector() -> LanguageDetector:
+    # Low-accuracy mode uses Lingua's trigram models only: ~100 MB for all 75 languages instead of ~1 GB,
+    # still reliable on sentences; its models load lazily, per language, the first time they are needed.
+    return LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()
 
 
 def sentiment_of(text: str) -> float:
@@ -24,11 +31,8 @@ def sentiment_of(text: str) -> float:
 
 
 def language_of(text: str) -> str:
-    """The ISO 639-1 code langdetect finds (``"en"``, ``"pt"``; Chinese as ``"zh-cn"``…), or ``""`` when unsure."""
-    letters = sum(char.isalpha() for char in text)
-    if letters < 3:
+    """The ISO 639-1 code of the text's language (``"en"``, ``"pt"``…), or ``""`` when unsure or too short."""
+    if sum(char.isalpha() for char in text) < 3:
         return ""
-    try:
-        return str(detect(text))
-    except LangDetectException:
-        return ""
+    language = _detector().detect_language_of(text)
+    return language.iso_code_639_1.name.lower() if language is not None else ""

@@ -119,7 +119,7 @@ class CommentRuleForm(forms.ModelForm[CommentRule]):
             if self.cleaned_data.get("scope") == RuleScope.CHOSEN_POSTS
             else []
         )
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]
 
     def add_error(self, field: str | None, error: Any) -> None:
         # The model names the chosen posts "media_ids"; the form shows them as "posts".

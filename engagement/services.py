@@ -190,7 +190,8 @@ def template_render(*, template: str, account: InstagramAccount, comment: Commen
     for variable, value in values.items():
         text = text.replace(variable, value)
     # A variable that is unknown leaves no double space or dangling " ," behind.
-    return re.sub(r" {2,}", " ", text).replace(" ,", ",").strip()
+    text = re.sub(r" {2,}", " ", text).replace(" ,", ",")
+    return re.sub(r",\s*(?=[!?.]|$)", "", text).strip()
 
 
 def _next_rotation(rule: CommentRule) -> int:
@@ -253,6 +254,10 @@ def mention_ingest(
     )
 
 
+def _account_filters_language(account: InstagramAccount) -> bool:
+    return CommentRule.all_workspaces.filter(account=account, is_active=True).exclude(languages="").exists()
+
+
 def _comment_store_and_apply(
     *, account: InstagramAccount, comment_id: str, defaults: dict[str, Any], inbound_event: InboundEvent | None
 ) -> Comment:
@@ -266,7 +271,8 @@ def _comment_store_and_apply(
                     **defaults,
                     "workspace_id": account.workspace_id,
                     "sentiment": sentiment_of(text),
-                    "language": language_of(text),
+                    # Detected only when a rule of the account filters on language (it costs more than sentiment).
+                    "language": language_of(text) if _account_filters_language(account) else "",
                     "inbound_event": inbound_event,
                 },
             )

@@ -148,14 +148,14 @@ def _claim(delivery_id: int, now: datetime) -> bool:
     )
 
 
-def webhook_delivery_attempt(*, delivery_id: int) -> str:
+def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
     """Make one attempt of a due delivery and record it. Safe to run twice: only the claimer sends.
 
     2xx is success. Anything else (a status, a timeout, a refused connection)
     schedules the next attempt with backoff, or gives up after ``MAX_ATTEMPTS``.
     Returns the delivery's new state (or ``"not due"``).
     """
-    now = timezone.now()
+    now = now or timezone.now()
     if not _claim(delivery_id, now):
         return "not due"
     delivery = WebhookDelivery.all_workspaces.select_related("endpoint").get(pk=delivery_id)
@@ -180,7 +180,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> str:
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     attempts = delivery.attempts + 1
-    finished = timezone.now()
+    finished = max(now, timezone.now())
     update: dict[str, Any] = {
         "attempts": attempts,
         "last_status_code": status_code,
@@ -208,7 +208,7 @@ def webhook_deliveries_retry(*, now: datetime | None = None, limit: int = 100) -
     )
     outcomes: dict[str, int] = {}
     for delivery_id in list(due.values_list("pk", flat=True)[:limit]):
-        outcome = webhook_delivery_attempt(delivery_id=delivery_id)
+        outcome = webhook_delivery_attempt(delivery_id=delivery_id, now=now)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
