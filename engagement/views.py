@@ -13,7 +13,13 @@ from accounts.models import InstagramAccount
 from actions.selectors import decisions_of
 from engagement.forms import CommentRuleForm, CommentSettingsForm
 from engagement.models import Comment, CommentRule, RuleScope
-from engagement.selectors import actions_of_comment, comments_flagged, comments_recent, hits_of_comment
+from engagement.selectors import (
+    actions_of_comment,
+    comments_flagged,
+    comments_flagged_count,
+    comments_recent,
+    hits_of_comment,
+)
 from engagement.services import (
     account_media_fetch,
     comment_review,
@@ -81,7 +87,11 @@ def comment_settings(request: WorkspaceRequest, account_id: int) -> HttpResponse
 
 @workspace_required
 def comment_list(request: WorkspaceRequest) -> HttpResponse:
-    return render(request, "engagement/comment_list.html", {"comments": comments_recent(limit=200)})
+    return render(
+        request,
+        "engagement/comment_list.html",
+        {"comments": comments_recent(limit=200), "flagged_count": comments_flagged_count()},
+    )
 
 
 @workspace_required
