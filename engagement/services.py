@@ -108,7 +108,8 @@ def _in_scope(rule: CommentRule, comment: Comment) -> bool:
     if rule.scope == RuleScope.NEXT_POST:
         if rule.next_media_id:
             return comment.media_id == rule.next_media_id
-        if not comment.media_id or comment.media_id in rule.known_media_ids:
+        # A mention may sit on someone else's post: it never binds "the next post".
+        if not comment.media_id or comment.is_mention or comment.media_id in rule.known_media_ids:
             return False
         # The first comment on a post that did not exist when the rule was saved binds the rule to it.
         CommentRule.all_workspaces.filter(pk=rule.pk, next_media_id="").update(next_media_id=comment.media_id)
@@ -342,7 +343,11 @@ def _rule_actions_plan(*, account: InstagramAccount, comment: Comment, rule: Com
             source_id=str(comment.pk),
         )
     own = comment.from_id == account.ig_user_id
-    fresh = timezone.now() - comment.received_at < PRIVATE_REPLY_WINDOW
+    # A backfilled comment can be old: its webhook event carries Instagram's time of the comment.
+    created = comment.received_at
+    if comment.inbound_event is not None and comment.inbound_event.entry_time is not None:
+        created = min(created, comment.inbound_event.entry_time)
+    fresh = timezone.now() - created < PRIVATE_REPLY_WINDOW
     if rule.private_template_list and comment.from_id and not own and fresh:
         templates = rule.private_template_list
         message = template_render(

@@ -215,3 +215,27 @@ def test_a_person_reviews_a_flagged_comment(account, make_user) -> None:
     assert unhide is not None and again is not None and again.pk != action.pk
     with pytest.raises(ValueError):
         comment_review(comment=comment, decision="explode", user=user)
+
+
+def test_no_private_reply_to_a_comment_older_than_seven_days(account) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from instagram.models import InboundEvent
+
+    rule(account, reply_templates="", private_reply_templates="dm", action_flag=True)
+    old = event("price")
+    inbound = InboundEvent.objects.create(
+        account=account,
+        workspace=account.workspace,
+        field="comments",
+        entry_id=account.ig_user_id,
+        entry_time=timezone.now() - timedelta(days=8),
+        object_type="instagram",
+        payload={},
+        dedupe_key="comments:old",
+    )
+    comment = comment_ingest(account=account, event=old, inbound_event=inbound)
+    assert "private_reply" not in planned(comment)
+    assert comment.matched_rule is not None
