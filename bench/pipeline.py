@@ -149,10 +149,10 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
     return prepared
 
 
-def process_tree_cpu(processes: list[subprocess.Popen[bytes]], seen: dict[int, float]) -> float:
+def process_tree_cpu(processes: dict[str, subprocess.Popen[bytes]], seen: dict[tuple[str, int], float]) -> float:
     """Seconds of CPU (user + system) of the processes and their descendants; ``seen`` keeps the last
-    reading of each pid, so a child that exits between readings still counts with its last value."""
-    for process in processes:
+    reading of each (name, pid), so a child that exits between readings still counts with its last value."""
+    for name, process in processes.items():
         try:
             root = psutil.Process(process.pid)
             members = [root, *root.children(recursive=True)]
@@ -161,10 +161,17 @@ def process_tree_cpu(processes: list[subprocess.Popen[bytes]], seen: dict[int, f
         for member in members:
             try:
                 times = member.cpu_times()
-                seen[member.pid] = times.user + times.system
+                seen[(name, member.pid)] = times.user + times.system
             except psutil.NoSuchProcess:
                 continue
     return sum(seen.values())
+
+
+def cpu_by_name(seen: dict[tuple[str, int], float], before: dict[tuple[str, int], float]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for (name, pid), value in seen.items():
+        totals[name] = totals.get(name, 0.0) + value - before.get((name, pid), 0.0)
+    return {name: round(value, 2) for name, value in totals.items()}
 
 
 def wait_until_up(port: int, timeout: float = 60) -> None:
@@ -327,9 +334,10 @@ def main() -> None:
         wait_until_up(int(sandbox_port))
         wait_until_up(web_port)
         time.sleep(3)  # the cluster and the dispatcher import Django and start polling
-        instaforge = [processes[name] for name in ("web", "worker", "dispatcher")]
-        cpu_seen: dict[int, float] = {}
+        instaforge = {name: processes[name] for name in ("web", "worker", "dispatcher")}
+        cpu_seen: dict[tuple[str, int], float] = {}
         cpu_before = process_tree_cpu(instaforge, cpu_seen)
+        seen_before = dict(cpu_seen)
         started = time.monotonic()
         made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=args.dms)
         sent_seconds = time.monotonic() - started
@@ -359,6 +367,7 @@ def main() -> None:
         "web_workers": args.web_workers,
         "q_workers": env["Q_WORKERS"],
         "cpu_seconds": round(cpu_after - cpu_before, 2),
+        "cpu_seconds_by_process": cpu_by_name(cpu_seen, seen_before),
         "logs": str(workdir),
     }
     print(json.dumps(detail))

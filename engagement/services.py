@@ -86,10 +86,9 @@ def comment_rule_save(*, rule: CommentRule, current_media_ids: list[str] | None 
 
 
 def comment_settings_of(*, account: InstagramAccount) -> CommentSettings:
-    settings, _ = CommentSettings.all_workspaces.get_or_create(
-        account=account, defaults={"workspace_id": account.workspace_id}
-    )
-    return settings
+    """The account's settings; the defaults (unsaved) when it has none yet."""
+    settings = CommentSettings.all_workspaces.filter(account=account).first()
+    return settings or CommentSettings(account=account, workspace_id=account.workspace_id)
 
 
 def comment_settings_save(*, settings: CommentSettings) -> CommentSettings:
@@ -134,12 +133,22 @@ def _passes_filters(rule: CommentRule, comment: Comment) -> bool:
     return True
 
 
-def comment_rules_match(*, account: InstagramAccount, comment: Comment) -> list[tuple[CommentRule, str]]:
+def _active_rules(account: InstagramAccount) -> list[CommentRule]:
+    return list(CommentRule.all_workspaces.filter(account=account, is_active=True).order_by("priority", "id"))
+
+
+def comment_rules_match(
+    *,
+    account: InstagramAccount,
+    comment: Comment,
+    rules: list[CommentRule] | None = None,
+    settings: CommentSettings | None = None,
+) -> list[tuple[CommentRule, str]]:
     """The rules that apply to ``comment`` by priority, with what each matched: the first, or all (per account)."""
-    settings = comment_settings_of(account=account)
+    settings = settings or comment_settings_of(account=account)
     own = bool(comment.from_id) and comment.from_id == account.ig_user_id
     matches: list[tuple[CommentRule, str]] = []
-    for rule in CommentRule.all_workspaces.filter(account=account, is_active=True).order_by("priority", "id"):
+    for rule in _active_rules(account) if rules is None else rules:
         if own and rule.skip_own:
             continue
         if not _in_scope(rule, comment):
@@ -255,14 +264,11 @@ def mention_ingest(
     )
 
 
-def _account_filters_language(account: InstagramAccount) -> bool:
-    return CommentRule.all_workspaces.filter(account=account, is_active=True).exclude(languages="").exists()
-
-
 def _comment_store_and_apply(
     *, account: InstagramAccount, comment_id: str, defaults: dict[str, Any], inbound_event: InboundEvent | None
 ) -> Comment:
     text = str(defaults.get("text") or "")
+    rules = _active_rules(account)
     try:
         with transaction.atomic():
             comment, created = Comment.all_workspaces.get_or_create(
@@ -273,7 +279,7 @@ def _comment_store_and_apply(
                     "workspace_id": account.workspace_id,
                     "sentiment": sentiment_of(text),
                     # Detected only when a rule of the account filters on language (it costs more than sentiment).
-                    "language": language_of(text) if _account_filters_language(account) else "",
+                    "language": language_of(text) if any(rule.languages for rule in rules) else "",
                     "inbound_event": inbound_event,
                 },
             )
@@ -282,14 +288,17 @@ def _comment_store_and_apply(
     if not created and comment.outcome:
         return comment  # a redelivery: its actions are planned already
     comment.account = account
-    comment_rules_apply(account=account, comment=comment)
+    comment_rules_apply(account=account, comment=comment, rules=rules)
     return comment
 
 
-def comment_rules_apply(*, account: InstagramAccount, comment: Comment) -> Comment:
+def comment_rules_apply(
+    *, account: InstagramAccount, comment: Comment, rules: list[CommentRule] | None = None
+) -> Comment:
     """Run the account's rules and auto-hide on a stored comment; plan the actions. Safe to run twice."""
     own = bool(comment.from_id) and comment.from_id == account.ig_user_id
-    matches = comment_rules_match(account=account, comment=comment)
+    settings = comment_settings_of(account=account)
+    matches = comment_rules_match(account=account, comment=comment, rules=rules, settings=settings)
     for rule, matched in matches:
         CommentRuleHit.all_workspaces.get_or_create(
             comment=comment,
@@ -303,7 +312,6 @@ def comment_rules_apply(*, account: InstagramAccount, comment: Comment) -> Comme
         )
         _rule_actions_plan(account=account, comment=comment, rule=rule, matched=matched)
     auto_hidden = False
-    settings = comment_settings_of(account=account)
     if (
         settings.auto_hide_negative
         and not own
