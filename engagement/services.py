@@ -334,6 +334,14 @@ def comment_rules_apply(
     return comment
 
 
+def _private_reply_allowed(comment: Comment) -> bool:
+    """Within 7 days of the comment. A backfilled comment can be old: its event carries Instagram's time of it."""
+    commented_at = comment.received_at
+    if comment.inbound_event is not None and comment.inbound_event.entry_time is not None:
+        commented_at = min(commented_at, comment.inbound_event.entry_time)
+    return timezone.now() - commented_at < PRIVATE_REPLY_WINDOW
+
+
 def _rule_actions_plan(*, account: InstagramAccount, comment: Comment, rule: CommentRule, matched: str) -> None:
     rotation = _next_rotation(rule)
     common = {"rule_id": rule.pk, "matched": matched[:200]}
@@ -351,12 +359,7 @@ def _rule_actions_plan(*, account: InstagramAccount, comment: Comment, rule: Com
             source_id=str(comment.pk),
         )
     own = comment.from_id == account.ig_user_id
-    # A backfilled comment can be old: its webhook event carries Instagram's time of the comment.
-    created = comment.received_at
-    if comment.inbound_event is not None and comment.inbound_event.entry_time is not None:
-        created = min(created, comment.inbound_event.entry_time)
-    fresh = timezone.now() - created < PRIVATE_REPLY_WINDOW
-    if rule.private_template_list and comment.from_id and not own and fresh:
+    if rule.private_template_list and comment.from_id and not own and _private_reply_allowed(comment):
         templates = rule.private_template_list
         message = template_render(
             template=templates[rotation % len(templates)], account=account, comment=comment, keyword=matched
