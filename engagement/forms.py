@@ -64,6 +64,8 @@ class CommentRuleForm(forms.ModelForm[CommentRule]):
             ),
         }
 
+    field_order = ["name", "trigger_type", "keywords", "scope", "posts"]
+
     def __init__(self, *args: Any, media: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = [
