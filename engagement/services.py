@@ -269,26 +269,31 @@ def _comment_store_and_apply(
 ) -> Comment:
     text = str(defaults.get("text") or "")
     rules = _active_rules(account)
-    try:
-        with transaction.atomic():
-            comment, created = Comment.all_workspaces.get_or_create(
-                account=account,
-                ig_comment_id=comment_id,
-                defaults={
-                    **defaults,
-                    "workspace_id": account.workspace_id,
-                    "sentiment": sentiment_of(text),
-                    # Detected only when a rule of the account filters on language (it costs more than sentiment).
-                    "language": language_of(text) if any(rule.languages for rule in rules) else "",
-                    "inbound_event": inbound_event,
-                },
-            )
-    except IntegrityError:
-        comment, created = Comment.all_workspaces.get(account=account, ig_comment_id=comment_id), False
-    if not created and comment.outcome:
-        return comment  # a redelivery: its actions are planned already
-    comment.account = account
-    comment_rules_apply(account=account, comment=comment, rules=rules)
+    media_id = str(defaults.get("media_id") or "")
+    if media_id and any("{post_caption}" in rule.reply_templates + rule.private_reply_templates for rule in rules):
+        _post_caption(account, media_id)  # read (and cached) before the transaction: no network call inside it
+    # One transaction for the comment, its rule hits and its planned actions: all or nothing, and one commit.
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                comment, created = Comment.all_workspaces.get_or_create(
+                    account=account,
+                    ig_comment_id=comment_id,
+                    defaults={
+                        **defaults,
+                        "workspace_id": account.workspace_id,
+                        "sentiment": sentiment_of(text),
+                        # Detected only when a rule of the account filters on language (costlier than sentiment).
+                        "language": language_of(text) if any(rule.languages for rule in rules) else "",
+                        "inbound_event": inbound_event,
+                    },
+                )
+        except IntegrityError:
+            comment, created = Comment.all_workspaces.get(account=account, ig_comment_id=comment_id), False
+        if not created and comment.outcome:
+            return comment  # a redelivery: its actions are planned already
+        comment.account = account
+        comment_rules_apply(account=account, comment=comment, rules=rules)
     return comment
 
 
