@@ -1,6 +1,6 @@
 """Pipeline benchmark: followers comment in the sandbox at a fixed rate; InstaForge answers every one.
 
-Usage: python bench/pipeline.py [--rate 20] [--seconds 20] [--accounts 5] [--dms] [--drain 20]
+Usage: python bench/pipeline.py [--rate 20] [--seconds 20] [--accounts 5] [--dms] [--drain 20] [--keep]
 
 Uses DATABASE_URL / REDIS_URL from the environment like the product (SQLite in
 a temporary file when DATABASE_URL is unset; give PostgreSQL a database of its
@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -291,6 +292,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--dms", action="store_true", help="Every other event is a DM (needs automated DM replies).")
     parser.add_argument("--drain", type=float, default=20.0, help="Seconds to wait for the last replies.")
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary folder (logs, SQLite file).")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
@@ -368,8 +370,11 @@ def main() -> None:
         "q_workers": env["Q_WORKERS"],
         "cpu_seconds": round(cpu_after - cpu_before, 2),
         "cpu_seconds_by_process": cpu_by_name(cpu_seen, seen_before),
-        "logs": str(workdir),
     }
+    if args.keep:
+        detail["logs"] = str(workdir)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(detail))
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     print(
