@@ -19,6 +19,7 @@ OUTCOME_BADGES: dict[str, str] = {
     CommentOutcome.REPLY_PLANNED: "success",
     CommentOutcome.NO_RULE_MATCHED: "",
     CommentOutcome.OWN_COMMENT: "",
+    CommentOutcome.AUTO_HIDDEN: "warning",
 }
 
 
@@ -32,8 +33,37 @@ class CommentRuleAdmin(ModelAdmin):
     list_filter_submit = True
     search_fields = ("name", "keywords", "account__username")
     ordering = ("workspace__name", "account__username", "priority", "id")
-    fields = ("name", "account", "workspace", "is_active", "priority", "keywords", "reply_templates", "created_at")
-    readonly_fields = ("name", "account", "workspace", "priority", "keywords", "reply_templates", "created_at")
+    fields = (
+        "name",
+        "account",
+        "workspace",
+        "is_active",
+        "priority",
+        "trigger_type",
+        "keywords",
+        "scope",
+        "reply_templates",
+        "private_reply_templates",
+        "action_hide",
+        "action_delete",
+        "action_flag",
+        "created_at",
+    )
+    readonly_fields = (
+        "name",
+        "account",
+        "workspace",
+        "priority",
+        "trigger_type",
+        "keywords",
+        "scope",
+        "reply_templates",
+        "private_reply_templates",
+        "action_hide",
+        "action_delete",
+        "action_flag",
+        "created_at",
+    )
     actions = ("deactivate_rules", "activate_rules")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -75,6 +105,7 @@ class CommentAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_select_related = ("account", "matched_rule")
     list_filter = (
         ("outcome", ChoicesDropdownFilter),
+        ("review_state", ChoicesDropdownFilter),
         ("workspace", AutocompleteFilter),
         ("account", AutocompleteFilter),
     )
@@ -91,6 +122,10 @@ class CommentAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "from_id",
         "from_username",
         "text",
+        "is_mention",
+        "sentiment",
+        "language",
+        "review_state",
         "received_at",
         "inbound_event",
         "matched_rule",

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,25 +11,58 @@ from accounts.decorators import workspace_required
 from accounts.middleware import WorkspaceRequest
 from accounts.models import InstagramAccount
 from actions.selectors import decisions_of
-from engagement.forms import CommentRuleForm
-from engagement.models import Comment, CommentRule
-from engagement.selectors import comments_recent, reply_action_of
-from engagement.services import comment_rule_save
+from engagement.forms import CommentRuleForm, CommentSettingsForm
+from engagement.models import Comment, CommentRule, RuleScope
+from engagement.selectors import (
+    actions_of_comment,
+    comments_flagged,
+    comments_flagged_count,
+    comments_recent,
+    hits_of_comment,
+)
+from engagement.services import (
+    account_media_fetch,
+    comment_review,
+    comment_rule_save,
+    comment_settings_of,
+    comment_settings_save,
+)
+from instagram.errors import GraphAPIError
+
+
+def _media_or_error(account: InstagramAccount) -> tuple[list[dict[str, Any]] | None, str]:
+    try:
+        return account_media_fetch(account=account), ""
+    except GraphAPIError as exc:
+        return None, f"Could not read the account's posts from Instagram ({exc.message})."
+    except Exception as exc:  # a token that no longer decrypts, Instagram unreachable…
+        return None, f"Could not read the account's posts from Instagram ({type(exc).__name__})."
 
 
 @workspace_required
 def rule_edit(request: WorkspaceRequest, account_id: int, rule_id: int | None = None) -> HttpResponse:
     account = get_object_or_404(InstagramAccount.objects, pk=account_id)
     rule = get_object_or_404(CommentRule.objects, pk=rule_id, account=account) if rule_id else None
-    form = CommentRuleForm(request.POST or None, instance=rule)
+    media, media_error = _media_or_error(account)
+    instance = rule or CommentRule(account=account, workspace_id=account.workspace_id)
+    form = CommentRuleForm(request.POST or None, instance=instance, media=media)
     if request.method == "POST" and form.is_valid():
         new_rule = form.save(commit=False)
-        new_rule.account = account
-        new_rule.workspace_id = account.workspace_id
-        comment_rule_save(rule=new_rule)
-        messages.success(request, f"Rule “{new_rule}” saved.")
-        return redirect("account_detail", account_id=account.pk)
-    return render(request, "engagement/rule_form.html", {"account": account, "form": form, "rule": rule})
+        needs_media = (
+            new_rule.scope == RuleScope.NEXT_POST and not new_rule.next_media_id and not new_rule.known_media_ids
+        )
+        if needs_media and media is None:
+            form.add_error("scope", media_error + " “The next post” needs them: try again in a moment.")
+        else:
+            current = [str(item["id"]) for item in media or []]
+            comment_rule_save(rule=new_rule, current_media_ids=current if needs_media else None)
+            messages.success(request, f"Rule “{new_rule}” saved.")
+            return redirect("account_detail", account_id=account.pk)
+    return render(
+        request,
+        "engagement/rule_form.html",
+        {"account": account, "form": form, "rule": rule, "media_error": media_error},
+    )
 
 
 @workspace_required
@@ -40,8 +75,49 @@ def rule_delete(request: WorkspaceRequest, account_id: int, rule_id: int) -> Htt
 
 
 @workspace_required
+def comment_settings(request: WorkspaceRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(InstagramAccount.objects, pk=account_id)
+    form = CommentSettingsForm(request.POST or None, instance=comment_settings_of(account=account))
+    if request.method == "POST" and form.is_valid():
+        comment_settings_save(settings=form.save(commit=False))
+        messages.success(request, "Comment settings saved.")
+        return redirect("account_detail", account_id=account.pk)
+    return render(request, "engagement/comment_settings.html", {"account": account, "form": form})
+
+
+@workspace_required
 def comment_list(request: WorkspaceRequest) -> HttpResponse:
-    return render(request, "engagement/comment_list.html", {"comments": comments_recent(limit=200)})
+    return render(
+        request,
+        "engagement/comment_list.html",
+        {"comments": comments_recent(limit=200), "flagged_count": comments_flagged_count()},
+    )
+
+
+@workspace_required
+def comment_review_list(request: WorkspaceRequest) -> HttpResponse:
+    return render(request, "engagement/review_list.html", {"comments": comments_flagged(limit=200)})
+
+
+@workspace_required
+@require_POST
+def comment_review_decide(request: WorkspaceRequest, comment_id: int) -> HttpResponse:
+    comment = get_object_or_404(Comment.objects.select_related("account"), pk=comment_id)
+    decision = request.POST.get("decision", "")
+    try:
+        action = comment_review(comment=comment, decision=decision, user=request.user)
+    except ValueError:
+        messages.error(request, "Choose what to do with the comment: done, hide, unhide or delete.")
+        return redirect("comment_review_list")
+    if action is None:
+        messages.success(request, f"Comment by @{comment.from_username} marked as reviewed.")
+    else:
+        messages.success(
+            request, f"{action.get_action_type_display()} planned for the comment by @{comment.from_username}."
+        )
+    if request.POST.get("next") == "detail":
+        return redirect("comment_detail", comment_id=comment.pk)
+    return redirect("comment_review_list")
 
 
 @workspace_required
@@ -49,9 +125,13 @@ def comment_detail(request: WorkspaceRequest, comment_id: int) -> HttpResponse:
     comment = get_object_or_404(
         Comment.objects.select_related("account", "matched_rule", "inbound_event"), pk=comment_id
     )
-    action = reply_action_of(comment=comment)
+    actions = actions_of_comment(comment=comment)
     return render(
         request,
         "engagement/comment_detail.html",
-        {"comment": comment, "action": action, "decisions": decisions_of(action=action) if action else []},
+        {
+            "comment": comment,
+            "hits": hits_of_comment(comment=comment),
+            "actions": [(action, decisions_of(action=action)) for action in actions],
+        },
     )

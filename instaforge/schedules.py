@@ -30,6 +30,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ),
     ScheduleSpec("warmup: advance days", "warmup.tasks.warmup_days_advance_due", Schedule.MINUTES, minutes=5),
     ScheduleSpec("messaging: resume delayed flows", "messaging.tasks.flow_runs_resume", Schedule.MINUTES, minutes=1),
+    ScheduleSpec(
+        "integrations: retry webhook deliveries",
+        "integrations.tasks.webhook_deliveries_retry_task",
+        Schedule.MINUTES,
+        minutes=1,
+    ),
 )
 
 MANAGED_PREFIXES = (

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "engagement",
     "messaging",
     "warmup",
+    "integrations",
     "sandbox",
 ]
 

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("actions.urls")),
     path("", include("safety.urls")),
     path("", include("warmup.urls")),
+    path("", include("integrations.urls")),
 ]

@@ -10,9 +10,11 @@ from django.urls import reverse
 
 from accounts.models import AccountState, InstagramAccount, Membership
 from accounts.tenancy import NoWorkspaceInScope, workspace_scope
+from accounts.vault import token_encrypt
 from actions.models import Action
 from engagement.models import Comment, CommentRule
 from messaging.models import Conversation, DmRule, Flow, FlowVersion
+from integrations.models import WebhookDelivery, WebhookEndpoint
 
 
 @pytest.fixture
@@ -45,6 +47,15 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
         workspace=workspace_a, flow=flow, number=1, steps=[{"id": "a", "type": "send_text", "text": "hi"}]
     )
     flow.save()
+    endpoint = WebhookEndpoint.all_workspaces.create(
+        workspace=workspace_a,
+        url="http://127.0.0.1:9/hook",
+        secret_encrypted=token_encrypt(plaintext="s"),
+        event_kinds=["new_lead"],
+    )
+    delivery = WebhookDelivery.all_workspaces.create(
+        workspace=workspace_a, endpoint=endpoint, event_kind="new_lead", body="{}", state="failed"
+    )
     member_b = make_user("b@example.com")
     make_workspace("B", owner=member_b)
     return {
@@ -57,6 +68,8 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
         "rule": rule,
         "comment": comment,
         "action": action,
+        "endpoint": endpoint,
+        "delivery": delivery,
     }
 
 
@@ -88,6 +101,14 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("get", "dm_rule_edit", [world["dm_rule"].pk]),
         ("post", "dm_rule_edit", [world["dm_rule"].pk]),
         ("post", "dm_rule_delete", [world["dm_rule"].pk]),
+        ("get", "comment_settings", [account.pk]),
+        ("post", "comment_settings", [account.pk]),
+        ("post", "comment_review", [world["comment"].pk]),
+        ("get", "webhook_endpoint_edit", [world["endpoint"].pk]),
+        ("post", "webhook_endpoint_edit", [world["endpoint"].pk]),
+        ("post", "webhook_endpoint_delete", [world["endpoint"].pk]),
+        ("post", "webhook_endpoint_test", [world["endpoint"].pk]),
+        ("post", "webhook_delivery_resend", [world["delivery"].pk]),
     ]
     return [(method, name, reverse(name, args=args)) for method, name, args in routes]
 
@@ -110,7 +131,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 24
+URL_COUNT = 32
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
@@ -128,6 +149,8 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
     assert DmRule.all_workspaces.get(pk=world["dm_rule"].pk).name == "dm"
     assert Flow.all_workspaces.get(pk=world["flow"].pk).name == "flow"
     assert FlowVersion.all_workspaces.count() == 1
+    assert WebhookEndpoint.all_workspaces.filter(pk=world["endpoint"].pk, url="http://127.0.0.1:9/hook").exists()
+    assert WebhookDelivery.all_workspaces.count() == 1
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))

@@ -1,0 +1,396 @@
+"""Pipeline benchmark: followers comment in the sandbox at a fixed rate; InstaForge answers every one.
+
+Usage: python bench/pipeline.py [--rate 20] [--seconds 20] [--accounts 5] [--dms] [--drain 20] [--keep]
+
+Uses DATABASE_URL / REDIS_URL from the environment like the product (SQLite in
+a temporary file when DATABASE_URL is unset; give PostgreSQL a database of its
+own: the run deletes its previous bench data). Starts the sandbox, gunicorn
+(the webhook receiver), a django-q2 cluster and a dispatcher, with a policies
+file of generous caps and no cooldowns, so nothing is deferred on purpose
+(the reply delay is zero). Each account has one comment rule answering
+"price" with a public reply.
+
+The load: --rate events a second for --seconds, spread over --accounts
+accounts and distinct followers. Each event is a follower's comment made in
+the sandbox (stored there, then its signed ``comments`` webhook POSTed to
+InstaForge, as Meta does). With ``--dms`` every other event is a DM instead
+(``messages`` webhook); DMs count only if the messaging side answers them
+automatically, which this branch does not do yet, so the default is comments
+only.
+
+End to end (e2e) = from the sandbox storing the comment (the webhook is sent
+right after) to the sandbox storing InstaForge's reply. CPU = user + system
+time of every InstaForge process (gunicorn master and workers, the cluster and
+its workers, the dispatcher; not the sandbox, not the load generator) over the
+run, divided by the events sent. ``missed`` = events without their reply
+--drain seconds after the load stopped.
+
+The last line printed is one JSON object: database, broker, events_per_s,
+e2e_p50_ms, e2e_p99_ms, cpu_ms_per_event, missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+POLICIES = """
+safety:
+  global: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
+  per_workspace: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
+  per_account: {max_actions_per_hour: 100000, max_actions_per_day: 100000}
+  burst: {per_account: {max_actions: 0, window_seconds: 0}}
+  cooldowns: {comment_reply: 0, private_reply: 0, dm: 0}
+  hourly_limits: {comment_replies: 100000}
+  daily_limits: {comment_replies: 100000}
+"""
+WORKSPACE = "Bench pipeline"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def configure(workdir: Path) -> tuple[dict[str, str], int]:
+    """The environment of every process of the run (this one included), and the web port."""
+    sandbox_url = f"http://127.0.0.1:{free_port()}"
+    web_port = free_port()
+    policies = workdir / "policies.yaml"
+    policies.write_text(POLICIES)
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "instaforge.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": env.get("SECRET_KEY", "bench-secret-key-" + "x" * 40),
+            "TOKEN_ENCRYPTION_KEYS": env.get("TOKEN_ENCRYPTION_KEYS", "aW5zdGFmb3JnZS1kZW1vLWtleS1sb2NhbC1vbmx5ISE="),
+            "INSTAGRAM_APP_SECRET": env.get("INSTAGRAM_APP_SECRET", "bench-app-secret"),
+            "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": env.get("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", "bench"),
+            "SANDBOX_URL": sandbox_url,
+            "INSTAGRAM_GRAPH_URL": sandbox_url,
+            "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{web_port}/webhooks/instagram/",
+            "POLICIES_FILE": str(policies),
+            "LOG_LEVEL": "WARNING",
+            "Q_WORKERS": env.get("Q_WORKERS", "2"),
+        }
+    )
+    os.environ.update(env)
+    return env, web_port
+
+
+def prepare(*, accounts: int) -> list[dict[str, Any]]:
+    """Bench accounts connected to the sandbox (active, past the warm-up), each with a "price" rule."""
+    from django.utils import timezone
+
+    from accounts.models import AccountState, InstagramAccount, Workspace
+    from accounts.vault import token_encrypt
+    from engagement.models import CommentRule
+    from engagement.services import comment_rule_save
+    from instagram.models import InboundEvent
+    from safety.models import SafetyCounter
+    from sandbox.models import SandboxAccount, SandboxCall, SandboxToken
+    from sandbox.services import sandbox_account_create
+
+    Workspace.objects.filter(name=WORKSPACE).delete()
+    SandboxAccount.objects.filter(username__startswith="benchpipe").delete()
+    SandboxCall.objects.all().delete()
+    SafetyCounter.objects.all().delete()
+    InboundEvent.objects.all().delete()
+    workspace = Workspace.objects.create(name=WORKSPACE)
+    prepared = []
+    for number in range(accounts):
+        sandbox_account = sandbox_account_create(username=f"benchpipe{number}")
+        token = SandboxToken.objects.create(
+            token="IGAA" + secrets.token_hex(40),
+            account=sandbox_account,
+            kind=SandboxToken.Kind.LONG,
+            scopes="instagram_business_basic,instagram_business_manage_comments,instagram_business_manage_messages",
+            expires_at=timezone.now() + timedelta(days=60),
+        )
+        account = InstagramAccount.all_workspaces.create(
+            workspace=workspace,
+            ig_user_id=sandbox_account.user_id,
+            username=sandbox_account.username,
+            state=AccountState.ACTIVE,
+            access_token_encrypted=token_encrypt(plaintext=token.token),
+            connected_at=timezone.now(),
+        )
+        comment_rule_save(
+            rule=CommentRule(
+                workspace=workspace,
+                account=account,
+                name="Prices",
+                keywords="price",
+                reply_templates="Hi {username}, it is 2.50!\nThanks {username}, 2.50 each.",
+            )
+        )
+        prepared.append({"sandbox_account_id": sandbox_account.pk, "media_id": sandbox_account.media.get().pk})
+    return prepared
+
+
+def process_tree_cpu(processes: dict[str, subprocess.Popen[bytes]], seen: dict[tuple[str, int], float]) -> float:
+    """Seconds of CPU (user + system) of the processes and their descendants; ``seen`` keeps the last
+    reading of each (name, pid), so a child that exits between readings still counts with its last value."""
+    for name, process in processes.items():
+        try:
+            root = psutil.Process(process.pid)
+            members = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for member in members:
+            try:
+                times = member.cpu_times()
+                seen[(name, member.pid)] = times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+    return sum(seen.values())
+
+
+def cpu_by_name(seen: dict[tuple[str, int], float], before: dict[tuple[str, int], float]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for (name, pid), value in seen.items():
+        totals[name] = totals.get(name, 0.0) + value - before.get((name, pid), 0.0)
+    return {name: round(value, 2) for name, value in totals.items()}
+
+
+def wait_until_up(port: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    end = time.monotonic() + 15
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def generate(*, prepared: list[dict[str, Any]], rate: float, seconds: float, dms: bool) -> dict[str, list[int]]:
+    """Send ``rate`` events a second for ``seconds`` from a small pool of threads. Returns the sandbox ids made."""
+    from django.db import close_old_connections
+
+    from sandbox.models import SandboxAccount, SandboxMedia
+    from sandbox.services import sandbox_comment_post, sandbox_follower_message
+
+    media = {
+        item["media_id"]: SandboxMedia.objects.select_related("account").get(pk=item["media_id"]) for item in prepared
+    }
+    accounts = {
+        item["sandbox_account_id"]: SandboxAccount.objects.get(pk=item["sandbox_account_id"]) for item in prepared
+    }
+    made: dict[str, list[int]] = {"comments": [], "messages": [], "errors": []}
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        item = prepared[index % len(prepared)]
+        follower = f"fan{index}"
+        try:
+            if dms and index % 2:
+                message = sandbox_follower_message(
+                    account=accounts[item["sandbox_account_id"]], from_username=follower, text="what is the price?"
+                )
+                with lock:
+                    made["messages"].append(message.pk)
+            else:
+                comment = sandbox_comment_post(media=media[item["media_id"]], from_username=follower, text="price?")
+                with lock:
+                    made["comments"].append(comment.pk)
+        except Exception:
+            with lock:
+                made["errors"].append(index)
+        finally:
+            close_old_connections()
+
+    total = int(rate * seconds)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for index in range(total):
+            wait = started + index / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            pool.submit(one, index)
+    return made
+
+
+def replies(made: dict[str, list[int]]) -> tuple[list[float], int]:
+    """(e2e milliseconds of the events answered, events without their reply)."""
+    from sandbox.models import SandboxComment, SandboxMessage
+
+    latencies = []
+    answered = 0
+    first_reply: dict[int, Any] = {}
+    for parent_id, timestamp in (
+        SandboxComment.objects.filter(parent_id__in=made["comments"], via_api=True)
+        .order_by("timestamp")
+        .values_list("parent_id", "timestamp")
+    ):
+        first_reply.setdefault(parent_id, timestamp)
+    for pk, timestamp in SandboxComment.objects.filter(pk__in=made["comments"]).values_list("pk", "timestamp"):
+        if pk in first_reply:
+            answered += 1
+            latencies.append((first_reply[pk] - timestamp).total_seconds() * 1000)
+    for message in SandboxMessage.objects.filter(pk__in=made["messages"]).select_related("conversation"):
+        reply = (
+            SandboxMessage.objects.filter(
+                conversation=message.conversation, from_follower=False, created_at__gte=message.created_at
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if reply is not None:
+            answered += 1
+            latencies.append((reply.created_at - message.created_at).total_seconds() * 1000)
+    return latencies, len(made["comments"]) + len(made["messages"]) - answered
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=20.0, help="Events a second.")
+    parser.add_argument("--seconds", type=float, default=20.0, help="How long the load lasts.")
+    parser.add_argument("--accounts", type=int, default=5)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--dms", action="store_true", help="Every other event is a DM (needs automated DM replies).")
+    parser.add_argument("--drain", type=float, default=20.0, help="Seconds to wait for the last replies.")
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary folder (logs, SQLite file).")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    env, web_port = configure(workdir)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env, cwd=ROOT)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    prepared = prepare(accounts=args.accounts)
+    names = ["sandbox", "web", "worker", "dispatcher"]
+    logs = {name: open(workdir / f"{name}.log", "wb") for name in names}  # noqa: SIM115
+    sandbox_port = settings.SANDBOX_URL.rsplit(":", 1)[1]
+    commands = {
+        "sandbox": [*manage, "sandbox", "--port", sandbox_port, "--no-webhook-sender"],
+        "web": [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "instaforge.wsgi",
+            "-b",
+            f"127.0.0.1:{web_port}",
+            "-w",
+            str(args.web_workers),
+            "--log-level",
+            "warning",
+        ],
+        "worker": [*manage, "qcluster"],
+        "dispatcher": [*manage, "dispatch"],
+    }
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name in names:
+            extra = {"CONN_MAX_AGE": "0"} if name == "sandbox" else {}
+            processes[name] = subprocess.Popen(
+                commands[name], env={**env, **extra}, cwd=ROOT, stdout=logs[name], stderr=subprocess.STDOUT
+            )
+        wait_until_up(int(sandbox_port))
+        wait_until_up(web_port)
+        time.sleep(3)  # the cluster and the dispatcher import Django and start polling
+        instaforge = {name: processes[name] for name in ("web", "worker", "dispatcher")}
+        cpu_seen: dict[tuple[str, int], float] = {}
+        cpu_before = process_tree_cpu(instaforge, cpu_seen)
+        seen_before = dict(cpu_seen)
+        started = time.monotonic()
+        made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=args.dms)
+        sent_seconds = time.monotonic() - started
+        events = len(made["comments"]) + len(made["messages"])
+        drain_until = time.monotonic() + args.drain
+        while time.monotonic() < drain_until:
+            process_tree_cpu(instaforge, cpu_seen)
+            if replies(made)[1] == 0:
+                break
+            time.sleep(0.5)
+        cpu_after = process_tree_cpu(instaforge, cpu_seen)
+    finally:
+        stop(list(processes.values()))
+        for log in logs.values():
+            log.close()
+
+    latencies, missed = replies(made)
+    detail = {
+        "events_sent": events,
+        "send_errors": len(made["errors"]),
+        "comments": len(made["comments"]),
+        "dms": len(made["messages"]),
+        "answered": events - missed,
+        "seconds": round(sent_seconds, 2),
+        "offered_rate": args.rate,
+        "accounts": args.accounts,
+        "web_workers": args.web_workers,
+        "q_workers": env["Q_WORKERS"],
+        "cpu_seconds": round(cpu_after - cpu_before, 2),
+        "cpu_seconds_by_process": cpu_by_name(cpu_seen, seen_before),
+    }
+    if args.keep:
+        detail["logs"] = str(workdir)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(detail))
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    print(
+        json.dumps(
+            {
+                "database": "postgresql" if "postgres" in engine else "sqlite" if "sqlite" in engine else engine,
+                "broker": settings.BROKER_NAME,
+                "events_per_s": round(events / sent_seconds, 1) if sent_seconds else 0.0,
+                "e2e_p50_ms": round(percentile(latencies, 0.50), 1),
+                "e2e_p99_ms": round(percentile(latencies, 0.99), 1),
+                "cpu_ms_per_event": round((cpu_after - cpu_before) * 1000 / events, 2) if events else 0.0,
+                "missed": missed,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
