@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("messaging.urls")),
     path("", include("actions.urls")),
     path("", include("safety.urls")),
+    path("", include("publishing.urls")),
 ]
