@@ -48,6 +48,7 @@ CHECK_MAX_POLLS = 60
 EXPIRY_MARGIN = timedelta(minutes=10)
 WARMUP_RECHECK = timedelta(hours=1)
 QUOTA_RECHECK = timedelta(minutes=30)
+QUOTA_PENDING_RECHECK = timedelta(seconds=15)
 # A post of ours found in the account's media counts if dated after the publish began (with slack).
 RECONCILE_SLACK = timedelta(minutes=5)
 MEDIA_TYPE_FOR = {PostKind.REEL: "REELS", PostKind.STORY: "STORIES", PostKind.CAROUSEL: "CAROUSEL"}
@@ -124,14 +125,29 @@ def _ours_pending(post: ScheduledPost, *, read_at: datetime, all_prepared: bool 
     return in_flight + others.filter(state=PostState.PUBLISHED, published_at__gte=read_at).count()
 
 
-def _quota_reason(post: ScheduledPost, client: InstagramClient) -> str:
-    """Empty when one more post fits the live quota; else the reason to defer."""
+def _quota_reserve(post: ScheduledPost, client: InstagramClient, *, all_prepared: bool) -> tuple[str, timedelta]:
+    """Reserve one publish within the live quota, or say why not and how long to wait.
+
+    The live usage is read first (no HTTP call inside a transaction); then, under the
+    account's row lock, our own pending publishes are added and, when one more fits,
+    the reservation is recorded in the same transaction: before preparing, the post
+    becomes ``publishing``; before ``media_publish``, its intent is set. One decision
+    at a time per account, so two dispatchers never take the same last slot.
+    """
     read_at = timezone.now() - timedelta(seconds=1)
     used, total = _quota(client)
-    pending = _ours_pending(post, read_at=read_at, all_prepared=True)
-    if used + pending + 1 > total:
-        return f"publishing quota: {used} of {total} posts used in the last 24 hours ({pending} more under way)"
-    return ""
+    with transaction.atomic():
+        InstagramAccount.all_workspaces.select_for_update().filter(pk=post.account_id).first()
+        pending = _ours_pending(post, read_at=read_at, all_prepared=all_prepared)
+        if used + pending + 1 > total:
+            reason = f"publishing quota: {used} of {total} posts used in the last 24 hours ({pending} more under way)"
+            # Only our own posts under way fill it: they settle within seconds. Else wait for the window to move.
+            return reason, (QUOTA_PENDING_RECHECK if used < total else QUOTA_RECHECK)
+        if all_prepared:
+            _update(post, state=PostState.PUBLISHING, state_reason="Preparing the media containers")
+        else:
+            _update(post, publish_intent_at=timezone.now(), state_reason="Publishing")
+    return "", timedelta(0)
 
 
 # --- prepare ------------------------------------------------------------------------------------
@@ -146,9 +162,9 @@ def _prepare(post: ScheduledPost, action: Action, client: InstagramClient) -> di
     if errors:
         _fail(post, "Breaks Meta's limits, nothing was sent: " + " ".join(errors), action)
         return {"post_id": post.pk, "invalid": errors}
-    reason = _quota_reason(post, client)
+    reason, wait = _quota_reserve(post, client, all_prepared=True)
     if reason:
-        return _defer(post, action, step="prepare", until=now + QUOTA_RECHECK, reason=reason)
+        return _defer(post, action, step="prepare", until=now + wait, reason=reason)
     items = list(post.media.all())
     children: list[str] = []
     if post.kind == PostKind.CAROUSEL:
@@ -241,17 +257,9 @@ def _check(post: ScheduledPost, action: Action, client: InstagramClient) -> dict
 def _publish(post: ScheduledPost, action: Action, client: InstagramClient) -> dict[str, Any]:
     if _expired_on_our_clock(post):
         return _reprepare(post, action, "the container is (nearly) 24 hours old")
-    # The live usage is read first (no HTTP call inside a transaction); then, under the account's row lock,
-    # our own pending publishes are added and the intent recorded: one publish decision at a time per account.
-    read_at = timezone.now() - timedelta(seconds=1)
-    used, total = _quota(client)
-    with transaction.atomic():
-        InstagramAccount.all_workspaces.select_for_update().filter(pk=post.account_id).first()
-        pending = _ours_pending(post, read_at=read_at)
-        if used + pending + 1 > total:
-            reason = f"publishing quota: {used} of {total} posts used in the last 24 hours ({pending} more under way)"
-            return _defer(post, action, step="publish", until=timezone.now() + QUOTA_RECHECK, reason=reason)
-        _update(post, publish_intent_at=timezone.now(), state_reason="Publishing")
+    reason, wait = _quota_reserve(post, client, all_prepared=False)
+    if reason:
+        return _defer(post, action, step="publish", until=timezone.now() + wait, reason=reason)
     post_event_record(
         post=post, kind=PostEvent.Kind.PUBLISH, message=f"media_publish of container {post.container_id}", action=action
     )
