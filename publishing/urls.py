@@ -1,6 +1,4 @@
-from django.conf import settings
 from django.urls import path, re_path
-from django.views.static import serve
 
 from publishing import views
 
@@ -14,5 +12,5 @@ urlpatterns = [
     path("publishing/posts/<int:post_id>/unschedule/", views.post_unschedule_view, name="post_unschedule"),
     path("publishing/posts/<int:post_id>/move/", views.post_move, name="post_move"),
     # Uploaded media on local disk, public so that Meta can fetch it (PUBLIC_BASE_URL + MEDIA_URL).
-    re_path(r"^media/(?P<path>publishing/.+)$", serve, {"document_root": settings.MEDIA_ROOT}, name="publishing_media"),
+    re_path(r"^media/(?P<path>publishing/.+)$", views.media_serve, name="publishing_media"),
 ]

@@ -4,11 +4,13 @@ import calendar
 import json
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django.views.static import serve
 
 from accounts.decorators import workspace_required
 from accounts.middleware import WorkspaceRequest
@@ -19,6 +21,11 @@ from publishing.models import PostState, ScheduledPost
 from publishing.selectors import calendar_days, post_flag, post_history, posts_queue, posts_state_counts
 from publishing.services import PostInvalid, PostNotEditable, post_create, post_schedule, post_unschedule
 from publishing.windows import local_time, publishing_blocked_reason
+
+
+def media_serve(request: HttpRequest, path: str) -> HttpResponse:
+    """An uploaded file on local disk, without login: Meta fetches it from PUBLIC_BASE_URL (image_url, video_url)."""
+    return serve(request, path, document_root=str(settings.MEDIA_ROOT))
 
 
 @workspace_required

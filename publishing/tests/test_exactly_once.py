@@ -1,8 +1,8 @@
 """Exactly once with several dispatcher processes on PostgreSQL and random kills (SQLite cannot: one writer).
 
-CI size: 60 posts on 10 accounts (kept under a minute on a shared 2-core machine), 2 dispatchers, a SIGKILL every ~3 s. The
-issue's full size runs with ``manage.py publishing_exactly_once`` (defaults:
-1,000 posts, 20 accounts).
+CI size: 60 posts on 10 accounts (under a minute on a shared 2-core machine),
+2 dispatchers, a SIGKILL every ~8 s, a quota of 4 per account. The issue's full
+size runs with ``manage.py publishing_exactly_once`` (1,000 posts, 20 accounts).
 """
 
 from __future__ import annotations
