@@ -170,3 +170,31 @@ def test_post_page_shows_history_with_gate_decisions(client: Client, member) -> 
     dispatch_once(worker_id="test")
     page = client.get(reverse("post_detail", args=[post.pk])).content.decode()
     assert "Gate: Deferred" in page and "holiday" in page
+
+
+def test_queue_and_calendar_queries_do_not_grow_with_posts(client: Client, member) -> None:
+    account = member["account"]
+    when = datetime(2030, 5, 4, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
+
+    def counts() -> tuple[int, int]:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queue:
+            assert client.get(reverse("post_list")).status_code == 200
+        with CaptureQueriesContext(connection) as month:
+            assert client.get(reverse("post_calendar"), {"date": "2030-05-01"}).status_code == 200
+        return len(queue), len(month)
+
+    post_create(account=account, kind="image", caption="one", uploads=[jpeg()], scheduled_at=when)
+    counts()  # warm caches (session, content types)
+    few = counts()
+    for index in range(8):
+        post_create(
+            account=account,
+            kind="image",
+            caption=f"more {index}",
+            uploads=[jpeg()],
+            scheduled_at=when + timedelta(days=index),
+        )
+    assert counts() == few
