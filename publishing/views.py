@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -23,7 +24,7 @@ from publishing.services import PostInvalid, PostNotEditable, post_create, post_
 from publishing.windows import local_time, publishing_blocked_reason
 
 
-def media_serve(request: HttpRequest, path: str) -> HttpResponse:
+def media_serve(request: HttpRequest, path: str) -> HttpResponseBase:
     """An uploaded file on local disk, without login: Meta fetches it from PUBLIC_BASE_URL (image_url, video_url)."""
     return serve(request, path, document_root=str(settings.MEDIA_ROOT))
 
