@@ -197,7 +197,10 @@ def stress_verify(*, workspace: Workspace, quota: int) -> dict[str, Any]:
         )
     )
     over_quota = sum(1 for count in per_account.values() if count > quota)
-    publish_calls = SandboxCall.objects.filter(method="POST", path__endswith="/media_publish", status=200).count()
+    usernames = {post.account.username for post in posts}
+    publish_calls = SandboxCall.objects.filter(
+        method="POST", path__endswith="/media_publish", status=200, account__username__in=usernames
+    ).count()
     stuck = [
         f"#{post.pk} {post.state}: {post.state_reason}"
         for post in posts

@@ -5,6 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from publishing.stress import stress_run, stress_setup, stress_verify
+from sandbox.selectors import sandbox_settings
+from sandbox.services import sandbox_settings_update
 from sandbox.testing import start_sandbox_server
 
 
@@ -27,6 +29,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("Several dispatcher processes need PostgreSQL: set DATABASE_URL.")
+        knobs = sandbox_settings()
+        before = {
+            "container_delay_seconds": knobs.container_delay_seconds,
+            "publishing_quota_total": knobs.publishing_quota_total,
+        }
         workspace = stress_setup(
             accounts=options["accounts"],
             posts=options["posts"],
@@ -45,5 +52,6 @@ class Command(BaseCommand):
             )
         finally:
             server.stop()
+            sandbox_settings_update(**before)  # the demo's knobs as they were
         result = {"run": report.__dict__, **stress_verify(workspace=workspace, quota=options["quota"])}
         self.stdout.write(json.dumps(result, indent=2))
