@@ -168,6 +168,7 @@ def _prepare(post: ScheduledPost, action: Action, client: InstagramClient) -> di
     items = list(post.media.all())
     children: list[str] = []
     if post.kind == PostKind.CAROUSEL:
+        tagged = False
         for item in items:
             url = media_public_url(item)
             is_video = item.media_type == MediaType.VIDEO
@@ -178,8 +179,11 @@ def _prepare(post: ScheduledPost, action: Action, client: InstagramClient) -> di
                     media_type="VIDEO" if is_video else None,
                     is_carousel_item=True,
                     alt_text=post.alt_text if not is_video else None,
+                    # Tags go on a carousel's items, not its parent; videos in carousels take none.
+                    user_tags=list(post.user_tags or []) if not is_video and not tagged else None,
                 )
             )
+            tagged = tagged or not is_video
         container_id = client.media_container_create(
             media_type="CAROUSEL",
             caption=post.caption or None,

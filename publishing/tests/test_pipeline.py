@@ -157,3 +157,28 @@ def test_rescheduling_moves_the_planned_step(publisher) -> None:
     planned = Action.all_workspaces.filter(source_kind="post", source_id=str(post.pk), state=ActionState.PLANNED)
     assert [a.due_at for a in planned] == [later]
     assert Action.all_workspaces.filter(source_id=str(post.pk), state=ActionState.DENIED).count() == 1
+
+
+def test_options_reach_the_containers_where_the_api_takes_them(publisher) -> None:
+    post = post_create(
+        account=publisher,
+        kind="carousel",
+        caption="With friends",
+        alt_text="Two loaves on a table",
+        user_tags=[{"username": "baker_jo", "x": 0.5, "y": 0.4}],
+        collaborators=["partner_shop"],
+        location_id="110843418940484",
+        uploads=[mp4(1080, 1080, 5, "v.mp4"), jpeg(name="a.jpg"), jpeg(name="b.jpg")],
+        scheduled_at=timezone.now(),
+    )
+    run_until_settled()
+    post.refresh_from_db()
+    assert post.state == PostState.PUBLISHED
+    parent = SandboxContainer.objects.get(container_id=post.container_id)
+    assert parent.extra["collaborators"] == '["partner_shop"]' and parent.extra["location_id"] == "110843418940484"
+    assert "user_tags" not in parent.extra
+    video, first, second = (SandboxContainer.objects.get(container_id=cid) for cid in parent.children)
+    assert "user_tags" not in video.extra and "alt_text" not in video.extra
+    assert first.extra["user_tags"] == '[{"username": "baker_jo", "x": 0.5, "y": 0.4}]'
+    assert first.extra["alt_text"] == second.extra["alt_text"] == "Two loaves on a table"
+    assert "user_tags" not in second.extra
