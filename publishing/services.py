@@ -177,7 +177,7 @@ def post_create(
                 item.save()
             post_event_record(post=post, kind=PostEvent.Kind.EDITED, message="Created as a draft.")
             if scheduled_at is not None:
-                post_schedule(post=post, scheduled_at=scheduled_at)
+                post = post_schedule(post=post, scheduled_at=scheduled_at)
     except Exception:
         for name in stored:  # nothing half-stored
             default_storage.delete(name)
