@@ -305,7 +305,7 @@ def _published(
         message=f"Published as media {media_id}" + (f" ({note})" if note else ""),
         action=action,
     )
-    if post.first_comment:
+    if post.first_comment and media_id != "unknown":
         action_plan(
             account=post.account,
             action_type=ActionType.FIRST_COMMENT,
@@ -326,9 +326,17 @@ def _find_our_media(post: ScheduledPost, client: InstagramClient) -> str:
         if post.kind == PostKind.STORY
         else client.media_list(fields=fields, max_items=50)
     )
+    # Media already matched to another of our posts is not this one (two posts may share a caption).
+    taken = set(
+        ScheduledPost.all_workspaces.filter(account_id=post.account_id)
+        .exclude(pk=post.pk)
+        .exclude(media_id="")
+        .values_list("media_id", flat=True)
+    )
     for media in recent:
         when = parse_datetime(str(media.get("timestamp") or "").replace("+0000", "+00:00"))
-        if str(media.get("caption") or "") == post.caption and (when is None or when >= since):
+        same = str(media.get("caption") or "") == post.caption and str(media.get("id")) not in taken
+        if same and (when is None or when >= since):
             return str(media.get("id"))
     return ""
 
@@ -366,16 +374,21 @@ def publish_reconcile(action: Action, client: InstagramClient) -> Reconciliation
     post = _post_for(action)
     if post is None or action.payload.get("step") != "publish":
         return Reconciliation(False, {})
-    status = client.media_container_status(container_id=post.container_id)
-    if str(status.get("status_code")) != "PUBLISHED":
-        media_id = _find_our_media(post, client)  # e.g. a container Meta no longer reports
-        if not media_id:
-            post_event_record(
-                post=post, kind=PostEvent.Kind.RECONCILED, message="Not published yet: publishing again", action=action
-            )
-            return Reconciliation(False, {})
-    else:
-        media_id = _find_our_media(post, client)
+    try:
+        code = str(client.media_container_status(container_id=post.container_id).get("status_code") or "")
+    except GraphAPIError as exc:
+        if isinstance(exc, TransientError):
+            raise  # ask again later
+        code = ""  # the container cannot be read any more: the account's media decide
+    media_id = _find_our_media(post, client) if code in {"PUBLISHED", ""} else ""
+    if code != "PUBLISHED" and not media_id:
+        post_event_record(
+            post=post,
+            kind=PostEvent.Kind.RECONCILED,
+            message=f"Not published (container {code or 'unreadable'}): publishing again",
+            action=action,
+        )
+        return Reconciliation(False, {})
     result = _published(
         post, action, client, media_id=media_id or "unknown", note="reconciled after an unknown outcome"
     )

@@ -182,3 +182,31 @@ def test_options_reach_the_containers_where_the_api_takes_them(publisher) -> Non
     assert first.extra["user_tags"] == '[{"username": "baker_jo", "x": 0.5, "y": 0.4}]'
     assert first.extra["alt_text"] == second.extra["alt_text"] == "Two loaves on a table"
     assert "user_tags" not in second.extra
+
+
+def test_unknown_outcome_that_did_not_happen_is_published_once_after_reconciling(publisher) -> None:
+    from actions.dispatcher import actions_reconcile_unknown, dispatch_once
+    from instagram.errors import OutcomeUnknownError
+    from publishing import pipeline
+
+    post = post_create(
+        account=publisher, kind="image", caption="lost request", uploads=[jpeg()], scheduled_at=timezone.now()
+    )
+    real = pipeline._publish
+
+    def lose_the_request(post_, action, client):  # the connection broke before Instagram got it
+        raise OutcomeUnknownError("connection reset")
+
+    pipeline.STEPS["publish"] = lose_the_request
+    try:
+        for _ in range(4):
+            dispatch_once(worker_id="test")
+    finally:
+        pipeline.STEPS["publish"] = real
+    assert Action.all_workspaces.get(payload__step="publish").state == ActionState.UNKNOWN
+    actions_reconcile_unknown(worker_id="test", now=timezone.now())
+    assert "Not published (container FINISHED)" in post.events.last().message
+    run_until_settled()
+    post.refresh_from_db()
+    assert post.state == PostState.PUBLISHED
+    assert _publish_calls() == 1
