@@ -90,3 +90,14 @@ def test_stories_are_listed_apart_and_the_account_comments_on_its_media(
     created = _post(sandbox_server, token, f"{post.media_id}/comments", message="First!").json()
     comment = SandboxComment.objects.get(comment_id=created["id"])
     assert (comment.from_id, comment.text, comment.via_api) == (account.user_id, "First!", True)
+
+
+def test_container_create_and_publish_answer_the_documented_shapes(
+    sandbox_server: SandboxServer, token: SandboxToken, account: SandboxAccount
+) -> None:
+    from sandbox.tests.test_conformance import assert_same_shape, documented
+
+    created = _post(sandbox_server, token, "me/media", image_url="https://x.example/1.jpg", caption="Hi").json()
+    assert_same_shape(created, documented("media_container_create_response.json"))
+    published = _post(sandbox_server, token, "me/media_publish", creation_id=created["id"]).json()
+    assert_same_shape(published, documented("media_publish_response.json"))
