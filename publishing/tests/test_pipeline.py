@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -175,11 +176,14 @@ def test_options_reach_the_containers_where_the_api_takes_them(publisher) -> Non
     post.refresh_from_db()
     assert post.state == PostState.PUBLISHED
     parent = SandboxContainer.objects.get(container_id=post.container_id)
-    assert parent.extra["collaborators"] == '["partner_shop"]' and parent.extra["location_id"] == "110843418940484"
+    assert (
+        json.loads(parent.extra["collaborators"]) == ["partner_shop"]
+        and parent.extra["location_id"] == "110843418940484"
+    )
     assert "user_tags" not in parent.extra
     video, first, second = (SandboxContainer.objects.get(container_id=cid) for cid in parent.children)
     assert "user_tags" not in video.extra and "alt_text" not in video.extra
-    assert first.extra["user_tags"] == '[{"username": "baker_jo", "x": 0.5, "y": 0.4}]'
+    assert json.loads(first.extra["user_tags"]) == [{"username": "baker_jo", "x": 0.5, "y": 0.4}]
     assert first.extra["alt_text"] == second.extra["alt_text"] == "Two loaves on a table"
     assert "user_tags" not in second.extra
 
