@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "warmup",
     "integrations",
     "sandbox",
+    "publishing",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +188,13 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Uploaded media (scheduled posts): local disk by default, served at PUBLIC_BASE_URL for Meta to fetch;
+# set AWS_STORAGE_BUCKET_NAME (with django-storages and boto3 installed) for any S3-compatible store.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "/media/"
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
 
 # --- Security for production ------------------------------------------------
 if not DEBUG:

@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("safety.urls")),
     path("", include("warmup.urls")),
     path("", include("integrations.urls")),
+    path("", include("publishing.urls")),
 ]

@@ -535,10 +535,16 @@ class InstagramClient:
         caption: str | None = None,
         is_carousel_item: bool = False,
         children: list[str] | None = None,
+        alt_text: str | None = None,
+        user_tags: list[dict[str, Any]] | None = None,
+        collaborators: list[str] | None = None,
+        location_id: str | None = None,
     ) -> str:
         """``POST /me/media``: a media container; returns its id. Publish it once its status is ``FINISHED``.
 
-        https://developers.facebook.com/documentation/instagram-platform/content-publishing
+        https://developers.facebook.com/documentation/instagram-platform/content-publishing and the
+        IG User Media reference (``alt_text``, ``user_tags``, ``collaborators``, ``location_id``: JSON arrays
+        are sent as JSON text, as in the reference's sample request).
         """
         data: dict[str, Any] = {
             "image_url": image_url,
@@ -547,6 +553,10 @@ class InstagramClient:
             "caption": caption,
             "is_carousel_item": "true" if is_carousel_item else None,
             "children": ",".join(children) if children else None,
+            "alt_text": alt_text or None,
+            "user_tags": json.dumps(user_tags) if user_tags else None,
+            "collaborators": json.dumps(collaborators) if collaborators else None,
+            "location_id": location_id or None,
         }
         body = self._call(
             "POST",
@@ -575,6 +585,30 @@ class InstagramClient:
             is_write=True,
         ).data
         return str(body["id"])
+
+    def media_get(self, *, media_id: str, fields: str = MEDIA_FIELDS) -> dict[str, Any]:
+        """``GET /{ig-media-id}?fields=``: one post (e.g. its ``permalink`` once published)."""
+        return self._get(media_id, fields=fields)
+
+    def stories_list(self, *, fields: str = MEDIA_FIELDS) -> list[dict[str, Any]]:
+        """``GET /me/stories``: the account's live stories (``/me/media`` does not list them).
+
+        https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/stories
+        """
+        return list(self._get("me/stories", fields=fields).get("data", []))
+
+    def media_comment_create(self, *, media_id: str, message: str) -> dict[str, Any]:
+        """``POST /{ig-media-id}/comments?message=``: the account comments on its post; answers ``{"id"}``.
+
+        https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-media/comments
+        """
+        return self._call(
+            "POST",
+            self._graph_url(f"{media_id}/comments"),
+            params=self._params(),
+            data={"message": message},
+            is_write=True,
+        ).data
 
     def content_publishing_limit(self) -> dict[str, Any]:
         """``GET /me/content_publishing_limit?fields=quota_usage,config``: ``{"quota_usage", "config": {...}}``.

@@ -238,6 +238,11 @@ class SandboxContainer(models.Model):
     ready_at = models.DateTimeField(default=timezone.now)
     fails = models.BooleanField(default=False)
     published_media = models.OneToOneField(SandboxMedia, null=True, blank=True, on_delete=models.SET_NULL)
+    # Carousels: an item container (is_carousel_item) or the parent with its children's container ids.
+    is_carousel_item = models.BooleanField(default=False)
+    children = models.JSONField(default=list, blank=True)
+    # The other documented parameters as received (user_tags, collaborators, location_id, alt_text, ...).
+    extra = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-id")

@@ -187,8 +187,20 @@ def media_of(*, account: SandboxAccount, media_id: str) -> SandboxMedia | None:
 
 
 def media_page(*, account: SandboxAccount, offset: int, limit: int) -> list[SandboxMedia]:
-    media = SandboxMedia.objects.filter(account=account).annotate(comment_count=Count("comments"))
+    """``/me/media``: stories are not listed there (IG User Media reference, "Limitations")."""
+    media = (
+        SandboxMedia.objects.filter(account=account)
+        .exclude(media_product_type="STORY")
+        .annotate(comment_count=Count("comments"))
+    )
     return list(media.order_by("-timestamp", "-id")[offset : offset + limit])
+
+
+def stories_live(*, account: SandboxAccount) -> list[SandboxMedia]:
+    """Stories of the last 24 hours ("Stories expire after 24 hours"), newest first."""
+    since = timezone.now() - timedelta(hours=24)
+    stories = SandboxMedia.objects.filter(account=account, media_product_type="STORY", timestamp__gte=since)
+    return list(stories.annotate(comment_count=Count("comments")).order_by("-timestamp", "-id"))
 
 
 def comments_page(*, media: SandboxMedia, offset: int, limit: int) -> list[SandboxComment]:

@@ -141,6 +141,18 @@ def sandbox_reply_create(*, account: SandboxAccount, comment: SandboxComment, me
     )
 
 
+def sandbox_owner_comment_create(*, account: SandboxAccount, media: SandboxMedia, message: str) -> SandboxComment:
+    """The account's own top-level comment on its media (``POST /{ig-media-id}/comments?message=``).
+
+    https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-media/comments
+    """
+    if not message.strip():
+        raise GraphError.missing_parameter("message")
+    return SandboxComment.objects.create(
+        media=media, from_id=account.user_id, from_username=account.username, text=message, via_api=True
+    )
+
+
 # --- Business Login ----------------------------------------------------------------
 
 
@@ -504,16 +516,42 @@ def sandbox_sender_action(
 CONTAINER_LIFETIME = timedelta(hours=24)
 PUBLISHING_WINDOW = timedelta(hours=24)
 MEDIA_TYPES = frozenset({"IMAGE", "VIDEO", "REELS", "STORIES", "CAROUSEL"})
+# IG Media's media_type for each container type (a story keeps IMAGE or VIDEO, from its file).
+PUBLISHED_MEDIA_TYPES = {"REELS": "VIDEO", "CAROUSEL": "CAROUSEL_ALBUM"}
+
+
+CAROUSEL_MAX_CHILDREN = 10
 
 
 def sandbox_container_create(
-    *, account: SandboxAccount, media_type: str, media_url: str, caption: str
+    *,
+    account: SandboxAccount,
+    media_type: str,
+    media_url: str,
+    caption: str,
+    is_carousel_item: bool = False,
+    children: Sequence[str] = (),
+    extra: dict[str, Any] | None = None,
 ) -> SandboxContainer:
-    """A media container; it finishes processing after ``container_delay_seconds`` (or ends in ERROR)."""
+    """A media container; it finishes processing after ``container_delay_seconds`` (or ends in ERROR).
+
+    A carousel (``media_type=CAROUSEL``) names its item containers in
+    ``children`` (up to 10, "Carousels can have up to 10 total images, videos,
+    or a mix"; at least 2 here, as a carousel of one is not a carousel); each
+    must be this account's, created with ``is_carousel_item=true``.
+    """
     if media_type not in MEDIA_TYPES:
         raise GraphError("Media type is not one of the expected media types.", code=100, subcode=2207023)
     if media_type != "CAROUSEL" and not media_url:
         raise GraphError.missing_parameter("image_url" if media_type == "IMAGE" else "video_url")
+    if media_type == "CAROUSEL":
+        if not children:
+            raise GraphError.missing_parameter("children")
+        if not 2 <= len(children) <= CAROUSEL_MAX_CHILDREN:
+            raise GraphError.invalid_parameter("A carousel needs between 2 and 10 children")
+        found = SandboxContainer.objects.filter(account=account, container_id__in=list(children), is_carousel_item=True)
+        if found.count() != len(set(children)):
+            raise GraphError.invalid_parameter("children must be carousel item containers of this account")
     knobs = selectors.sandbox_settings()
     now = timezone.now()
     return SandboxContainer.objects.create(
@@ -524,11 +562,17 @@ def sandbox_container_create(
         created_at=now,
         ready_at=now + timedelta(seconds=knobs.container_delay_seconds),
         fails=random.random() < knobs.container_error_ratio,
+        is_carousel_item=is_carousel_item,
+        children=list(children),
+        extra=extra or {},
     )
 
 
 def container_status_code(container: SandboxContainer) -> str:
-    """EXPIRED after 24 hours unpublished, else IN_PROGRESS until ready, then FINISHED or ERROR; PUBLISHED once used."""
+    """EXPIRED after 24 hours unpublished, else IN_PROGRESS until ready, then FINISHED or ERROR; PUBLISHED once used.
+
+    A carousel is ready when it and all its children are; it fails when one of them does.
+    """
     now = timezone.now()
     if container.published_media_id is not None:
         return SandboxContainer.Status.PUBLISHED
@@ -536,7 +580,23 @@ def container_status_code(container: SandboxContainer) -> str:
         return SandboxContainer.Status.EXPIRED
     if now < container.ready_at:
         return SandboxContainer.Status.IN_PROGRESS
-    return SandboxContainer.Status.ERROR if container.fails else SandboxContainer.Status.FINISHED
+    if container.fails:
+        return SandboxContainer.Status.ERROR
+    if container.children:
+        codes = {
+            container_status_code(child)
+            for child in SandboxContainer.objects.filter(
+                account_id=container.account_id, container_id__in=container.children
+            )
+        }
+        for code in (
+            SandboxContainer.Status.ERROR,
+            SandboxContainer.Status.EXPIRED,
+            SandboxContainer.Status.IN_PROGRESS,
+        ):
+            if code in codes:
+                return code
+    return SandboxContainer.Status.FINISHED
 
 
 def sandbox_media_publish(*, account: SandboxAccount, creation_id: str) -> SandboxMedia:
@@ -568,7 +628,11 @@ def sandbox_media_publish(*, account: SandboxAccount, creation_id: str) -> Sandb
         media = SandboxMedia.objects.create(
             account=account,
             caption=container.caption,
-            media_type="VIDEO" if container.media_type == "REELS" else container.media_type,
+            media_type=(
+                ("VIDEO" if container.extra.get("video") else "IMAGE")
+                if container.media_type == "STORIES"
+                else PUBLISHED_MEDIA_TYPES.get(container.media_type, container.media_type)
+            ),
             media_product_type={"REELS": "REELS", "STORIES": "STORY"}.get(container.media_type, "FEED"),
             media_url=container.media_url,
             via_api=True,

@@ -36,6 +36,7 @@ urlpatterns = [
     re_path(rf"^{VERSION}me/?$", graph.me, name="sandbox-me"),
     re_path(rf"^{VERSION}(?P<comment_id>\d+)/replies/?$", graph.comment_replies, name="sandbox-comment-replies"),
     re_path(rf"^{VERSION}{OWNER}/media/?$", platform.user_media, name="sandbox-user-media"),
+    re_path(rf"^{VERSION}{OWNER}/stories/?$", platform.user_stories, name="sandbox-user-stories"),
     re_path(rf"^{VERSION}{OWNER}/media_publish/?$", platform.media_publish, name="sandbox-media-publish"),
     re_path(rf"^{VERSION}{OWNER}/messages/?$", platform.messages, name="sandbox-messages"),
     re_path(rf"^{VERSION}{OWNER}/conversations/?$", platform.conversations, name="sandbox-conversations"),

@@ -13,8 +13,9 @@ from accounts.tenancy import NoWorkspaceInScope, workspace_scope
 from accounts.vault import token_encrypt
 from actions.models import Action
 from engagement.models import Comment, CommentRule
-from messaging.models import Conversation, DmRule, Flow, FlowVersion
 from integrations.models import WebhookDelivery, WebhookEndpoint
+from messaging.models import Conversation, DmRule, Flow, FlowVersion
+from publishing.models import PostMedia, ScheduledPost
 
 
 @pytest.fixture
@@ -56,11 +57,16 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
     delivery = WebhookDelivery.all_workspaces.create(
         workspace=workspace_a, endpoint=endpoint, event_kind="new_lead", body="{}", state="failed"
     )
+    post = ScheduledPost.all_workspaces.create(workspace=workspace_a, account=account, kind="image")
+    PostMedia.all_workspaces.create(
+        workspace=workspace_a, post=post, file="publishing/a.jpg", media_type="image", width=1080, height=1080
+    )
     member_b = make_user("b@example.com")
     make_workspace("B", owner=member_b)
     return {
         "dm_rule": dm_rule,
         "flow": flow,
+        "post": post,
         "conversation": conversation,
         "owner_a": owner_a,
         "member_b": member_b,
@@ -109,6 +115,10 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "webhook_endpoint_delete", [world["endpoint"].pk]),
         ("post", "webhook_endpoint_test", [world["endpoint"].pk]),
         ("post", "webhook_delivery_resend", [world["delivery"].pk]),
+        ("get", "post_detail", [world["post"].pk]),
+        ("post", "post_schedule", [world["post"].pk]),
+        ("post", "post_unschedule", [world["post"].pk]),
+        ("post", "post_move", [world["post"].pk]),
     ]
     return [(method, name, reverse(name, args=args)) for method, name, args in routes]
 
@@ -131,14 +141,21 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 32
+URL_COUNT = 36
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
 def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: dict[str, Any], index: int) -> None:
     method, _, url = urls_with_ids(world)[index]
     client.force_login(world["member_b"])
-    data = {"name": "stolen", "keywords": "x", "reply_templates": "y", "priority": 1, "is_active": "on"}
+    data = {
+        "name": "stolen",
+        "keywords": "x",
+        "reply_templates": "y",
+        "priority": 1,
+        "is_active": "on",
+        "date": "2030-01-02",
+    }
     response = client.get(url) if method == "get" else client.post(url, data)
     assert response.status_code == 404
     account = InstagramAccount.all_workspaces.get(pk=world["account"].pk)
@@ -151,6 +168,8 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
     assert FlowVersion.all_workspaces.count() == 1
     assert WebhookEndpoint.all_workspaces.filter(pk=world["endpoint"].pk, url="http://127.0.0.1:9/hook").exists()
     assert WebhookDelivery.all_workspaces.count() == 1
+    post = ScheduledPost.all_workspaces.get(pk=world["post"].pk)
+    assert (post.state, post.scheduled_at) == ("draft", None)
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
@@ -160,7 +179,9 @@ def test_the_owning_workspace_can_use_every_url(client: Client, world: dict[str,
     response = (
         client.get(url)
         if method == "get"
-        else client.post(url, {"name": "n", "keywords": "x", "reply_templates": "y", "priority": 1})
+        else client.post(
+            url, {"name": "n", "keywords": "x", "reply_templates": "y", "priority": 1, "date": "2030-01-02"}
+        )
     )
     assert response.status_code in (200, 302)
 
@@ -173,7 +194,7 @@ def test_the_url_list_covers_every_url_that_takes_an_object_id(world: dict[str, 
 
 def test_lists_show_only_the_own_workspace(client: Client, world: dict[str, Any]) -> None:
     client.force_login(world["member_b"])
-    for name in ("dashboard", "comment_list", "action_list"):
+    for name in ("dashboard", "comment_list", "action_list", "post_list", "post_calendar"):
         content = client.get(reverse(name)).content.decode()
         assert world["account"].username not in content
         assert "price?" not in content

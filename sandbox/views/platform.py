@@ -25,6 +25,8 @@ from sandbox.views.graph import COMMENT_FIELDS, GRAPH_TIME_FORMAT, _check_fields
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 PUBLISH_SCOPE = "instagram_business_content_publish"
+# Container parameters kept as received (IG User Media reference, "Query String Parameters").
+CONTAINER_EXTRA_PARAMS = ("user_tags", "collaborators", "location_id", "alt_text", "share_to_feed")
 
 # Fields of IG Media (https://developers.facebook.com/documentation/instagram-platform/reference/instagram-media).
 MEDIA_FIELDS = frozenset(
@@ -203,11 +205,18 @@ def user_media(call: ApiCall, owner: str) -> dict[str, Any]:
         media_type = str(call.params.get("media_type") or default_type)
         if not media_type:
             raise GraphError.missing_parameter("image_url")
+        children = [item.strip() for item in str(call.params.get("children") or "").split(",") if item.strip()]
+        extra = {name: call.params[name] for name in CONTAINER_EXTRA_PARAMS if call.params.get(name)}
+        if video_url:
+            extra["video"] = True  # a story keeps IMAGE or VIDEO as its media_type
         container = services.sandbox_container_create(
             account=token.account,
             media_type=media_type,
             media_url=image_url or video_url,
             caption=str(call.params.get("caption") or ""),
+            is_carousel_item=str(call.params.get("is_carousel_item") or "").lower() == "true",
+            children=children,
+            extra=extra,
         )
         return {"id": container.container_id}
     names = call.fields(default="id")
@@ -217,17 +226,34 @@ def user_media(call: ApiCall, owner: str) -> dict[str, Any]:
 
 
 @api_endpoint(methods={"GET"})
+def user_stories(call: ApiCall, owner: str) -> dict[str, Any]:
+    """``GET /me/stories``: the account's live stories (``/me/media`` leaves them out), newest first.
+
+    https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/stories
+    """
+    token = _owner(call, owner)
+    names = call.fields(default="id")
+    stories = selectors.stories_live(account=token.account)
+    return {"data": [_media_fields(media, names) for media in stories]}
+
+
+@api_endpoint(methods={"GET", "POST"})
 def media_comments(call: ApiCall, media_id: str) -> dict[str, Any]:
-    """``GET /{ig-media-id}/comments``: top-level comments, oldest first, paged.
+    """``GET /{ig-media-id}/comments``: top-level comments, oldest first, paged; ``POST ?message=``: comment.
 
     https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/reference/ig-media/comments
-    (instagram/tests/fixtures/meta/media_comments_response.json).
+    (instagram/tests/fixtures/meta/media_comments_response.json). The POST answers ``{"id"}`` of the new comment.
     """
     token = call.authenticate()
     _require_scope(token, services.COMMENT_SCOPE)
     media = selectors.media_of(account=token.account, media_id=media_id)
     if media is None:
         raise GraphError.unknown_object(object_id=media_id, method=call.method)
+    if call.method == "POST":
+        comment = services.sandbox_owner_comment_create(
+            account=token.account, media=media, message=str(call.params.get("message") or "")
+        )
+        return {"id": comment.comment_id}
     names = call.fields(default="id,text,timestamp")
     offset, size = _offset(call), _page_size(call)
     page = selectors.comments_page(media=media, offset=offset, limit=size + 1)

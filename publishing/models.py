@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.tenancy import WorkspaceOwned
+
+
+class PostKind(models.TextChoices):
+    IMAGE = "image", "Image"
+    CAROUSEL = "carousel", "Carousel"
+    REEL = "reel", "Reel"
+    STORY = "story", "Story"
+
+
+class PostState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    PUBLISHING = "publishing", "Publishing"
+    PUBLISHED = "published", "Published"
+    FAILED = "failed", "Failed"
+
+
+class MediaType(models.TextChoices):
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+
+
+class ScheduledPost(WorkspaceOwned):
+    """A post to publish on an account at a time, and what became of it."""
+
+    account = models.ForeignKey("accounts.InstagramAccount", on_delete=models.CASCADE, related_name="scheduled_posts")
+    kind = models.CharField(max_length=10, choices=PostKind.choices, default=PostKind.IMAGE)
+    caption = models.TextField(blank=True, default="")
+    first_comment = models.TextField(blank=True, default="")
+    alt_text = models.CharField(max_length=1000, blank=True, default="")
+    # [{"username": "...", "x": 0.5, "y": 0.5}] as the API takes them.
+    user_tags = models.JSONField(default=list, blank=True)
+    collaborators = models.JSONField(default=list, blank=True)
+    location_id = models.CharField(max_length=64, blank=True, default="")
+    # Aware (UTC in the database); shown in the account's time zone.
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=12, choices=PostState.choices, default=PostState.DRAFT)
+    state_reason = models.CharField(max_length=500, blank=True, default="")
+    # Bumped on each (re)schedule: a step of an older schedule finds itself stale and stops.
+    schedule_version = models.PositiveIntegerField(default=0)
+    # Bumped on each re-preparation (new containers after expiry).
+    generation = models.PositiveIntegerField(default=0)
+    container_id = models.CharField(max_length=64, blank=True, default="")
+    children_container_ids = models.JSONField(default=list, blank=True)
+    container_created_at = models.DateTimeField(null=True, blank=True)
+    # Intent of the media_publish call, recorded before it; with media_id empty it is a publish in flight.
+    publish_intent_at = models.DateTimeField(null=True, blank=True)
+    media_id = models.CharField(max_length=64, blank=True, default="")
+    permalink = models.URLField(max_length=500, blank=True, default="")
+    published_at = models.DateTimeField(null=True, blank=True)
+    first_comment_id = models.CharField(max_length=64, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(WorkspaceOwned.Meta):
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=PostState.values), name="post_state_valid"),
+            models.CheckConstraint(condition=Q(kind__in=PostKind.values), name="post_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(state="draft") | Q(scheduled_at__isnull=False), name="post_scheduled_has_time"
+            ),
+            models.CheckConstraint(condition=~Q(state="published") | ~Q(media_id=""), name="post_published_has_media"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "state"], name="post_account_state_idx"),
+            models.Index(fields=["workspace", "scheduled_at"], name="post_workspace_time_idx"),
+        ]
+        ordering = ["scheduled_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} post #{self.pk} ({self.state})"
+
+
+class PostMedia(WorkspaceOwned):
+    """One file of a post (a carousel has 2–10), kept with Django's storage API."""
+
+    post = models.ForeignKey(ScheduledPost, on_delete=models.CASCADE, related_name="media")
+    file = models.FileField(upload_to="publishing/%Y/%m/", max_length=300)
+    media_type = models.CharField(max_length=6, choices=MediaType.choices)
+    original_name = models.CharField(max_length=255, blank=True, default="")
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["post", "order"], name="post_media_unique_order")]
+
+    def __str__(self) -> str:
+        return f"{self.media_type} {self.order + 1} of post #{self.post_id}"
+
+
+class PostEvent(WorkspaceOwned):
+    """The post's history: every attempt, deferral, container status and outcome, with its reason."""
+
+    class Kind(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        DEFERRED = "deferred", "Deferred"
+        CONTAINER = "container", "Container"
+        STATUS = "status", "Container status"
+        PUBLISH = "publish", "Publish attempt"
+        PUBLISHED = "published", "Published"
+        RECONCILED = "reconciled", "Reconciled"
+        COMMENT = "comment", "First comment"
+        FAILED = "failed", "Failed"
+        EDITED = "edited", "Edited"
+
+    post = models.ForeignKey(ScheduledPost, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    message = models.CharField(max_length=500)
+    action = models.ForeignKey("actions.Action", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"

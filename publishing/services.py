@@ -1,0 +1,305 @@
+"""Writes of scheduled publishing: compose, validate, schedule, reschedule, and the post's history.
+
+The publishing itself runs as steps on the action ledger (``publishing.pipeline``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import InstagramAccount, User
+from actions.models import Action, ActionState, ActionType
+from actions.services import action_plan
+from publishing import validation
+from publishing.mediainfo import MediaInfo, MediaUnreadable, image_info, video_info
+from publishing.models import MediaType, PostEvent, PostKind, PostMedia, PostState, ScheduledPost
+
+VIDEO_EXTENSIONS = {".mp4", ".mov"}
+
+
+class PostInvalid(Exception):
+    """The post breaks one or more of Meta's documented limits; nothing was saved or sent."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = list(errors)
+
+
+class PostNotEditable(Exception):
+    """The post is publishing or published: its time and content can no longer change."""
+
+
+@dataclass
+class Upload:
+    """A file to attach: a name and a readable binary stream (an uploaded file, an opened path)."""
+
+    name: str
+    stream: IO[bytes]
+    size: int
+    info: MediaInfo | None = field(default=None)
+
+
+def upload_inspect(upload: Upload) -> list[str]:
+    """Read the file's format, size and duration into ``upload.info``; errors if it cannot be read."""
+    extension = os.path.splitext(upload.name)[1].lower()
+    upload.stream.seek(0)
+    try:
+        upload.info = video_info(upload.stream) if extension in VIDEO_EXTENSIONS else image_info(upload.stream)
+    except MediaUnreadable as exc:
+        return [f"{upload.name}: {exc}."]
+    finally:
+        upload.stream.seek(0)
+    return []
+
+
+def _facts(uploads: Sequence[Upload]) -> list[validation.MediaFacts]:
+    return [validation.MediaFacts(u.name, u.size, u.info) for u in uploads if u.info is not None]
+
+
+def post_errors(
+    *,
+    kind: str,
+    caption: str,
+    first_comment: str = "",
+    alt_text: str = "",
+    user_tags: list[dict[str, Any]] | None = None,
+    collaborators: list[str] | None = None,
+    location_id: str = "",
+    uploads: Sequence[Upload] = (),
+) -> list[str]:
+    """Every way the post breaks Meta's limits (empty: valid). Reads the files."""
+    errors: list[str] = []
+    if kind not in PostKind.values:
+        return [f"Unknown post kind {kind!r}; use one of {', '.join(PostKind.values)}."]
+    if kind == PostKind.STORY and caption:
+        errors.append("Stories do not take a caption.")
+    errors += validation.caption_errors(caption)
+    if first_comment:
+        errors += [message.replace("caption", "first comment") for message in validation.caption_errors(first_comment)]
+    errors += validation.options_errors(
+        kind=kind,
+        alt_text=alt_text,
+        user_tags=user_tags or [],
+        collaborators=collaborators or [],
+        location_id=location_id,
+    )
+    if not uploads:
+        errors.append("Add the photo or video to publish.")
+        return errors
+    for upload in uploads:
+        errors += upload_inspect(upload)
+    if len(_facts(uploads)) == len(uploads):
+        errors += validation.media_errors(kind, _facts(uploads))
+    return errors
+
+
+def post_event_record(*, post: ScheduledPost, kind: str, message: str, action: Action | None = None) -> PostEvent:
+    return PostEvent.all_workspaces.create(
+        workspace_id=post.workspace_id, post=post, kind=kind, message=message[:500], action=action
+    )
+
+
+def post_create(
+    *,
+    account: InstagramAccount,
+    kind: str,
+    caption: str = "",
+    first_comment: str = "",
+    alt_text: str = "",
+    user_tags: list[dict[str, Any]] | None = None,
+    collaborators: list[str] | None = None,
+    location_id: str = "",
+    uploads: Sequence[Upload],
+    scheduled_at: datetime | None = None,
+    created_by: User | None = None,
+) -> ScheduledPost:
+    """Validate against Meta's limits, store the files, and schedule when a time is given.
+
+    Raises ``PostInvalid`` with every message when a limit is broken: then
+    nothing is stored. Files go through Django's default storage.
+    """
+    errors = post_errors(
+        kind=kind,
+        caption=caption,
+        first_comment=first_comment,
+        alt_text=alt_text,
+        user_tags=user_tags,
+        collaborators=collaborators,
+        location_id=location_id,
+        uploads=uploads,
+    )
+    if scheduled_at is not None and timezone.is_naive(scheduled_at):
+        errors.append("The scheduled time needs a time zone.")
+    if errors:
+        raise PostInvalid(errors)
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            post = ScheduledPost.all_workspaces.create(
+                workspace_id=account.workspace_id,
+                account=account,
+                kind=kind,
+                caption=caption,
+                first_comment=first_comment,
+                alt_text=alt_text,
+                user_tags=user_tags or [],
+                collaborators=collaborators or [],
+                location_id=location_id,
+                created_by=created_by,
+            )
+            for order, upload in enumerate(uploads):
+                info = upload.info
+                assert info is not None
+                item = PostMedia(
+                    workspace_id=account.workspace_id,
+                    post=post,
+                    media_type=MediaType.VIDEO if info.kind == "video" else MediaType.IMAGE,
+                    original_name=upload.name[:255],
+                    size_bytes=upload.size,
+                    width=info.width,
+                    height=info.height,
+                    duration_seconds=info.duration_seconds,
+                    order=order,
+                )
+                upload.stream.seek(0)
+                item.file.save(os.path.basename(upload.name), File(upload.stream), save=False)
+                stored.append(item.file.name)
+                item.save()
+            post_event_record(post=post, kind=PostEvent.Kind.EDITED, message="Created as a draft.")
+            if scheduled_at is not None:
+                post = post_schedule(post=post, scheduled_at=scheduled_at)
+    except Exception:
+        for name in stored:  # nothing half-stored
+            default_storage.delete(name)
+        raise
+    return post
+
+
+def post_stored_errors(*, post: ScheduledPost) -> list[str]:
+    """The checks again, on what is stored (before scheduling and before the first call to Instagram)."""
+    files = [
+        validation.MediaFacts(
+            item.original_name or item.file.name,
+            item.size_bytes,
+            MediaInfo(
+                item.media_type,
+                _stored_format(item),
+                item.width,
+                item.height,
+                item.duration_seconds,
+            ),
+        )
+        for item in post.media.all()
+    ]
+    errors = validation.caption_errors(post.caption)
+    errors += validation.options_errors(
+        kind=post.kind,
+        alt_text=post.alt_text,
+        user_tags=list(post.user_tags or []),
+        collaborators=list(post.collaborators or []),
+        location_id=post.location_id,
+    )
+    if not files:
+        return [*errors, "The post has no photo or video."]
+    return errors + validation.media_errors(post.kind, files)
+
+
+def _stored_format(item: PostMedia) -> str:
+    if item.media_type == MediaType.VIDEO:
+        return "mov" if item.file.name.lower().endswith(".mov") else "mp4"
+    return "JPEG" if item.file.name.lower().endswith((".jpg", ".jpeg")) else "other"
+
+
+def _cancel_planned_steps(post: ScheduledPost, reason: str) -> None:
+    Action.all_workspaces.filter(
+        account_id=post.account_id, source_kind="post", source_id=str(post.pk), state=ActionState.PLANNED
+    ).update(state=ActionState.DENIED, last_reason=reason[:500], finished_at=timezone.now(), lease_until=None)
+
+
+def step_plan(*, post: ScheduledPost, step: str, due_at: datetime, sequence: int = 0) -> Action:
+    """Plan one publishing step of the post's current schedule and generation (idempotent per step)."""
+    action, _ = action_plan(
+        account=post.account,
+        action_type=ActionType.PUBLISH,
+        idempotency_key=f"post:{post.pk}:v{post.schedule_version}:g{post.generation}:{step}:{sequence}",
+        payload={
+            "post_id": post.pk,
+            "step": step,
+            "schedule_version": post.schedule_version,
+            "generation": post.generation,
+            "sequence": sequence,
+        },
+        due_at=due_at,
+        source_kind="post",
+        source_id=str(post.pk),
+    )
+    return action
+
+
+def post_schedule(*, post: ScheduledPost, scheduled_at: datetime) -> ScheduledPost:
+    """Put a draft (or a scheduled or failed post) on the calendar at ``scheduled_at``.
+
+    Checks the stored post against Meta's limits again (``PostInvalid``).
+    Bumps the schedule version, so steps planned for an earlier time stop, and
+    plans the first step on the ledger, due at that time. A post already
+    publishing or published cannot move (``PostNotEditable``).
+    """
+    if timezone.is_naive(scheduled_at):
+        raise PostInvalid(["The scheduled time needs a time zone."])
+    errors = post_stored_errors(post=post)
+    if errors:
+        raise PostInvalid(errors)
+    with transaction.atomic():
+        locked = ScheduledPost.all_workspaces.select_for_update().select_related("account").get(pk=post.pk)
+        if locked.state in {PostState.PUBLISHING, PostState.PUBLISHED}:
+            raise PostNotEditable(f"The post is {locked.get_state_display().lower()}; it can no longer be moved.")
+        _cancel_planned_steps(locked, "the post was rescheduled")
+        if locked.state == PostState.FAILED:  # a fresh start: new containers
+            locked.generation += 1
+            locked.container_id, locked.children_container_ids, locked.container_created_at = "", [], None
+            locked.publish_intent_at = None
+        locked.schedule_version += 1
+        locked.scheduled_at = scheduled_at
+        locked.state = PostState.SCHEDULED
+        locked.state_reason = ""
+        locked.updated_at = timezone.now()
+        locked.save()
+        step_plan(post=locked, step="prepare", due_at=scheduled_at)
+        post_event_record(
+            post=locked, kind=PostEvent.Kind.SCHEDULED, message=f"Scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC."
+        )
+    return locked
+
+
+def post_unschedule(*, post: ScheduledPost) -> ScheduledPost:
+    """Back to draft: the planned steps are cancelled."""
+    with transaction.atomic():
+        locked = ScheduledPost.all_workspaces.select_for_update().get(pk=post.pk)
+        if locked.state in {PostState.PUBLISHING, PostState.PUBLISHED}:
+            raise PostNotEditable(f"The post is {locked.get_state_display().lower()}; it can no longer be stopped.")
+        _cancel_planned_steps(locked, "the post went back to draft")
+        locked.schedule_version += 1
+        locked.state = PostState.DRAFT
+        locked.scheduled_at = None
+        locked.updated_at = timezone.now()
+        locked.save()
+        post_event_record(post=locked, kind=PostEvent.Kind.EDITED, message="Back to draft.")
+    return locked
+
+
+def media_public_url(item: PostMedia) -> str:
+    """Where Meta fetches the file: the storage's own URL when absolute (S3), else under PUBLIC_BASE_URL."""
+    url = default_storage.url(item.file.name)
+    if url.startswith(("http://", "https://")):
+        return url
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/{url.lstrip('/')}"

@@ -1,0 +1,228 @@
+from __future__ import annotations
+
+import calendar
+import json
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.static import serve
+
+from accounts.decorators import workspace_required
+from accounts.middleware import WorkspaceRequest
+from accounts.models import InstagramAccount
+from publishing import importing
+from publishing.forms import ImportForm, PostForm, local_to_aware, uploads_from
+from publishing.models import PostState, ScheduledPost
+from publishing.selectors import calendar_days, post_flag, post_history, posts_queue, posts_state_counts
+from publishing.services import PostInvalid, PostNotEditable, post_create, post_schedule, post_unschedule
+from publishing.windows import local_time, publishing_blocked_reason
+
+
+def media_serve(request: HttpRequest, path: str) -> HttpResponseBase:
+    """An uploaded file on local disk, without login: Meta fetches it from PUBLIC_BASE_URL (image_url, video_url)."""
+    return serve(request, path, document_root=str(settings.MEDIA_ROOT))
+
+
+@workspace_required
+def post_list(request: WorkspaceRequest) -> HttpResponse:
+    state = request.GET.get("state") or ""
+    if state not in PostState.values:
+        state = ""
+    posts = list(posts_queue(state=state or None)[:500])
+    counts = posts_state_counts()
+    rows = [
+        {
+            "post": post,
+            "flag": post_flag(post),
+            "local": local_time(post.account, post.scheduled_at) if post.scheduled_at else None,
+        }
+        for post in posts
+    ]
+    return render(
+        request,
+        "publishing/post_list.html",
+        {
+            "rows": rows,
+            "state": state,
+            "states": [(value, label, counts.get(value, 0)) for value, label in PostState.choices],
+        },
+    )
+
+
+@workspace_required
+def post_compose(request: WorkspaceRequest) -> HttpResponse:
+    accounts = InstagramAccount.objects.order_by("username")
+    form = PostForm(request.POST or None, request.FILES or None, accounts=accounts)
+    errors: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        account = data["account"]
+        when = local_to_aware(data["scheduled_at"], account) if data["scheduled_at"] else None
+        try:
+            post = post_create(
+                account=account,
+                kind=data["kind"],
+                caption=data["caption"],
+                first_comment=data["first_comment"],
+                alt_text=data["alt_text"],
+                user_tags=data["user_tags"],
+                collaborators=data["collaborators"],
+                location_id=data["location_id"],
+                uploads=uploads_from(request.FILES.getlist("media_files")),
+                scheduled_at=when,
+                created_by=request.user,
+            )
+        except PostInvalid as exc:
+            errors = exc.errors
+        else:
+            messages.success(request, "Post scheduled." if when else "Draft saved.")
+            return redirect("post_detail", post_id=post.pk)
+    return render(
+        request, "publishing/post_compose.html", {"form": form, "errors": errors, "has_accounts": accounts.exists()}
+    )
+
+
+@workspace_required
+def post_detail(request: WorkspaceRequest, post_id: int) -> HttpResponse:
+    post = get_object_or_404(ScheduledPost.objects.select_related("account"), pk=post_id)
+    return render(
+        request,
+        "publishing/post_detail.html",
+        {
+            "post": post,
+            "media": list(post.media.all()),
+            "history": post_history(post=post),
+            "flag": post_flag(post),
+            "blocked": publishing_blocked_reason(post.account),
+            "local": local_time(post.account, post.scheduled_at) if post.scheduled_at else None,
+        },
+    )
+
+
+@workspace_required
+@require_POST
+def post_schedule_view(request: WorkspaceRequest, post_id: int) -> HttpResponse:
+    post = get_object_or_404(ScheduledPost.objects.select_related("account"), pk=post_id)
+    raw = request.POST.get("scheduled_at", "")
+    try:
+        when = local_to_aware(datetime.fromisoformat(raw), post.account) if raw else None
+    except ValueError:
+        when = None
+    if when is None:
+        messages.error(request, "Pick a date and time.")
+        return redirect("post_detail", post_id=post.pk)
+    try:
+        post_schedule(post=post, scheduled_at=when)
+        messages.success(request, "Scheduled.")
+    except (PostInvalid, PostNotEditable) as exc:
+        messages.error(request, str(exc))
+    return redirect("post_detail", post_id=post.pk)
+
+
+@workspace_required
+@require_POST
+def post_unschedule_view(request: WorkspaceRequest, post_id: int) -> HttpResponse:
+    post = get_object_or_404(ScheduledPost.objects, pk=post_id)
+    try:
+        post_unschedule(post=post)
+        messages.success(request, "Back to draft; nothing will be published.")
+    except PostNotEditable as exc:
+        messages.error(request, str(exc))
+    return redirect("post_detail", post_id=post.pk)
+
+
+@workspace_required
+@require_POST
+def post_move(request: WorkspaceRequest, post_id: int) -> JsonResponse:
+    """The calendar's drag and drop: a new day (``date``, YYYY-MM-DD) keeping the local time, or a ``time`` too."""
+    post = get_object_or_404(ScheduledPost.objects.select_related("account"), pk=post_id)
+    try:
+        body = json.loads(request.body or b"{}") if request.content_type == "application/json" else request.POST
+        day = date.fromisoformat(str(body["date"]))
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"ok": False, "error": "Send a date as YYYY-MM-DD."}, status=400)
+    current = local_time(post.account, post.scheduled_at) if post.scheduled_at else None
+    hour_minute = str(body.get("time") or (current.strftime("%H:%M") if current else "12:00"))
+    try:
+        when = local_to_aware(datetime.fromisoformat(f"{day.isoformat()}T{hour_minute}"), post.account)
+    except ValueError:
+        return JsonResponse({"ok": False, "error": "Send the time as HH:MM."}, status=400)
+    try:
+        moved = post_schedule(post=post, scheduled_at=when)
+    except (PostInvalid, PostNotEditable) as exc:
+        return JsonResponse({"ok": False, "error": str(exc)}, status=409)
+    return JsonResponse(
+        {
+            "ok": True,
+            "scheduled_at": moved.scheduled_at.isoformat() if moved.scheduled_at else None,
+            "flag": post_flag(moved),
+        }
+    )
+
+
+@workspace_required
+def post_calendar(request: WorkspaceRequest) -> HttpResponse:
+    view = "week" if request.GET.get("view") == "week" else "month"
+    try:
+        anchor = date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        anchor = date.today()
+    if view == "week":
+        start = anchor - timedelta(days=anchor.weekday())
+        days = calendar_days(start=start, days=7)
+        previous, following = start - timedelta(days=7), start + timedelta(days=7)
+        title = f"Week of {start:%d %b %Y}"
+    else:
+        first = anchor.replace(day=1)
+        start = first - timedelta(days=first.weekday())
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        span = (last - start).days + 1
+        days = calendar_days(start=start, days=span + (-span % 7), month=first.month)
+        previous = (first - timedelta(days=1)).replace(day=1)
+        following = last + timedelta(days=1)
+        title = f"{first:%B %Y}"
+    return render(
+        request,
+        "publishing/calendar.html",
+        {
+            "view": view,
+            "days": days,
+            "title": title,
+            "previous": previous,
+            "following": following,
+            "anchor": anchor,
+            "move_url": reverse("post_move", args=[0]),
+            "weekdays": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        },
+    )
+
+
+@workspace_required
+def post_import(request: WorkspaceRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        raw = form.cleaned_data["csv_file"].read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = ""
+            messages.error(request, "The CSV must be UTF-8 text.")
+        if text:
+            report = importing.posts_import(
+                accounts=list(InstagramAccount.objects.all()),
+                csv_text=text,
+                files=uploads_from(request.FILES.getlist("media_files")),
+            )
+            if not report.errors:
+                messages.success(request, f"Imported {len(report.created)} posts.")
+                return redirect("post_list")
+    return render(
+        request, "publishing/post_import.html", {"form": form, "report": report, "columns": importing.__doc__}
+    )
