@@ -94,14 +94,19 @@ def test_queue_lists_by_state_and_flags_times_outside_active_hours(client: Clien
     assert "a draft" in drafts and "late one" not in drafts
 
 
-def test_warmup_phase_without_publishing_defers_with_the_reason(member, make_account) -> None:
+def test_warmup_phase_without_publishing_defers_with_the_reason(client: Client, member, make_account) -> None:
+    """The warm-up gate holds the post until day 7 and the post's page says why."""
     warming = make_account(member["workspace"], state=AccountState.WARMUP_DAY_3)
     post = post_create(account=warming, kind="image", caption="x", uploads=[jpeg()], scheduled_at=timezone.now())
     dispatch_once(worker_id="test")
     post.refresh_from_db()
     assert post.state == PostState.SCHEDULED
-    assert "warm-up day 3 (light phase) does not enable publishing" in post.state_reason
     assert not post.container_id
+    action = Action.all_workspaces.get(source_kind="post", source_id=str(post.pk))
+    assert action.state == ActionState.PLANNED
+    assert "publishing and every other action start on day 7" in action.last_reason
+    page = client.get(reverse("post_detail", args=[post.pk])).content.decode()
+    assert "start on day 7" in page
 
 
 def test_calendar_month_and_week_show_posts_and_a_move_keeps_the_local_time(client: Client, member) -> None:

@@ -5,10 +5,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
-from accounts.services import account_transition
 from publishing.samples import sample_jpeg, sample_mp4
 from publishing.services import post_create
 from publishing.windows import publishing_blocked_reason
+from warmup.services import warmup_skip
 
 
 class Command(BaseCommand):
@@ -27,11 +27,8 @@ class Command(BaseCommand):
         if account is None:
             raise CommandError(f"No account @{options['account']}: run manage.py demo_setup first.")
         if options["skip_warmup"] and account.state != AccountState.ACTIVE:
-            account = account_transition(
-                account_id=account.pk,
-                to_state=AccountState.ACTIVE,
-                cause="operator: publishing demo skips the warm-up",
-            )
+            warmup_skip(account_id=account.pk, actor=None, reason="publishing demo skips the warm-up")
+            account.refresh_from_db()
         soon = timezone.now() + timedelta(seconds=30)
         kinds = [
             ("image", "Fresh croissants this morning #bakery", [sample_jpeg(1080, 1350, name="croissants.jpg")]),
