@@ -19,18 +19,23 @@ must then mark the action as sending (or roll back).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db.models import Aggregate, Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
-from actions.models import Action, Verdict
+from actions.models import Action, ActionType
+from safety.cooldowns import backoff_check, counterpart_cooldown_check
 from safety.counters import CounterSlot, counters_take, window_start
+from safety.decision import Decision
 from safety.models import AccountUsage
+from safety.patterns import patterns_check
 from safety.policies import AUDIO_VIDEO, META_CEILINGS, SafetyPolicy, plural_label
+from safety.risk import policy_slowed, risk_slowdown, risk_spacing_check
 from safety.selectors import account_safety
+from safety.timing import active_hours_next_start, is_proactive
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -44,25 +49,6 @@ NOT_ACTING_RECHECK = {
 }
 # How long a scope whose kill switch is on waits before asking again.
 KILL_SWITCH_RECHECK = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Decision:
-    verdict: str
-    reason: str
-    until: datetime | None = None
-
-    @classmethod
-    def allow(cls, reason: str = "within every limit") -> Decision:
-        return cls(Verdict.ALLOW, reason)
-
-    @classmethod
-    def defer(cls, until: datetime, reason: str) -> Decision:
-        return cls(Verdict.DEFER, reason, until)
-
-    @classmethod
-    def deny(cls, reason: str) -> Decision:
-        return cls(Verdict.DENY, reason)
 
 
 def _describe(window: timedelta) -> str:
@@ -84,12 +70,14 @@ class _LedgerLimit:
 
 
 def _ledger_limits(action: Action, policy: SafetyPolicy) -> list[_LedgerLimit]:
-    """Per-account limits that apply to ``action``, Meta's first."""
+    """Per-account limits that apply to ``action``, Meta's first (only Meta's for a sender action: not content)."""
     limits = [
         _LedgerLimit(ceiling.name, ceiling.window, ceiling.limit, False, ceiling.action_types, ceiling.audio_video_only)
         for ceiling in META_CEILINGS
         if ceiling.applies_to(action_type=action.action_type, payload=action.payload or {})
     ]
+    if action.action_type == ActionType.SENDER_ACTION:
+        return limits
     limits += [
         _LedgerLimit("account hourly limit", HOUR, policy.account_per_hour, False),
         _LedgerLimit("account daily limit", DAY, policy.account_per_day, False),
@@ -112,6 +100,8 @@ def _ledger_filter(limit: _LedgerLimit, action: Action, now: datetime) -> Q:
         condition &= Q(action_type__in=limit.of_types)
     elif limit.of_type:
         condition &= Q(action_type=action.action_type)
+    else:  # the account's own limits count content, not typing indicators
+        condition &= ~Q(action_type=ActionType.SENDER_ACTION)
     if limit.audio_video_only:
         condition &= Q(payload__message__attachment__type__in=sorted(AUDIO_VIDEO))
     return condition
@@ -126,7 +116,7 @@ def _ledger_check(*, action: Action, account: InstagramAccount, now: datetime, p
     aggregates: dict[str, Aggregate] = {
         f"limit_{index}": Count("pk", filter=_ledger_filter(limit, action, now)) for index, limit in enumerate(limits)
     }
-    cooldown = policy.cooldown_seconds(action.action_type)
+    cooldown = policy.cooldown_seconds(action.action_type) if action.action_type != ActionType.SENDER_ACTION else 0
     if cooldown:
         aggregates["last_of_type"] = Max("started_at", filter=Q(action_type=action.action_type))
     counts = recent.aggregate(**aggregates)
@@ -184,11 +174,34 @@ def gate_evaluate(
             now + wait, f"the account is {account.get_state_display().lower()}; only active or warming-up accounts act"
         )
 
-    usage = AccountUsage.objects.filter(account_id=account.pk, regain_at__gt=now).first()
-    if usage is not None and usage.regain_at is not None:
+    usage = AccountUsage.objects.filter(account_id=account.pk).first()
+    if usage is not None and usage.regain_at is not None and usage.regain_at > now:
         return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
 
+    if action.action_type == ActionType.SENDER_ACTION:  # a typing indicator: Meta's Send API ceiling only
+        return _ledger_check(action=action, account=account, now=now, policy=policy) or Decision.allow(
+            "typing indicator: within Meta's Send API limit"
+        )
+
+    decision = backoff_check(action=action, usage=usage, now=now)
+    if decision is not None:
+        return decision
+
+    # Rising risk slows the account down: smaller limits and spacing (safety.risk).
+    slowdown = risk_slowdown(usage=usage, policy=policy)
+    if slowdown is not None:
+        decision = risk_spacing_check(action=action, account=account, now=now, slowdown=slowdown)
+        if decision is not None:
+            return decision
+        policy = policy_slowed(policy, slowdown)
+
     decision = _ledger_check(action=action, account=account, now=now, policy=policy)
+    if decision is not None:
+        if slowdown is not None and slowdown.limit_percent < 100:
+            return replace(decision, reason=f"{decision.reason} — {slowdown.note()}"[:500])
+        return decision
+
+    decision = _checks_after_limits(action=action, account=account, now=now, policy=policy)
     if decision is not None:
         return decision
 
@@ -199,4 +212,24 @@ def gate_evaluate(
             f"{full.what}: {full.limit} of {full.limit} used (fixed {full.window} window, "
             f"resets at {full.resets_at:%H:%M} UTC)",
         )
+    if slowdown is not None:
+        return Decision.allow(f"within every limit ({slowdown.note()})"[:500])
     return Decision.allow()
+
+
+def _checks_after_limits(
+    *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy
+) -> Decision | None:
+    """Per-person cooldowns, active hours, then the pattern detector (which may vary the text); each in its module."""
+    decision = counterpart_cooldown_check(action=action, account=account, now=now, policy=policy)
+    if decision is not None:
+        return decision
+    if is_proactive(payload=action.payload or {}):
+        opening = active_hours_next_start(now=now, time_zone=account.time_zone, policy=policy)
+        if opening is not None:
+            return Decision.defer(
+                opening,
+                f"active hours: proactive actions run {policy.setting('active_hours.start_hour')}:00–"
+                f"{policy.setting('active_hours.end_hour', 24)}:00 in the account's timezone ({account.time_zone})",
+            )
+    return patterns_check(action=action, account=account, now=now, policy=policy)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from safety.models import AccountUsage, GlobalKillSwitch, GlobalKillSwitchChange, SafetyChange, SafetyOverride
 from safety.policies import PolicyValueError, Scope, default_policy, policy_value_validate, policy_values_check
+from safety.risk import risk_usage_apply
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -51,6 +52,7 @@ def usage_observe(*, account_id: int, usage: dict[str, Any], now: datetime | Non
         _stop_until(record, now + timedelta(seconds=retry_after), "Instagram's estimated time to regain access")
     elif peak >= USAGE_STOP_PERCENT:
         _stop_until(record, now + USAGE_STOP_DEFAULT, f"Instagram usage at {peak} %")
+    risk_usage_apply(record)  # the usage part of the risk score follows the headers
     record.save()
     return record
 
