@@ -54,7 +54,7 @@ ERROR_POINTS = 4
 ERRORS_MAX = 30
 USAGE_FROM_PERCENT = 50
 USAGE_POINTS_PER_PERCENT = 0.8
-PATTERN_POINTS = {SafetyEventOutcome.DEFER: 5, SafetyEventOutcome.VARY: 2, SafetyEventOutcome.FLAG: 5}
+PATTERN_POINTS: dict[str, int] = {SafetyEventOutcome.DEFER: 5, SafetyEventOutcome.VARY: 2, SafetyEventOutcome.FLAG: 5}
 PATTERNS_MAX = 25
 PATTERN_KINDS = (SafetyEventKind.REPEATED_TEXT, SafetyEventKind.VELOCITY_SPIKE, SafetyEventKind.USER_BURST)
 
@@ -126,7 +126,7 @@ def risk_components_compute(*, account_id: int, now: datetime, peak_percent: int
     blocks = sum(n for (kind, _, _), n in by_kind.items() if kind == SafetyEventKind.POLICY_BLOCK)
     if blocks:
         components["policy_blocks"] = _component(POLICY_BLOCK_POINTS, f"{blocks} policy block(s) (368) in 24 h")
-    errors = {}
+    errors: dict[int | None, int] = {}
     for (kind, _, code), n in by_kind.items():
         if kind == SafetyEventKind.ERROR:
             errors[code] = errors.get(code, 0) + n
