@@ -75,6 +75,7 @@ def comment_ingest(
         idempotency_key=f"comment_reply:{comment.ig_comment_id}",
         payload={
             "comment_id": comment.ig_comment_id,
+            "commenter_id": comment.from_id,  # for the safety engine's per-commenter cooldown
             "message": reply_render(rule=rule, comment=comment),
             "rule_id": rule.pk,
         },
