@@ -34,12 +34,12 @@ LEASE_SECONDS = 2
 
 
 def connected_accounts(
-    workspace: Workspace, *, accounts: int, comments: int
+    workspace: Workspace, *, accounts: int, comments: int, prefix: str = "crash"
 ) -> list[tuple[InstagramAccount, list[str]]]:
     """Accounts connected to the sandbox (tokens issued directly), each with ``comments`` follower comments."""
     made = []
     for number in range(accounts):
-        sandbox_account = sandbox_account_create(username=f"crash{number}")
+        sandbox_account = sandbox_account_create(username=f"{prefix}{number}")
         token = SandboxToken.objects.create(
             token="IGAA" + secrets.token_hex(40),
             account=sandbox_account,
@@ -76,7 +76,7 @@ def replies_plan(made: list[tuple[InstagramAccount, list[str]]]) -> int:
         for account, comment_ids in made
         for comment_id in comment_ids
     ]
-    Action.all_workspaces.bulk_create(actions)
+    Action.all_workspaces.bulk_create(actions, batch_size=500)
     return len(actions)
 
 
