@@ -140,16 +140,22 @@ def _ledger_check(*, action: Action, account: InstagramAccount, now: datetime, p
 
 
 def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPolicy) -> list[CounterSlot]:
+    """The shared counters to take, in one fixed order (no deadlock), the hottest last.
+
+    Every dispatcher takes the platform's rows; a row stays locked until the
+    transaction commits, so taking them last keeps that wait as short as it can be.
+    """
     hour, day = window_start(now, "hour"), window_start(now, "day")
     workspace = f"workspace:{account.workspace_id}"
-    slots = [
-        CounterSlot("global", "hour", hour, policy.global_per_hour, "platform hourly limit"),
-        CounterSlot("global", "day", day, policy.global_per_day, "platform daily limit"),
-    ]
+    slots = []
     if policy.workspace_per_hour is not None:
         slots.append(CounterSlot(workspace, "hour", hour, policy.workspace_per_hour, "workspace hourly limit"))
     if policy.workspace_per_day is not None:
         slots.append(CounterSlot(workspace, "day", day, policy.workspace_per_day, "workspace daily limit"))
+    slots += [
+        CounterSlot("global", "hour", hour, policy.global_per_hour, "platform hourly limit"),
+        CounterSlot("global", "day", day, policy.global_per_day, "platform daily limit"),
+    ]
     return slots
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from safety.models import GlobalKillSwitch, SafetyChange, SafetyOverride
@@ -18,11 +21,39 @@ class AccountSafety:
     stopped: str | None  # why sending is stopped (a kill switch), or None
 
 
+# The dispatcher asks for the same few accounts' settings hundreds of times a second: it keeps
+# them for SAFETY_SETTINGS_CACHE_SECONDS (1 s by default), so a kill switch or an override
+# changed in another process takes effect within that time; in this process at once (the
+# services clear the cache when they write).
+_cache: dict[tuple[int, int], tuple[float, AccountSafety]] = {}
+_cache_lock = threading.Lock()
+
+
+def account_safety_cache_clear() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
 def account_safety(*, workspace_id: int, account_id: int, base: SafetyPolicy | None = None) -> AccountSafety:
     """The effective policy of an account (defaults ← workspace ← account) and whether a kill switch is on.
 
     Cross-tenant by nature (the dispatcher serves every workspace): reads with ``all_workspaces``.
+    Read at most every ``SAFETY_SETTINGS_CACHE_SECONDS`` per account (see above).
     """
+    ttl = float(getattr(settings, "SAFETY_SETTINGS_CACHE_SECONDS", 0))
+    if base is not None or ttl <= 0:
+        return _account_safety_read(workspace_id=workspace_id, account_id=account_id, base=base)
+    key, now = (workspace_id, account_id), time.monotonic()
+    cached = _cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    fresh = _account_safety_read(workspace_id=workspace_id, account_id=account_id, base=None)
+    with _cache_lock:
+        _cache[key] = (now + ttl, fresh)
+    return fresh
+
+
+def _account_safety_read(*, workspace_id: int, account_id: int, base: SafetyPolicy | None) -> AccountSafety:
     base = base or default_policy()
     switch = GlobalKillSwitch.objects.filter(pk=1, sending_stopped=True).values_list("stopped_reason", flat=True)
     global_reason = switch.first()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from safety.models import AccountUsage, GlobalKillSwitch, GlobalKillSwitchChange, SafetyChange, SafetyOverride
 from safety.policies import PolicyValueError, Scope, default_policy, policy_value_validate, policy_values_check
 from safety.risk import risk_usage_apply
+from safety.selectors import account_safety_cache_clear
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -157,6 +158,7 @@ def policy_override_set(
         row.values = new_values
         row.updated_at = now
         row.save(update_fields=["values", "updated_at"])
+    account_safety_cache_clear()
     return row
 
 
@@ -179,6 +181,7 @@ def kill_switch_set(
         row.stopped_reason = reason[:300] if stopped else ""
         row.updated_at = timezone.now()
         row.save(update_fields=["sending_stopped", "stopped_reason", "updated_at"])
+    account_safety_cache_clear()
     return row
 
 
@@ -194,6 +197,7 @@ def global_kill_switch_set(*, stopped: bool, reason: str = "", actor: User | Non
         switch.changed_at = timezone.now()
         switch.changed_by = actor
         switch.save()
+    account_safety_cache_clear()
     return switch
 
 
