@@ -91,10 +91,11 @@ def action_gate_and_mark(*, action_id: int, worker_id: str, now: datetime) -> Ac
     together or not at all.
     """
     with transaction.atomic():
-        # One query: the action with its account, the account's row locked (PostgreSQL; SQLite
-        # serialises writers anyway). Every dispatcher locks the account before its counters.
+        # One query: the action with its account and the account's usage row (regain time, risk,
+        # backoff), the account's row locked (PostgreSQL; SQLite serialises writers anyway).
+        # Every dispatcher locks the account before its counters.
         action = (
-            Action.all_workspaces.select_related("account")
+            Action.all_workspaces.select_related("account", "account__usage")
             .select_for_update(of=("account",))
             .filter(pk=action_id, state=ActionState.CLAIMED, claimed_by=worker_id)
             .first()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db.models import Aggregate, Count, Max, Q
 from django.utils import timezone
@@ -148,15 +149,25 @@ def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPol
     hour, day = window_start(now, "hour"), window_start(now, "day")
     workspace = f"workspace:{account.workspace_id}"
     slots = []
-    if policy.workspace_per_hour is not None:
+    # A workspace limit at or above the platform's can never bind first (the workspace's count is
+    # part of the platform's): no need to count it. The default policy sets them equal.
+    if policy.workspace_per_hour is not None and policy.workspace_per_hour < policy.global_per_hour:
         slots.append(CounterSlot(workspace, "hour", hour, policy.workspace_per_hour, "workspace hourly limit"))
-    if policy.workspace_per_day is not None:
+    if policy.workspace_per_day is not None and policy.workspace_per_day < policy.global_per_day:
         slots.append(CounterSlot(workspace, "day", day, policy.workspace_per_day, "workspace daily limit"))
     slots += [
         CounterSlot("global", "hour", hour, policy.global_per_hour, "platform hourly limit"),
         CounterSlot("global", "day", day, policy.global_per_day, "platform daily limit"),
     ]
     return slots
+
+
+def _account_usage(account: InstagramAccount) -> AccountUsage | None:
+    """The account's usage row: from the dispatcher's query when it joined it (``account__usage``), else read."""
+    relation = InstagramAccount.usage.related
+    if relation.is_cached(account):
+        return cast("AccountUsage | None", relation.get_cached_value(account))
+    return AccountUsage.objects.filter(account_id=account.pk).first()
 
 
 def gate_evaluate(
@@ -180,7 +191,7 @@ def gate_evaluate(
             now + wait, f"the account is {account.get_state_display().lower()}; only active or warming-up accounts act"
         )
 
-    usage = AccountUsage.objects.filter(account_id=account.pk).first()
+    usage = _account_usage(account)
     if usage is not None and usage.regain_at is not None and usage.regain_at > now:
         return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
 
