@@ -1,16 +1,24 @@
 """The gate every action passes before it runs: allow, defer(until, reason) or deny(reason).
 
 ``gate_evaluate`` is called by the dispatcher inside the transaction that holds
-the account's row lock and marks the action ``sending``. Checks, in order:
+the account's row lock and marks the action ``sending``. Checks, in order
+(each one in its own module where it is more than a few lines):
 
 1. kill switches (global, workspace, account): defer, recheck soon;
 2. the account's state, and Instagram's regain time after a rate limit;
-3. Meta's documented limits (``safety.policies.META_CEILINGS``), whatever the policy;
-4. per-account limits (hour, day, burst), per-type limits (hour, day) and
+   a sender action (typing indicator) then only meets Meta's Send API ceiling;
+3. backoff after consecutive failures of the account and type (``safety.cooldowns``);
+4. the risk band (``safety.risk``): spacing between actions, and the limits
+   below scaled down — the reason says so;
+5. Meta's documented limits (``safety.policies.META_CEILINGS``), whatever the policy;
+6. per-account limits (hour, day, burst), per-type limits (hour, day) and
    cooldowns, counted on the ledger (sliding windows) under the account lock:
    no other dispatcher can start an action of this account meanwhile, so the
    counts are exact;
-5. the shared limits (platform, workspace; hour and day), taken from counter
+7. per-person cooldowns (``safety.cooldowns``), active hours for proactive
+   actions (``safety.timing``), the pattern detector (``safety.patterns``: may
+   vary the text, defer, and flags for the risk score);
+8. the shared limits (platform, workspace; hour and day), taken from counter
    rows with one conditional update each (``safety.counters``): exact too.
 
 When it allows, the shared counter slots are taken: the caller's transaction
