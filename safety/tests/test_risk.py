@@ -60,9 +60,12 @@ def test_the_score_is_the_sum_of_explained_components(account) -> None:
     assert components["errors"]["points"] == 8 and "code 2: 1" in components["errors"]["detail"]
     assert components["usage"] == {"points": 24, "detail": "Instagram usage at 80 % of its budget"}
     assert usage.risk_score == 25 + 8 + 24
+    # Usage back to normal: its component goes.
+    usage_observe(account_id=account.pk, usage={"app": {"call_count": 10}})
+    assert "usage" not in AccountUsage.objects.get(account=account).risk_components
     # Old events leave the window.
     SafetyEvent.all_workspaces.update(at=timezone.now() - timedelta(hours=25))
-    assert risk_refresh(account_id=account.pk).risk_score == 24
+    assert risk_refresh(account_id=account.pk).risk_score == 0
 
 
 def test_rising_risk_scales_the_limits_down_and_says_why(account) -> None:
