@@ -41,7 +41,7 @@ from instagram.errors import (
 from safety.cooldowns import backoff_success_record
 from safety.counters import counters_prune
 from safety.gate import gate_evaluate
-from safety.risk import action_error_observe
+from safety.risk import action_error_observe, risks_refresh_stale
 from safety.services import rate_limit_observe
 
 logger = logging.getLogger(__name__)
@@ -355,6 +355,7 @@ def dispatcher_run(
                     leases_recover(now=timezone.now())
                     actions_reconcile_unknown(worker_id=worker_id, now=timezone.now())
                     counters_prune(now=timezone.now())
+                    risks_refresh_stale(now=timezone.now())
                     next_housekeeping = time.monotonic() + 5
                 if dispatch_once(worker_id=worker_id, senders=senders) == 0:
                     stop.wait(poll)

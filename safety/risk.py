@@ -163,6 +163,21 @@ def risk_refresh(*, account_id: int, now: datetime | None = None) -> AccountUsag
     return record
 
 
+# A score is recomputed when events come in; without new events its old ones still leave the
+# 24-hour window, so the dispatcher's housekeeping recomputes scores older than this.
+STALE_AFTER = timedelta(minutes=5)
+
+
+def risks_refresh_stale(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Recompute the scores above zero that were computed more than ``STALE_AFTER`` ago: risk decays."""
+    now = now or timezone.now()
+    stale = AccountUsage.objects.filter(risk_score__gt=0).exclude(risk_updated_at__gt=now - STALE_AFTER)
+    account_ids = list(stale.values_list("account_id", flat=True)[:limit])
+    for account_id in account_ids:
+        risk_refresh(account_id=account_id, now=now)
+    return len(account_ids)
+
+
 def risk_usage_apply(record: AccountUsage) -> None:
     """Fold fresh usage headers into the stored components (no query; the caller saves ``record``)."""
     components = {key: value for key, value in (record.risk_components or {}).items() if key != "usage"}

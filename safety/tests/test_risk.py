@@ -15,7 +15,7 @@ from instagram.errors import PolicyBlockedError, RateLimitedError
 from safety.gate import gate_evaluate
 from safety.models import AccountUsage, SafetyEvent, SafetyEventKind
 from safety.policies import SafetyPolicy
-from safety.risk import action_error_observe, risk_refresh, safety_event_record
+from safety.risk import action_error_observe, risk_refresh, risks_refresh_stale, safety_event_record
 from safety.services import usage_observe
 
 POLICY = SafetyPolicy(
@@ -134,3 +134,16 @@ def test_repeated_rate_limiting_suspends(account, settings, tmp_path) -> None:
     assert "3 rate-limit answers from Instagram within 60 min" in account.state_reason
     evidence = SafetyEvent.all_workspaces.get(kind=SafetyEventKind.SUSPENSION)
     assert evidence.data["rate_limits_in_window"] == 3
+
+
+def test_risk_decays_as_old_events_leave_the_window(account) -> None:
+    safety_event_record(
+        account_id=account.pk, workspace_id=account.workspace_id, kind=SafetyEventKind.RATE_LIMIT, code=4, detail="x"
+    )
+    assert AccountUsage.objects.get(account=account).risk_score == 25
+    assert risks_refresh_stale() == 0  # just computed
+    later = timezone.now() + timedelta(hours=25)
+    assert risks_refresh_stale(now=later) == 1
+    usage = AccountUsage.objects.get(account=account)
+    assert usage.risk_score == 0 and usage.risk_components == {}
+    assert risks_refresh_stale(now=later) == 0  # nothing above zero left
