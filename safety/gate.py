@@ -35,7 +35,7 @@ from django.db.models import Aggregate, Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
-from actions.models import Action, ActionType
+from actions.models import Action, ActionType, Verdict
 from safety.cooldowns import backoff_check, counterpart_cooldown_check
 from safety.counters import CounterSlot, counters_take, window_start
 from safety.decision import Decision
@@ -227,8 +227,9 @@ def gate_evaluate(
         return decision
 
     decision = _checks_after_limits(action=action, account=account, now=now, policy=policy)
-    if decision is not None:
+    if decision is not None and decision.verdict != Verdict.ALLOW:
         return decision
+    note = decision.reason if decision is not None else ""  # e.g. "pattern: … sent a variation instead"
 
     full = counters_take(slots=_shared_slots(account=account, now=now, policy=policy))
     if full is not None:
@@ -237,9 +238,8 @@ def gate_evaluate(
             f"{full.what}: {full.limit} of {full.limit} used (fixed {full.window} window, "
             f"resets at {full.resets_at:%H:%M} UTC)",
         )
-    if slowdown is not None:
-        return Decision.allow(f"within every limit ({slowdown.note()})"[:500])
-    return Decision.allow()
+    reason = "within every limit" + (f" ({slowdown.note()})" if slowdown is not None else "")
+    return Decision.allow(f"{note}; {reason}"[:500] if note else reason[:500])
 
 
 def _checks_after_limits(

@@ -91,7 +91,11 @@ def _leaving(rows: Any, *, used: int, limit: int, window: timedelta, now: dateti
 def patterns_check(
     *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy
 ) -> Decision | None:
-    """Vary, defer or pass ``action``; every hit is flagged for the risk score. One query when nothing hits."""
+    """Vary, defer or pass ``action``; every hit is flagged for the risk score. One query when nothing hits.
+
+    Returns a deferral, an allow whose reason tells that the text was varied
+    (the gate still takes the shared counters), or None.
+    """
     if not is_automated(action):
         return None
     repeat_max, repeat_window = policy.setting("patterns.repeat_max"), policy.setting("patterns.repeat_window_seconds")
@@ -124,9 +128,15 @@ def patterns_check(
         **{name: Count("pk", filter=condition) for name, condition in checks.items()}
     )
 
+    varied_note = None
     if counts.get("repeat", 0) >= repeat_max > 0:
         varied = _vary(action=action, mine=mine, now=now, repeat=repeat, repeat_max=repeat_max)
-        if varied is None:
+        if varied is not None:
+            varied_note = (
+                f"pattern: the same text was sent {counts['repeat']} times in {_span(repeat)}; "
+                f"sent the variation “{varied[:80]}” instead"
+            )
+        else:
             used = counts["repeat"]
             until = _leaving(mine.filter(checks["repeat"]), used=used, limit=repeat_max, window=repeat, now=now)
             reason = (
@@ -160,7 +170,8 @@ def patterns_check(
         )
         _flag(action, SafetyEventKind.USER_BURST, SafetyEventOutcome.DEFER, reason, now, {"count": used})
         return Decision.defer(until, reason)
-    return None
+    # A varied text is allowed (so far): the allow's reason says what was changed.
+    return Decision.allow(varied_note) if varied_note else None
 
 
 def _vary(*, action: Action, mine: Any, now: datetime, repeat: timedelta, repeat_max: int) -> str | None:

@@ -74,6 +74,8 @@ def test_a_repeated_text_takes_an_unused_variation_and_records_it(account) -> No
     rules = policy(patterns__repeat_max=3, patterns__repeat_window_seconds=3600)
     decision = gate_evaluate(action=action, account=account, policy=rules)
     assert decision.verdict == Verdict.ALLOW
+    assert decision.reason.startswith("pattern: the same text was sent 3 times in 1 h; sent the variation")
+    assert decision.reason.endswith("; within every limit")
     action.refresh_from_db()
     assert action.payload["message"] == "Appreciate it!"  # the unused one
     assert action.payload["original_message"] == "thanks"
