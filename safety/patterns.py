@@ -107,7 +107,6 @@ def patterns_check(
         policy.setting("patterns.user_burst_max"),
         policy.setting("patterns.user_burst_window_seconds"),
     )
-    mine = Action.all_workspaces.filter(account_id=account.pk, started_at__isnull=False).exclude(pk=action.pk)
     checks: dict[str, Q] = {}
     repeat = timedelta(seconds=repeat_window)
     velocity = timedelta(seconds=velocity_window)
@@ -123,6 +122,7 @@ def patterns_check(
         )
     if not checks:
         return None
+    mine = Action.all_workspaces.filter(account_id=account.pk, started_at__isnull=False).exclude(pk=action.pk)
     longest = max(DAY if "day" in checks else timedelta(0), repeat, burst)
     counts = mine.filter(started_at__gte=now - longest).aggregate(
         **{name: Count("pk", filter=condition) for name, condition in checks.items()}
