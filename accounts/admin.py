@@ -60,6 +60,7 @@ from accounts.services import (
     account_suspend,
 )
 from accounts.tenancy import workspace_scope
+from safety.selectors import suspension_evidence_annotations
 
 # --- shared helpers (also used by the other apps' admin modules) --------------------------------------------
 
@@ -772,7 +773,7 @@ RECENT_TRANSITIONS = 3
 class SuspendedAccountAdmin(InstagramAccountAdmin):
     """The review queue: suspended accounts, oldest suspension first."""
 
-    list_display = ("account", "workspace", "state_reason", "suspended_since", "recent_transitions")
+    list_display = ("account", "workspace", "state_reason", "evidence", "suspended_since", "recent_transitions")
     list_filter = (("workspace", AutocompleteFilter),)
     ordering = ("state_changed_at", "id")
     actions = ("approve_accounts", "pause_accounts")
@@ -785,6 +786,20 @@ class SuspendedAccountAdmin(InstagramAccountAdmin):
             .get_queryset(request)
             .filter(state=AccountState.SUSPENDED)
             .prefetch_related(Prefetch("transitions", queryset=recent, to_attr="recent"))
+            .annotate(**suspension_evidence_annotations())
+        )
+
+    @display(description="evidence")
+    def evidence(self, account: InstagramAccount) -> SafeString | str:
+        """The safety engine's evidence for the suspension: what Instagram answered, to which action, the risk."""
+        event_id = getattr(account, "evidence_id", None)
+        if event_id is None:
+            return "—"
+        return format_html(
+            '{} <a class="text-primary-600" href="{}">evidence #{}</a>',
+            getattr(account, "evidence_detail", ""),
+            reverse("admin:safety_safetyevent_change", args=[event_id]),
+            event_id,
         )
 
     @display(description="suspended since", ordering="state_changed_at")

@@ -24,7 +24,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.services import ForbiddenTransition, account_mark_error, account_suspend
+from accounts.services import ForbiddenTransition, account_mark_error
 from accounts.vault import TokenDecryptionError
 from actions.executor import action_execute, action_reconcile
 from actions.models import Action, ActionState, Verdict
@@ -38,8 +38,10 @@ from instagram.errors import (
     TokenInvalidError,
     TransientError,
 )
+from safety.cooldowns import backoff_success_record
 from safety.counters import counters_prune
 from safety.gate import gate_evaluate
+from safety.risk import action_error_observe, risks_refresh_stale
 from safety.services import rate_limit_observe
 
 logger = logging.getLogger(__name__)
@@ -89,10 +91,11 @@ def action_gate_and_mark(*, action_id: int, worker_id: str, now: datetime) -> Ac
     together or not at all.
     """
     with transaction.atomic():
-        # One query: the action with its account, the account's row locked (PostgreSQL; SQLite
-        # serialises writers anyway). Every dispatcher locks the account before its counters.
+        # One query: the action with its account and the account's usage row (regain time, risk,
+        # backoff), the account's row locked (PostgreSQL; SQLite serialises writers anyway).
+        # Every dispatcher locks the account before its counters.
         action = (
-            Action.all_workspaces.select_related("account")
+            Action.all_workspaces.select_related("account", "account__usage")
             .select_for_update(of=("account",))
             .filter(pk=action_id, state=ActionState.CLAIMED, claimed_by=worker_id)
             .first()
@@ -123,7 +126,24 @@ def action_gate_and_mark(*, action_id: int, worker_id: str, now: datetime) -> Ac
 
 
 def action_send(*, action: Action) -> str:
-    """Call Instagram for an action marked ``sending`` and record what happened. Returns the new state."""
+    """Call Instagram for an action marked ``sending`` and record what happened. Returns the new state.
+
+    The outcome goes on the ledger first; then the safety engine learns from it
+    (``safety.risk.action_error_observe``: events, risk score, backoff,
+    suspension with evidence).
+    """
+    state, error = _send(action)
+    if error is not None:
+        try:
+            action_error_observe(action=action, error=error)
+        except Exception:
+            logger.exception("The safety engine could not learn from the error of action %s", action.pk)
+    elif state == ActionState.SUCCEEDED:
+        backoff_success_record(action=action)
+    return state
+
+
+def _send(action: Action) -> tuple[str, GraphAPIError | None]:
     now = timezone.now()
     try:
         result = action_execute(action=action)
@@ -131,46 +151,40 @@ def action_send(*, action: Action) -> str:
         Action.all_workspaces.filter(pk=action.pk, state=ActionState.SENDING).update(
             state=ActionState.UNKNOWN, last_reason=f"no answer from Instagram: {exc}"[:500], lease_until=None
         )
-        return ActionState.UNKNOWN
+        return ActionState.UNKNOWN, exc
     except NotSentError as exc:
-        return _send_later(
-            action, now + RETRY_AFTER_NOT_SENT, f"Instagram could not be reached, nothing was sent: {exc}"
-        )
+        reason = f"Instagram could not be reached, nothing was sent: {exc}"
+        return _send_later(action, now + RETRY_AFTER_NOT_SENT, reason), exc
     except RateLimitedError as exc:
         rate_limit_observe(account_id=action.account_id, code=exc.code, retry_after_seconds=exc.retry_after_seconds)
-        return _send_later(
-            action, now + RETRY_AFTER_RATE_LIMIT, f"Instagram rate limit (code {exc.code}): {exc.message}"
-        )
+        reason = f"Instagram rate limit (code {exc.code}): {exc.message}"
+        return _send_later(action, now + RETRY_AFTER_RATE_LIMIT, reason), exc
     except (TokenInvalidError, TokenDecryptionError) as exc:
         reason = f"Instagram rejected the token: {exc}"
         with contextlib.suppress(ForbiddenTransition):
             account_mark_error(account_id=action.account_id, reason=reason[:500])
-        return _send_later(action, now + RETRY_AFTER_TOKEN_ERROR, reason + " (kept until the account is reconnected)")
+        later = _send_later(action, now + RETRY_AFTER_TOKEN_ERROR, reason + " (kept until the account is reconnected)")
+        return later, exc if isinstance(exc, GraphAPIError) else None
     except PolicyBlockedError as exc:
+        # The account is suspended for review with the evidence by the safety engine (action_error_observe).
         reason = f"Instagram blocked the action for policy reasons (code 368): {exc.message}"
-        with contextlib.suppress(ForbiddenTransition):  # already held (suspended, paused…) by someone else
-            account_suspend(
-                account_id=action.account_id,
-                actor=None,
-                cause="safety engine: policy block from Instagram",
-                reason=reason[:500],
-            )
-        return _send_later(
+        later = _send_later(
             action, now + RETRY_AFTER_TOKEN_ERROR, reason + " (kept until an operator has reviewed the account)"
         )
+        return later, exc
     except TransientError as exc:
         # A 5xx or a broken answer after sending: Instagram may have acted. Reconcile, never resend blindly.
         Action.all_workspaces.filter(pk=action.pk, state=ActionState.SENDING).update(
             state=ActionState.UNKNOWN, last_reason=f"unclear answer from Instagram: {exc}"[:500], lease_until=None
         )
-        return ActionState.UNKNOWN
+        return ActionState.UNKNOWN, exc
     except GraphAPIError as exc:
         action_finish(
             action_id=action.pk, state=ActionState.FAILED, result={"error": exc.as_dict()}, reason=exc.message
         )
-        return ActionState.FAILED
+        return ActionState.FAILED, exc
     action_finish(action_id=action.pk, state=ActionState.SUCCEEDED, result=result, reason="sent")
-    return ActionState.SUCCEEDED
+    return ActionState.SUCCEEDED, None
 
 
 def _send_later(action: Action, until: datetime, reason: str) -> str:
@@ -341,6 +355,7 @@ def dispatcher_run(
                     leases_recover(now=timezone.now())
                     actions_reconcile_unknown(worker_id=worker_id, now=timezone.now())
                     counters_prune(now=timezone.now())
+                    risks_refresh_stale(now=timezone.now())
                     next_housekeeping = time.monotonic() + 5
                 if dispatch_once(worker_id=worker_id, senders=senders) == 0:
                     stop.wait(poll)

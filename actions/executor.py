@@ -98,13 +98,27 @@ def _dm_reconcile(action: Action, client: InstagramClient) -> Reconciliation:
     return Reconciliation(False, {})
 
 
+def _sender_action(action: Action, client: InstagramClient) -> dict[str, Any]:
+    """A typing indicator (or mark_seen) before an automated DM (``safety.timing``)."""
+    return client.sender_action(
+        recipient_id=action.payload["recipient_id"], action=action.payload.get("sender_action", "typing_on")
+    )
+
+
+def _sender_action_reconcile(action: Action, client: InstagramClient) -> Reconciliation:
+    """A typing indicator leaves no trace to look for, and is over in seconds: never repeat it."""
+    return Reconciliation(True, {"reconciled": True, "note": "a sender action leaves no trace; not repeated"})
+
+
 EXECUTORS: dict[str, Callable[[Action, InstagramClient], dict[str, Any]]] = {
     ActionType.COMMENT_REPLY: _comment_reply,
     ActionType.DM: _dm,
+    ActionType.SENDER_ACTION: _sender_action,
 }
 RECONCILERS: dict[str, Callable[[Action, InstagramClient], Reconciliation]] = {
     ActionType.COMMENT_REPLY: _comment_reply_reconcile,
     ActionType.DM: _dm_reconcile,
+    ActionType.SENDER_ACTION: _sender_action_reconcile,
 }
 
 

@@ -49,6 +49,10 @@ class Action(WorkspaceOwned):
     attempts = models.PositiveIntegerField(default=0)
     result = models.JSONField(default=dict, blank=True)
     last_reason = models.CharField(max_length=500, blank=True, default="")
+    # Filled by ``action_plan`` from the payload, for the safety engine's cooldowns and patterns:
+    # who the action answers (a DM recipient, a commenter) and a hash of its normalised text.
+    counterpart_id = models.CharField(max_length=64, blank=True, default="")
+    text_fingerprint = models.CharField(max_length=40, blank=True, default="")
 
     class Meta(WorkspaceOwned.Meta):
         constraints = [
@@ -61,6 +65,8 @@ class Action(WorkspaceOwned):
             models.Index(fields=["state", "due_at"], name="action_due_idx"),
             models.Index(fields=["account", "action_type", "started_at"], name="action_account_started_idx"),
             models.Index(fields=["source_kind", "source_id"], name="action_source_idx"),
+            models.Index(fields=["account", "counterpart_id", "started_at"], name="action_counterpart_idx"),
+            models.Index(fields=["account", "text_fingerprint", "started_at"], name="action_fingerprint_idx"),
         ]
         ordering = ["-created_at", "-id"]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
-from actions.models import Action, ActionDecision, ActionState
+from actions.models import Action, ActionDecision, ActionState, ActionType
+from safety.patterns import payload_counterpart, payload_text, text_fingerprint
+from safety.timing import reply_delay_draw, typing_lead
 
 
 def action_plan(
@@ -26,10 +28,20 @@ def action_plan(
 
     Returns ``(action, created)``. The unique (account, idempotency key)
     constraint makes this safe under concurrent workers and redeliveries.
+
+    Human timing (``safety.timing``): without ``due_at``, an automated answer
+    is due after a delay drawn from its type's distribution; an automated DM
+    also gets a typing indicator (a ``sender_action`` planned just before it,
+    under the key ``<key>:typing``). The who (``counterpart_id``) and the text
+    fingerprint are recorded for the safety engine's cooldowns and patterns.
     """
     existing = Action.all_workspaces.filter(account=account, idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing, False
+    now = timezone.now()
+    delay = reply_delay_draw(action_type=action_type, payload=payload) if due_at is None else None
+    due = due_at or now + (delay or timedelta(0))
+    text = payload_text(payload)
     try:
         with transaction.atomic():
             action = Action.all_workspaces.create(
@@ -38,13 +50,34 @@ def action_plan(
                 action_type=action_type,
                 idempotency_key=idempotency_key,
                 payload=payload,
-                due_at=due_at or timezone.now(),
+                due_at=due,
                 source_kind=source_kind,
                 source_id=source_id,
+                counterpart_id=payload_counterpart(payload)[:64],
+                text_fingerprint=text_fingerprint(text) if text else "",
             )
+            _typing_plan(action=action, now=now)
     except IntegrityError:
         return Action.all_workspaces.get(account=account, idempotency_key=idempotency_key), False
     return action, True
+
+
+def _typing_plan(*, action: Action, now: datetime) -> None:
+    """A typing indicator shortly before an automated DM (``safety.timing``), as its own ledger action."""
+    lead = typing_lead()
+    recipient = action.payload.get("recipient_id")
+    if action.action_type != ActionType.DM or not lead or not recipient or action.payload.get("sent_by"):
+        return
+    Action.all_workspaces.create(
+        workspace_id=action.workspace_id,
+        account_id=action.account_id,
+        action_type=ActionType.SENDER_ACTION,
+        idempotency_key=f"{action.idempotency_key}:typing"[:200],
+        payload={"recipient_id": recipient, "sender_action": "typing_on", "before_action": action.pk},
+        due_at=max(now, action.due_at - lead),
+        source_kind="typing",
+        source_id=str(action.pk),
+    )
 
 
 def action_record_decision(

@@ -357,7 +357,13 @@ def _rule_actions_plan(*, account: InstagramAccount, comment: Comment, rule: Com
             idempotency_key=f"comment_reply:{comment.ig_comment_id}",
             payload={
                 "comment_id": comment.ig_comment_id,
+                "commenter_id": comment.from_id,  # for the safety engine's per-commenter cooldown
                 "message": reply_render(rule=rule, comment=comment, keyword=matched, rotation=rotation),
+                # The other variations, for the pattern detector to vary a text repeated too often.
+                "variations": [
+                    reply_render(rule=rule, comment=comment, keyword=matched, rotation=other)
+                    for other in range(rotation + 1, rotation + len(rule.template_list))
+                ],
                 **common,
             },
             source_kind="comment",

@@ -233,6 +233,9 @@ SANDBOX_WEBHOOK_URL = env.str("SANDBOX_WEBHOOK_URL", default=f"{SITE_URL}/webhoo
 
 # --- Safety / actions -------------------------------------------------------
 POLICIES_FILE = env.path("POLICIES_FILE", default=BASE_DIR / "config" / "policies.yaml")
+# How long a dispatcher keeps an account's safety settings (overrides, kill switches) before reading them again.
+SAFETY_SETTINGS_CACHE_SECONDS = env.float("SAFETY_SETTINGS_CACHE_SECONDS", default=1.0)
+HUMAN_TIMING = env.bool("HUMAN_TIMING", default=True)  # false: automated answers without human delays
 DISPATCHER_POLL_SECONDS = env.float("DISPATCHER_POLL_SECONDS", default=0.5)
 DISPATCHER_LEASE_SECONDS = env.int("DISPATCHER_LEASE_SECONDS", default=60)
 INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=60)

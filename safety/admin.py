@@ -14,10 +14,19 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from unfold.admin import ModelAdmin
-from unfold.decorators import action
+from unfold.decorators import action, display
 
-from safety.models import GlobalKillSwitch, GlobalKillSwitchChange, SafetyChange, SafetyCounter, SafetyOverride
+from safety.models import (
+    GlobalKillSwitch,
+    GlobalKillSwitchChange,
+    SafetyChange,
+    SafetyCounter,
+    SafetyEvent,
+    SafetyOverride,
+)
 from safety.policies import PolicyValueError, Scope, policy_value_validate
 from safety.services import PolicyOverrideError, global_kill_switch_set, kill_switch_set, policy_override_set
 
@@ -136,3 +145,18 @@ class GlobalKillSwitchChangeAdmin(ReadOnlyAdmin):
 class SafetyCounterAdmin(ReadOnlyAdmin):
     list_display = ("scope", "window", "window_start", "count")
     list_filter = ("window",)
+
+
+@admin.register(SafetyEvent)
+class SafetyEventAdmin(ReadOnlyAdmin):
+    """What the safety engine saw; a suspension's row holds the evidence the review queue links to."""
+
+    list_display = ("at", "account", "kind", "outcome", "code", "detail")
+    list_filter = ("kind", "outcome")
+    search_fields = ("detail", "account__username")
+    readonly_fields = ("at", "workspace", "account", "kind", "outcome", "code", "action_id_ref", "detail", "evidence")
+    exclude = ("data",)
+
+    @display(description="evidence")
+    def evidence(self, event: SafetyEvent) -> SafeString:
+        return format_html("<pre class='whitespace-pre-wrap'>{}</pre>", json.dumps(event.data, indent=2, default=str))

@@ -12,8 +12,10 @@ same slot. The update runs in the transaction that marks the action
 (aligned on the UTC hour and day) so each one is a single row; the deferral
 says when the window resets, which is when a slot frees.
 
-Counters are taken in one fixed order (global before workspace, hour before
-day), so transactions waiting on each other's rows cannot deadlock.
+Counters are taken in one fixed order (workspace before platform, hour before
+day), so transactions waiting on each other's rows cannot deadlock; the
+platform's rows, which every dispatcher takes, come last and are held for the
+shortest time.
 Per-account limits are counted on the ledger under the account's row lock
 instead (``safety.gate``): they are exact too, and sliding.
 """

@@ -1,17 +1,25 @@
 """The gate every action passes before it runs: allow, defer(until, reason) or deny(reason).
 
 ``gate_evaluate`` is called by the dispatcher inside the transaction that holds
-the account's row lock and marks the action ``sending``. Checks, in order:
+the account's row lock and marks the action ``sending``. Checks, in order
+(each one in its own module where it is more than a few lines):
 
 1. kill switches (global, workspace, account): defer, recheck soon;
 2. the account's state, and Instagram's regain time after a rate limit;
+   a sender action (typing indicator) then only meets Meta's Send API ceiling;
    then the warm-up phase of a new account (``warmup.gate``): types, active hours, day budget;
-3. Meta's documented limits (``safety.policies.META_CEILINGS``), whatever the policy;
-4. per-account limits (hour, day, burst), per-type limits (hour, day) and
+3. backoff after consecutive failures of the account and type (``safety.cooldowns``);
+4. the risk band (``safety.risk``): spacing between actions, and the limits
+   below scaled down — the reason says so;
+5. Meta's documented limits (``safety.policies.META_CEILINGS``), whatever the policy;
+6. per-account limits (hour, day, burst), per-type limits (hour, day) and
    cooldowns, counted on the ledger (sliding windows) under the account lock:
    no other dispatcher can start an action of this account meanwhile, so the
    counts are exact;
-5. the shared limits (platform, workspace; hour and day), taken from counter
+7. per-person cooldowns (``safety.cooldowns``), active hours for proactive
+   actions (``safety.timing``), the pattern detector (``safety.patterns``: may
+   vary the text, defer, and flags for the risk score);
+8. the shared limits (platform, workspace; hour and day), taken from counter
    rows with one conditional update each (``safety.counters``): exact too.
 
 When it allows, the shared counter slots are taken: the caller's transaction
@@ -20,18 +28,24 @@ must then mark the action as sending (or roll back).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db.models import Aggregate, Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
-from actions.models import Action, Verdict
+from actions.models import Action, ActionType, Verdict
+from safety.cooldowns import backoff_check, counterpart_cooldown_check
 from safety.counters import CounterSlot, counters_take, window_start
+from safety.decision import Decision
 from safety.models import AccountUsage
+from safety.patterns import patterns_check
 from safety.policies import AUDIO_VIDEO, META_CEILINGS, SafetyPolicy, plural_label
+from safety.risk import policy_slowed, risk_slowdown, risk_spacing_check
 from safety.selectors import account_safety
+from safety.timing import active_hours_next_start, is_proactive
 from warmup.gate import warmup_gate_check
 
 HOUR = timedelta(hours=1)
@@ -46,25 +60,6 @@ NOT_ACTING_RECHECK = {
 }
 # How long a scope whose kill switch is on waits before asking again.
 KILL_SWITCH_RECHECK = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Decision:
-    verdict: str
-    reason: str
-    until: datetime | None = None
-
-    @classmethod
-    def allow(cls, reason: str = "within every limit") -> Decision:
-        return cls(Verdict.ALLOW, reason)
-
-    @classmethod
-    def defer(cls, until: datetime, reason: str) -> Decision:
-        return cls(Verdict.DEFER, reason, until)
-
-    @classmethod
-    def deny(cls, reason: str) -> Decision:
-        return cls(Verdict.DENY, reason)
 
 
 def _describe(window: timedelta) -> str:
@@ -86,12 +81,14 @@ class _LedgerLimit:
 
 
 def _ledger_limits(action: Action, policy: SafetyPolicy) -> list[_LedgerLimit]:
-    """Per-account limits that apply to ``action``, Meta's first."""
+    """Per-account limits that apply to ``action``, Meta's first (only Meta's for a sender action: not content)."""
     limits = [
         _LedgerLimit(ceiling.name, ceiling.window, ceiling.limit, False, ceiling.action_types, ceiling.audio_video_only)
         for ceiling in META_CEILINGS
         if ceiling.applies_to(action_type=action.action_type, payload=action.payload or {})
     ]
+    if action.action_type == ActionType.SENDER_ACTION:
+        return limits
     limits += [
         _LedgerLimit("account hourly limit", HOUR, policy.account_per_hour, False),
         _LedgerLimit("account daily limit", DAY, policy.account_per_day, False),
@@ -114,6 +111,8 @@ def _ledger_filter(limit: _LedgerLimit, action: Action, now: datetime) -> Q:
         condition &= Q(action_type__in=limit.of_types)
     elif limit.of_type:
         condition &= Q(action_type=action.action_type)
+    else:  # the account's own limits count content, not typing indicators
+        condition &= ~Q(action_type=ActionType.SENDER_ACTION)
     if limit.audio_video_only:
         condition &= Q(payload__message__attachment__type__in=sorted(AUDIO_VIDEO))
     return condition
@@ -128,7 +127,7 @@ def _ledger_check(*, action: Action, account: InstagramAccount, now: datetime, p
     aggregates: dict[str, Aggregate] = {
         f"limit_{index}": Count("pk", filter=_ledger_filter(limit, action, now)) for index, limit in enumerate(limits)
     }
-    cooldown = policy.cooldown_seconds(action.action_type)
+    cooldown = policy.cooldown_seconds(action.action_type) if action.action_type != ActionType.SENDER_ACTION else 0
     if cooldown:
         aggregates["last_of_type"] = Max("started_at", filter=Q(action_type=action.action_type))
     counts = recent.aggregate(**aggregates)
@@ -152,17 +151,33 @@ def _ledger_check(*, action: Action, account: InstagramAccount, now: datetime, p
 
 
 def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPolicy) -> list[CounterSlot]:
+    """The shared counters to take, in one fixed order (no deadlock), the hottest last.
+
+    Every dispatcher takes the platform's rows; a row stays locked until the
+    transaction commits, so taking them last keeps that wait as short as it can be.
+    """
     hour, day = window_start(now, "hour"), window_start(now, "day")
     workspace = f"workspace:{account.workspace_id}"
-    slots = [
+    slots = []
+    # A workspace limit at or above the platform's can never bind first (the workspace's count is
+    # part of the platform's): no need to count it. The default policy sets them equal.
+    if policy.workspace_per_hour is not None and policy.workspace_per_hour < policy.global_per_hour:
+        slots.append(CounterSlot(workspace, "hour", hour, policy.workspace_per_hour, "workspace hourly limit"))
+    if policy.workspace_per_day is not None and policy.workspace_per_day < policy.global_per_day:
+        slots.append(CounterSlot(workspace, "day", day, policy.workspace_per_day, "workspace daily limit"))
+    slots += [
         CounterSlot("global", "hour", hour, policy.global_per_hour, "platform hourly limit"),
         CounterSlot("global", "day", day, policy.global_per_day, "platform daily limit"),
     ]
-    if policy.workspace_per_hour is not None:
-        slots.append(CounterSlot(workspace, "hour", hour, policy.workspace_per_hour, "workspace hourly limit"))
-    if policy.workspace_per_day is not None:
-        slots.append(CounterSlot(workspace, "day", day, policy.workspace_per_day, "workspace daily limit"))
     return slots
+
+
+def _account_usage(account: InstagramAccount) -> AccountUsage | None:
+    """The account's usage row: from the dispatcher's query when it joined it (``account__usage``), else read."""
+    relation = InstagramAccount.usage.related
+    if relation.is_cached(account):
+        return cast("AccountUsage | None", relation.get_cached_value(account))
+    return AccountUsage.objects.filter(account_id=account.pk).first()
 
 
 def gate_evaluate(
@@ -186,17 +201,41 @@ def gate_evaluate(
             now + wait, f"the account is {account.get_state_display().lower()}; only active or warming-up accounts act"
         )
 
-    usage = AccountUsage.objects.filter(account_id=account.pk, regain_at__gt=now).first()
-    if usage is not None and usage.regain_at is not None:
+    usage = _account_usage(account)
+    if usage is not None and usage.regain_at is not None and usage.regain_at > now:
         return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
+
+    if action.action_type == ActionType.SENDER_ACTION:  # a typing indicator: Meta's Send API ceiling only
+        return _ledger_check(action=action, account=account, now=now, policy=policy) or Decision.allow(
+            "typing indicator: within Meta's Send API limit"
+        )
 
     held = warmup_gate_check(action=action, account=account, now=now)  # the phase's types, hours and day budget
     if held is not None:
         return Decision.defer(held.until, held.reason)
 
-    decision = _ledger_check(action=action, account=account, now=now, policy=policy)
+    decision = backoff_check(action=action, usage=usage, now=now)
     if decision is not None:
         return decision
+
+    # Rising risk slows the account down: smaller limits and spacing (safety.risk).
+    slowdown = risk_slowdown(usage=usage, policy=policy)
+    if slowdown is not None:
+        decision = risk_spacing_check(action=action, account=account, now=now, slowdown=slowdown)
+        if decision is not None:
+            return decision
+        policy = policy_slowed(policy, slowdown)
+
+    decision = _ledger_check(action=action, account=account, now=now, policy=policy)
+    if decision is not None:
+        if slowdown is not None and slowdown.limit_percent < 100:
+            return replace(decision, reason=f"{decision.reason} — {slowdown.note()}"[:500])
+        return decision
+
+    decision = _checks_after_limits(action=action, account=account, now=now, policy=policy)
+    if decision is not None and decision.verdict != Verdict.ALLOW:
+        return decision
+    note = decision.reason if decision is not None else ""  # e.g. "pattern: … sent a variation instead"
 
     full = counters_take(slots=_shared_slots(account=account, now=now, policy=policy))
     if full is not None:
@@ -205,4 +244,23 @@ def gate_evaluate(
             f"{full.what}: {full.limit} of {full.limit} used (fixed {full.window} window, "
             f"resets at {full.resets_at:%H:%M} UTC)",
         )
-    return Decision.allow()
+    reason = "within every limit" + (f" ({slowdown.note()})" if slowdown is not None else "")
+    return Decision.allow(f"{note}; {reason}"[:500] if note else reason[:500])
+
+
+def _checks_after_limits(
+    *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy
+) -> Decision | None:
+    """Per-person cooldowns, active hours, then the pattern detector (which may vary the text); each in its module."""
+    decision = counterpart_cooldown_check(action=action, account=account, now=now, policy=policy)
+    if decision is not None:
+        return decision
+    if is_proactive(payload=action.payload or {}):
+        opening = active_hours_next_start(now=now, time_zone=account.time_zone, policy=policy)
+        if opening is not None:
+            return Decision.defer(
+                opening,
+                f"active hours: proactive actions run {policy.setting('active_hours.start_hour')}:00–"
+                f"{policy.setting('active_hours.end_hour', 24)}:00 in the account's timezone ({account.time_zone})",
+            )
+    return patterns_check(action=action, account=account, now=now, policy=policy)

@@ -17,6 +17,13 @@ class AccountUsage(models.Model):
     regain_at = models.DateTimeField(null=True, blank=True, help_text="No call for this account before this time.")
     regain_reason = models.CharField(max_length=300, blank=True, default="")
     updated_at = models.DateTimeField(default=timezone.now)
+    # The risk assessor's latest score (0–100) and what it is made of (safety.risk), read by the gate.
+    risk_score = models.PositiveSmallIntegerField(default=0)
+    risk_components = models.JSONField(default=dict, blank=True)
+    risk_updated_at = models.DateTimeField(null=True, blank=True)
+    # Exponential backoff per action type after consecutive failures (safety.cooldowns):
+    # {"comment_reply": {"failures": 3, "until": "<iso>", "error": "…"}}.
+    backoff = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"usage of account {self.account_id}: {self.peak_percent}%"
@@ -121,3 +128,48 @@ class GlobalKillSwitchChange(models.Model):
 
     def __str__(self) -> str:
         return f"{'stopped' if self.sending_stopped else 'resumed'} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SafetyEventKind(models.TextChoices):
+    REPEATED_TEXT = "repeated_text", "Same reply text repeated"
+    VELOCITY_SPIKE = "velocity_spike", "Velocity spike"
+    USER_BURST = "user_burst", "Reply burst to one person"
+    ERROR = "error", "Error from Instagram"
+    RATE_LIMIT = "rate_limit", "Rate limit from Instagram"
+    POLICY_BLOCK = "policy_block", "Policy block from Instagram (368)"
+    BACKOFF = "backoff", "Backoff after failures"
+    SLOWDOWN = "slowdown", "Slowed down by risk"
+    SUSPENSION = "suspension", "Suspended for review"
+
+
+class SafetyEventOutcome(models.TextChoices):
+    VARY = "vary", "Varied the text"
+    DEFER = "defer", "Deferred"
+    FLAG = "flag", "Flagged"
+    SUSPEND = "suspend", "Suspended the account"
+    NOTE = "note", "Noted"
+
+
+class SafetyEvent(WorkspaceOwned):
+    """Something the safety engine saw about an account: a pattern, an error, a slowdown, a suspension.
+
+    The risk assessor scores the recent ones; the account's safety page and the
+    operators' review queue show them, ``data`` holding the evidence (the error,
+    the action, the risk components at the time).
+    """
+
+    account = models.ForeignKey("accounts.InstagramAccount", on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=SafetyEventKind.choices)
+    outcome = models.CharField(max_length=10, choices=SafetyEventOutcome.choices, default=SafetyEventOutcome.FLAG)
+    code = models.IntegerField(null=True, blank=True, help_text="Instagram's error code, for errors.")
+    action_id_ref = models.BigIntegerField(null=True, blank=True, help_text="The action it is about, if any.")
+    detail = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["account", "at"], name="safety_event_account_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.detail}"

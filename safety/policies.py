@@ -47,8 +47,8 @@ META_CONVERSATIONS_API_PER_SECOND = 2
 # (The publishing quota itself is read live from content_publishing_limit, later.)
 META_MEDIA_CONTAINERS_PER_DAY = 400
 
-# Action types whose call goes through the Send API (private replies are sent with it too).
-SEND_API_ACTION_TYPES = frozenset({"dm", "private_reply"})
+# Action types whose call goes through the Send API (private replies and sender actions are sent with it too).
+SEND_API_ACTION_TYPES = frozenset({"dm", "private_reply", "sender_action"})
 CONVERSATIONS_API_ACTION_TYPES = frozenset({"conversation_sync"})
 AUDIO_VIDEO = frozenset({"audio", "video"})
 
@@ -141,6 +141,127 @@ def _type_keys(section: str, label: str, per: str) -> list[PolicyKey]:
     return keys
 
 
+# The rest of the engine (cooldowns per person, backoff, patterns, risk, active hours).
+# Missing or 0 turns a check off. Read with ``SafetyPolicy.setting``.
+ENGINE_KEYS = [
+    PolicyKey(
+        "counterpart_cooldowns.conversation",
+        "Cooldown (s) between automated DMs to one person",
+        Scope.ACCOUNT,
+        86_400,
+        "a cooldown is at most one day",
+    ),
+    PolicyKey(
+        "counterpart_cooldowns.commenter",
+        "Cooldown (s) between automated replies to one commenter",
+        Scope.ACCOUNT,
+        86_400,
+        "a cooldown is at most one day",
+    ),
+    PolicyKey(
+        "backoff.base_seconds",
+        "Backoff: first wait (s) after a failure, doubled per further failure",
+        Scope.ACCOUNT,
+        3600,
+        "the first backoff step is at most one hour",
+    ),
+    PolicyKey(
+        "backoff.max_seconds", "Backoff: longest wait (s)", Scope.ACCOUNT, 86_400, "a backoff is at most one day"
+    ),
+    PolicyKey("patterns.repeat_max", "Patterns: the same reply text at most this often per window", Scope.ACCOUNT),
+    PolicyKey(
+        "patterns.repeat_window_seconds",
+        "Patterns: window (s) for repeated texts",
+        Scope.ACCOUNT,
+        86_400,
+        "a window is at most one day",
+    ),
+    PolicyKey(
+        "patterns.velocity_factor",
+        "Patterns: a spike is this many times the account's own recent rate",
+        Scope.ACCOUNT,
+        100,
+        "at most 100 times",
+    ),
+    PolicyKey(
+        "patterns.velocity_window_seconds",
+        "Patterns: window (s) for velocity spikes",
+        Scope.ACCOUNT,
+        3600,
+        "a window is at most one hour",
+    ),
+    PolicyKey(
+        "patterns.velocity_min_actions", "Patterns: no spike below this many actions in the window", Scope.ACCOUNT
+    ),
+    PolicyKey(
+        "patterns.user_burst_max", "Patterns: replies to one person at most this often per window", Scope.ACCOUNT
+    ),
+    PolicyKey(
+        "patterns.user_burst_window_seconds",
+        "Patterns: window (s) for replies to one person",
+        Scope.ACCOUNT,
+        86_400,
+        "a window is at most one day",
+    ),
+    PolicyKey(
+        "risk.slow_from_score", "Risk: slow down from this score (0–100)", Scope.ACCOUNT, 100, "scores go up to 100"
+    ),
+    PolicyKey(
+        "risk.slow_limit_percent",
+        "Risk: limits while slowed down (% of normal)",
+        Scope.ACCOUNT,
+        100,
+        "a slowdown cannot raise limits",
+    ),
+    PolicyKey(
+        "risk.slow_spacing_seconds",
+        "Risk: spacing (s) between actions while slowed down",
+        Scope.ACCOUNT,
+        3600,
+        "at most one hour",
+    ),
+    PolicyKey(
+        "risk.crawl_from_score", "Risk: crawl from this score (0–100)", Scope.ACCOUNT, 100, "scores go up to 100"
+    ),
+    PolicyKey(
+        "risk.crawl_limit_percent",
+        "Risk: limits while crawling (% of normal)",
+        Scope.ACCOUNT,
+        100,
+        "a slowdown cannot raise limits",
+    ),
+    PolicyKey(
+        "risk.crawl_spacing_seconds",
+        "Risk: spacing (s) between actions while crawling",
+        Scope.ACCOUNT,
+        3600,
+        "at most one hour",
+    ),
+    PolicyKey(
+        "risk.suspend_after_rate_limits",
+        "Risk: suspend after this many rate limits in the window (0: never)",
+        Scope.ACCOUNT,
+    ),
+    PolicyKey(
+        "risk.rate_limit_window_seconds",
+        "Risk: window (s) for counting rate limits",
+        Scope.ACCOUNT,
+        86_400,
+        "a window is at most one day",
+    ),
+    PolicyKey(
+        "active_hours.start_hour",
+        "Active hours: proactive actions from this hour (account's timezone)",
+        Scope.ACCOUNT,
+        23,
+        "hours go from 0 to 23",
+    ),
+    PolicyKey(
+        "active_hours.end_hour", "Active hours: until this hour (24: midnight)", Scope.ACCOUNT, 24, "hours go up to 24"
+    ),
+]
+ENGINE_PREFIXES = tuple(sorted({entry.key.split(".", 1)[0] + "." for entry in ENGINE_KEYS}))
+
 POLICY_KEYS: dict[str, PolicyKey] = {
     entry.key: entry
     for entry in [
@@ -173,6 +294,7 @@ POLICY_KEYS: dict[str, PolicyKey] = {
             "a burst window is at most one hour",
         ),
         *_type_keys("cooldowns", "Cooldown (s) between", "per account"),
+        *ENGINE_KEYS,
         *_type_keys("hourly_limits", "Hourly cap on", "per account"),
         *_type_keys("daily_limits", "Daily cap on", "per account"),
     ]
@@ -208,7 +330,13 @@ def policy_value_validate(key: str, value: object, *, scope: str | None = None) 
 
 
 def policy_values_check(values: dict[str, int]) -> None:
-    """Checks across keys: the burst may not go faster than Meta's Send API limit."""
+    """Checks across keys: the burst may not go faster than Meta's Send API limit; active hours in order."""
+    start, end = values.get("active_hours.start_hour"), values.get("active_hours.end_hour")
+    if start is not None and end is not None and start >= end:
+        raise PolicyValueError(
+            "active_hours.end_hour",
+            f"active_hours.end_hour ({end}) must be after active_hours.start_hour ({start}).",
+        )
     window = values.get("burst.per_account.window_seconds", 0)
     burst = values.get("burst.per_account.max_actions", 0)
     if window and burst > window * META_SEND_API_PER_SECOND:
@@ -232,6 +360,12 @@ class SafetyPolicy:
     hourly_limits: dict[str, int] = field(default_factory=dict)
     burst_max: int = 0
     burst_window_seconds: int = 0  # 0: no burst protection
+    # The engine's other keys (ENGINE_KEYS), flat: "patterns.repeat_max" → 10.
+    engine: dict[str, int] = field(default_factory=dict)
+
+    def setting(self, key: str, default: int = 0) -> int:
+        """An engine setting (``ENGINE_KEYS``); ``default`` when the policy does not set it."""
+        return int(self.engine.get(key, default))
 
     def cooldown_seconds(self, action_type: str) -> int:
         key = ACTION_POLICY_KEYS.get(action_type, (action_type, action_type))[0]
@@ -262,6 +396,7 @@ class SafetyPolicy:
         values.update({f"cooldowns.{key}": value for key, value in self.cooldowns.items()})
         values.update({f"hourly_limits.{key}": value for key, value in self.hourly_limits.items()})
         values.update({f"daily_limits.{key}": value for key, value in self.daily_limits.items()})
+        values.update(self.engine)
         return {key: value for key, value in values.items() if value is not None}
 
 
@@ -282,6 +417,7 @@ def policy_from_values(values: dict[str, int]) -> SafetyPolicy:
         hourly_limits=section("hourly_limits"),
         burst_max=values.get("burst.per_account.max_actions", 0),
         burst_window_seconds=values.get("burst.per_account.window_seconds", 0),
+        engine={key: value for key, value in values.items() if key.startswith(ENGINE_PREFIXES)},
     )
 
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from safety.models import GlobalKillSwitch, SafetyChange, SafetyOverride
+from safety.models import (
+    AccountUsage,
+    GlobalKillSwitch,
+    SafetyChange,
+    SafetyEvent,
+    SafetyEventKind,
+    SafetyOverride,
+)
 from safety.policies import POLICY_KEYS, SafetyPolicy, default_policy, policy_with_overrides
 
 
@@ -18,11 +31,39 @@ class AccountSafety:
     stopped: str | None  # why sending is stopped (a kill switch), or None
 
 
+# The dispatcher asks for the same few accounts' settings hundreds of times a second: it keeps
+# them for SAFETY_SETTINGS_CACHE_SECONDS (1 s by default), so a kill switch or an override
+# changed in another process takes effect within that time; in this process at once (the
+# services clear the cache when they write).
+_cache: dict[tuple[int, int], tuple[float, AccountSafety]] = {}
+_cache_lock = threading.Lock()
+
+
+def account_safety_cache_clear() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
 def account_safety(*, workspace_id: int, account_id: int, base: SafetyPolicy | None = None) -> AccountSafety:
     """The effective policy of an account (defaults ← workspace ← account) and whether a kill switch is on.
 
     Cross-tenant by nature (the dispatcher serves every workspace): reads with ``all_workspaces``.
+    Read at most every ``SAFETY_SETTINGS_CACHE_SECONDS`` per account (see above).
     """
+    ttl = float(getattr(settings, "SAFETY_SETTINGS_CACHE_SECONDS", 0))
+    if base is not None or ttl <= 0:
+        return _account_safety_read(workspace_id=workspace_id, account_id=account_id, base=base)
+    key, now = (workspace_id, account_id), time.monotonic()
+    cached = _cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    fresh = _account_safety_read(workspace_id=workspace_id, account_id=account_id, base=None)
+    with _cache_lock:
+        _cache[key] = (now + ttl, fresh)
+    return fresh
+
+
+def _account_safety_read(*, workspace_id: int, account_id: int, base: SafetyPolicy | None) -> AccountSafety:
     base = base or default_policy()
     switch = GlobalKillSwitch.objects.filter(pk=1, sending_stopped=True).values_list("stopped_reason", flat=True)
     global_reason = switch.first()
@@ -97,3 +138,76 @@ def safety_changes(*, account_id: int | None = None, limit: int = 50) -> QuerySe
 def global_kill_switch() -> GlobalKillSwitch:
     switch, _ = GlobalKillSwitch.objects.get_or_create(pk=1)
     return switch
+
+
+@dataclass(frozen=True)
+class AccountRiskView:
+    """What the account's safety page shows about its risk: score, band, components, waits."""
+
+    score: int
+    band: str  # "normal", "slowed down", "crawling"
+    band_note: str
+    components: list[tuple[str, int, str]]  # (name, points, detail), largest first
+    regain_at: datetime | None
+    regain_reason: str
+    backoff: list[tuple[str, int, datetime | None, str]]  # (action type, failures, until, last error)
+    updated_at: datetime | None
+
+
+COMPONENT_NAMES = {
+    "rate_limits": "Rate limits",
+    "policy_blocks": "Policy blocks (368)",
+    "errors": "Errors",
+    "usage": "Usage headers",
+    "patterns": "Patterns",
+}
+
+
+def account_risk(*, workspace_id: int, account_id: int, now: datetime | None = None) -> AccountRiskView:
+    """The account's risk score and what follows from it, as the gate sees it now."""
+    from safety.risk import risk_slowdown
+
+    now = now or timezone.now()
+    usage = AccountUsage.objects.filter(account_id=account_id).first()
+    policy = _account_safety_read(workspace_id=workspace_id, account_id=account_id, base=None).policy
+    slowdown = risk_slowdown(usage=usage, policy=policy)
+    components = sorted(
+        (
+            (COMPONENT_NAMES.get(name, name), int(part.get("points", 0)), str(part.get("detail", "")))
+            for name, part in ((usage.risk_components or {}) if usage else {}).items()
+        ),
+        key=lambda row: -row[1],
+    )
+    backoff: list[tuple[str, int, datetime | None, str]] = []
+    for action_type, entry in ((usage.backoff or {}) if usage else {}).items():
+        until = parse_datetime(str(entry.get("until") or "")) if isinstance(entry, dict) else None
+        if isinstance(entry, dict) and until is not None and until > now:
+            backoff.append((action_type, int(entry.get("failures", 0)), until, str(entry.get("error", ""))))
+    regain = usage.regain_at if usage and usage.regain_at and usage.regain_at > now else None
+    return AccountRiskView(
+        score=usage.risk_score if usage else 0,
+        band=slowdown.band if slowdown else "normal",
+        band_note=slowdown.note() if slowdown else "",
+        components=components,
+        regain_at=regain,
+        regain_reason=usage.regain_reason if regain and usage else "",
+        backoff=backoff,
+        updated_at=usage.risk_updated_at if usage else None,
+    )
+
+
+def safety_events(*, account_id: int, limit: int = 30) -> QuerySet[SafetyEvent]:
+    """The account's latest safety events (patterns, errors, backoff, suspensions), newest first."""
+    return SafetyEvent.objects.filter(account_id=account_id)[:limit]
+
+
+def suspension_evidence_annotations() -> dict[str, Subquery]:
+    """For the review queue (cross-tenant: operators): annotations of an account queryset with its
+    latest suspension event's id and summary (``evidence_id``, ``evidence_detail``), in the same query."""
+    latest = SafetyEvent.all_workspaces.filter(account_id=OuterRef("pk"), kind=SafetyEventKind.SUSPENSION).order_by(
+        "-at", "-id"
+    )
+    return {
+        "evidence_id": Subquery(latest.values("pk")[:1]),
+        "evidence_detail": Subquery(latest.values("detail")[:1]),
+    }

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from safety.models import AccountUsage, GlobalKillSwitch, GlobalKillSwitchChange, SafetyChange, SafetyOverride
 from safety.policies import PolicyValueError, Scope, default_policy, policy_value_validate, policy_values_check
+from safety.risk import USAGE_FROM_PERCENT, risk_usage_apply
+from safety.selectors import account_safety_cache_clear
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -35,13 +37,19 @@ def _peak_percent(usage: dict[str, Any]) -> int:
     return max(peaks)
 
 
-def usage_observe(*, account_id: int, usage: dict[str, Any], now: datetime | None = None) -> AccountUsage:
+def usage_observe(*, account_id: int, usage: dict[str, Any], now: datetime | None = None) -> None:
     """Record the usage headers of an answer for ``account_id``.
 
     Near 100 % of a budget, or when Meta gives a regain time, the account makes no call until then.
     """
     now = now or timezone.now()
     peak = _peak_percent(usage)
+    if peak <= USAGE_FROM_PERCENT and not usage.get("retry_after_seconds"):
+        # The common case, on every answer: low usage before and after, so neither the regain time
+        # nor the risk score changes. One UPDATE instead of a read and a write.
+        quiet = AccountUsage.objects.filter(account_id=account_id, peak_percent__lte=USAGE_FROM_PERCENT)
+        if quiet.update(usage=usage, peak_percent=peak, updated_at=now):
+            return
     record, _ = AccountUsage.objects.get_or_create(account_id=account_id)
     record.usage = usage
     record.peak_percent = min(peak, 32767)
@@ -51,8 +59,8 @@ def usage_observe(*, account_id: int, usage: dict[str, Any], now: datetime | Non
         _stop_until(record, now + timedelta(seconds=retry_after), "Instagram's estimated time to regain access")
     elif peak >= USAGE_STOP_PERCENT:
         _stop_until(record, now + USAGE_STOP_DEFAULT, f"Instagram usage at {peak} %")
+    risk_usage_apply(record)  # the usage part of the risk score follows the headers
     record.save()
-    return record
 
 
 def rate_limit_observe(
@@ -155,6 +163,7 @@ def policy_override_set(
         row.values = new_values
         row.updated_at = now
         row.save(update_fields=["values", "updated_at"])
+    account_safety_cache_clear()
     return row
 
 
@@ -177,6 +186,7 @@ def kill_switch_set(
         row.stopped_reason = reason[:300] if stopped else ""
         row.updated_at = timezone.now()
         row.save(update_fields=["sending_stopped", "stopped_reason", "updated_at"])
+    account_safety_cache_clear()
     return row
 
 
@@ -192,6 +202,7 @@ def global_kill_switch_set(*, stopped: bool, reason: str = "", actor: User | Non
         switch.changed_at = timezone.now()
         switch.changed_by = actor
         switch.save()
+    account_safety_cache_clear()
     return switch
 
 

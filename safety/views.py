@@ -89,5 +89,7 @@ def _safety_page(request: WorkspaceRequest, *, account: InstagramAccount | None)
             "changes": selectors.safety_changes(account_id=with_account),
             "platform_stopped": selectors.global_kill_switch().sending_stopped,
             "can_manage": request.membership.can_manage,
+            "risk": selectors.account_risk(workspace_id=workspace_id, account_id=account.pk) if account else None,
+            "events": selectors.safety_events(account_id=account.pk) if account else [],
         },
     )

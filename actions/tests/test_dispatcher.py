@@ -132,3 +132,25 @@ def test_an_unknown_outcome_that_did_not_happen_is_sent_again_once(connected: Co
     action.refresh_from_db()
     assert action.state == ActionState.SUCCEEDED
     assert replies_sent(connected) == 1
+
+
+def test_a_gate_decision_takes_a_bounded_number_of_queries(
+    make_account, workspace, django_assert_max_num_queries
+) -> None:
+    """The dispatcher's hot path, in steady state (the window's counter rows exist)."""
+    from actions.dispatcher import action_gate_and_mark, actions_claim_due
+    from actions.services import action_plan
+    from safety.models import AccountUsage
+
+    account = make_account(workspace)
+    AccountUsage.objects.create(account=account)
+    for key, action_type in (("first", "comment_reply"), ("second", "dm")):  # no cooldown between them
+        action_plan(
+            account=account, action_type=action_type, idempotency_key=key, payload={"recipient_id": key, "message": key}
+        )
+    first, second = actions_claim_due(worker_id="w", now=timezone.now())
+    assert action_gate_and_mark(action_id=first, worker_id="w", now=timezone.now()) is not None
+    # Lock with the usage row, kill switches, overrides, ledger aggregate, per-person cooldown, patterns
+    # aggregate, 2 platform counters, the decision, mark sending, and the transaction's begin/commit: 12.
+    with django_assert_max_num_queries(12):
+        assert action_gate_and_mark(action_id=second, worker_id="w", now=timezone.now()) is not None

@@ -44,3 +44,24 @@ def test_an_operator_override_is_validated_and_audited(client: Client, workspace
     assert row.values == {"cooldowns.dm": 90}
     for name in ("safetychange", "safetycounter", "globalkillswitchchange", "safetyoverride"):
         assert client.get(reverse(f"admin:safety_{name}_changelist")).status_code == 200
+
+
+def test_the_review_queue_shows_the_evidence_of_a_suspension(client: Client, make_account, workspace) -> None:
+    from accounts.models import AccountState
+    from actions.services import action_plan
+    from instagram.errors import PolicyBlockedError
+    from safety.models import SafetyEvent, SafetyEventKind
+    from safety.risk import action_error_observe
+
+    account = make_account(workspace, state=AccountState.ACTIVE)
+    action, _ = action_plan(
+        account=account, action_type="comment_reply", idempotency_key="k", payload={"comment_id": "c", "message": "Hi"}
+    )
+    action_error_observe(action=action, error=PolicyBlockedError(message="(#368) deemed abusive", code=368))
+    evidence = SafetyEvent.all_workspaces.get(kind=SafetyEventKind.SUSPENSION)
+    operator(client)
+    queue = client.get(reverse("admin:accounts_suspendedaccount_changelist")).content.decode()
+    assert "Instagram blocked the action for policy reasons (code 368)" in queue
+    assert reverse("admin:safety_safetyevent_change", args=[evidence.pk]) in queue
+    detail = client.get(reverse("admin:safety_safetyevent_change", args=[evidence.pk])).content.decode()
+    assert "deemed abusive" in detail and "policy_blocks" in detail and f"&quot;id&quot;: {action.pk}" in detail

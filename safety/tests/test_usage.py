@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.models import AccountState
 from actions.models import Action, Verdict
 from safety.gate import gate_evaluate
+from safety.models import AccountUsage
 from safety.services import USAGE_STOP_DEFAULT, rate_limit_observe, usage_observe
 
 
@@ -20,10 +21,12 @@ def planned(account) -> Action:
 
 def test_low_usage_is_recorded_and_does_not_stop(make_account, workspace) -> None:
     account = make_account(workspace, state=AccountState.ACTIVE)
-    record = usage_observe(
-        account_id=account.pk, usage={"app": {"call_count": 12, "total_time": 3, "total_cputime": 1}}
-    )
+    usage_observe(account_id=account.pk, usage={"app": {"call_count": 12, "total_time": 3, "total_cputime": 1}})
+    record = AccountUsage.objects.get(account=account)
     assert record.peak_percent == 12 and record.regain_at is None
+    # The next answers take the one-UPDATE path, and it records them too.
+    usage_observe(account_id=account.pk, usage={"app": {"call_count": 30}})
+    assert AccountUsage.objects.get(account=account).peak_percent == 30
     assert gate_evaluate(action=planned(account), account=account).verdict == Verdict.ALLOW
 
 
@@ -31,7 +34,8 @@ def test_usage_near_100_percent_stops_the_account(make_account, workspace) -> No
     account = make_account(workspace, state=AccountState.ACTIVE)
     now = timezone.now()
     usage = {"business_use_case": {account.ig_user_id: [{"type": "instagram", "call_count": 97, "total_time": 20}]}}
-    record = usage_observe(account_id=account.pk, usage=usage, now=now)
+    usage_observe(account_id=account.pk, usage=usage, now=now)
+    record = AccountUsage.objects.get(account=account)
     assert record.regain_at == now + USAGE_STOP_DEFAULT
     decision = gate_evaluate(action=planned(account), account=account)
     assert decision.verdict == Verdict.DEFER and decision.until == record.regain_at
@@ -41,7 +45,8 @@ def test_usage_near_100_percent_stops_the_account(make_account, workspace) -> No
 def test_metas_regain_time_is_respected(make_account, workspace) -> None:
     account = make_account(workspace, state=AccountState.ACTIVE)
     now = timezone.now()
-    record = usage_observe(account_id=account.pk, usage={"retry_after_seconds": 1800}, now=now)
+    usage_observe(account_id=account.pk, usage={"retry_after_seconds": 1800}, now=now)
+    record = AccountUsage.objects.get(account=account)
     assert record.regain_at == now + timedelta(seconds=1800)
 
 

@@ -79,3 +79,44 @@ def test_a_member_sees_but_cannot_change(client: Client, make_user, setup) -> No
     assert client.get(url).status_code == 200
     assert client.post(url, {"form": "kill_switch", "stopped": "on"}).status_code == 403
     assert not SafetyOverride.all_workspaces.exists()
+
+
+def test_the_account_page_explains_its_risk_and_what_the_engine_saw(
+    client: Client, owner, setup, django_assert_max_num_queries
+) -> None:
+    from actions.services import action_plan
+    from safety.models import SafetyEventKind
+    from safety.risk import safety_event_record
+
+    workspace, account = setup
+    client.force_login(owner)
+    url = reverse("account_safety", args=[account.pk])
+    page = client.get(url).content.decode()
+    assert "0/100 · normal" in page and "No risk signals in the last 24 hours." in page
+    assert "Nothing yet" in page
+
+    action, _ = action_plan(
+        account=account, action_type="comment_reply", idempotency_key="k", payload={"comment_id": "c", "message": "x"}
+    )
+    safety_event_record(
+        account_id=account.pk,
+        workspace_id=workspace.pk,
+        kind=SafetyEventKind.RATE_LIMIT,
+        code=17,
+        detail="rate limited (code 17): (#17) User request limit reached",
+        action=action,
+    )
+    with django_assert_max_num_queries(20):
+        page = client.get(url).content.decode()
+    assert "25/100 · slowed down" in page
+    assert "1 rate limit in 24 h (code 17: 1)" in page and "+25" in page
+    assert "limits at 50 %" in page
+    assert "rate limited (code 17)" in page and f"action #{action.pk}" in page
+
+
+def test_another_workspaces_account_safety_page_is_not_found(client: Client, make_user, make_workspace, setup) -> None:
+    _, account = setup
+    stranger = make_user("stranger@example.com")
+    make_workspace("Other", owner=stranger)
+    client.force_login(stranger)
+    assert client.get(reverse("account_safety", args=[account.pk])).status_code == 404

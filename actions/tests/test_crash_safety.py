@@ -1,0 +1,131 @@
+"""No double send: a dispatcher process killed with SIGKILL in the middle of sending, again and again.
+
+A real ``manage.py dispatch`` process runs against this test's database and
+the sandbox (over HTTP, with a little latency so calls are in flight when the
+kill comes). It is killed -9 several times while it sends a few hundred
+replies and started again each time; a last one finishes (leases lapse,
+unknown outcomes are reconciled against the sandbox). Then: every action
+succeeded, and the sandbox received exactly one reply call per comment.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.db.models import Count
+from django.utils import timezone
+
+from accounts.models import AccountState, InstagramAccount, Workspace
+from accounts.vault import token_encrypt
+from actions.models import Action, ActionState, ActionType
+from actions.tests.processes import OPEN_POLICIES, dispatcher_env, dispatcher_start, processes_stop, wait_until
+from sandbox.models import SandboxCall, SandboxComment, SandboxToken
+from sandbox.services import sandbox_account_create, sandbox_fault_add
+from sandbox.testing import SandboxServer
+
+ACCOUNTS = 6
+REPLIES_PER_ACCOUNT = 50
+KILLS = 6
+LEASE_SECONDS = 2
+
+
+def connected_accounts(
+    workspace: Workspace, *, accounts: int, comments: int, prefix: str = "crash"
+) -> list[tuple[InstagramAccount, list[str]]]:
+    """Accounts connected to the sandbox (tokens issued directly), each with ``comments`` follower comments."""
+    made = []
+    for number in range(accounts):
+        sandbox_account = sandbox_account_create(username=f"{prefix}{number}")
+        token = SandboxToken.objects.create(
+            token="IGAA" + secrets.token_hex(40),
+            account=sandbox_account,
+            kind=SandboxToken.Kind.LONG,
+            scopes="instagram_business_basic,instagram_business_manage_comments",
+            expires_at=timezone.now() + timedelta(days=60),
+        )
+        account = InstagramAccount.all_workspaces.create(
+            workspace=workspace,
+            ig_user_id=sandbox_account.user_id,
+            username=sandbox_account.username,
+            state=AccountState.ACTIVE,
+            access_token_encrypted=token_encrypt(plaintext=token.token),
+            connected_at=timezone.now(),
+        )
+        media = sandbox_account.media.get()
+        rows = SandboxComment.objects.bulk_create(
+            SandboxComment(media=media, from_id=f"7{number:03d}{index:05d}", from_username=f"fan{index}", text="hi?")
+            for index in range(comments)
+        )
+        made.append((account, [row.comment_id for row in rows]))
+    return made
+
+
+def replies_plan(made: list[tuple[InstagramAccount, list[str]]]) -> int:
+    actions = [
+        Action(
+            workspace_id=account.workspace_id,
+            account=account,
+            action_type=ActionType.COMMENT_REPLY,
+            idempotency_key=f"crash:{comment_id}",
+            payload={"comment_id": comment_id, "message": f"Thanks for {comment_id}!"},
+        )
+        for account, comment_ids in made
+        for comment_id in comment_ids
+    ]
+    Action.all_workspaces.bulk_create(actions, batch_size=500)
+    return len(actions)
+
+
+def succeeded() -> int:
+    return Action.all_workspaces.filter(state=ActionState.SUCCEEDED).count()
+
+
+def test_kill_9_mid_sending_never_sends_twice_and_loses_nothing(
+    sandbox_server: SandboxServer, workspace: Workspace, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(OPEN_POLICIES)
+    made = connected_accounts(workspace, accounts=ACCOUNTS, comments=REPLIES_PER_ACCOUNT)
+    total = replies_plan(made)
+    sandbox_fault_add(kind="latency", milliseconds=40, path_pattern="replies")  # calls in flight at each kill
+    env = dispatcher_env(policies=policies, lease_seconds=LEASE_SECONDS)
+    log = tmp_path / "dispatcher.log"
+
+    kills = 0
+    for _ in range(KILLS):
+        before = succeeded()
+        process = dispatcher_start(env, log)
+        # Kill it once it is sending: a few more successes, while more calls are in flight.
+        target = min(total, before + 15)
+        progressed = wait_until(lambda: succeeded() >= target, timeout=60, every=0.05)  # noqa: B023 (used at once)
+        assert progressed, log.read_text()[-3000:]
+        time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += 1
+        if succeeded() >= total:
+            break
+    in_doubt = Action.all_workspaces.exclude(state__in=[ActionState.SUCCEEDED, ActionState.PLANNED]).count()
+
+    final = dispatcher_start(env, log)
+    try:
+        finished = wait_until(lambda: succeeded() == total, timeout=90, every=0.2)
+    finally:
+        processes_stop([final])
+    states = dict(Action.all_workspaces.values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
+    assert finished, (states, log.read_text()[-3000:])
+    assert kills >= 5
+
+    reply_calls = SandboxCall.objects.filter(method="POST", path__endswith="/replies")
+    per_comment = reply_calls.values("path").annotate(n=Count("pk"))
+    duplicates = [row for row in per_comment if row["n"] > 1]
+    assert duplicates == []
+    assert reply_calls.count() == total  # every action sent once: none lost, none twice
+    assert SandboxComment.objects.filter(parent__isnull=False, via_api=True).count() == total
+    # The kills did leave work in doubt (claimed or sending) that recovery settled.
+    reconciled = Action.all_workspaces.filter(last_reason__startswith="reconciled").count()
+    print(f"kills={kills} in_doubt_after_kills={in_doubt} reconciled={reconciled}")

@@ -1,0 +1,139 @@
+"""Cooldowns beyond the per-type one (which ``safety.gate`` counts on the ledger): per person, and backoff.
+
+- Per conversation and per commenter: automated answers to one DM recipient
+  wait ``counterpart_cooldowns.conversation`` seconds after the previous one,
+  to one commenter ``counterpart_cooldowns.commenter`` seconds. The person is
+  the action's ``counterpart_id`` (from the payload, ``actions.services.action_plan``).
+- Exponential backoff: after consecutive failures of an account and action
+  type (errors other than rate limits, blocks and token problems, which have
+  their own consequences), the type waits ``backoff.base_seconds * 2^(n-1)``,
+  at most ``backoff.max_seconds``; a success resets it. Stored on
+  ``AccountUsage.backoff``, which the gate reads anyway.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import InstagramAccount
+from actions.models import ActionType
+from safety.decision import Decision
+from safety.models import AccountUsage, SafetyEventKind, SafetyEventOutcome
+from safety.patterns import is_automated
+from safety.policies import SafetyPolicy, plural_label
+
+if TYPE_CHECKING:
+    from actions.models import Action
+
+COUNTERPART_KEYS: dict[str, tuple[str, str]] = {
+    ActionType.DM: ("counterpart_cooldowns.conversation", "automated DMs to the same person"),
+    ActionType.COMMENT_REPLY: ("counterpart_cooldowns.commenter", "automated answers to the same commenter"),
+    ActionType.PRIVATE_REPLY: ("counterpart_cooldowns.commenter", "automated answers to the same commenter"),
+}
+COMMENTER_TYPES: tuple[str, ...] = (ActionType.COMMENT_REPLY, ActionType.PRIVATE_REPLY)
+
+
+def counterpart_cooldown_check(
+    *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy
+) -> Decision | None:
+    """Defer an automated answer to someone answered less than the cooldown ago."""
+    from actions.models import Action as ActionModel
+
+    entry = COUNTERPART_KEYS.get(action.action_type)
+    if entry is None or not action.counterpart_id or not is_automated(action):
+        return None
+    key, what = entry
+    cooldown = policy.setting(key)
+    if not cooldown:
+        return None
+    types = COMMENTER_TYPES if action.action_type in COMMENTER_TYPES else (action.action_type,)
+    last = (
+        ActionModel.all_workspaces.filter(
+            account_id=account.pk,
+            counterpart_id=action.counterpart_id,
+            action_type__in=types,
+            started_at__gte=now - timedelta(seconds=cooldown),
+        )
+        .exclude(pk=action.pk)
+        .aggregate(last=Max("started_at"))["last"]
+    )
+    if last is None:
+        return None
+    return Decision.defer(last + timedelta(seconds=cooldown), f"cooldown: {cooldown} s between {what}")
+
+
+def backoff_check(*, action: Action, usage: AccountUsage | None, now: datetime) -> Decision | None:
+    """Defer an action type that is backing off after consecutive failures."""
+    if usage is None or not usage.backoff:
+        return None
+    entry = usage.backoff.get(action.action_type)
+    if entry:
+        setattr(action, BACKOFF_PENDING, True)
+    until = parse_datetime(str(entry.get("until") or "")) if isinstance(entry, dict) else None
+    if until is None or until <= now:
+        return None
+    assert isinstance(entry, dict)
+    return Decision.defer(
+        until,
+        f"backoff: {entry.get('failures')} consecutive failures of {plural_label(action.action_type)} "
+        f"(last: {entry.get('error', 'an error')}); waiting {int(entry.get('seconds', 0))} s",
+    )
+
+
+def backoff_failure_record(*, action: Action, error: str, now: datetime | None = None) -> int:
+    """One more consecutive failure of the account and type: the wait doubles. Returns the wait in seconds."""
+    from safety.risk import safety_event_record
+    from safety.selectors import account_safety
+
+    now = now or timezone.now()
+    policy = account_safety(workspace_id=action.workspace_id, account_id=action.account_id).policy
+    base, longest = policy.setting("backoff.base_seconds"), policy.setting("backoff.max_seconds", 3600)
+    with transaction.atomic():
+        AccountUsage.objects.get_or_create(account_id=action.account_id)
+        record = AccountUsage.objects.select_for_update().get(account_id=action.account_id)
+        backoff = dict(record.backoff or {})
+        failures = int((backoff.get(action.action_type) or {}).get("failures", 0)) + 1
+        seconds = min(longest, base * 2 ** (failures - 1)) if base else 0
+        backoff[action.action_type] = {
+            "failures": failures,
+            "seconds": seconds,
+            "until": (now + timedelta(seconds=seconds)).isoformat(),
+            "error": error[:200],
+        }
+        record.backoff = backoff
+        record.save(update_fields=["backoff"])
+    if seconds:
+        safety_event_record(
+            account_id=action.account_id,
+            workspace_id=action.workspace_id,
+            kind=SafetyEventKind.BACKOFF,
+            outcome=SafetyEventOutcome.DEFER,
+            detail=f"{failures} consecutive failures of {plural_label(action.action_type)}: "
+            f"waiting {seconds} s (last: {error[:200]})",
+            action=action,
+            now=now,
+            data={"failures": failures, "seconds": seconds},
+        )
+    return seconds
+
+
+# Set by the gate on an action whose type was backing off, so a success knows there is something to reset.
+BACKOFF_PENDING = "_safety_backoff_pending"
+
+
+def backoff_success_record(*, action: Action) -> None:
+    """A success ends the account and type's run of failures (no query when the gate saw none)."""
+    if not getattr(action, BACKOFF_PENDING, False):
+        return
+    with transaction.atomic():
+        record = AccountUsage.objects.select_for_update().get(account_id=action.account_id)
+        backoff = dict(record.backoff or {})
+        backoff.pop(action.action_type, None)
+        record.backoff = backoff
+        record.save(update_fields=["backoff"])

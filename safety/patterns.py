@@ -1,0 +1,257 @@
+"""The pattern detector: what makes automation look like automation, caught before it is sent.
+
+Three patterns, each counted on the ledger over the account's own recent
+actions (under the account's row lock, like every per-account limit):
+
+- the same reply text (normalised: case, spacing, punctuation and emoji
+  ignored) more than ``patterns.repeat_max`` times in
+  ``patterns.repeat_window_seconds``. If the action's payload offers
+  ``variations`` (alternative texts), an unused one — or the least used one
+  still under the limit — replaces the text (outcome *vary*, recorded with
+  the original); otherwise the action waits until the oldest repeat leaves the
+  window (*defer*);
+- a velocity spike: more actions in ``patterns.velocity_window_seconds`` than
+  ``patterns.velocity_factor`` times the account's own average for such a
+  window over the last 24 hours (and at least ``patterns.velocity_min_actions``):
+  the action waits until the window has room (*defer*);
+- a burst of answers to one person: more than ``patterns.user_burst_max`` in
+  ``patterns.user_burst_window_seconds`` (*defer*).
+
+Every hit is recorded as a ``SafetyEvent`` (at most one per kind and account
+in ``FLAG_EVERY``), which the risk assessor scores (*flag*) and the account's
+safety page shows. A person's reply from the inbox is not automation and is
+not checked; sender actions (typing indicators) neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+
+from accounts.models import InstagramAccount
+from actions.models import Action, ActionType
+from safety.decision import Decision
+from safety.models import SafetyEventKind, SafetyEventOutcome
+from safety.policies import SafetyPolicy
+
+DAY = timedelta(days=1)
+# A pattern hit is recorded at most once per kind and account in this time (deferrals repeat the check).
+FLAG_EVERY = timedelta(minutes=10)
+_NOT_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def text_normalise(text: str) -> str:
+    """Lowercase, accents folded, punctuation/emoji/spacing removed: "Thanks!! 😊" and "thanks" are the same."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(char for char in folded if not unicodedata.combining(char))
+    return " ".join(_NOT_WORD.sub(" ", folded).split())
+
+
+def text_fingerprint(text: str) -> str:
+    return hashlib.sha1(text_normalise(text).encode()).hexdigest()  # noqa: S324 (a fingerprint, not a secret)
+
+
+def payload_text(payload: dict[str, Any]) -> str:
+    """The text an action sends, whatever its payload's shape."""
+    message = payload.get("message")
+    if isinstance(message, str):
+        return message
+    if isinstance(message, dict) and isinstance(message.get("text"), str):
+        return str(message["text"])
+    text = payload.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def payload_counterpart(payload: dict[str, Any]) -> str:
+    """Who the action answers: the DM recipient or the commenter, if the payload says."""
+    for key in ("recipient_id", "commenter_id", "from_id"):
+        value = payload.get(key)
+        if value:
+            return str(value)
+    return ""
+
+
+def is_automated(action: Action) -> bool:
+    return action.action_type != ActionType.SENDER_ACTION and not (action.payload or {}).get("sent_by")
+
+
+def _leaving(rows: Any, *, used: int, limit: int, window: timedelta, now: datetime) -> datetime:
+    """When the window frees a slot: the (used - limit + 1)-th oldest start leaves it."""
+    starts = rows.order_by("started_at").values_list("started_at", flat=True)
+    index = max(0, used - limit)
+    leaving = starts[index] if limit else None
+    return (leaving + window + timedelta(seconds=1)) if leaving else now + window
+
+
+def patterns_check(
+    *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy
+) -> Decision | None:
+    """Vary, defer or pass ``action``; every hit is flagged for the risk score. One query when nothing hits.
+
+    Returns a deferral, an allow whose reason tells that the text was varied
+    (the gate still takes the shared counters), or None.
+    """
+    if not is_automated(action):
+        return None
+    repeat_max, repeat_window = policy.setting("patterns.repeat_max"), policy.setting("patterns.repeat_window_seconds")
+    factor, velocity_window = (
+        policy.setting("patterns.velocity_factor"),
+        policy.setting("patterns.velocity_window_seconds"),
+    )
+    burst_max, burst_window = (
+        policy.setting("patterns.user_burst_max"),
+        policy.setting("patterns.user_burst_window_seconds"),
+    )
+    checks: dict[str, Q] = {}
+    repeat = timedelta(seconds=repeat_window)
+    velocity = timedelta(seconds=velocity_window)
+    burst = timedelta(seconds=burst_window)
+    if repeat_max and repeat_window and action.text_fingerprint:
+        checks["repeat"] = Q(text_fingerprint=action.text_fingerprint, started_at__gte=now - repeat)
+    if factor and velocity_window:
+        checks["recent"] = Q(started_at__gte=now - velocity) & ~Q(action_type=ActionType.SENDER_ACTION)
+        checks["day"] = Q(started_at__gte=now - DAY) & ~Q(action_type=ActionType.SENDER_ACTION)
+    if burst_max and burst_window and action.counterpart_id:
+        checks["to_user"] = Q(counterpart_id=action.counterpart_id, started_at__gte=now - burst) & ~Q(
+            action_type=ActionType.SENDER_ACTION
+        )
+    if not checks:
+        return None
+    mine = Action.all_workspaces.filter(account_id=account.pk, started_at__isnull=False).exclude(pk=action.pk)
+    longest = max(DAY if "day" in checks else timedelta(0), repeat, burst)
+    counts = mine.filter(started_at__gte=now - longest).aggregate(
+        **{name: Count("pk", filter=condition) for name, condition in checks.items()}
+    )
+
+    varied_note = None
+    if counts.get("repeat", 0) >= repeat_max > 0:
+        varied = _vary(action=action, mine=mine, now=now, repeat=repeat, repeat_max=repeat_max)
+        if varied is not None:
+            varied_note = (
+                f"pattern: the same text was sent {counts['repeat']} times in {_span(repeat)}; "
+                f"sent the variation “{varied[:80]}” instead"
+            )
+        else:
+            used = counts["repeat"]
+            until = _leaving(mine.filter(checks["repeat"]), used=used, limit=repeat_max, window=repeat, now=now)
+            reason = (
+                f"pattern: the same text was sent {used} times in the last {_span(repeat)} "
+                f"(at most {repeat_max}) and the action offers no unused variation"
+            )
+            _flag(action, SafetyEventKind.REPEATED_TEXT, SafetyEventOutcome.DEFER, reason, now, {"count": used})
+            return Decision.defer(until, reason)
+
+    if "recent" in checks:
+        recent, day = counts["recent"], counts["day"]
+        windows_in_day = max(1.0, (DAY - velocity) / velocity)
+        baseline = (day - recent) / windows_in_day
+        threshold = max(policy.setting("patterns.velocity_min_actions"), int(factor * baseline))
+        if threshold and recent >= threshold:
+            until = _leaving(mine.filter(checks["recent"]), used=recent, limit=threshold, window=velocity, now=now)
+            reason = (
+                f"pattern: velocity spike, {recent} actions in the last {_span(velocity)} against a usual "
+                f"{baseline:.1f} (at most {threshold}: {factor}× the account's own rate)"
+            )
+            data = {"recent": recent, "baseline": round(baseline, 2), "threshold": threshold}
+            _flag(action, SafetyEventKind.VELOCITY_SPIKE, SafetyEventOutcome.DEFER, reason, now, data)
+            return Decision.defer(until, reason)
+
+    if counts.get("to_user", 0) >= burst_max > 0:
+        used = counts["to_user"]
+        until = _leaving(mine.filter(checks["to_user"]), used=used, limit=burst_max, window=burst, now=now)
+        reason = (
+            f"pattern: {used} answers to the same person in the last {_span(burst)} (at most {burst_max}); "
+            "the next waits"
+        )
+        _flag(action, SafetyEventKind.USER_BURST, SafetyEventOutcome.DEFER, reason, now, {"count": used})
+        return Decision.defer(until, reason)
+    # A varied text is allowed (so far): the allow's reason says what was changed.
+    return Decision.allow(varied_note) if varied_note else None
+
+
+def _vary(*, action: Action, mine: Any, now: datetime, repeat: timedelta, repeat_max: int) -> str | None:
+    """Swap in the least used of the payload's variations still under the limit; returns it, or None."""
+    payload = dict(action.payload or {})
+    variations = [text for text in payload.get("variations") or [] if isinstance(text, str) and text.strip()]
+    if not variations:
+        return None
+    prints = {text: text_fingerprint(text) for text in variations}
+    used = dict(
+        mine.filter(text_fingerprint__in=set(prints.values()), started_at__gte=now - repeat)
+        .values_list("text_fingerprint")
+        .annotate(n=Count("pk"))
+        .values_list("text_fingerprint", "n")
+    )
+    candidates = sorted(
+        (used.get(fingerprint, 0), index, text)
+        for index, (text, fingerprint) in enumerate(prints.items())
+        if fingerprint != action.text_fingerprint and used.get(fingerprint, 0) < repeat_max
+    )
+    if not candidates:
+        return None
+    count, _, chosen = candidates[0]
+    original = payload_text(payload)
+    if isinstance(payload.get("message"), dict):
+        payload["message"] = {**payload["message"], "text": chosen}
+    elif "message" in payload:
+        payload["message"] = chosen
+    else:
+        payload["text"] = chosen
+    payload.setdefault("original_message", original)
+    payload["varied"] = True
+    action.payload = payload
+    action.text_fingerprint = prints[chosen]
+    Action.all_workspaces.filter(pk=action.pk).update(payload=payload, text_fingerprint=action.text_fingerprint)
+    reason = (
+        f"pattern: the same text reached its limit of {repeat_max} in {_span(repeat)}; "
+        f"sent a variation used {count} times instead"
+    )
+    _flag(
+        action,
+        SafetyEventKind.REPEATED_TEXT,
+        SafetyEventOutcome.VARY,
+        reason,
+        now,
+        {"original": original[:200], "variation": chosen[:200]},
+        always=True,
+    )
+    return chosen
+
+
+def _span(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def _flag(
+    action: Action,
+    kind: str,
+    outcome: str,
+    detail: str,
+    now: datetime,
+    data: dict[str, Any],
+    *,
+    always: bool = False,
+) -> None:
+    from safety.risk import safety_event_record
+
+    safety_event_record(
+        account_id=action.account_id,
+        workspace_id=action.workspace_id,
+        kind=kind,
+        outcome=outcome,
+        detail=detail,
+        action=action,
+        data=data,
+        now=now,
+        dedupe=None if always else FLAG_EVERY,
+    )
