@@ -270,7 +270,7 @@ def action_error_observe(*, action: Action, error: Any, now: datetime | None = N
 
     ``error`` is one of ``instagram.errors``' typed errors.
     """
-    from instagram.errors import PolicyBlockedError, RateLimitedError, TokenInvalidError
+    from instagram.errors import OutsideMessagingWindowError, PolicyBlockedError, RateLimitedError, TokenInvalidError
     from safety.cooldowns import backoff_failure_record
     from safety.selectors import account_safety
 
@@ -327,12 +327,14 @@ def action_error_observe(*, action: Action, error: Any, now: datetime | None = N
                 now=now,
             )
         return
-    if isinstance(error, TokenInvalidError):
+    if isinstance(error, TokenInvalidError | OutsideMessagingWindowError):
+        # A rejected token has its own consequence (ERROR); a closed messaging window is Meta's rule about
+        # one conversation, not pressure on the account: neither slows the account's other messages down.
         safety_event_record(
             kind=SafetyEventKind.ERROR,
             outcome=SafetyEventOutcome.NOTE,
             code=code,
-            detail=f"token rejected: {message}",
+            detail=f"token rejected: {message}" if isinstance(error, TokenInvalidError) else message,
             data=evidence,
             **common,
         )

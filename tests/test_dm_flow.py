@@ -32,7 +32,7 @@ from safety.services import policy_override_set
 from sandbox.models import SandboxAccount, SandboxMessage
 from sandbox.services import sandbox_follower_message, sandbox_settings_update
 from sandbox.testing import SandboxServer
-from tests.test_comment_thread import connect_through_instagram_login, dispatch_until_idle
+from tests.test_comment_thread import connect_through_instagram_login, dispatch_until_idle, skip_warm_up
 
 ORDER_FLOW: list[dict[str, Any]] = [
     {
@@ -65,11 +65,11 @@ def member(client: Client, make_user, make_workspace) -> dict[str, Any]:
 
 
 def fast_dms(account: InstagramAccount) -> None:
-    """No cooldown or burst limit between DMs, so a flow's messages go out at once in the test."""
+    """No cooldowns or burst limit between DMs, so a flow's messages go out at once in the test."""
     policy_override_set(
         workspace_id=account.workspace_id,
         account_id=account.pk,
-        values={"cooldowns.dm": 0, "burst.per_account.window_seconds": 0},
+        values={"cooldowns.dm": 0, "counterpart_cooldowns.conversation": 0, "burst.per_account.window_seconds": 0},
         actor=None,
     )
 
@@ -95,7 +95,7 @@ def test_a_three_step_flow_with_a_branch_runs_to_completion_across_a_worker_rest
     client: Client, member: dict[str, Any], sandbox_server: SandboxServer, live_server, settings
 ) -> None:
     settings.SANDBOX_WEBHOOK_URL = live_server.url + "/webhooks/instagram/"
-    account = connect_through_instagram_login(client, "demo_bakery")
+    account = skip_warm_up(connect_through_instagram_login(client, "demo_bakery"))
     fast_dms(account)
     sandbox_account = SandboxAccount.objects.get(user_id=account.ig_user_id)
     sandbox_settings_update(message_echoes=True)
@@ -160,7 +160,7 @@ def test_the_other_branch_and_a_flow_step_hand_over(
     client: Client, member: dict[str, Any], sandbox_server: SandboxServer, live_server, settings, mailoutbox
 ) -> None:
     settings.SANDBOX_WEBHOOK_URL = live_server.url + "/webhooks/instagram/"
-    account = connect_through_instagram_login(client, "demo_bakery")
+    account = skip_warm_up(connect_through_instagram_login(client, "demo_bakery"))
     fast_dms(account)
     sandbox_account = SandboxAccount.objects.get(user_id=account.ig_user_id)
     steps = [*ORDER_FLOW[:3], {"id": "person", "type": "hand_over"}, {"id": "never", "type": "send_text", "text": "x"}]
@@ -192,7 +192,7 @@ def test_an_automated_dm_held_past_the_window_is_never_sent_and_never_tagged(
     from actions.services import action_plan
     from sandbox.selectors import calls_count
 
-    account = connect_through_instagram_login(client, "demo_bakery")
+    account = skip_warm_up(connect_through_instagram_login(client, "demo_bakery"))
     fast_dms(account)
     sandbox_account = SandboxAccount.objects.get(user_id=account.ig_user_id)
     follower = sandbox_follower_message(account=sandbox_account, from_username="hungry_fan", text="hi").conversation

@@ -15,6 +15,7 @@ from safety.services import policy_override_set
 from sandbox.models import SandboxMessage
 from sandbox.testing import SandboxServer
 from tests.e2e.conftest import WAIT_SECONDS, by_testid, wait_for, wait_for_text
+from warmup.services import warmup_skip
 
 
 def fill(browser: WebDriver, name: str, value: str) -> None:
@@ -57,11 +58,13 @@ def test_a_member_builds_a_flow_a_follower_runs_it_and_the_member_takes_over(
     browser.find_element(*by_testid("sandbox-allow")).click()
     wait_for(browser, "account-state")
     account = InstagramAccount.all_workspaces.get(username="corner_bakery")
+    # A new account warms up (DMs only 08:00–10:00 on day 1): an operator skips it, as for an established account.
+    warmup_skip(account_id=account.pk, actor=None, reason="established account")
     # The test does not wait out the 2-minute DM cooldown between the flow's messages.
     policy_override_set(
         workspace_id=account.workspace_id,
         account_id=account.pk,
-        values={"cooldowns.dm": 0, "burst.per_account.window_seconds": 0},
+        values={"cooldowns.dm": 0, "counterpart_cooldowns.conversation": 0, "burst.per_account.window_seconds": 0},
         actor=None,
     )
 
