@@ -12,6 +12,7 @@ from actions.models import Action, ActionState, ActionType
 from publishing.models import PostEvent, PostState, ScheduledPost
 from publishing.services import post_create
 from publishing.tests.conftest import jpeg, mp4, run_until_settled
+from safety.services import policy_override_set
 from sandbox.models import SandboxCall, SandboxComment, SandboxContainer, SandboxMedia
 from sandbox.services import sandbox_settings_update
 
@@ -197,6 +198,8 @@ def test_unknown_outcome_that_did_not_happen_is_published_once_after_reconciling
         account=publisher, kind="image", caption="lost request", uploads=[jpeg()], scheduled_at=timezone.now()
     )
     real = pipeline._publish
+    # The safety engine backs the account off after a failure (30 s by default); this test does not wait it out.
+    policy_override_set(workspace_id=publisher.workspace_id, values={"backoff.base_seconds": 0}, actor=None)
 
     def lose_the_request(post_, action, client):  # the connection broke before Instagram got it
         raise OutcomeUnknownError("connection reset")

@@ -59,6 +59,7 @@ def test_sign_up_connect_add_rule_and_see_a_comment_answered(
     browser.find_element(*by_testid("follower-username")).send_keys("hungry_fan")
     browser.find_element(*by_testid("follower-comment-text")).send_keys("What's the price?")
     browser.find_element(*by_testid("follower-comment-submit")).click()
+    wait_for_text(browser, "sandbox-comment", "What's the price?")  # the sandbox took it (and sent the webhook)
 
     # A new account warms up: on day 1 its comment replies wait for day 3, and the web app says why.
     # (The webhook arrives in its own time: the page is reloaded until the comment and its held reply show.)

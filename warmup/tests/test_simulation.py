@@ -42,6 +42,9 @@ def _unlimited_except_warm_up(account: InstagramAccount) -> None:
     values: dict[str, int | None] = {
         "per_account.max_actions_per_hour": 1000,
         "burst.per_account.window_seconds": 0,
+        # The pattern detector would rightly see the held-back work released at once as a spike.
+        "patterns.velocity_factor": 0,
+        "patterns.repeat_max": 0,
     }
     for singular, plural in (("comment_reply", "comment_replies"), ("private_reply", "private_replies"), ("dm", "dms")):
         values[f"cooldowns.{singular}"] = 0
