@@ -118,6 +118,10 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
     SandboxCall.objects.all().delete()
     SafetyCounter.objects.all().delete()
     InboundEvent.objects.all().delete()
+    # Tasks an earlier benchmark left queued (webhook_ingest runs no worker) would keep the cluster busy.
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()
     workspace = Workspace.objects.create(name=WORKSPACE)
     prepared = []
     for number in range(accounts):

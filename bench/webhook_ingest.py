@@ -62,8 +62,8 @@ def prepare(env: dict[str, str]) -> None:
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env, cwd=ROOT)
     setup = (
         "from accounts.models import *; from accounts.vault import token_encrypt;"
-        "from instagram.models import InboundEvent; from django_q.models import OrmQ;"
-        "InboundEvent.objects.all().delete(); OrmQ.objects.all().delete();"
+        "from instagram.models import InboundEvent; from django_q.brokers import get_broker;"
+        "InboundEvent.objects.all().delete(); get_broker().purge_queue();"
         "w, _ = Workspace.objects.get_or_create(name='Bench');"
         f"InstagramAccount.all_workspaces.get_or_create(ig_user_id='{ACCOUNT_ID}', defaults=dict(workspace=w, "
         "username='bench', state='ACTIVE', access_token_encrypted=token_encrypt(plaintext='x')))"
@@ -206,6 +206,19 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+        # No worker ran: leave no queued tasks behind for the next benchmark or product run on this broker.
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "shell",
+                "-c",
+                "from django_q.brokers import get_broker; get_broker().purge_queue()",
+            ],
+            check=False,
+            env=env,
+            cwd=ROOT,
+        )
         temporary.cleanup()
     phase2["entries_per_s"] = round(phase2["deliveries_per_s"] * args.batch, 1)
     result = {
