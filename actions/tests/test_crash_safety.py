@@ -120,12 +120,16 @@ def test_kill_9_mid_sending_never_sends_twice_and_loses_nothing(
     assert finished, (states, log.read_text()[-3000:])
     assert kills >= 5
 
-    reply_calls = SandboxCall.objects.filter(method="POST", path__endswith="/replies")
+    # A call cut off by the kill may reach the sandbox without its body and be refused (400, "message is
+    # required"): nothing was sent, and reconciling rightly sends it again. Sends are the calls Instagram took.
+    reply_calls = SandboxCall.objects.filter(method="POST", path__endswith="/replies", status=200)
     per_comment = reply_calls.values("path").annotate(n=Count("pk"))
     duplicates = [row for row in per_comment if row["n"] > 1]
     assert duplicates == []
     assert reply_calls.count() == total  # every action sent once: none lost, none twice
-    assert SandboxComment.objects.filter(parent__isnull=False, via_api=True).count() == total
+    replies = SandboxComment.objects.filter(parent__isnull=False, via_api=True)
+    assert replies.count() == total
+    assert not replies.values("parent_id").annotate(n=Count("pk")).filter(n__gt=1).exists()
     # The kills did leave work in doubt (claimed or sending) that recovery settled.
     reconciled = Action.all_workspaces.filter(last_reason__startswith="reconciled").count()
     print(f"kills={kills} in_doubt_after_kills={in_doubt} reconciled={reconciled}")
