@@ -33,6 +33,7 @@ class Command(BaseCommand):
         before = {
             "container_delay_seconds": knobs.container_delay_seconds,
             "publishing_quota_total": knobs.publishing_quota_total,
+            "app_calls_per_user_per_hour": knobs.app_calls_per_user_per_hour,
         }
         workspace = stress_setup(
             accounts=options["accounts"],
