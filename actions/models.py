@@ -17,6 +17,12 @@ class ActionType(models.TextChoices):
     SENDER_ACTION = "sender_action", "Sender action (typing, seen)"
     PUBLISH = "publish", "Publish post"
     FIRST_COMMENT = "first_comment", "First comment on a published post"
+    MESSENGER_PROFILE = "messenger_profile", "Ice breakers (messenger profile)"
+
+
+# Calls that send nothing to a person and publish nothing: only Meta's own limits apply to them, not the
+# account's content limits, cooldowns, warm-up budget or pattern detector (safety.gate).
+NOT_CONTENT_TYPES = frozenset({ActionType.SENDER_ACTION, ActionType.MESSENGER_PROFILE})
 
 
 class ActionState(models.TextChoices):

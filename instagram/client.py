@@ -119,6 +119,8 @@ MESSAGE_FIELDS = "id,created_time,from,to,message"
 # https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api/user-profile
 USER_PROFILE_FIELDS = "name,username,profile_pic,follower_count,is_user_follow_business,is_business_follow_user"
 SENDER_ACTIONS = frozenset({"typing_on", "typing_off", "mark_seen", "react", "unreact"})
+# "A maximum of 4 questions can be set via the Ice Breaker API" (the ice breakers page above).
+MAX_ICE_BREAKERS = 4
 ATTACHMENT_TYPES = frozenset({"image", "video", "audio"})
 # Meta's default page size for edges is 25; the client caps what it walks so a runaway list cannot loop forever.
 DEFAULT_MAX_ITEMS = 10_000
@@ -492,6 +494,40 @@ class InstagramClient:
             if action == "react":
                 payload["payload"]["reaction"] = reaction or "love"
         return self._messages_post(payload)
+
+    # --- ice breakers (messenger profile) -------------------------------------------------
+    # https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/
+    # messaging-api/ice-breakers (instagram/tests/fixtures/meta/ice_breakers_*.json)
+    def ice_breakers_set(self, *, questions: list[dict[str, str]], locale: str = "default") -> dict[str, Any]:
+        """``POST /me/messenger_profile``: the account's ice breakers, ``{"question", "payload"}`` each, at most 4.
+
+        Replaces what was set before. Only the status is relied on (the page shows no
+        answer body); ``ice_breakers_get`` reads the result back.
+        """
+        if not 1 <= len(questions) <= MAX_ICE_BREAKERS:
+            raise ValueError(f"between 1 and {MAX_ICE_BREAKERS} ice breakers")
+        body = {
+            "platform": "instagram",
+            "ice_breakers": [{"call_to_actions": questions, "locale": locale}],
+        }
+        return self._call(
+            "POST", self._graph_url("me/messenger_profile"), params=self._params(), json_body=body, is_write=True
+        ).data
+
+    def ice_breakers_get(self) -> list[dict[str, Any]]:
+        """``GET /me/messenger_profile?fields=ice_breakers&platform=instagram``: one entry per locale."""
+        body = self._get("me/messenger_profile", fields="ice_breakers", platform="instagram")
+        return list(body.get("data") or [])
+
+    def ice_breakers_delete(self) -> dict[str, Any]:
+        """``DELETE /me/messenger_profile`` with ``fields: ["ice_breakers"]``: no ice breakers any more."""
+        return self._call(
+            "DELETE",
+            self._graph_url("me/messenger_profile"),
+            params=self._params({"platform": "instagram"}),
+            json_body={"fields": ["ice_breakers"]},
+            is_write=True,
+        ).data
 
     def conversations_iter(
         self, *, user_id: str | None = None, max_items: int = DEFAULT_MAX_ITEMS

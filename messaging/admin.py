@@ -20,6 +20,7 @@ from messaging.models import (
     Flow,
     FlowRun,
     FlowVersion,
+    IceBreakerSet,
     Message,
     MessagingSettings,
     Note,
@@ -143,6 +144,14 @@ class DmRuleAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = (("workspace", AutocompleteFilter), ("account", AutocompleteFilter))
     list_filter_submit = True
     search_fields = ("name", "keywords")
+
+
+@admin.register(IceBreakerSet)
+class IceBreakerSetAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("account", "workspace", "questions", "revision", "updated_at")
+    list_select_related = ("account", "workspace")
+    list_filter = (("workspace", AutocompleteFilter),)
+    list_filter_submit = True
 
 
 @admin.register(FlowRun)

@@ -7,7 +7,10 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         from instagram.events import register_handler
+        from messaging.ice_breakers import ice_breakers_executor_register
         from messaging.services import messaging_event_handle
+
+        ice_breakers_executor_register()
 
         # Messaging items are stored under "messaging" (one handler routes them by kind); the App
         # Dashboard's test notifications arrive as "messages" changes and parse the same way.

@@ -261,3 +261,32 @@ class MessagingSettingsForm(forms.ModelForm):
             if not data.get("ai_model"):
                 self.add_error("ai_model", "The AI needs a model name.")
         return data
+
+
+class IceBreakersForm(forms.Form):
+    """Up to four questions; an empty field is no question. All empty removes the ice breakers."""
+
+    question_1 = forms.CharField(required=False, max_length=200, label="Question 1")
+    question_2 = forms.CharField(required=False, max_length=200, label="Question 2")
+    question_3 = forms.CharField(required=False, max_length=200, label="Question 3")
+    question_4 = forms.CharField(required=False, max_length=200, label="Question 4")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for number, field in enumerate(self.fields.values(), 1):
+            field.widget.attrs.update(
+                {"data-testid": f"ice-breaker-{number}", "placeholder": "e.g. What are your prices?"}
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        questions = [str(cleaned.get(name) or "").strip() for name in self.fields]
+        filled = [question for question in questions if question]
+        if len({question.casefold() for question in filled}) < len(filled):
+            raise forms.ValidationError("Each question must be different: a person would see the same button twice.")
+        cleaned["questions"] = filled
+        return cleaned
+
+    @classmethod
+    def initial_for(cls, questions: list[str]) -> dict[str, str]:
+        return {f"question_{number}": question for number, question in enumerate(questions, 1)}

@@ -378,3 +378,27 @@ class ConversationEvent(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.kind} in {self.conversation_id}"
+
+
+class IceBreakerSet(WorkspaceOwned):
+    """The questions a person can tap to start a conversation with the account (at most 4, Meta's limit).
+
+    Each save is a new ``revision``, sent to Instagram as one ``messenger_profile`` action; the
+    ledger tells whether it is live. A tapped question arrives as a ``messaging_postbacks`` event
+    and runs through the automation like a message with the question's text.
+    """
+
+    account = models.OneToOneField(
+        "accounts.InstagramAccount", on_delete=models.CASCADE, related_name="ice_breaker_set"
+    )
+    questions = models.JSONField(default=list, blank=True)
+    revision = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta(WorkspaceOwned.Meta):
+        verbose_name = "ice breakers"
+        verbose_name_plural = "ice breakers"
+
+    def __str__(self) -> str:
+        return f"Ice breakers of {self.account}"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/notes/", views.conversation_note_post, name="conversation_note"),
     path("automation/", views.automation_home, name="automation"),
     path("automation/settings/", views.messaging_settings_edit, name="messaging_settings"),
+    path("automation/ice-breakers/<int:account_id>/", views.ice_breakers_edit, name="ice_breakers_edit"),
     path("automation/flows/new/", views.flow_create, name="flow_create"),
     path("automation/flows/<int:flow_id>/", views.flow_edit, name="flow_edit"),
     path("automation/flows/<int:flow_id>/v<int:number>/", views.flow_version_detail, name="flow_version"),

@@ -15,6 +15,7 @@ from messaging.flows import STEP_TYPES, steps_validate
 from messaging.forms import (
     DmRuleForm,
     FlowForm,
+    IceBreakersForm,
     MessagingSettingsForm,
     NoteForm,
     ReplyForm,
@@ -24,6 +25,7 @@ from messaging.forms import (
     reply_token,
     steps_from_formset,
 )
+from messaging.ice_breakers import ice_breakers_save, ice_breakers_status
 from messaging.models import Conversation, ConversationState, DmRule, Flow, FlowVersion
 from messaging.selectors import (
     ASSIGNED_TO_ME,
@@ -179,8 +181,29 @@ def automation_home(request: WorkspaceRequest) -> HttpResponse:
             "rules": dm_rules_list(),
             "has_accounts": InstagramAccount.objects.exists(),
             "config": messaging_settings_get(workspace_id=request.workspace.pk),
+            "ice_breakers": [
+                (account, ice_breakers_status(account=account)) for account in InstagramAccount.objects.order_by("pk")
+            ],
         },
     )
+
+
+@workspace_required
+def ice_breakers_edit(request: WorkspaceRequest, account_id: int) -> HttpResponse:
+    """The account's ice breakers: edit the questions; saving sends them to Instagram through the ledger."""
+    account = get_object_or_404(InstagramAccount.objects, pk=account_id)
+    status = ice_breakers_status(account=account)
+    form = IceBreakersForm(request.POST or None, initial=IceBreakersForm.initial_for(status.questions))
+    if request.method == "POST" and form.is_valid():
+        questions = form.cleaned_data["questions"]
+        ice_breakers_save(account=account, questions=questions, actor=request.user)
+        if questions:
+            count = f"{len(questions)} question{'s' if len(questions) > 1 else ''}"
+            messages.success(request, f"Ice breakers saved: {count} on the way to Instagram.")
+        else:
+            messages.success(request, "Ice breakers removed: Instagram is being told to stop showing them.")
+        return redirect("ice_breakers_edit", account_id=account.pk)
+    return render(request, "messaging/ice_breakers.html", {"account": account, "form": form, "status": status})
 
 
 def _flow_editor(

@@ -6,7 +6,7 @@ the account's row lock and marks the action ``sending``. Checks, in order
 
 1. kill switches (global, workspace, account): defer, recheck soon;
 2. the account's state, and Instagram's regain time after a rate limit;
-   a sender action (typing indicator) then only meets Meta's Send API ceiling;
+   a call that reaches no one (typing indicator, ice breakers) then only meets Meta's ceilings;
    then the warm-up phase of a new account (``warmup.gate``): types, active hours, day budget;
 3. backoff after consecutive failures of the account and type (``safety.cooldowns``);
 4. the risk band (``safety.risk``): spacing between actions, and the limits
@@ -36,7 +36,7 @@ from django.db.models import Aggregate, Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
-from actions.models import Action, ActionType, Verdict
+from actions.models import NOT_CONTENT_TYPES, Action, ActionType, Verdict
 from safety.cooldowns import backoff_check, counterpart_cooldown_check
 from safety.counters import CounterSlot, counters_take, window_start
 from safety.decision import Decision
@@ -87,7 +87,7 @@ def _ledger_limits(action: Action, policy: SafetyPolicy) -> list[_LedgerLimit]:
         for ceiling in META_CEILINGS
         if ceiling.applies_to(action_type=action.action_type, payload=action.payload or {})
     ]
-    if action.action_type == ActionType.SENDER_ACTION:
+    if action.action_type in NOT_CONTENT_TYPES:
         return limits
     limits += [
         _LedgerLimit("account hourly limit", HOUR, policy.account_per_hour, False),
@@ -112,7 +112,7 @@ def _ledger_filter(limit: _LedgerLimit, action: Action, now: datetime) -> Q:
     elif limit.of_type:
         condition &= Q(action_type=action.action_type)
     else:  # the account's own limits count content, not typing indicators
-        condition &= ~Q(action_type=ActionType.SENDER_ACTION)
+        condition &= ~Q(action_type__in=NOT_CONTENT_TYPES)
     if limit.audio_video_only:
         condition &= Q(payload__message__attachment__type__in=sorted(AUDIO_VIDEO))
     return condition
@@ -127,7 +127,7 @@ def _ledger_check(*, action: Action, account: InstagramAccount, now: datetime, p
     aggregates: dict[str, Aggregate] = {
         f"limit_{index}": Count("pk", filter=_ledger_filter(limit, action, now)) for index, limit in enumerate(limits)
     }
-    cooldown = policy.cooldown_seconds(action.action_type) if action.action_type != ActionType.SENDER_ACTION else 0
+    cooldown = policy.cooldown_seconds(action.action_type) if action.action_type not in NOT_CONTENT_TYPES else 0
     if cooldown:
         aggregates["last_of_type"] = Max("started_at", filter=Q(action_type=action.action_type))
     counts = recent.aggregate(**aggregates)
@@ -205,9 +205,11 @@ def gate_evaluate(
     if usage is not None and usage.regain_at is not None and usage.regain_at > now:
         return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
 
-    if action.action_type == ActionType.SENDER_ACTION:  # a typing indicator: Meta's Send API ceiling only
+    if action.action_type in NOT_CONTENT_TYPES:  # a typing indicator, ice breakers: Meta's ceilings only
         return _ledger_check(action=action, account=account, now=now, policy=policy) or Decision.allow(
             "typing indicator: within Meta's Send API limit"
+            if action.action_type == ActionType.SENDER_ACTION
+            else "sends nothing to anyone: within Meta's limits"
         )
 
     held = warmup_gate_check(action=action, account=account, now=now)  # the phase's types, hours and day budget

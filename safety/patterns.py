@@ -34,7 +34,7 @@ from typing import Any
 from django.db.models import Count, Q
 
 from accounts.models import InstagramAccount
-from actions.models import Action, ActionType
+from actions.models import NOT_CONTENT_TYPES, Action
 from safety.decision import Decision
 from safety.models import SafetyEventKind, SafetyEventOutcome
 from safety.policies import SafetyPolicy
@@ -77,7 +77,7 @@ def payload_counterpart(payload: dict[str, Any]) -> str:
 
 
 def is_automated(action: Action) -> bool:
-    return action.action_type != ActionType.SENDER_ACTION and not (action.payload or {}).get("sent_by")
+    return action.action_type not in NOT_CONTENT_TYPES and not (action.payload or {}).get("sent_by")
 
 
 def _leaving(rows: Any, *, used: int, limit: int, window: timedelta, now: datetime) -> datetime:
@@ -114,11 +114,11 @@ def patterns_check(
     if repeat_max and repeat_window and action.text_fingerprint:
         checks["repeat"] = Q(text_fingerprint=action.text_fingerprint, started_at__gte=now - repeat)
     if factor and velocity_window:
-        checks["recent"] = Q(started_at__gte=now - velocity) & ~Q(action_type=ActionType.SENDER_ACTION)
-        checks["day"] = Q(started_at__gte=now - DAY) & ~Q(action_type=ActionType.SENDER_ACTION)
+        checks["recent"] = Q(started_at__gte=now - velocity) & ~Q(action_type__in=NOT_CONTENT_TYPES)
+        checks["day"] = Q(started_at__gte=now - DAY) & ~Q(action_type__in=NOT_CONTENT_TYPES)
     if burst_max and burst_window and action.counterpart_id:
         checks["to_user"] = Q(counterpart_id=action.counterpart_id, started_at__gte=now - burst) & ~Q(
-            action_type=ActionType.SENDER_ACTION
+            action_type__in=NOT_CONTENT_TYPES
         )
     if not checks:
         return None

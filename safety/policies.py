@@ -46,6 +46,9 @@ META_CONVERSATIONS_API_PER_SECOND = 2
 # https://developers.facebook.com/docs/instagram-platform/content-publishing/
 # (The publishing quota itself is read live from content_publishing_limit, later.)
 META_MEDIA_CONTAINERS_PER_DAY = 400
+# Messenger Profile API (ice breakers): "10 API calls per 10 minute interval", per Page
+# (https://developers.facebook.com/docs/messenger-platform/reference/messenger-profile-api/greeting, "Rate Limit").
+META_MESSENGER_PROFILE_PER_10_MINUTES = 10
 
 # Action types whose call goes through the Send API (private replies and sender actions are sent with it too).
 SEND_API_ACTION_TYPES = frozenset({"dm", "private_reply", "sender_action"})
@@ -93,6 +96,12 @@ META_CEILINGS: tuple[MetaCeiling, ...] = (
     ),
     MetaCeiling(
         "Meta's Conversations API limit", CONVERSATIONS_API_ACTION_TYPES, SECOND, META_CONVERSATIONS_API_PER_SECOND
+    ),
+    MetaCeiling(
+        "Meta's Messenger Profile API limit",
+        frozenset({"messenger_profile"}),
+        timedelta(minutes=10),
+        META_MESSENGER_PROFILE_PER_10_MINUTES,
     ),
     MetaCeiling(
         "Meta's media container limit",

@@ -247,8 +247,8 @@ def risk_spacing_check(
     *, action: Action, account: InstagramAccount, now: datetime, slowdown: Slowdown
 ) -> Decision | None:
     """While slowed down: at least the band's spacing between two actions of the account."""
+    from actions.models import NOT_CONTENT_TYPES
     from actions.models import Action as ActionModel
-    from actions.models import ActionType
 
     if not slowdown.spacing_seconds:
         return None
@@ -256,7 +256,7 @@ def risk_spacing_check(
     last = (
         ActionModel.all_workspaces.filter(account_id=account.pk, started_at__gte=now - spacing)
         .exclude(pk=action.pk)
-        .exclude(action_type=ActionType.SENDER_ACTION)
+        .exclude(action_type__in=NOT_CONTENT_TYPES)
         .aggregate(last=Max("started_at"))["last"]
     )
     if last is None:

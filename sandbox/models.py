@@ -28,6 +28,8 @@ class SandboxAccount(models.Model):
     name = models.CharField(max_length=200, blank=True, default="")
     account_type = models.CharField(max_length=20, default="BUSINESS")
     created_at = models.DateTimeField(default=timezone.now)
+    # The messenger profile's ice breakers as last set: [{"call_to_actions": [...], "locale": ...}, ...].
+    ice_breakers = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ("username",)
@@ -307,6 +309,8 @@ class SandboxSettings(models.Model):
     publishing_quota_total = models.PositiveIntegerField(default=100)
     # Business use case limit for Instagram: 4800 calls × impressions per 24 h; the sandbox counts one impression.
     business_calls_per_day = models.PositiveIntegerField(default=4800)
+    # Platform rate limit behind X-App-Usage: "Calls within one hour = 200 * Number of Users".
+    app_calls_per_user_per_hour = models.PositiveIntegerField(default=200)
     # Send ``is_echo`` messages webhooks for the messages the app sends through the API, as Meta does. Off by
     # default so tests without a webhook receiver stay quiet; replies typed "in the Instagram app" always echo.
     message_echoes = models.BooleanField(default=False)

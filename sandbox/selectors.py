@@ -111,7 +111,8 @@ def app_usage() -> dict[str, int]:
     users = (
         SandboxToken.objects.filter(revoked=False, expires_at__gt=timezone.now()).values("account").distinct().count()
     )
-    share = _percent(SandboxCall.objects.filter(at__gte=since).count(), APP_CALLS_PER_USER_PER_HOUR * max(1, users))
+    per_user = sandbox_settings().app_calls_per_user_per_hour or APP_CALLS_PER_USER_PER_HOUR
+    share = _percent(SandboxCall.objects.filter(at__gte=since).count(), per_user * max(1, users))
     # The sandbox does not meter processing time: time shares follow the call share.
     return {"call_count": share, "total_time": share, "total_cputime": share}
 

@@ -355,6 +355,57 @@ def sandbox_follower_postback(
     return message
 
 
+MAX_ICE_BREAKERS = 4  # "A maximum of 4 questions can be set via the Ice Breaker API"
+
+
+def sandbox_ice_breakers_set(*, account: SandboxAccount, ice_breakers: Any) -> None:
+    """Keep the account's ice breakers (the new, per-locale format); a bad shape is Graph error 100.
+
+    The default locale is required and each locale holds 1 to 4 questions with a payload each
+    (https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/
+    messaging-api/ice-breakers).
+    """
+    if not isinstance(ice_breakers, list) or not ice_breakers:
+        raise GraphError.invalid_parameter("ice_breakers must be a non-empty array")
+    locales = set()
+    for entry in ice_breakers:
+        actions = entry.get("call_to_actions") if isinstance(entry, dict) else None
+        if not isinstance(actions, list) or not actions:
+            raise GraphError.invalid_parameter("Each ice breaker needs call_to_actions")
+        if len(actions) > MAX_ICE_BREAKERS:
+            raise GraphError.invalid_parameter(f"At most {MAX_ICE_BREAKERS} ice breaker questions can be set")
+        for item in actions:
+            if not isinstance(item, dict) or not item.get("question") or not item.get("payload"):
+                raise GraphError.invalid_parameter("Each call to action needs a question and a payload")
+        locales.add(str(entry.get("locale") or ""))
+    if "default" not in locales:
+        raise GraphError.invalid_parameter("The default locale is required")
+    SandboxAccount.objects.filter(pk=account.pk).update(ice_breakers=ice_breakers)
+
+
+def sandbox_ice_breakers_clear(*, account: SandboxAccount) -> None:
+    SandboxAccount.objects.filter(pk=account.pk).update(ice_breakers=[])
+
+
+def sandbox_ice_breakers_default(*, account: SandboxAccount) -> list[dict[str, str]]:
+    """The questions a follower sees: those of the default locale."""
+    for entry in account.ice_breakers or []:
+        if isinstance(entry, dict) and entry.get("locale") == "default":
+            return [item for item in entry.get("call_to_actions") or [] if isinstance(item, dict)]
+    return []
+
+
+def sandbox_follower_ice_breaker(*, account: SandboxAccount, from_username: str, index: int) -> SandboxMessage:
+    """A follower taps an ice breaker: a ``messaging_postbacks`` webhook with its question and payload."""
+    questions = sandbox_ice_breakers_default(account=account)
+    if not 0 <= index < len(questions):
+        raise ValidationError("That ice breaker is not set any more.")
+    item = questions[index]
+    return sandbox_follower_postback(
+        account=account, from_username=from_username, title=str(item["question"]), payload=str(item["payload"])
+    )
+
+
 def sandbox_story_mention(*, account: SandboxAccount, from_username: str) -> SandboxMessage:
     """A follower mentions the account in their story: a ``messages`` webhook with a ``story_mention`` attachment."""
     url = f"{settings.SANDBOX_URL}/stories/{follower_id(_username_clean(from_username))}/{secrets.randbelow(10**9)}"
@@ -653,6 +704,7 @@ SETTINGS_FIELDS = frozenset(
         "container_error_ratio",
         "publishing_quota_total",
         "business_calls_per_day",
+        "app_calls_per_user_per_hour",
         "message_echoes",
     }
 )

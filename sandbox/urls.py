@@ -40,6 +40,7 @@ urlpatterns = [
     re_path(rf"^{VERSION}{OWNER}/media_publish/?$", platform.media_publish, name="sandbox-media-publish"),
     re_path(rf"^{VERSION}{OWNER}/messages/?$", platform.messages, name="sandbox-messages"),
     re_path(rf"^{VERSION}{OWNER}/conversations/?$", platform.conversations, name="sandbox-conversations"),
+    re_path(rf"^{VERSION}{OWNER}/messenger_profile/?$", platform.messenger_profile, name="sandbox-messenger-profile"),
     re_path(
         rf"^{VERSION}{OWNER}/content_publishing_limit/?$",
         platform.content_publishing_limit,

@@ -14,7 +14,7 @@ from accounts.vault import token_encrypt
 from actions.models import Action
 from engagement.models import Comment, CommentRule
 from integrations.models import WebhookDelivery, WebhookEndpoint
-from messaging.models import Conversation, DmRule, Flow, FlowVersion
+from messaging.models import Conversation, DmRule, Flow, FlowVersion, IceBreakerSet
 from publishing.models import PostMedia, ScheduledPost
 
 
@@ -119,6 +119,8 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "post_schedule", [world["post"].pk]),
         ("post", "post_unschedule", [world["post"].pk]),
         ("post", "post_move", [world["post"].pk]),
+        ("get", "ice_breakers_edit", [account.pk]),
+        ("post", "ice_breakers_edit", [account.pk]),
     ]
     return [(method, name, reverse(name, args=args)) for method, name, args in routes]
 
@@ -141,7 +143,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 36
+URL_COUNT = 38
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
@@ -170,6 +172,7 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
     assert WebhookDelivery.all_workspaces.count() == 1
     post = ScheduledPost.all_workspaces.get(pk=world["post"].pk)
     assert (post.state, post.scheduled_at) == ("draft", None)
+    assert not IceBreakerSet.all_workspaces.exists()
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))

@@ -149,3 +149,51 @@ def test_echo_webhooks(account: SandboxAccount, webhook_receiver: WebhookReceive
         assert_same_shape(echo, documented("webhook_messages_echo.json"))
         assert echo["entry"][0]["messaging"][0]["sender"]["id"] == account.user_id
     assert bodies[2]["entry"][0]["messaging"][0]["message"]["text"] == "A person here"
+
+
+def test_ice_breakers_documented_request_and_read_back(
+    sandbox_server: SandboxServer, token: SandboxToken, account: SandboxAccount
+) -> None:
+    answer = _post_json(
+        sandbox_server, token, f"{account.user_id}/messenger_profile", documented("ice_breakers_request.json")
+    )
+    assert answer.status_code == 200, answer.text
+
+    body = _get(sandbox_server, token, "me/messenger_profile", fields="ice_breakers", platform="instagram")
+
+    assert body == documented("ice_breakers_get_response.json")
+    deleted = requests.delete(
+        f"{sandbox_server.url}/v26.0/me/messenger_profile",
+        params={"access_token": token.token, "platform": "instagram"},
+        json={"fields": ["ice_breakers"]},
+        timeout=5,
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert _get(sandbox_server, token, "me/messenger_profile", fields="ice_breakers", platform="instagram") == {
+        "data": []
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda body: body["ice_breakers"][0]["call_to_actions"].extend([{"question": "q", "payload": "p"}] * 3),
+            "At most 4",
+        ),
+        (lambda body: body["ice_breakers"].pop(0), "default locale is required"),
+        (lambda body: body["ice_breakers"][0]["call_to_actions"][0].pop("payload"), "question and a payload"),
+        (lambda body: body.pop("platform"), "platform must be instagram"),
+    ],
+)
+def test_ice_breakers_refused_like_graph_error_100(
+    sandbox_server: SandboxServer, token: SandboxToken, change: Any, message: str
+) -> None:
+    body = copy.deepcopy(documented("ice_breakers_request.json"))
+    change(body)
+
+    answer = _post_json(sandbox_server, token, "me/messenger_profile", body)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == 100 and message in answer.json()["error"]["message"]
+    assert set(answer.json()["error"]) == {"message", "type", "code", "fbtrace_id"}

@@ -49,6 +49,7 @@ def _account_page(
         "commenter": request.COOKIES.get(COMMENTER_COOKIE, ""),
         "errors": errors or {},
         "last_delivery": selectors.webhook_delivery_latest(),
+        "ice_breakers": services.sandbox_ice_breakers_default(account=account),
     }
     return page("sandbox/account.html", context, status=status)
 
@@ -123,6 +124,10 @@ def dm_post(request: HttpRequest, username: str) -> HttpResponse:
         elif kind == "postback":
             message = services.sandbox_follower_postback(
                 account=account, from_username=sender, title=text, payload=request.POST.get("payload", "")
+            )
+        elif kind == "ice_breaker":
+            message = services.sandbox_follower_ice_breaker(
+                account=account, from_username=sender, index=int(request.POST.get("index", "0") or 0)
             )
         elif kind == "quick_reply":
             message = services.sandbox_follower_message(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -298,6 +299,45 @@ def messages(call: ApiCall, owner: str) -> dict[str, Any]:
     else:
         raise GraphError.missing_parameter("recipient")
     return {"recipient_id": sent.conversation.follower_id, "message_id": sent.mid}
+
+
+@api_endpoint(methods={"GET", "POST", "DELETE"})
+def messenger_profile(call: ApiCall, owner: str) -> dict[str, Any]:
+    """``/me/messenger_profile`` with ``platform=instagram``: set, read or delete the ice breakers.
+
+    GET answers ``{"data": [{"call_to_actions": [...], "locale"}]}``
+    (instagram/tests/fixtures/meta/ice_breakers_get_response.json); POST and DELETE answer
+    ``{"result": "success"}`` (not shown on the page; see SOURCES.md).
+    """
+    token = _owner(call, owner)
+    _require_scope(token, services.MESSAGE_SCOPE)
+    if str(call.params.get("platform") or "") != "instagram":
+        raise GraphError.invalid_parameter("platform must be instagram")
+    account = token.account
+    if call.method == "GET":
+        names = call.fields(default="ice_breakers")
+        _check_fields(names, known=frozenset({"ice_breakers"}), node_type="MessengerProfile")
+        account.refresh_from_db(fields=["ice_breakers"])
+        return {"data": list(account.ice_breakers)}
+    if call.method == "DELETE":
+        fields = call.params.get("fields")
+        if isinstance(fields, str):
+            fields = [name.strip() for name in fields.strip("[]").replace('"', "").split(",") if name.strip()]
+        if not isinstance(fields, list) or not fields:
+            raise GraphError.missing_parameter("fields")
+        if "ice_breakers" in fields:
+            services.sandbox_ice_breakers_clear(account=account)
+        return {"result": "success"}
+    if "ice_breakers" not in call.params:
+        raise GraphError.missing_parameter("ice_breakers")
+    ice_breakers = call.params["ice_breakers"]
+    if isinstance(ice_breakers, str):
+        try:
+            ice_breakers = json.loads(ice_breakers)
+        except ValueError:
+            raise GraphError.invalid_parameter("ice_breakers must be a JSON array") from None
+    services.sandbox_ice_breakers_set(account=account, ice_breakers=ice_breakers)
+    return {"result": "success"}
 
 
 @api_endpoint(methods={"GET"})

@@ -1,0 +1,124 @@
+"""Ice breakers: the questions a person can tap to start a conversation, set on Instagram through the ledger.
+
+Saving plans one ``messenger_profile`` action (``POST /me/messenger_profile``, or
+``DELETE`` when no question is left). Only the newest revision is ever sent: an
+older action still waiting, or one whose outcome was unknown, steps aside, so a
+reconciliation can never put old questions back over new ones.
+https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api/ice-breakers
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import InstagramAccount, User
+from actions.executor import Reconciliation, executor_register
+from actions.models import Action, ActionType
+from actions.services import action_plan
+from instagram.client import MAX_ICE_BREAKERS, InstagramClient
+from messaging.models import IceBreakerSet
+
+PAYLOAD_PREFIX = "ICEBREAKER_"
+
+
+def ice_breaker_payloads(questions: list[str]) -> list[dict[str, str]]:
+    """The ``call_to_actions`` of the default locale: each question with a stable payload."""
+    return [
+        {"question": question, "payload": f"{PAYLOAD_PREFIX}{index}"} for index, question in enumerate(questions, 1)
+    ]
+
+
+def ice_breakers_save(*, account: InstagramAccount, questions: list[str], actor: User | None) -> Action:
+    """Store the questions as a new revision and plan sending them to Instagram now. Returns the action."""
+    questions = [question.strip() for question in questions if question.strip()]
+    if len(questions) > MAX_ICE_BREAKERS:
+        raise ValueError(f"Instagram allows at most {MAX_ICE_BREAKERS} ice breakers.")
+    with transaction.atomic():
+        current, _ = IceBreakerSet.all_workspaces.select_for_update().get_or_create(
+            account=account, defaults={"workspace_id": account.workspace_id}
+        )
+        IceBreakerSet.all_workspaces.filter(pk=current.pk).update(
+            questions=questions, revision=F("revision") + 1, updated_at=timezone.now(), updated_by=actor
+        )
+        current.refresh_from_db()
+        action, _ = action_plan(
+            account=account,
+            action_type=ActionType.MESSENGER_PROFILE,
+            idempotency_key=f"ice_breakers:{current.pk}:{current.revision}",
+            payload={"ice_breakers": ice_breaker_payloads(questions), "revision": current.revision},
+            due_at=timezone.now(),
+            source_kind="ice_breakers",
+            source_id=str(current.pk),
+        )
+    return action
+
+
+@dataclass(frozen=True)
+class IceBreakersStatus:
+    """What the account's page shows: the questions, and whether Instagram has them."""
+
+    questions: list[str]
+    revision: int
+    action: Action | None  # the newest update on the ledger
+
+    @property
+    def label(self) -> str:
+        if self.action is None:
+            return "Not set on Instagram"
+        return {
+            "succeeded": "Live on Instagram",
+            "failed": "Instagram refused the update",
+            "denied": "Not sent",
+        }.get(self.action.state, "Sending to Instagram…")
+
+
+def ice_breakers_status(*, account: InstagramAccount) -> IceBreakersStatus:
+    current = IceBreakerSet.all_workspaces.filter(account=account).first()
+    if current is None:
+        return IceBreakersStatus([], 0, None)
+    action = (
+        Action.all_workspaces.filter(account=account, action_type=ActionType.MESSENGER_PROFILE)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return IceBreakersStatus(list(current.questions), current.revision, action)
+
+
+def _superseded(action: Action) -> bool:
+    revision = (
+        IceBreakerSet.all_workspaces.filter(account_id=action.account_id).values_list("revision", flat=True).first()
+    )
+    return revision is not None and int(action.payload.get("revision", 0)) < revision
+
+
+def _run(action: Action, client: InstagramClient) -> dict[str, Any]:
+    if _superseded(action):
+        return {"skipped": "a newer version of the ice breakers was saved; that one is sent instead"}
+    questions = action.payload.get("ice_breakers") or []
+    answer = client.ice_breakers_set(questions=questions) if questions else client.ice_breakers_delete()
+    return {**answer, "ice_breakers": len(questions)}
+
+
+def _reconcile(action: Action, client: InstagramClient) -> Reconciliation:
+    """Instagram shows what it holds: the update happened if its default questions are ours."""
+    if _superseded(action):
+        return Reconciliation(True, {"skipped": "superseded by a newer version", "reconciled": True})
+    live: list[dict[str, Any]] = []
+    for entry in client.ice_breakers_get():
+        if entry.get("locale") == "default":
+            live = [
+                {"question": item.get("question"), "payload": item.get("payload")}
+                for item in entry.get("call_to_actions") or []
+            ]
+    if live == (action.payload.get("ice_breakers") or []):
+        return Reconciliation(True, {"reconciled": True, "ice_breakers": len(live)})
+    return Reconciliation(False, {})
+
+
+def ice_breakers_executor_register() -> None:
+    executor_register(ActionType.MESSENGER_PROFILE, run=_run, reconcile=_reconcile)
