@@ -43,7 +43,12 @@ def enqueue_with_commit(func_path: str, *args: Any) -> None:
     cannot join the transaction, so there the message is sent after commit and
     the sweeper covers a crash in between.
     """
-    if settings.BROKER_NAME == "orm" and not settings.Q_CLUSTER.get("sync"):
+    if broker_joins_transactions():
         enqueue(func_path, *args)
     else:
         enqueue_on_commit(func_path, *args)
+
+
+def broker_joins_transactions() -> bool:
+    """Whether a task message is a database row that commits with the work (django-q2's ORM broker)."""
+    return settings.BROKER_NAME == "orm" and not settings.Q_CLUSTER.get("sync")

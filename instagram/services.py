@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
-from instaforge.tasks import enqueue_on_commit, enqueue_with_commit
+from instaforge.tasks import broker_joins_transactions, enqueue_on_commit, enqueue_with_commit
 from instagram.models import InboundEvent, InboundEventState
 from instagram.parsing import dedupe_key_for
 
@@ -98,12 +98,13 @@ class StoreSummary:
 
 
 def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = True) -> StoreSummary:
-    """Store each change once, and enqueue the new ones, in one transaction.
+    """Store each change once (one statement), and enqueue the new ones.
 
     A change Meta delivers again only bumps its ``deliveries`` counter. A
     change older than Meta's retry horizon is logged and skipped. With the
-    ORM broker the task messages commit with the events, so a 2xx is only
-    sent once both are durable.
+    ORM broker the task messages commit with the events in one transaction;
+    with Redis the message follows the commit (the sweeper covers a crash in
+    between). Either way a 2xx is only sent once the events are durable.
     """
     horizon = timezone.now() - timedelta(hours=settings.INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS)
     fresh: dict[str, ParsedChange] = {}
@@ -122,16 +123,17 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
     if not fresh:
         return StoreSummary(created=0, redelivered=0, stale=stale)
 
+    # Only what routing needs: (workspace id, account id) by Instagram user id.
     accounts = {
-        account.ig_user_id: account
-        for account in InstagramAccount.all_workspaces.filter(
+        ig_user_id: (workspace_id, account_id)
+        for ig_user_id, workspace_id, account_id in InstagramAccount.all_workspaces.filter(
             ig_user_id__in={c.entry_id for c in fresh.values() if c.entry_id}
-        )
+        ).values_list("ig_user_id", "workspace_id", "pk")
     }
     now = timezone.now()
     rows = []
     for key, change in fresh.items():
-        account = accounts.get(change.entry_id)
+        workspace_id, account_id = accounts.get(change.entry_id, (None, None))
         rows.append(
             {
                 "dedupe_key": key,
@@ -140,8 +142,8 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
                 "entry_id": change.entry_id,
                 "entry_time": change.entry_time,
                 "payload": change.payload,
-                "workspace_id": account.workspace_id if account else None,
-                "account_id": account.pk if account else None,
+                "workspace_id": workspace_id,
+                "account_id": account_id,
                 "state": InboundEventState.PENDING,
                 "received_at": now,
                 "deliveries": 1,
@@ -149,11 +151,20 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
                 "outcome": "",
             }
         )
-    with transaction.atomic():
+    if broker_joins_transactions():
+        with transaction.atomic():
+            stored = _events_upsert(rows, count_redeliveries=count_redeliveries)
+            created = [event_id for event_id, deliveries in stored if deliveries == 1]
+            if created:
+                enqueue_with_commit("instagram.tasks.inbound_events_process", created)
+    else:
+        # One statement is atomic by itself: outside a transaction it commits as it returns (one round
+        # trip, no BEGIN / COMMIT), and the broker is told after that commit (at once, or when the
+        # caller's transaction commits).
         stored = _events_upsert(rows, count_redeliveries=count_redeliveries)
         created = [event_id for event_id, deliveries in stored if deliveries == 1]
         if created:
-            enqueue_with_commit("instagram.tasks.inbound_events_process", created)
+            enqueue_on_commit("instagram.tasks.inbound_events_process", created)
     return StoreSummary(created=len(created), redelivered=len(stored) - len(created), stale=stale)
 
 

@@ -10,7 +10,10 @@ from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 from accounts.models import AccountState, InstagramAccount
+from actions.models import Action, ActionType
+from instaforge.management.commands.demo_setup import DEMO_ICE_BREAKERS
 from instaforge.schedules import SCHEDULES
+from messaging.models import DmRule
 from warmup.models import EventKind, PlanStatus, WarmupEvent, WarmupPlan
 from warmup.tests.conftest import Clock, tokyo
 
@@ -43,5 +46,10 @@ def test_demo_setup_skips_the_demo_accounts_warm_up_as_the_operator_and_says_so(
     skip = WarmupEvent.all_workspaces.get(plan=plan, kind=EventKind.SKIP)
     assert plan.status == PlanStatus.SKIPPED and skip.reason == "demo account"
     assert skip.actor is not None and skip.actor.email == "operator@instaforge.local"
+    # The demo's ice breakers wait on the ledger for the dispatcher; a DM rule answers them.
+    ice_breakers = Action.all_workspaces.get(account=account, action_type=ActionType.MESSENGER_PROFILE)
+    assert [item["question"] for item in ice_breakers.payload["ice_breakers"]] == DEMO_ICE_BREAKERS
+    assert DmRule.all_workspaces.filter(account=account, keywords__contains="croissant").exists()
     call_command("demo_setup", stdout=StringIO())  # idempotent
     assert WarmupEvent.all_workspaces.filter(kind=EventKind.SKIP).count() == 1
+    assert Action.all_workspaces.filter(action_type=ActionType.MESSENGER_PROFILE).count() == 1

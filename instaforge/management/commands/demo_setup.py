@@ -23,6 +23,8 @@ from accounts.models import InstagramAccount, Membership, Role, User, Workspace
 from accounts.services import account_connect_complete
 from accounts.tenancy import workspace_scope
 from engagement.models import CommentRule
+from messaging.ice_breakers import ice_breakers_save
+from messaging.models import DmRule, IceBreakerSet
 from sandbox.server import SandboxHandler
 from sandbox.services import sandbox_account_create, sandbox_authorize
 from warmup.services import warmup_skip
@@ -32,6 +34,7 @@ MEMBER = ("member@instaforge.local", "member-demo-pass")
 WORKSPACE_NAME = "Demo Bakery"
 DEMO_USERNAME = "demo_bakery"
 DEMO_WARMUP_SKIP_REASON = "demo account"
+DEMO_ICE_BREAKERS = ["How much is a croissant?", "When are you open?", "Do you take orders for events?"]
 
 
 @contextmanager
@@ -107,6 +110,16 @@ class Command(BaseCommand):
                         "Thanks {username}! Our prices are in the bio, croissants €2.50."
                     ),
                 )
+            if not DmRule.objects.filter(account=account).exists():
+                DmRule.objects.create(
+                    account=account,
+                    name="Prices and opening hours",
+                    keywords="price, how much, croissant, open, hours",
+                    reply_templates="Hi {username}! Croissants are €2.50; we open 7:00–19:00, Monday to Saturday 🥐",
+                )
+        if not IceBreakerSet.all_workspaces.filter(account=account).exists():
+            # Sent to the sandbox by the dispatcher once the product runs; tap them on the sandbox's account page.
+            ice_breakers_save(account=account, questions=DEMO_ICE_BREAKERS, actor=member)
 
         site = settings.SITE_URL
         self.stdout.write(
@@ -114,6 +127,6 @@ class Command(BaseCommand):
             + f"  Web app:   {site}/   member login  {MEMBER[0]} / {MEMBER[1]}\n"
             + f"  Admin:     {site}/admin/   operator login  {OPERATOR[0]} / {OPERATOR[1]}\n"
             + f"  Sandbox:   {settings.SANDBOX_URL}/u/{DEMO_USERNAME}/\n"
-            + "             comment there as a follower, e.g. “what's the price?”\n"
+            + "             comment there as a follower, e.g. “what's the price?”, or tap an ice breaker\n"
             + "  The reply appears under the comment in the sandbox and on the account's page in the web app.\n"
         )
