@@ -26,13 +26,14 @@ def enqueue(func_path: str, *args: Any) -> None:
     async_task(func_path, *args, broker=_broker())
 
 
-def enqueue_on_commit(func_path: str, *args: Any) -> None:
+def enqueue_on_commit(func_path: str, *args: Any, robust: bool = False) -> None:
     """Enqueue once the current transaction commits (at once outside one).
 
     The broker only wakes workers: the database row is the record, and a
-    sweeper finds work whose message was lost.
+    sweeper finds work whose message was lost. ``robust``: a broker that
+    fails is logged, not raised (the work is committed already).
     """
-    transaction.on_commit(lambda: enqueue(func_path, *args))
+    transaction.on_commit(lambda: enqueue(func_path, *args), robust=robust)
 
 
 def enqueue_with_commit(func_path: str, *args: Any) -> None:

@@ -160,11 +160,12 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
     else:
         # One statement is atomic by itself: outside a transaction it commits as it returns (one round
         # trip, no BEGIN / COMMIT), and the broker is told after that commit (at once, or when the
-        # caller's transaction commits).
+        # caller's transaction commits). The events are durable then: a broker that fails is logged and
+        # the sweeper enqueues them; Meta gets its 200 and does not send them again.
         stored = _events_upsert(rows, count_redeliveries=count_redeliveries)
         created = [event_id for event_id, deliveries in stored if deliveries == 1]
         if created:
-            enqueue_on_commit("instagram.tasks.inbound_events_process", created)
+            enqueue_on_commit("instagram.tasks.inbound_events_process", created, robust=True)
     return StoreSummary(created=len(created), redelivered=len(stored) - len(created), stale=stale)
 
 

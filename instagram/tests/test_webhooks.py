@@ -174,15 +174,39 @@ def test_with_the_orm_broker_the_task_message_commits_with_the_events(client: Cl
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failing_store_answers_500_so_meta_retries(client: Client, monkeypatch) -> None:
+def test_a_failing_store_answers_500_so_meta_retries(client: Client, settings, monkeypatch) -> None:
     import instagram.services as services
 
     def broken_enqueue(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the broker went away")
 
-    # The events were written, then the enqueue failed: the transaction rolls back and Meta retries.
+    # With the ORM broker the task message is part of the transaction: it fails, everything rolls
+    # back, and the 500 makes Meta retry.
+    settings.BROKER_NAME = "orm"
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
     monkeypatch.setattr(services, "enqueue_with_commit", broken_enqueue)
     client.raise_request_exception = False
     response = post_signed(client, documented_comment_delivery())
     assert response.status_code == 500
     assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_a_broker_failure_after_the_commit_keeps_the_events_for_the_sweeper(
+    client: Client, settings, monkeypatch, caplog
+) -> None:
+    import instaforge.tasks as tasks
+
+    def broken_enqueue(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the broker went away")
+
+    settings.BROKER_NAME = "redis"
+    monkeypatch.setattr(tasks, "enqueue", broken_enqueue)
+    client.raise_request_exception = False
+
+    response = post_signed(client, documented_comment_delivery())
+
+    assert response.status_code == 200  # committed before the broker was asked: Meta need not retry
+    event = InboundEvent.objects.get()
+    assert event.state == InboundEventState.PENDING  # inbound_event_sweep enqueues it again
+    assert "the broker went away" in caplog.text
