@@ -169,6 +169,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-class", default="sync", help="gunicorn's worker class (sync closes connections).")
+    parser.add_argument("--threads", type=int, default=1, help="Threads per worker (gthread).")
     args = parser.parse_args()
 
     temporary = tempfile.TemporaryDirectory(prefix="instaforge-bench-")
@@ -186,6 +188,10 @@ def main() -> None:
             f"127.0.0.1:{port}",
             "-w",
             str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
             "--keep-alive",
             "30",
             "--log-level",
@@ -231,6 +237,8 @@ def main() -> None:
         "non_2xx": phase1["non_2xx"] + phase2["non_2xx"],
         "connections": args.connections,
         "gunicorn_workers": args.workers,
+        "gunicorn_worker_class": args.worker_class,
+        "gunicorn_threads": args.threads,
         "single_entry": phase1,
         f"batched_{args.batch}": phase2,
     }
