@@ -29,6 +29,8 @@ from accounts.models import AccountState, AccountTransition, InstagramAccount, U
 from accounts.services import ForbiddenTransition, account_transition
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from safety.models import AccountUsage
+from safety.risk import risk_refresh, risk_slowdown
+from safety.selectors import account_safety
 from warmup.clock import account_zone, local_date, local_midnight, warmup_day_of
 from warmup.models import EventKind, PlanStatus, WarmupDay, WarmupEvent, WarmupPlan
 from warmup.phases import WARMUP_DAYS, warmup_policy
@@ -49,10 +51,11 @@ class WarmupError(Exception):
 def warmup_health_check(*, account: InstagramAccount, at: datetime | None = None) -> tuple[bool, str]:
     """Whether the account was healthy over the 24 hours before ``at``, and why (or why not).
 
-    Signals available today, all from the ledger and the safety engine: rate
-    limits from Instagram (deferrals after a rate-limit answer, or a regain
-    time set from the usage headers) and actions that failed or were denied.
-    The risk score of the safety engine plugs in here when it exists.
+    Signals, all from the ledger and the safety engine: rate limits from
+    Instagram (deferrals after a rate-limit answer, or a regain time set from
+    the usage headers), the risk assessor's score (recomputed as of ``at``:
+    an account the gate would slow down is not ready for a bigger day), and
+    actions that failed or were denied.
     """
     at = at or timezone.now()
     since = at - DAY
@@ -70,6 +73,12 @@ def warmup_health_check(*, account: InstagramAccount, at: datetime | None = None
         if usage is not None and usage.regain_reason:
             why += f" (last: {usage.regain_reason})"
         return False, why
+    slowdown = risk_slowdown(
+        usage=risk_refresh(account_id=account.pk, now=at),
+        policy=account_safety(workspace_id=account.workspace_id, account_id=account.pk).policy,
+    )
+    if slowdown is not None:
+        return False, f"rising risk: {slowdown.band} at {slowdown.score}/100 ({slowdown.why})"
     failures = Action.all_workspaces.filter(
         account_id=account.pk,
         state__in=[ActionState.FAILED, ActionState.DENIED],

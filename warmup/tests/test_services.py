@@ -7,6 +7,8 @@ import pytest
 from accounts.models import AccountState, AccountTransition, InstagramAccount
 from accounts.services import ForbiddenTransition, account_pause, account_resume, account_transition
 from actions.models import Action, ActionDecision, ActionState, Verdict
+from safety.models import SafetyEventKind
+from safety.risk import safety_event_record
 from safety.services import rate_limit_observe
 from warmup.models import EventKind, PlanStatus, WarmupDay, WarmupEvent, WarmupPlan
 from warmup.services import (
@@ -113,6 +115,22 @@ def test_health_check_reads_rate_limits_and_failures(warming: InstagramAccount, 
     rate_limit_observe(account_id=warming.pk, code=4, retry_after_seconds=600)
     healthy, why = warmup_health_check(account=warming)
     assert not healthy and "rate-limited" in why and "code 4" in why
+
+
+def test_health_check_holds_an_account_the_risk_assessor_would_slow_down(
+    warming: InstagramAccount, clock: Clock
+) -> None:
+    # Seven unclear answers from Instagram (no rate limit, no failed action): risk 28/100, in the slow band.
+    for _ in range(7):
+        safety_event_record(
+            account_id=warming.pk, workspace_id=warming.workspace_id, kind=SafetyEventKind.ERROR, code=2, detail="5xx"
+        )
+    clock.advance(minutes=1)
+    healthy, why = warmup_health_check(account=warming)
+    assert not healthy
+    assert why.startswith("rising risk: slowed down at 28/100") and "7 errors in 24 h" in why
+    clock.advance(days=1, minutes=2)
+    assert warmup_health_check(account=warming)[0] is True  # the events left the 24-hour window: risk decayed
 
 
 def _rate_limited_deferral(account: InstagramAccount, clock: Clock) -> None:
