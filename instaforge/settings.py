@@ -41,6 +41,9 @@ SECRET_KEY = _required("SECRET_KEY", _DEMO_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Customer URLs (CRM webhooks, flow webhooks, AI endpoints) may lead to private addresses (instaforge/outbound.py):
+# only for development, where the demo's and the tests' servers listen on 127.0.0.1.
+OUTBOUND_ALLOW_PRIVATE_URLS = env.bool("OUTBOUND_ALLOW_PRIVATE_URLS", default=DEBUG)
 
 INSTALLED_APPS = [
     "unfold",

@@ -10,6 +10,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+OUTBOUND_ALLOW_PRIVATE_URLS = True  # the suite's fake CRM, flow and AI servers listen on 127.0.0.1
 HUMAN_TIMING = False  # tests that need the delays turn them on
 SAFETY_SETTINGS_CACHE_SECONDS = (
     0  # tests change settings with the ORM too; safety/tests/test_selectors.py covers the cache

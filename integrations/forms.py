@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from instaforge.outbound import outbound_url_problem
 from integrations.models import EventKind, WebhookEndpoint
 
 SUBSCRIBABLE = [(value, label) for value, label in EventKind.choices if value != EventKind.PING]
@@ -35,4 +36,7 @@ class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
         url: str = self.cleaned_data["url"]
         if not url.startswith(("https://", "http://")):
             raise forms.ValidationError("Use an http:// or https:// URL.")
+        problem = outbound_url_problem(url)
+        if problem is not None:
+            raise forms.ValidationError(problem)
         return url

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from accounts.vault import token_decrypt, token_encrypt
+from instaforge.outbound import outbound_post
 from instaforge.tasks import enqueue_on_commit
 from integrations.models import DeliveryState, EventKind, WebhookDelivery, WebhookEndpoint
 
@@ -172,7 +173,7 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
     excerpt = ""
     error = ""
     try:
-        response = requests.post(delivery.endpoint.url, data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
+        response = outbound_post(delivery.endpoint.url, data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
         status_code = response.status_code
         excerpt = response.text[:500]
         if not 200 <= status_code < 300:

@@ -14,6 +14,7 @@ import requests
 
 from accounts.vault import TokenDecryptionError, token_decrypt
 from engagement.matching import any_keyword_matches
+from instaforge.outbound import outbound_post
 from messaging.models import Intent, MessagingSettings
 
 
@@ -41,7 +42,7 @@ def _chat(*, config: MessagingSettings, messages: list[dict[str, str]], max_toke
             raise AIUnavailable(f"the API key cannot be decrypted: {exc}") from exc
     body = {"model": config.ai_model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.3}
     try:
-        response = requests.post(
+        response = outbound_post(
             completions_url(config.ai_base_url), json=body, headers=headers, timeout=config.ai_timeout_seconds
         )
     except requests.Timeout as exc:

@@ -31,6 +31,7 @@ from accounts.models import Membership
 from actions.models import ActionType
 from actions.services import action_plan
 from engagement.matching import any_keyword_matches, keyword_matches, normalize
+from instaforge.outbound import outbound_post
 from messaging import events
 from messaging.ai import AIUnavailable, ai_intent_classify, ai_reply_generate
 from messaging.analysis import IntentResult, conversation_context, intent_classify_rules, sentiment_score
@@ -406,7 +407,7 @@ def _webhook_call(step: dict[str, Any], run: FlowRun) -> dict[str, Any]:
         "tags": conversation.tags,
     }
     try:
-        response = requests.post(str(step["url"]), json=body, timeout=float(step.get("timeout") or 10))
+        response = outbound_post(str(step["url"]), json=body, timeout=float(step.get("timeout") or 10))
     except requests.RequestException as exc:
         return {"ok": False, "error": exc.__class__.__name__}
     try:

@@ -25,6 +25,8 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
+from instaforge.outbound import outbound_url_problem
+
 STEP_TYPES: dict[str, str] = {
     "send_text": "Send a message",
     "send_quick_replies": "Send with quick-reply buttons",
@@ -118,6 +120,8 @@ def _step_errors(step: dict[str, Any]) -> list[str]:
         url = urlparse(str(step.get("url") or ""))
         if url.scheme not in ("http", "https") or not url.netloc:
             errors.append("needs an http(s) URL")
+        elif (problem := outbound_url_problem(url.geturl())) is not None:
+            errors.append(problem)
         timeout = step.get("timeout")
         if not isinstance(timeout, int | float) or not 0 < timeout <= WEBHOOK_TIMEOUT_MAX:
             errors.append(f"the timeout is from 1 to {WEBHOOK_TIMEOUT_MAX:g} seconds")

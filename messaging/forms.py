@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 
 from accounts.models import InstagramAccount
+from instaforge.outbound import outbound_url_problem
 from messaging.flows import STEP_TYPES, cases_format, cases_parse, options_format, options_parse
 from messaging.models import ConversationState, DmRule, Flow, MessagingSettings, TriggerKind
 from messaging.services import MESSAGE_MAX_LENGTH
@@ -260,6 +261,8 @@ class MessagingSettingsForm(forms.ModelForm):
                 self.add_error("ai_base_url", "The AI needs the endpoint's base URL.")
             if not data.get("ai_model"):
                 self.add_error("ai_model", "The AI needs a model name.")
+        if data.get("ai_base_url") and (problem := outbound_url_problem(str(data["ai_base_url"]))) is not None:
+            self.add_error("ai_base_url", problem)
         return data
 
 
