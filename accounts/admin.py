@@ -31,6 +31,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
+from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import AutocompleteSelectFilter, ChoicesDropdownFilter
 from unfold.contrib.filters.forms import AutocompleteDropdownForm
@@ -375,13 +376,54 @@ class TransitionNoteForm(BaseDialogForm):
     )
 
 
-def _suspension_reason_field() -> forms.CharField:
+def reason_field(help_text: str) -> forms.CharField:
+    """The operator's reason for an admin operation (a bulk action's page, a button's dialog)."""
     return forms.CharField(
-        label="Reason",
-        max_length=500,
-        help_text="Recorded in the account's history and shown in the review queue.",
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        label="Reason", max_length=500, help_text=help_text, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3})
     )
+
+
+def _suspension_reason_field() -> forms.CharField:
+    return reason_field("Recorded in the account's history and shown in the review queue.")
+
+
+def admin_redirect(request: HttpRequest, url: str) -> HttpResponse:
+    """After an action button: htmx (unfold's dialogs) follows ``HX-Redirect``, a plain form a redirect."""
+    if request.headers.get("HX-Request"):
+        return HttpResponse(headers={"HX-Redirect": url})
+    return HttpResponseRedirect(url)
+
+
+def reason_confirmation(
+    model_admin: ModelAdmin,
+    request: HttpRequest,
+    *,
+    selected: list[tuple[int, InstagramAccount]],
+    form: forms.Form,
+    action_name: str,
+    title: str,
+    heading: str,
+    intro: str,
+    submit: str,
+    testid: str,
+    variant: str = "",
+) -> TemplateResponse:
+    """The intermediate page of a bulk action that asks for the operator's reason (admin/reason_confirmation.html)."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "opts": model_admin.model._meta,
+        "selected": selected,
+        "form": form,
+        "action_name": action_name,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "confirm_heading": heading,
+        "confirm_intro": intro,
+        "confirm_submit": submit,
+        "confirm_variant": variant,
+        "confirm_testid": testid,
+    }
+    return TemplateResponse(request, "admin/reason_confirmation.html", context)
 
 
 class SuspensionReasonForm(forms.Form):
@@ -479,7 +521,6 @@ class InstagramAccountAdmin(ModelAdmin):
         "reconnect_accounts",
     )
     actions_detail: tuple[str, ...] = ("pause_one", "resume_one", "suspend_one", "approve_one", "reconnect_one")
-    suspend_confirmation_template = "admin/accounts/instagramaccount/suspend_confirmation.html"
 
     # Accounts are created by Instagram Login, never by hand; deleting one deletes its ledger.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -598,16 +639,23 @@ class InstagramAccountAdmin(ModelAdmin):
                 ),
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Suspend accounts for review",
-            "opts": self.model._meta,
-            "accounts": accounts,
-            "form": form,
-            "action_name": "suspend_accounts",
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, self.suspend_confirmation_template, context)
+        heading = ngettext(
+            "Suspend this account for review?", "Suspend these %(count)d accounts for review?", len(accounts)
+        ) % {"count": len(accounts)}
+        return reason_confirmation(
+            self,
+            request,
+            selected=[(account.pk, account) for account in accounts],
+            form=form,
+            action_name="suspend_accounts",
+            title="Suspend accounts for review",
+            heading=heading,
+            intro="They stop acting and wait in the review queue until an operator approves them. "
+            "Their planned actions are kept.",
+            submit="Suspend for review",
+            testid="suspend-confirmation",
+            variant="danger",
+        )
 
     @admin.action(description="Approve selected accounts after review", permissions=["change"])
     def approve_accounts(self, request: HttpRequest, queryset: QuerySet[InstagramAccount]) -> None:
@@ -651,9 +699,7 @@ class InstagramAccountAdmin(ModelAdmin):
             url = reverse(f"{prefix}_change", args=[object_id])
         else:
             url = reverse(f"{prefix}_changelist")
-        if request.headers.get("HX-Request"):
-            return HttpResponse(headers={"HX-Redirect": url})
-        return HttpResponseRedirect(url)
+        return admin_redirect(request, url)
 
     def _run_one(self, request: HttpRequest, object_id: Any, *, done: str, operation: Operation) -> HttpResponse:
         self._run(request, [self._account_or_404(request, object_id)], done=done, operation=operation)

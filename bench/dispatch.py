@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -87,43 +86,23 @@ def configure(workdir: Path) -> dict[str, str]:
 
 def prepare(*, accounts: int, comments_per_account: int) -> dict[str, Any]:
     """Bench accounts connected to the sandbox, each with its comments. Returns ids for later phases."""
-    from django.utils import timezone
-
-    from accounts.models import AccountState, InstagramAccount, Workspace
-    from accounts.vault import token_encrypt
+    from accounts.models import Workspace
+    from instaforge.seeding import connected_accounts
     from safety.models import SafetyCounter
-    from sandbox.models import SandboxAccount, SandboxCall, SandboxComment, SandboxToken
-    from sandbox.services import sandbox_account_create
+    from sandbox.models import SandboxAccount, SandboxCall
 
     Workspace.objects.filter(name="Bench dispatch").delete()
     SandboxAccount.objects.filter(username__startswith="benchdispatch").delete()
     SandboxCall.objects.all().delete()
     SafetyCounter.objects.all().delete()
     workspace = Workspace.objects.create(name="Bench dispatch")
-    plan: dict[str, Any] = {"workspace_id": workspace.pk, "accounts": []}
-    for number in range(accounts):
-        sandbox_account = sandbox_account_create(username=f"benchdispatch{number}")
-        token = SandboxToken.objects.create(
-            token="IGAA" + secrets.token_hex(40),
-            account=sandbox_account,
-            kind=SandboxToken.Kind.LONG,
-            scopes="instagram_business_basic,instagram_business_manage_comments",
-            expires_at=timezone.now() + timedelta(days=60),
-        )
-        account = InstagramAccount.all_workspaces.create(
-            workspace=workspace,
-            ig_user_id=sandbox_account.user_id,
-            username=sandbox_account.username,
-            state=AccountState.ACTIVE,
-            access_token_encrypted=token_encrypt(plaintext=token.token),
-            connected_at=timezone.now(),
-        )
-        media = sandbox_account.media.get()
-        comments = SandboxComment.objects.bulk_create(
-            SandboxComment(media=media, from_id=f"9{number:04d}{n:05d}", from_username=f"fan{n}", text="price?")
-            for n in range(comments_per_account)
-        )
-        plan["accounts"].append({"id": account.pk, "comments": [comment.comment_id for comment in comments]})
+    made = connected_accounts(
+        workspace, accounts=accounts, comments=comments_per_account, prefix="benchdispatch", text="price?", id_digit="9"
+    )
+    plan: dict[str, Any] = {
+        "workspace_id": workspace.pk,
+        "accounts": [{"id": account.pk, "comments": comment_ids} for account, comment_ids in made],
+    }
     return plan
 
 

@@ -36,18 +36,19 @@ def enqueue_on_commit(func_path: str, *args: Any, robust: bool = False) -> None:
     transaction.on_commit(lambda: enqueue(func_path, *args), robust=robust)
 
 
-def enqueue_with_commit(func_path: str, *args: Any) -> None:
+def enqueue_with_commit(func_path: str, *args: Any, robust: bool = False) -> None:
     """Enqueue as part of the current transaction where the broker lives in the database.
 
     With django-q2's ORM broker the task message is a row: written inside the
     transaction, it commits (or rolls back) with the work it refers to. Redis
     cannot join the transaction, so there the message is sent after commit and
-    the sweeper covers a crash in between.
+    the sweeper covers a crash in between (``robust``: a failing broker is
+    logged, not raised, as the work is committed already).
     """
     if broker_joins_transactions():
         enqueue(func_path, *args)
     else:
-        enqueue_on_commit(func_path, *args)
+        enqueue_on_commit(func_path, *args, robust=robust)
 
 
 def broker_joins_transactions() -> bool:

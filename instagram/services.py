@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -151,21 +152,14 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
                 "outcome": "",
             }
         )
-    if broker_joins_transactions():
-        with transaction.atomic():
-            stored = _events_upsert(rows, count_redeliveries=count_redeliveries)
-            created = [event_id for event_id, deliveries in stored if deliveries == 1]
-            if created:
-                enqueue_with_commit("instagram.tasks.inbound_events_process", created)
-    else:
-        # One statement is atomic by itself: outside a transaction it commits as it returns (one round
-        # trip, no BEGIN / COMMIT), and the broker is told after that commit (at once, or when the
-        # caller's transaction commits). The events are durable then: a broker that fails is logged and
-        # the sweeper enqueues them; Meta gets its 200 and does not send them again.
+    # With Redis the upsert is one statement, atomic by itself: outside a transaction it commits as it
+    # returns (no BEGIN / COMMIT round trips) and the broker is told after that commit. The events are
+    # durable then: a broker that fails is logged and the sweeper enqueues them; Meta gets its 200.
+    with transaction.atomic() if broker_joins_transactions() else nullcontext():
         stored = _events_upsert(rows, count_redeliveries=count_redeliveries)
         created = [event_id for event_id, deliveries in stored if deliveries == 1]
         if created:
-            enqueue_on_commit("instagram.tasks.inbound_events_process", created, robust=True)
+            enqueue_with_commit("instagram.tasks.inbound_events_process", created, robust=True)
     return StoreSummary(created=len(created), redelivered=len(stored) - len(created), stale=stale)
 
 

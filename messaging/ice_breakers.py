@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import InstagramAccount, User
@@ -42,10 +42,10 @@ def ice_breakers_save(*, account: InstagramAccount, questions: list[str], actor:
         current, _ = IceBreakerSet.all_workspaces.select_for_update().get_or_create(
             account=account, defaults={"workspace_id": account.workspace_id}
         )
-        IceBreakerSet.all_workspaces.filter(pk=current.pk).update(
-            questions=questions, revision=F("revision") + 1, updated_at=timezone.now(), updated_by=actor
-        )
-        current.refresh_from_db()
+        # The row is locked until commit: two saves at once get consecutive revisions.
+        current.questions, current.revision = questions, current.revision + 1
+        current.updated_at, current.updated_by = timezone.now(), actor
+        current.save(update_fields=["questions", "revision", "updated_at", "updated_by"])
         action, _ = action_plan(
             account=account,
             action_type=ActionType.MESSENGER_PROFILE,
@@ -77,16 +77,32 @@ class IceBreakersStatus:
         }.get(self.action.state, "Sending to Instagram…")
 
 
-def ice_breakers_status(*, account: InstagramAccount) -> IceBreakersStatus:
-    current = IceBreakerSet.all_workspaces.filter(account=account).first()
-    if current is None:
-        return IceBreakersStatus([], 0, None)
-    action = (
-        Action.all_workspaces.filter(account=account, action_type=ActionType.MESSENGER_PROFILE)
+def ice_breakers_statuses(*, accounts: list[InstagramAccount]) -> dict[int, IceBreakersStatus]:
+    """Each account's status, in two queries whatever the number of accounts."""
+    ids = [account.pk for account in accounts]
+    sets = {row.account_id: row for row in IceBreakerSet.all_workspaces.filter(account_id__in=ids)}
+    newest = (
+        Action.all_workspaces.filter(account_id=OuterRef("pk"), action_type=ActionType.MESSENGER_PROFILE)
         .order_by("-created_at", "-pk")
-        .first()
+        .values("pk")[:1]
     )
-    return IceBreakersStatus(list(current.questions), current.revision, action)
+    newest_per_account = InstagramAccount.all_workspaces.filter(pk__in=ids).annotate(newest=Subquery(newest))
+    actions = {
+        action.account_id: action for action in Action.all_workspaces.filter(pk__in=newest_per_account.values("newest"))
+    }
+    statuses = {}
+    for account_id in ids:
+        current = sets.get(account_id)
+        statuses[account_id] = (
+            IceBreakersStatus(list(current.questions), current.revision, actions.get(account_id))
+            if current is not None
+            else IceBreakersStatus([], 0, None)
+        )
+    return statuses
+
+
+def ice_breakers_status(*, account: InstagramAccount) -> IceBreakersStatus:
+    return ice_breakers_statuses(accounts=[account])[account.pk]
 
 
 def _superseded(action: Action) -> bool:

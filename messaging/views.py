@@ -25,7 +25,7 @@ from messaging.forms import (
     reply_token,
     steps_from_formset,
 )
-from messaging.ice_breakers import ice_breakers_save, ice_breakers_status
+from messaging.ice_breakers import ice_breakers_save, ice_breakers_status, ice_breakers_statuses
 from messaging.models import Conversation, ConversationState, DmRule, Flow, FlowVersion
 from messaging.selectors import (
     ASSIGNED_TO_ME,
@@ -173,17 +173,17 @@ def conversation_note_post(request: WorkspaceRequest, conversation_id: int) -> H
 
 @workspace_required
 def automation_home(request: WorkspaceRequest) -> HttpResponse:
+    accounts = list(InstagramAccount.objects.order_by("pk"))
+    statuses = ice_breakers_statuses(accounts=accounts)
     return render(
         request,
         "messaging/automation.html",
         {
             "flows": flows_list(),
             "rules": dm_rules_list(),
-            "has_accounts": InstagramAccount.objects.exists(),
+            "has_accounts": bool(accounts),
             "config": messaging_settings_get(workspace_id=request.workspace.pk),
-            "ice_breakers": [
-                (account, ice_breakers_status(account=account)) for account in InstagramAccount.objects.order_by("pk")
-            ],
+            "ice_breakers": [(account, statuses[account.pk]) for account in accounts],
         },
     )
 

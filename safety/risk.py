@@ -163,6 +163,15 @@ def risk_refresh(*, account_id: int, now: datetime | None = None) -> AccountUsag
     return record
 
 
+def risk_as_of(*, account_id: int, at: datetime) -> AccountUsage:
+    """The account's score from the 24 hours before ``at``, computed and not stored (e.g. for a past midnight)."""
+    peak = AccountUsage.objects.filter(account_id=account_id).values_list("peak_percent", flat=True).first() or 0
+    components = risk_components_compute(account_id=account_id, now=at, peak_percent=peak)
+    return AccountUsage(
+        account_id=account_id, peak_percent=peak, risk_score=risk_total(components), risk_components=components
+    )
+
+
 # A score is recomputed when events come in; without new events its old ones still leave the
 # 24-hour window, so the dispatcher's housekeeping recomputes scores older than this.
 STALE_AFTER = timedelta(minutes=5)

@@ -12,11 +12,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -24,9 +23,17 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 from unfold.forms import BaseDialogForm
-from unfold.widgets import UnfoldAdminTextareaWidget
 
-from accounts.admin import STATE_BADGES, AutocompleteFilter, ReadOnlyInlineMixin, _operator, superuser_only
+from accounts.admin import (
+    STATE_BADGES,
+    AutocompleteFilter,
+    ReadOnlyInlineMixin,
+    _operator,
+    admin_redirect,
+    reason_confirmation,
+    reason_field,
+    superuser_only,
+)
 from accounts.models import User
 from accounts.services import ForbiddenTransition
 from accounts.tenancy import workspace_scope
@@ -39,12 +46,7 @@ Operation = Callable[[int, User, str], object]
 
 
 def _reason_field() -> forms.CharField:
-    return forms.CharField(
-        label="Reason",
-        max_length=500,
-        help_text="Recorded with your name in the account's warm-up and lifecycle history.",
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
-    )
+    return reason_field("Recorded with your name in the account's warm-up and lifecycle history.")
 
 
 class WarmupReasonDialogForm(BaseDialogForm):
@@ -112,7 +114,6 @@ class WarmupPlanAdmin(ModelAdmin):
     inlines = (WarmupDayInline, WarmupEventInline)
     actions = ("extend_plans", "restart_plans", "skip_plans")
     actions_detail = ("extend_one", "restart_one", "skip_one")
-    reason_template = "admin/warmup/warmupplan/reason.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a plan starts when an account is connected
@@ -164,16 +165,18 @@ class WarmupPlanAdmin(ModelAdmin):
         if form.is_bound and form.is_valid():
             self._run(request, plans, what=what, reason=form.cleaned_data["reason"])
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "opts": self.model._meta,
-            "plans": plans,
-            "form": form,
-            "action_name": f"{what}_plans",
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, self.reason_template, context)
+        return reason_confirmation(
+            self,
+            request,
+            selected=[(plan.pk, plan.account) for plan in plans],
+            form=form,
+            action_name=f"{what}_plans",
+            title=title,
+            heading=f"{title}: {len(plans)} account{pluralize(len(plans))}",
+            intro="Give the reason; it is recorded with your name in each account's warm-up and lifecycle history.",
+            submit=title,
+            testid="warmup-reason",
+        )
 
     @admin.action(description="Extend: repeat the current day of the selected warm-ups…", permissions=["change"])
     def extend_plans(self, request: HttpRequest, queryset: QuerySet[WarmupPlan]) -> HttpResponse | None:
@@ -205,9 +208,7 @@ class WarmupPlanAdmin(ModelAdmin):
             raise Http404("No such warm-up.")
         self._run(request, [plan], what=what, reason=reason)
         url = reverse(f"{self.admin_site.name}:warmup_warmupplan_change", args=[plan.pk])
-        if request.headers.get("HX-Request"):
-            return HttpResponse(headers={"HX-Redirect": url})
-        return HttpResponseRedirect(url)
+        return admin_redirect(request, url)
 
     @action(
         description="Extend by a day",

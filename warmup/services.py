@@ -29,7 +29,7 @@ from accounts.models import AccountState, AccountTransition, InstagramAccount, U
 from accounts.services import ForbiddenTransition, account_transition
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from safety.models import AccountUsage
-from safety.risk import risk_refresh, risk_slowdown
+from safety.risk import risk_as_of, risk_slowdown
 from safety.selectors import account_safety
 from warmup.clock import account_zone, local_date, local_midnight, warmup_day_of
 from warmup.models import EventKind, PlanStatus, WarmupDay, WarmupEvent, WarmupPlan
@@ -74,7 +74,7 @@ def warmup_health_check(*, account: InstagramAccount, at: datetime | None = None
             why += f" (last: {usage.regain_reason})"
         return False, why
     slowdown = risk_slowdown(
-        usage=risk_refresh(account_id=account.pk, now=at),
+        usage=risk_as_of(account_id=account.pk, at=at),
         policy=account_safety(workspace_id=account.workspace_id, account_id=account.pk).policy,
     )
     if slowdown is not None:

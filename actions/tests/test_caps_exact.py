@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from actions.models import Action, ActionState
 from actions.tests.processes import dispatcher_env, dispatcher_start, processes_stop, wait_until
-from actions.tests.test_crash_safety import connected_accounts, replies_plan
+from actions.tests.test_crash_safety import replies_plan
+from instaforge.seeding import connected_accounts
 from sandbox.models import SandboxCall
 from sandbox.services import sandbox_settings_update
 from sandbox.testing import SandboxServer

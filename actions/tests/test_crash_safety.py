@@ -10,58 +10,24 @@ succeeded, and the sandbox received exactly one reply call per comment.
 
 from __future__ import annotations
 
-import secrets
 import signal
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from django.db.models import Count
-from django.utils import timezone
 
-from accounts.models import AccountState, InstagramAccount, Workspace
-from accounts.vault import token_encrypt
+from accounts.models import InstagramAccount, Workspace
 from actions.models import Action, ActionState, ActionType
 from actions.tests.processes import OPEN_POLICIES, dispatcher_env, dispatcher_start, processes_stop, wait_until
-from sandbox.models import SandboxCall, SandboxComment, SandboxToken
-from sandbox.services import sandbox_account_create, sandbox_fault_add
+from instaforge.seeding import connected_accounts
+from sandbox.models import SandboxCall, SandboxComment
+from sandbox.services import sandbox_fault_add
 from sandbox.testing import SandboxServer
 
 ACCOUNTS = 6
 REPLIES_PER_ACCOUNT = 50
 KILLS = 6
 LEASE_SECONDS = 2
-
-
-def connected_accounts(
-    workspace: Workspace, *, accounts: int, comments: int, prefix: str = "crash"
-) -> list[tuple[InstagramAccount, list[str]]]:
-    """Accounts connected to the sandbox (tokens issued directly), each with ``comments`` follower comments."""
-    made = []
-    for number in range(accounts):
-        sandbox_account = sandbox_account_create(username=f"{prefix}{number}")
-        token = SandboxToken.objects.create(
-            token="IGAA" + secrets.token_hex(40),
-            account=sandbox_account,
-            kind=SandboxToken.Kind.LONG,
-            scopes="instagram_business_basic,instagram_business_manage_comments",
-            expires_at=timezone.now() + timedelta(days=60),
-        )
-        account = InstagramAccount.all_workspaces.create(
-            workspace=workspace,
-            ig_user_id=sandbox_account.user_id,
-            username=sandbox_account.username,
-            state=AccountState.ACTIVE,
-            access_token_encrypted=token_encrypt(plaintext=token.token),
-            connected_at=timezone.now(),
-        )
-        media = sandbox_account.media.get()
-        rows = SandboxComment.objects.bulk_create(
-            SandboxComment(media=media, from_id=f"7{number:03d}{index:05d}", from_username=f"fan{index}", text="hi?")
-            for index in range(comments)
-        )
-        made.append((account, [row.comment_id for row in rows]))
-    return made
 
 
 def replies_plan(made: list[tuple[InstagramAccount, list[str]]]) -> int:
@@ -89,7 +55,7 @@ def test_kill_9_mid_sending_never_sends_twice_and_loses_nothing(
 ) -> None:
     policies = tmp_path / "policies.yaml"
     policies.write_text(OPEN_POLICIES)
-    made = connected_accounts(workspace, accounts=ACCOUNTS, comments=REPLIES_PER_ACCOUNT)
+    made = connected_accounts(workspace, accounts=ACCOUNTS, comments=REPLIES_PER_ACCOUNT, prefix="crash")
     total = replies_plan(made)
     sandbox_fault_add(kind="latency", milliseconds=40, path_pattern="replies")  # calls in flight at each kill
     env = dispatcher_env(policies=policies, lease_seconds=LEASE_SECONDS)

@@ -317,8 +317,7 @@ def messenger_profile(call: ApiCall, owner: str) -> dict[str, Any]:
     if call.method == "GET":
         names = call.fields(default="ice_breakers")
         _check_fields(names, known=frozenset({"ice_breakers"}), node_type="MessengerProfile")
-        account.refresh_from_db(fields=["ice_breakers"])
-        return {"data": list(account.ice_breakers)}
+        return {"data": list(account.ice_breakers)}  # the token's account, read for this request
     if call.method == "DELETE":
         fields = call.params.get("fields")
         if isinstance(fields, str):
