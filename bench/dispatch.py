@@ -39,18 +39,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PER_ACCOUNT_DAILY_CAP = 55
 
-POLICIES = """
-safety:
-  global: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
-  per_workspace: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
-  per_account: {max_actions_per_hour: 100000, max_actions_per_day: 100000}
-  burst: {per_account: {max_actions: 0, window_seconds: 0}}
-  cooldowns: {comment_reply: 0, private_reply: 0, dm: 0}
-  hourly_limits: {comment_replies: 100000}
-  daily_limits: {comment_replies: 100000}
-"""
+from instaforge.open_policies import OPEN_POLICIES  # noqa: E402 (after the path)
+
+PER_ACCOUNT_DAILY_CAP = 55
 
 
 def free_port() -> int:
@@ -63,7 +55,7 @@ def configure(workdir: Path) -> dict[str, str]:
     """The environment of every process of the run (this one included)."""
     sandbox_url = f"http://127.0.0.1:{free_port()}"
     policies = workdir / "policies.yaml"
-    policies.write_text(POLICIES)
+    policies.write_text(OPEN_POLICIES)
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
     env.update(

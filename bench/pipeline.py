@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -44,7 +43,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +51,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-POLICIES = """
-safety:
-  global: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
-  per_workspace: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
-  per_account: {max_actions_per_hour: 100000, max_actions_per_day: 100000}
-  burst: {per_account: {max_actions: 0, window_seconds: 0}}
-  cooldowns: {comment_reply: 0, private_reply: 0, dm: 0}
-  hourly_limits: {comment_replies: 100000}
-  daily_limits: {comment_replies: 100000}
-"""
+from instaforge.open_policies import OPEN_POLICIES  # noqa: E402 (after the path)
+
 WORKSPACE = "Bench pipeline"
 
 
@@ -77,7 +67,7 @@ def configure(workdir: Path) -> tuple[dict[str, str], int]:
     sandbox_url = f"http://127.0.0.1:{free_port()}"
     web_port = free_port()
     policies = workdir / "policies.yaml"
-    policies.write_text(POLICIES)
+    policies.write_text(OPEN_POLICIES)
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
     env.update(
@@ -102,16 +92,13 @@ def configure(workdir: Path) -> tuple[dict[str, str], int]:
 
 def prepare(*, accounts: int) -> list[dict[str, Any]]:
     """Bench accounts connected to the sandbox (active, past the warm-up), each with a "price" rule."""
-    from django.utils import timezone
-
-    from accounts.models import AccountState, InstagramAccount, Workspace
-    from accounts.vault import token_encrypt
+    from accounts.models import Workspace
     from engagement.models import CommentRule
     from engagement.services import comment_rule_save
+    from instaforge.seeding import COMMENT_SCOPES, sandbox_connected_account
     from instagram.models import InboundEvent
     from safety.models import SafetyCounter
-    from sandbox.models import SandboxAccount, SandboxCall, SandboxToken
-    from sandbox.services import sandbox_account_create
+    from sandbox.models import SandboxAccount, SandboxCall
 
     Workspace.objects.filter(name=WORKSPACE).delete()
     SandboxAccount.objects.filter(username__startswith="benchpipe").delete()
@@ -125,21 +112,8 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
     workspace = Workspace.objects.create(name=WORKSPACE)
     prepared = []
     for number in range(accounts):
-        sandbox_account = sandbox_account_create(username=f"benchpipe{number}")
-        token = SandboxToken.objects.create(
-            token="IGAA" + secrets.token_hex(40),
-            account=sandbox_account,
-            kind=SandboxToken.Kind.LONG,
-            scopes="instagram_business_basic,instagram_business_manage_comments,instagram_business_manage_messages",
-            expires_at=timezone.now() + timedelta(days=60),
-        )
-        account = InstagramAccount.all_workspaces.create(
-            workspace=workspace,
-            ig_user_id=sandbox_account.user_id,
-            username=sandbox_account.username,
-            state=AccountState.ACTIVE,
-            access_token_encrypted=token_encrypt(plaintext=token.token),
-            connected_at=timezone.now(),
+        account, sandbox_account = sandbox_connected_account(
+            workspace, username=f"benchpipe{number}", scopes=COMMENT_SCOPES + ",instagram_business_manage_messages"
         )
         comment_rule_save(
             rule=CommentRule(

@@ -14,8 +14,33 @@ from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount, Workspace
 from accounts.vault import token_encrypt
-from sandbox.models import SandboxComment, SandboxToken
+from sandbox.models import SandboxAccount, SandboxComment, SandboxToken
 from sandbox.services import sandbox_account_create
+
+COMMENT_SCOPES = "instagram_business_basic,instagram_business_manage_comments"
+
+
+def sandbox_connected_account(
+    workspace: Workspace, *, username: str, scopes: str = COMMENT_SCOPES
+) -> tuple[InstagramAccount, SandboxAccount]:
+    """An ACTIVE account of ``workspace`` connected to a new sandbox account with a 60-day token."""
+    sandbox_account = sandbox_account_create(username=username)
+    token = SandboxToken.objects.create(
+        token="IGAA" + secrets.token_hex(40),
+        account=sandbox_account,
+        kind=SandboxToken.Kind.LONG,
+        scopes=scopes,
+        expires_at=timezone.now() + timedelta(days=60),
+    )
+    account = InstagramAccount.all_workspaces.create(
+        workspace=workspace,
+        ig_user_id=sandbox_account.user_id,
+        username=sandbox_account.username,
+        state=AccountState.ACTIVE,
+        access_token_encrypted=token_encrypt(plaintext=token.token),
+        connected_at=timezone.now(),
+    )
+    return account, sandbox_account
 
 
 def connected_accounts(
@@ -24,22 +49,7 @@ def connected_accounts(
     """``accounts`` accounts named ``<prefix><n>``, each with ``comments`` comment ids from distinct followers."""
     made = []
     for number in range(accounts):
-        sandbox_account = sandbox_account_create(username=f"{prefix}{number}")
-        token = SandboxToken.objects.create(
-            token="IGAA" + secrets.token_hex(40),
-            account=sandbox_account,
-            kind=SandboxToken.Kind.LONG,
-            scopes="instagram_business_basic,instagram_business_manage_comments",
-            expires_at=timezone.now() + timedelta(days=60),
-        )
-        account = InstagramAccount.all_workspaces.create(
-            workspace=workspace,
-            ig_user_id=sandbox_account.user_id,
-            username=sandbox_account.username,
-            state=AccountState.ACTIVE,
-            access_token_encrypted=token_encrypt(plaintext=token.token),
-            connected_at=timezone.now(),
-        )
+        account, sandbox_account = sandbox_connected_account(workspace, username=f"{prefix}{number}")
         media = sandbox_account.media.get()
         rows = SandboxComment.objects.bulk_create(
             SandboxComment(

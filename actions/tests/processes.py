@@ -16,18 +16,6 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Generous platform limits, no cooldowns, patterns or risk slowdown: the tests count calls, not pacing.
-OPEN_POLICIES = """
-safety:
-  global: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
-  per_workspace: {max_actions_per_hour: 1000000, max_actions_per_day: 1000000}
-  per_account: {max_actions_per_hour: 100000, max_actions_per_day: 100000}
-  burst: {per_account: {max_actions: 0, window_seconds: 0}}
-  cooldowns: {comment_reply: 0, private_reply: 0, dm: 0}
-  hourly_limits: {comment_replies: 100000}
-  daily_limits: {comment_replies: 100000}
-"""
-
 
 def test_database_url() -> str:
     """The URL of the database this test runs on (the test database, not the product's)."""

@@ -18,7 +18,8 @@ from django.db.models import Count
 
 from accounts.models import InstagramAccount, Workspace
 from actions.models import Action, ActionState, ActionType
-from actions.tests.processes import OPEN_POLICIES, dispatcher_env, dispatcher_start, processes_stop, wait_until
+from actions.tests.processes import dispatcher_env, dispatcher_start, processes_stop, wait_until
+from instaforge.open_policies import OPEN_POLICIES
 from instaforge.seeding import connected_accounts
 from sandbox.models import SandboxCall, SandboxComment
 from sandbox.services import sandbox_fault_add
