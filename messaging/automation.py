@@ -52,13 +52,12 @@ from messaging.models import (
     MessagingSettings,
     TriggerKind,
 )
+from messaging.services import MESSAGE_MAX_LENGTH, STANDARD_WINDOW
 
 logger = logging.getLogger(__name__)
 
-AUTOMATED_WINDOW = timedelta(hours=24)
 # A flow that loops without waiting stops after this many steps in one go.
 FLOW_STEPS_PER_PASS = 50
-MESSAGE_MAX_LENGTH = 1000
 
 
 def messaging_settings_get(*, workspace_id: int) -> MessagingSettings:
@@ -119,7 +118,7 @@ def automated_message_send(
     """
     now = now or timezone.now()
     last = conversation.last_inbound_at
-    if last is None or now - last >= AUTOMATED_WINDOW:
+    if last is None or now - last >= STANDARD_WINDOW:
         events.messaging_event_emit(
             kind=events.AUTOMATION_SKIPPED,
             conversation=conversation,
@@ -132,7 +131,7 @@ def automated_message_send(
         "message": text,
         "human_agent": False,
         "automated": True,
-        "standard_window_until": (last + AUTOMATED_WINDOW).isoformat(),
+        "standard_window_until": (last + STANDARD_WINDOW).isoformat(),
         "conversation_id": conversation.pk,
     }
     if quick_replies:
