@@ -223,12 +223,20 @@ while claimed := actions_claim_due(worker_id=worker, now=timezone.now(), limit=2
 """
 
 
-def gate_only(*, env: dict[str, str], dispatchers: int, deadline: float) -> dict[str, Any]:
+def gate_only(*, env: dict[str, str], dispatchers: int, deadline: float, profile: str = "") -> dict[str, Any]:
     """The gate alone: N processes claim, gate and mark the backlog, and record success without calling out."""
-    workers = [
-        subprocess.Popen([sys.executable, "-c", GATE_WORKER, f"gate{number}"], env=env, cwd=ROOT)
-        for number in range(dispatchers)
-    ]
+    script = Path(tempfile.mkdtemp()) / "gate_worker.py"
+    script.write_text(GATE_WORKER)
+    workers = []
+    for number in range(dispatchers):
+        profiling = ["-m", "cProfile", "-o", profile] if profile and number == 0 else []
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, *profiling, str(script), f"gate{number}"],
+                env={**env, "PYTHONPATH": str(ROOT)},
+                cwd=ROOT,
+            )
+        )
     try:
         for worker in workers:
             worker.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -298,7 +306,7 @@ def main() -> None:
 
     if args.gate_only:
         plan_actions(plan, phase="backlog", per_account=slice(0, backlog_per_account), due=[timezone.now()])
-        gate = gate_only(env=env, dispatchers=args.dispatchers, deadline=deadline)
+        gate = gate_only(env=env, dispatchers=args.dispatchers, deadline=deadline, profile=args.profile)
         print(json.dumps(gate))
         overshoot = cap_overshoot(plan, workspace_hourly_cap=workspace_hourly_cap)
         engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]

@@ -124,34 +124,23 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
     if not fresh:
         return StoreSummary(created=0, redelivered=0, stale=stale)
 
-    # Only what routing needs: (workspace id, account id) by Instagram user id.
-    accounts = {
-        ig_user_id: (workspace_id, account_id)
-        for ig_user_id, workspace_id, account_id in InstagramAccount.all_workspaces.filter(
-            ig_user_id__in={c.entry_id for c in fresh.values() if c.entry_id}
-        ).values_list("ig_user_id", "workspace_id", "pk")
-    }
     now = timezone.now()
-    rows = []
-    for key, change in fresh.items():
-        workspace_id, account_id = accounts.get(change.entry_id, (None, None))
-        rows.append(
-            {
-                "dedupe_key": key,
-                "object_type": change.object_type,
-                "field": change.field,
-                "entry_id": change.entry_id,
-                "entry_time": change.entry_time,
-                "payload": change.payload,
-                "workspace_id": workspace_id,
-                "account_id": account_id,
-                "state": InboundEventState.PENDING,
-                "received_at": now,
-                "deliveries": 1,
-                "attempts": 0,
-                "outcome": "",
-            }
-        )
+    rows = [
+        {
+            "dedupe_key": key,
+            "object_type": change.object_type,
+            "field": change.field,
+            "entry_id": change.entry_id,
+            "entry_time": change.entry_time,
+            "payload": change.payload,
+            "state": InboundEventState.PENDING,
+            "received_at": now,
+            "deliveries": 1,
+            "attempts": 0,
+            "outcome": "",
+        }
+        for key, change in fresh.items()
+    ]
     # With Redis the upsert is one statement, atomic by itself: outside a transaction it commits as it
     # returns (no BEGIN / COMMIT round trips) and the broker is told after that commit. The events are
     # durable then: a broker that fails is logged and the sweeper enqueues them; Meta gets its 200.
@@ -164,8 +153,11 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
 
 
 def _events_upsert(rows: list[dict[str, Any]], *, count_redeliveries: bool = True) -> list[tuple[int, int]]:
-    """Insert the events, or count one more delivery of those already stored, in one statement.
+    """Route, insert the events, or count one more delivery of those already stored, in one statement.
 
+    Each row is routed to its workspace and account by the entry's Instagram
+    user id, by two indexed sub-selects in the same statement (no round trip
+    of its own); an entry no account of ours matches is kept, unrouted.
     ``INSERT … ON CONFLICT (dedupe_key) DO UPDATE … RETURNING`` (PostgreSQL and
     SQLite ≥ 3.35) is atomic under concurrent deliveries of the same change:
     exactly one of them inserts the row (and sees ``deliveries == 1``).
@@ -175,23 +167,34 @@ def _events_upsert(rows: list[dict[str, Any]], *, count_redeliveries: bool = Tru
     meta = InboundEvent._meta
     columns = list(rows[0])
     fields: list[models.Field[Any, Any]] = []
-    for column in columns:  # by attname: workspace_id, account_id
+    for column in columns:
         field = meta.get_field(column)
         assert isinstance(field, models.Field)
         fields.append(field)
+    quote = connection.ops.quote_name
+    accounts = quote(InstagramAccount._meta.db_table)
+    # Only quoted names from the models' own metadata are formatted in; every value is a parameter.
+    routed = "(" + ", ".join(["%s"] * len(columns))
+    route = f"(SELECT {{}} FROM {accounts} WHERE ig_user_id = %s)"  # noqa: S608
+    routed += ", " + route.format(quote("workspace_id")) + ", " + route.format(quote("id")) + ")"
+    unrouted = "(" + ", ".join(["%s"] * len(columns)) + ", NULL, NULL)"
+    values: list[str] = []
     params: list[Any] = []
     for row in rows:
         params.extend(
             field.get_db_prep_save(row[column], connection) for column, field in zip(columns, fields, strict=True)
         )
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    table = connection.ops.quote_name(meta.db_table)
-    # Only quoted names from the model's own metadata are formatted in; every value is a parameter.
-    names = ", ".join(connection.ops.quote_name(column) for column in columns)
+        if row["entry_id"]:  # an empty id would match the accounts not yet connected
+            values.append(routed)
+            params += [row["entry_id"], row["entry_id"]]
+        else:
+            values.append(unrouted)
+    table = quote(meta.db_table)
+    names = ", ".join(quote(column) for column in [*columns, "workspace_id", "account_id"])
     on_conflict = f"DO UPDATE SET deliveries = {table}.deliveries + 1" if count_redeliveries else "DO NOTHING"
     sql = (
         f"INSERT INTO {table} ({names}) "  # noqa: S608
-        f"VALUES {', '.join([placeholders] * len(rows))} "
+        f"VALUES {', '.join(values)} "
         f"ON CONFLICT (dedupe_key) {on_conflict} RETURNING id, deliveries"
     )
     with connection.cursor() as cursor:

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from engagement.models import Comment
 from instagram.models import InboundEvent, InboundEventState
+from instagram.services import ParsedChange, webhook_store
 from instagram.signatures import signature_for
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta"
@@ -147,6 +149,31 @@ def test_a_batch_of_entries_and_changes_is_stored_change_by_change(client: Clien
         entries.append({"id": f"acct{entry_number}", "time": int(time.time()), "changes": changes})
     assert post_signed(client, json.dumps({"object": "instagram", "entry": entries}).encode()).status_code == 200
     assert InboundEvent.objects.count() == 12
+
+
+@pytest.mark.django_db
+def test_each_entry_of_a_batch_is_routed_to_its_own_workspace_and_account(
+    make_workspace, make_account, monkeypatch
+) -> None:
+    """Routing happens inside the upsert: each entry's Instagram user id picks its account; none matches no id."""
+    monkeypatch.setattr("instagram.services.enqueue_with_commit", lambda *args, **kwargs: None)
+    first, second = make_workspace("First"), make_workspace("Second")
+    one = make_account(first, ig_user_id="17841400000000111")
+    two = make_account(second, ig_user_id="17841400000000222")
+    make_account(second, ig_user_id="")  # not connected yet: must not take the entries without an id
+    now = timezone.now()
+    changes = [
+        ParsedChange(f"comments:{number}", "instagram", "comments", entry_id, now, {"value": {"id": str(number)}})
+        for number, entry_id in enumerate(["17841400000000111", "17841400000000222", "17841499999999999", ""])
+    ]
+    assert webhook_store(changes=changes).created == 4
+    routed = dict(InboundEvent.objects.values_list("dedupe_key", "account_id"))
+    assert routed == {"comments:0": one.pk, "comments:1": two.pk, "comments:2": None, "comments:3": None}
+    workspaces = dict(InboundEvent.objects.values_list("dedupe_key", "workspace_id"))
+    assert workspaces == {"comments:0": first.pk, "comments:1": second.pk, "comments:2": None, "comments:3": None}
+    # Delivered again: counted, not routed or stored twice.
+    assert webhook_store(changes=changes).redelivered == 4
+    assert set(InboundEvent.objects.values_list("deliveries", flat=True)) == {2}
 
 
 @pytest.mark.django_db
