@@ -137,7 +137,7 @@ class CommentRuleForm(forms.ModelForm[CommentRule]):
 class CommentSettingsForm(forms.ModelForm[CommentSettings]):
     class Meta:
         model = CommentSettings
-        fields = ["match_mode", "auto_hide_negative", "auto_hide_threshold"]
+        fields = ["match_mode", "auto_hide_negative", "auto_hide_threshold", "auto_hide_spam"]
         widgets = {
             "match_mode": forms.Select(attrs={"data-testid": "settings-match-mode"}),
             "auto_hide_threshold": forms.NumberInput(attrs={"step": "0.05", "min": "-1", "max": "1"}),

@@ -156,7 +156,7 @@ class CommentRule(WorkspaceOwned):
 
 
 class CommentSettings(WorkspaceOwned):
-    """Per account: how rules combine, and automatic hiding of negative comments."""
+    """Per account: how rules combine, and automatic hiding of negative and spam comments."""
 
     account = models.OneToOneField(
         "accounts.InstagramAccount", on_delete=models.CASCADE, related_name="comment_settings"
@@ -165,6 +165,11 @@ class CommentSettings(WorkspaceOwned):
     auto_hide_negative = models.BooleanField("Hide negative comments automatically", default=False)
     auto_hide_threshold = models.FloatField(
         default=-0.6, help_text="Hide when VADER's compound score is at or below this (-1 to 0)."
+    )
+    auto_hide_spam = models.BooleanField(
+        "Hide spam comments automatically",
+        default=False,
+        help_text="Promotion phrases, links and mass tagging. A hidden spam comment gets no reply from any rule.",
     )
 
     class Meta(WorkspaceOwned.Meta):
@@ -183,7 +188,7 @@ class CommentOutcome(models.TextChoices):
     REPLY_PLANNED = "reply_planned", "Actions planned"
     NO_RULE_MATCHED = "no_rule", "No rule matched"
     OWN_COMMENT = "own_comment", "Own comment, skipped"
-    AUTO_HIDDEN = "auto_hidden", "Hidden automatically (negative)"
+    AUTO_HIDDEN = "auto_hidden", "Hidden automatically (negative or spam)"
 
 
 class ReviewState(models.TextChoices):

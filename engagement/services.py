@@ -28,6 +28,7 @@ from engagement.models import (
     ReviewState,
     RuleScope,
 )
+from engagement.spam import spam_reason
 from instagram.client import InstagramClient
 from instagram.errors import GraphAPIError
 from instagram.events import HandlerResult
@@ -303,6 +304,14 @@ def comment_rules_apply(
     """Run the account's rules and auto-hide on a stored comment; plan the actions. Safe to run twice."""
     own = bool(comment.from_id) and comment.from_id == account.ig_user_id
     settings = comment_settings_of(account=account)
+    spam = spam_reason(text=comment.text) if settings.auto_hide_spam and not own else ""
+    if spam:
+        # Hidden, and no rule answers it: a reply or a DM to a spammer only rewards the spam.
+        _moderation_plan(account, comment, ActionType.HIDE_COMMENT, reason=f"spam: {spam} (auto-hide)")
+        comment.outcome = CommentOutcome.AUTO_HIDDEN
+        comment.matched_rule = None
+        comment.save(update_fields=["outcome", "matched_rule"])
+        return comment
     matches = comment_rules_match(account=account, comment=comment, rules=rules, settings=settings)
     for rule, matched in matches:
         CommentRuleHit.all_workspaces.get_or_create(

@@ -14,23 +14,13 @@ from typing import Any
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from engagement.matching import any_keyword_matches, normalize
+from engagement.spam import SPAM_PHRASES
 from messaging.models import Conversation, Intent, Message
 
 # Checked in this order: the first intent with a keyword in the message wins
 # ("hi, how much is it?" is about pricing, not a greeting).
 INTENT_KEYWORDS: dict[str, list[str]] = {
-    Intent.SPAM: [
-        "free followers",
-        "buy followers",
-        "crypto",
-        "bitcoin",
-        "investment opportunity",
-        "click this link",
-        "promote your page",
-        "dm for promo",
-        "earn money",
-        "forex",
-    ],
+    Intent.SPAM: SPAM_PHRASES,  # shared with comment moderation (engagement.spam)
     Intent.COMPLAINT: [
         "terrible",
         "awful",

@@ -239,3 +239,26 @@ def test_no_private_reply_to_a_comment_older_than_seven_days(account) -> None:
     comment = comment_ingest(account=account, event=old, inbound_event=inbound)
     assert "private_reply" not in planned(comment)
     assert comment.matched_rule is not None
+
+
+def test_spam_comments_are_hidden_and_answered_by_no_rule_when_the_account_says_so(account) -> None:
+    rule(account, keywords="followers, link, price")
+    spam = "Get free followers now!!"
+    assert "comment_reply" in planned(comment_ingest(account=account, event=event(spam)))  # off by default
+    settings = comment_settings_of(account=account)
+    settings.auto_hide_spam = True
+    settings.save()
+    for text, why in (
+        (spam, "spam phrase “free followers”"),
+        ("Nice! Price list at www.cheap-deals.shop/now", "a link (www.cheap-deals.shop/now)"),
+        ("@ana @bo @cy @dee look at this price", "4 accounts tagged at once"),
+    ):
+        hidden = comment_ingest(account=account, event=event(text))
+        actions = planned(hidden)
+        assert set(actions) == {"hide_comment"}, text
+        assert actions["hide_comment"]["reason"] == f"spam: {why} (auto-hide)"
+        assert (hidden.outcome, hidden.matched_rule) == (CommentOutcome.AUTO_HIDDEN, None)
+    # Not spam: a plain question, an e-mail-free mention of one friend, the account's own link.
+    assert set(planned(comment_ingest(account=account, event=event("@ana what is the price?")))) == {"comment_reply"}
+    own = event("Price list: bakery.shop/menu", author="bakery", author_id=account.ig_user_id)
+    assert "hide_comment" not in planned(comment_ingest(account=account, event=own))

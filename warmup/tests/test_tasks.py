@@ -11,6 +11,7 @@ from django_q.models import Schedule
 
 from accounts.models import AccountState, InstagramAccount
 from actions.models import Action, ActionType
+from engagement.models import CommentSettings
 from instaforge.management.commands.demo_setup import DEMO_ICE_BREAKERS
 from instaforge.schedules import SCHEDULES
 from messaging.models import DmRule
@@ -50,6 +51,7 @@ def test_demo_setup_skips_the_demo_accounts_warm_up_as_the_operator_and_says_so(
     ice_breakers = Action.all_workspaces.get(account=account, action_type=ActionType.MESSENGER_PROFILE)
     assert [item["question"] for item in ice_breakers.payload["ice_breakers"]] == DEMO_ICE_BREAKERS
     assert DmRule.all_workspaces.filter(account=account, keywords__contains="croissant").exists()
+    assert CommentSettings.all_workspaces.get(account=account).auto_hide_spam
     call_command("demo_setup", stdout=StringIO())  # idempotent
     assert WarmupEvent.all_workspaces.filter(kind=EventKind.SKIP).count() == 1
     assert Action.all_workspaces.filter(action_type=ActionType.MESSENGER_PROFILE).count() == 1

@@ -22,7 +22,7 @@ from accounts.lifecycle import ACTING_STATES
 from accounts.models import InstagramAccount, Membership, Role, User, Workspace
 from accounts.services import account_connect_complete
 from accounts.tenancy import workspace_scope
-from engagement.models import CommentRule
+from engagement.models import CommentRule, CommentSettings
 from messaging.ice_breakers import ice_breakers_save
 from messaging.models import DmRule, IceBreakerSet
 from sandbox.server import SandboxHandler
@@ -110,6 +110,8 @@ class Command(BaseCommand):
                         "Thanks {username}! Our prices are in the bio, croissants €2.50."
                     ),
                 )
+            if not CommentSettings.objects.filter(account=account).exists():
+                CommentSettings.objects.create(account=account, auto_hide_spam=True)
             if not DmRule.objects.filter(account=account).exists():
                 DmRule.objects.create(
                     account=account,
@@ -127,6 +129,7 @@ class Command(BaseCommand):
             + f"  Web app:   {site}/   member login  {MEMBER[0]} / {MEMBER[1]}\n"
             + f"  Admin:     {site}/admin/   operator login  {OPERATOR[0]} / {OPERATOR[1]}\n"
             + f"  Sandbox:   {settings.SANDBOX_URL}/u/{DEMO_USERNAME}/\n"
-            + "             comment there as a follower, e.g. “what's the price?”, or tap an ice breaker\n"
+            + "             comment there as a follower, e.g. “what's the price?” (or “free followers at bit.ly/x”,\n"
+            + "             hidden as spam), or tap an ice breaker\n"
             + "  The reply appears under the comment in the sandbox and on the account's page in the web app.\n"
         )

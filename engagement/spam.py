@@ -1,0 +1,51 @@
+"""Spam signals in a comment or message: promotion phrases, links, mass tagging.
+
+Pure functions, no database. The phrases are the same list the DM pipeline
+classifies as the "spam" intent (``messaging.analysis``); comments add two
+signals that DMs do not need: a link (Instagram does not make links in
+comments clickable, so one is almost always promotion) and tagging many
+people at once. Matching ignores case and accents (``engagement.matching``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from engagement.matching import any_keyword_matches
+
+SPAM_PHRASES = [
+    "free followers",
+    "buy followers",
+    "crypto",
+    "bitcoin",
+    "investment opportunity",
+    "click this link",
+    "promote your page",
+    "dm for promo",
+    "earn money",
+    "forex",
+    "check my profile",
+    "check my page",
+    "check my bio",
+    "send pic",
+]
+# Tagging this many accounts in one comment reads as mass tagging, not a friend being shown a post.
+MASS_TAGS = 4
+_LINK = re.compile(
+    r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|io|ly|me|co|xyz|link|shop|site|info|biz)(?:/\S*)?\b"
+)
+_TAG = re.compile(r"(?<![\w.])@[\w.]{1,30}")
+
+
+def spam_reason(*, text: str) -> str:
+    """Why ``text`` looks like spam ("a link (bit.ly/x)"), or "" when it does not."""
+    phrase = any_keyword_matches(keywords=SPAM_PHRASES, text=text)
+    if phrase:
+        return f"spam phrase “{phrase}”"
+    link = _LINK.search(text)
+    if link:
+        return f"a link ({link.group(0)[:60]})"
+    tags = _TAG.findall(text)
+    if len(tags) >= MASS_TAGS:
+        return f"{len(tags)} accounts tagged at once"
+    return ""
