@@ -8,7 +8,7 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
 from accounts.models import InstagramAccount
-from publishing.models import PostKind
+from publishing.models import PostKind, ScheduledPost
 from publishing.services import Upload
 
 
@@ -105,6 +105,29 @@ class PostForm(forms.Form):
 
     def clean_collaborators(self) -> list[str]:
         return names_parse(self.cleaned_data.get("collaborators") or "")
+
+
+class PostEditForm(PostForm):
+    """The compose form without the account and the time (the post keeps both); files are optional."""
+
+    def __init__(self, *args: Any, post: ScheduledPost, **kwargs: Any) -> None:
+        initial = {
+            "kind": post.kind,
+            "caption": post.caption,
+            "first_comment": post.first_comment,
+            "alt_text": post.alt_text,
+            "user_tags": "\n".join(
+                " ".join([tag["username"], *(str(tag[axis]) for axis in ("x", "y") if axis in tag)])
+                for tag in post.user_tags or []
+            ),
+            "collaborators": ", ".join(post.collaborators or []),
+            "location_id": post.location_id,
+        }
+        super().__init__(*args, accounts=InstagramAccount.all_workspaces.none(), initial=initial, **kwargs)
+        del self.fields["account"], self.fields["scheduled_at"]
+        files = self.fields["media_files"]
+        files.label = "Replace the photos and videos"
+        files.help_text = "Leave empty to keep the current files. New files replace all of them, in this order."
 
 
 class ImportForm(forms.Form):

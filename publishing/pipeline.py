@@ -125,6 +125,10 @@ def _ours_pending(post: ScheduledPost, *, read_at: datetime, all_prepared: bool 
     return in_flight + others.filter(state=PostState.PUBLISHED, published_at__gte=read_at).count()
 
 
+class PostChanged(Exception):
+    """The post was edited, moved or stopped while a step ran: the step stops, sending nothing."""
+
+
 def _quota_reserve(post: ScheduledPost, client: InstagramClient, *, all_prepared: bool) -> tuple[str, timedelta]:
     """Reserve one publish within the live quota, or say why not and how long to wait.
 
@@ -143,10 +147,19 @@ def _quota_reserve(post: ScheduledPost, client: InstagramClient, *, all_prepared
             reason = f"publishing quota: {used} of {total} posts used in the last 24 hours ({pending} more under way)"
             # Only our own posts under way fill it: they settle within seconds. Else wait for the window to move.
             return reason, (QUOTA_PENDING_RECHECK if used < total else QUOTA_RECHECK)
+        # Only if the post is still the one this step was planned for: a person may have edited,
+        # moved or stopped it since this step read it (they bump the schedule version).
+        current = ScheduledPost.all_workspaces.filter(
+            pk=post.pk, schedule_version=post.schedule_version, generation=post.generation, state=post.state
+        )
         if all_prepared:
-            _update(post, state=PostState.PUBLISHING, state_reason="Preparing the media containers")
+            changes: dict[str, Any] = {"state": PostState.PUBLISHING, "state_reason": "Preparing the media containers"}
         else:
-            _update(post, publish_intent_at=timezone.now(), state_reason="Publishing")
+            changes = {"publish_intent_at": timezone.now(), "state_reason": "Publishing"}
+        if not current.update(**changes, updated_at=timezone.now()):
+            raise PostChanged
+        for name, value in changes.items():
+            setattr(post, name, value)
     return "", timedelta(0)
 
 
@@ -362,7 +375,10 @@ def publish_run(action: Action, client: InstagramClient) -> dict[str, Any]:
     step = STEPS.get(str(action.payload.get("step")))
     if step is None:
         return {"skipped": f"unknown step {action.payload.get('step')!r}"}
-    return step(post, action, client)
+    try:
+        return step(post, action, client)
+    except PostChanged:
+        return {"skipped": "the post was edited, rescheduled or stopped while this step ran; nothing was sent"}
 
 
 def publish_reconcile(action: Action, client: InstagramClient) -> Reconciliation:

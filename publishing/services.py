@@ -1,4 +1,4 @@
-"""Writes of scheduled publishing: compose, validate, schedule, reschedule, and the post's history.
+"""Writes of scheduled publishing: compose, validate, edit, schedule, reschedule, and the post's history.
 
 The publishing itself runs as steps on the action ledger (``publishing.pipeline``).
 """
@@ -78,16 +78,12 @@ def post_errors(
     uploads: Sequence[Upload] = (),
 ) -> list[str]:
     """Every way the post breaks Meta's limits (empty: valid). Reads the files."""
-    errors: list[str] = []
     if kind not in PostKind.values:
         return [f"Unknown post kind {kind!r}; use one of {', '.join(PostKind.values)}."]
-    if kind == PostKind.STORY and caption:
-        errors.append("Stories do not take a caption.")
-    errors += validation.caption_errors(caption)
-    if first_comment:
-        errors += [message.replace("caption", "first comment") for message in validation.caption_errors(first_comment)]
-    errors += validation.options_errors(
+    errors = _text_errors(
         kind=kind,
+        caption=caption,
+        first_comment=first_comment,
         alt_text=alt_text,
         user_tags=user_tags or [],
         collaborators=collaborators or [],
@@ -100,6 +96,29 @@ def post_errors(
         errors += upload_inspect(upload)
     if len(_facts(uploads)) == len(uploads):
         errors += validation.media_errors(kind, _facts(uploads))
+    return errors
+
+
+def _text_errors(
+    *,
+    kind: str,
+    caption: str,
+    first_comment: str,
+    alt_text: str,
+    user_tags: list[dict[str, Any]],
+    collaborators: list[str],
+    location_id: str,
+) -> list[str]:
+    """The caption, first comment and options against Meta's limits (no files)."""
+    errors: list[str] = []
+    if kind == PostKind.STORY and caption:
+        errors.append("Stories do not take a caption.")
+    errors += validation.caption_errors(caption)
+    if first_comment:
+        errors += [message.replace("caption", "first comment") for message in validation.caption_errors(first_comment)]
+    errors += validation.options_errors(
+        kind=kind, alt_text=alt_text, user_tags=user_tags, collaborators=collaborators, location_id=location_id
+    )
     return errors
 
 
@@ -157,32 +176,129 @@ def post_create(
                 location_id=location_id,
                 created_by=created_by,
             )
-            for order, upload in enumerate(uploads):
-                info = upload.info
-                assert info is not None
-                item = PostMedia(
-                    workspace_id=account.workspace_id,
-                    post=post,
-                    media_type=MediaType.VIDEO if info.kind == "video" else MediaType.IMAGE,
-                    original_name=upload.name[:255],
-                    size_bytes=upload.size,
-                    width=info.width,
-                    height=info.height,
-                    duration_seconds=info.duration_seconds,
-                    order=order,
-                )
-                upload.stream.seek(0)
-                item.file.save(os.path.basename(upload.name), File(upload.stream), save=False)
-                stored.append(item.file.name)
-                item.save()
+            _media_store(post, uploads, stored)
             post_event_record(post=post, kind=PostEvent.Kind.EDITED, message="Created as a draft.")
             if scheduled_at is not None:
                 post = post_schedule(post=post, scheduled_at=scheduled_at)
     except Exception:
-        for name in stored:  # nothing half-stored
-            default_storage.delete(name)
+        _files_delete(stored)  # nothing half-stored
         raise
     return post
+
+
+def _media_store(post: ScheduledPost, uploads: Sequence[Upload], stored: list[str]) -> None:
+    """Save the (validated) files as the post's media, in order; each stored name goes on ``stored`` at once."""
+    for order, upload in enumerate(uploads):
+        info = upload.info
+        assert info is not None
+        item = PostMedia(
+            workspace_id=post.workspace_id,
+            post=post,
+            media_type=MediaType.VIDEO if info.kind == "video" else MediaType.IMAGE,
+            original_name=upload.name[:255],
+            size_bytes=upload.size,
+            width=info.width,
+            height=info.height,
+            duration_seconds=info.duration_seconds,
+            order=order,
+        )
+        upload.stream.seek(0)
+        item.file.save(os.path.basename(upload.name), File(upload.stream), save=False)
+        stored.append(item.file.name)
+        item.save()
+
+
+def _files_delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
+
+
+EDITABLE_STATES = frozenset({PostState.DRAFT, PostState.SCHEDULED, PostState.FAILED})
+
+
+def post_edit(
+    *,
+    post: ScheduledPost,
+    kind: str,
+    caption: str = "",
+    first_comment: str = "",
+    alt_text: str = "",
+    user_tags: list[dict[str, Any]] | None = None,
+    collaborators: list[str] | None = None,
+    location_id: str = "",
+    uploads: Sequence[Upload] = (),
+) -> ScheduledPost:
+    """Change a draft, scheduled or failed post; with ``uploads`` its photos and videos are replaced.
+
+    All or nothing: the new content is checked against Meta's limits first
+    (``PostInvalid``, nothing changes), with the files kept when none are given.
+    A scheduled post stays at its time; its planned steps are planned again for
+    the new content, so a step that read the old content sends nothing. A failed
+    post goes back to draft with fresh containers. A post already publishing or
+    published cannot change (``PostNotEditable``).
+    """
+    if kind not in PostKind.values:
+        raise PostInvalid([f"Unknown post kind {kind!r}; use one of {', '.join(PostKind.values)}."])
+    values = {
+        "kind": kind,
+        "caption": caption,
+        "first_comment": first_comment,
+        "alt_text": alt_text,
+        "user_tags": user_tags or [],
+        "collaborators": collaborators or [],
+        "location_id": location_id,
+    }
+    if uploads:
+        errors = post_errors(
+            kind=kind,
+            caption=caption,
+            first_comment=first_comment,
+            alt_text=alt_text,
+            user_tags=user_tags,
+            collaborators=collaborators,
+            location_id=location_id,
+            uploads=uploads,
+        )
+    else:
+        candidate = ScheduledPost(pk=post.pk, workspace_id=post.workspace_id, account_id=post.account_id, **values)
+        errors = post_stored_errors(post=candidate)
+    if errors:
+        raise PostInvalid(errors)
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            locked = ScheduledPost.all_workspaces.select_for_update().select_related("account").get(pk=post.pk)
+            if locked.state not in EDITABLE_STATES:
+                raise PostNotEditable(f"The post is {locked.get_state_display().lower()}; it can no longer change.")
+            changed = [name for name, value in values.items() if getattr(locked, name) != value]
+            for name, value in values.items():
+                setattr(locked, name, value)
+            replaced: list[str] = []
+            if uploads:
+                replaced = list(locked.media.values_list("file", flat=True))
+                locked.media.all().delete()
+                _media_store(locked, uploads, stored)
+                changed.append(f"media ({len(uploads)} file{'s' if len(uploads) != 1 else ''})")
+            if locked.state == PostState.FAILED:  # a fresh start: new containers, back to draft
+                locked.generation += 1
+                locked.container_id, locked.children_container_ids, locked.container_created_at = "", [], None
+                locked.publish_intent_at = None
+                locked.state, locked.state_reason, locked.scheduled_at = PostState.DRAFT, "", None
+            if locked.state == PostState.SCHEDULED:
+                _cancel_planned_steps(locked, "the post was edited")
+                locked.schedule_version += 1
+                assert locked.scheduled_at is not None
+                step_plan(post=locked, step="prepare", due_at=max(locked.scheduled_at, timezone.now()))
+            locked.updated_at = timezone.now()
+            locked.save()
+            what = ", ".join(name.replace("_", " ") for name in changed) or "nothing changed"
+            post_event_record(post=locked, kind=PostEvent.Kind.EDITED, message=f"Edited: {what}.")
+            # The replaced files go once the change is committed (a rollback keeps them).
+            transaction.on_commit(lambda: _files_delete(replaced))
+    except Exception:
+        _files_delete(stored)  # nothing half-stored
+        raise
+    return locked
 
 
 def post_stored_errors(*, post: ScheduledPost) -> list[str]:
@@ -201,9 +317,10 @@ def post_stored_errors(*, post: ScheduledPost) -> list[str]:
         )
         for item in post.media.all()
     ]
-    errors = validation.caption_errors(post.caption)
-    errors += validation.options_errors(
+    errors = _text_errors(
         kind=post.kind,
+        caption=post.caption,
+        first_comment=post.first_comment,
         alt_text=post.alt_text,
         user_tags=list(post.user_tags or []),
         collaborators=list(post.collaborators or []),

@@ -17,10 +17,18 @@ from accounts.decorators import workspace_required
 from accounts.middleware import WorkspaceRequest
 from accounts.models import InstagramAccount
 from publishing import importing
-from publishing.forms import ImportForm, PostForm, local_to_aware, uploads_from
+from publishing.forms import ImportForm, PostEditForm, PostForm, local_to_aware, uploads_from
 from publishing.models import PostState, ScheduledPost
 from publishing.selectors import calendar_days, post_flag, post_history, posts_queue, posts_state_counts
-from publishing.services import PostInvalid, PostNotEditable, post_create, post_schedule, post_unschedule
+from publishing.services import (
+    EDITABLE_STATES,
+    PostInvalid,
+    PostNotEditable,
+    post_create,
+    post_edit,
+    post_schedule,
+    post_unschedule,
+)
 from publishing.windows import local_time, publishing_blocked_reason
 
 
@@ -102,6 +110,44 @@ def post_detail(request: WorkspaceRequest, post_id: int) -> HttpResponse:
             "blocked": publishing_blocked_reason(post.account),
             "local": local_time(post.account, post.scheduled_at) if post.scheduled_at else None,
         },
+    )
+
+
+@workspace_required
+def post_edit_view(request: WorkspaceRequest, post_id: int) -> HttpResponse:
+    post = get_object_or_404(ScheduledPost.objects.select_related("account"), pk=post_id)
+    if post.state not in EDITABLE_STATES:
+        messages.error(request, f"The post is {post.get_state_display().lower()}; it can no longer change.")
+        return redirect("post_detail", post_id=post.pk)
+    form = PostEditForm(request.POST or None, request.FILES or None, post=post)
+    errors: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            edited = post_edit(
+                post=post,
+                kind=data["kind"],
+                caption=data["caption"],
+                first_comment=data["first_comment"],
+                alt_text=data["alt_text"],
+                user_tags=data["user_tags"],
+                collaborators=data["collaborators"],
+                location_id=data["location_id"],
+                uploads=uploads_from(request.FILES.getlist("media_files")),
+            )
+        except PostInvalid as exc:
+            errors = exc.errors
+        except PostNotEditable as exc:
+            messages.error(request, str(exc))
+            return redirect("post_detail", post_id=post.pk)
+        else:
+            kept = " It keeps its time." if edited.state == PostState.SCHEDULED else ""
+            messages.success(request, f"Post saved.{kept}")
+            return redirect("post_detail", post_id=post.pk)
+    return render(
+        request,
+        "publishing/post_edit.html",
+        {"form": form, "errors": errors, "post": post, "media": list(post.media.all())},
     )
 
 

@@ -116,6 +116,8 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "webhook_endpoint_test", [world["endpoint"].pk]),
         ("post", "webhook_delivery_resend", [world["delivery"].pk]),
         ("get", "post_detail", [world["post"].pk]),
+        ("get", "post_edit", [world["post"].pk]),
+        ("post", "post_edit", [world["post"].pk]),
         ("post", "post_schedule", [world["post"].pk]),
         ("post", "post_unschedule", [world["post"].pk]),
         ("post", "post_move", [world["post"].pk]),
@@ -143,7 +145,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 38
+URL_COUNT = 40
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
@@ -157,6 +159,8 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
         "priority": 1,
         "is_active": "on",
         "date": "2030-01-02",
+        "kind": "image",
+        "caption": "stolen",
     }
     response = client.get(url) if method == "get" else client.post(url, data)
     assert response.status_code == 404
@@ -172,6 +176,7 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
     assert WebhookDelivery.all_workspaces.count() == 1
     post = ScheduledPost.all_workspaces.get(pk=world["post"].pk)
     assert (post.state, post.scheduled_at) == ("draft", None)
+    assert post.caption != "stolen"
     assert not IceBreakerSet.all_workspaces.exists()
 
 
