@@ -1,6 +1,6 @@
 """Pipeline benchmark: followers comment in the sandbox at a fixed rate; InstaForge answers every one.
 
-Usage: python bench/pipeline.py [--rate 20] [--seconds 20] [--accounts 5] [--dms] [--drain 20] [--keep]
+Usage: python bench/pipeline.py [--rate 20] [--seconds 20] [--accounts 5] [--comments-only] [--drain 20] [--keep]
 
 Uses DATABASE_URL / REDIS_URL from the environment like the product (SQLite in
 a temporary file when DATABASE_URL is unset; give PostgreSQL a database of its
@@ -8,18 +8,17 @@ own: the run deletes its previous bench data). Starts the sandbox, gunicorn
 (the webhook receiver), a django-q2 cluster and a dispatcher, with a policies
 file of generous caps and no cooldowns, so nothing is deferred on purpose
 (the reply delay is zero). Each account has one comment rule answering
-"price" with a public reply.
+"price" with a public reply and one DM rule answering "price" with a DM.
 
 The load: --rate events a second for --seconds, spread over --accounts
-accounts and distinct followers. Each event is a follower's comment made in
-the sandbox (stored there, then its signed ``comments`` webhook POSTed to
-InstaForge, as Meta does). With ``--dms`` every other event is a DM instead
-(``messages`` webhook); DMs count only if the messaging side answers them
-automatically, which this branch does not do yet, so the default is comments
-only.
+accounts and distinct followers; every other event is a comment made in the
+sandbox (stored there, then its signed ``comments`` webhook POSTed to
+InstaForge, as Meta does), the others a DM (``messages`` webhook), which the
+DM pipeline answers (intent, sentiment, the rule, a typing indicator, then
+the reply through the gate). ``--comments-only`` sends comments only.
 
-End to end (e2e) = from the sandbox storing the comment (the webhook is sent
-right after) to the sandbox storing InstaForge's reply. CPU = user + system
+End to end (e2e) = from the sandbox storing the comment or DM (the webhook is
+sent right after) to the sandbox storing InstaForge's reply. CPU = user + system
 time of every InstaForge process (gunicorn master and workers, the cluster and
 its workers, the dispatcher; not the sandbox, not the load generator) over the
 run, divided by the events sent. ``missed`` = events without their reply
@@ -97,6 +96,7 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
     from engagement.services import comment_rule_save
     from instaforge.seeding import COMMENT_SCOPES, sandbox_connected_account
     from instagram.models import InboundEvent
+    from messaging.models import DmRule
     from safety.models import SafetyCounter
     from sandbox.models import SandboxAccount, SandboxCall
 
@@ -123,6 +123,13 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
                 keywords="price",
                 reply_templates="Hi {username}, it is 2.50!\nThanks {username}, 2.50 each.",
             )
+        )
+        DmRule.all_workspaces.create(
+            workspace=workspace,
+            account=account,
+            name="Prices",
+            keywords="price",
+            reply_templates="Hi {username}, it is 2.50!",
         )
         prepared.append({"sandbox_account_id": sandbox_account.pk, "media_id": sandbox_account.media.get().pk})
     return prepared
@@ -268,7 +275,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="How long the load lasts.")
     parser.add_argument("--accounts", type=int, default=5)
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--dms", action="store_true", help="Every other event is a DM (needs automated DM replies).")
+    parser.add_argument("--comments-only", action="store_true", help="Comments only (default: every other a DM).")
     parser.add_argument("--drain", type=float, default=20.0, help="Seconds to wait for the last replies.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder (logs, SQLite file).")
     args = parser.parse_args()
@@ -319,7 +326,7 @@ def main() -> None:
         cpu_before = process_tree_cpu(instaforge, cpu_seen)
         seen_before = dict(cpu_seen)
         started = time.monotonic()
-        made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=args.dms)
+        made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=not args.comments_only)
         sent_seconds = time.monotonic() - started
         events = len(made["comments"]) + len(made["messages"])
         drain_until = time.monotonic() + args.drain

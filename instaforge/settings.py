@@ -135,7 +135,10 @@ Q_CLUSTER: dict[str, object] = {
     "timeout": 60,  # below retry: a task is never delivered twice while it still runs
     "retry": 90,
     "max_attempts": 5,
-    "save_limit": 1000,
+    # Successful task results are not kept by default: each app keeps its own record (inbound events'
+    # state and outcome, the action ledger), and storing and pruning them cost more CPU than the task.
+    # Failures are always kept.
+    "save_limit": env.int("Q_SAVE_LIMIT", default=-1),
     "ack_failures": True,
     "catch_up": False,
     "poll": 0.2,
