@@ -7,6 +7,12 @@ DEBUG, for the demo's and the tests' local servers), a URL whose host resolves
 to a loopback, private, link-local or otherwise non-public address is refused,
 when it is saved and again when it is called (DNS may have changed since).
 Redirects are not followed: a public URL cannot bounce the call inward.
+
+The call itself goes through requests-hardened (Saleor's maintained SSRF
+filter for requests): it resolves the host once, refuses a private or local
+address, and connects to that very address (TLS still verified against the
+host name). So a name that answers a public address to our check and a
+private one a moment later (DNS rebinding) still reaches nothing inside.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from requests_hardened import Config, Manager
+from requests_hardened.ip_filter import InvalidIPAddress
 
 
 class OutboundRefused(requests.RequestException):
@@ -44,9 +52,28 @@ def outbound_url_problem(url: str) -> str | None:
     return None
 
 
+def _manager(*, filtered: bool) -> Manager:
+    # Every caller passes its own timeout; the default only guards a forgotten one.
+    return Manager(
+        Config(
+            ip_filter_enable=filtered,
+            ip_filter_allow_loopback_ips=False,
+            never_redirect=True,
+            default_timeout=(5, 15),
+        )
+    )
+
+
 def outbound_post(url: str, **kwargs: Any) -> requests.Response:
-    """``requests.post`` to a customer's URL, refused (``OutboundRefused``) when it leads inward."""
+    """POST to a customer's URL, refused (``OutboundRefused``) when it leads inward, now or at connect time."""
     problem = outbound_url_problem(url)
     if problem is not None:
         raise OutboundRefused(problem)
-    return requests.post(url, allow_redirects=False, **kwargs)  # noqa: S113 (every caller passes its timeout)
+    manager = _manager(filtered=not settings.OUTBOUND_ALLOW_PRIVATE_URLS)
+    try:
+        return manager.send_request("POST", url, allow_redirects=False, **kwargs)
+    except InvalidIPAddress as exc:
+        host = urlsplit(url).hostname
+        raise OutboundRefused(
+            f"{host} led to a private or local address ({exc}) when called: InstaForge only calls public addresses."
+        ) from exc

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -50,6 +52,25 @@ def test_private_and_local_addresses_are_refused(guarded: None, url: str) -> Non
 def test_public_addresses_pass(guarded: None) -> None:
     assert outbound_url_problem("https://93.184.215.14/hook") is None
     assert outbound_url_problem("https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/hook") is None
+
+
+def test_a_name_that_turns_private_after_the_check_reaches_nothing(
+    guarded: None, receiver: WebhookReceiver, monkeypatch
+) -> None:
+    """DNS rebinding: public to our check, loopback when connecting. The connection is pinned to what was checked."""
+    port = int(receiver.url.rsplit(":", 1)[1].split("/", 1)[0])
+    real = socket.getaddrinfo
+    answers = iter(["93.184.215.14", "127.0.0.1", "127.0.0.1", "127.0.0.1"])
+
+    def rebinding(host: str, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != "hooks.rebind.test":
+            return real(host, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (next(answers), port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with pytest.raises(OutboundRefused, match="led to a private or local address"):
+        outbound_post(f"http://hooks.rebind.test:{port}/hook", json={"x": 1}, timeout=2)
+    assert receiver.requests == []
 
 
 def test_development_allows_local_servers(settings) -> None:
