@@ -10,7 +10,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from accounts.models import InstagramAccount
-from messaging.models import Conversation, Flow, FlowRun, FlowRunStatus
+from messaging.models import Conversation, Flow, FlowRun, FlowRunStatus, Message
 from safety.services import policy_override_set
 from sandbox.models import SandboxMessage
 from sandbox.testing import SandboxServer
@@ -107,10 +107,16 @@ def test_a_member_builds_a_flow_a_follower_runs_it_and_the_member_takes_over(
     )
     next(b for b in browser.find_elements(*by_testid("follower-quick-reply")) if b.text == "Pickup").click()
     wait_for_text(browser, "sandbox-dms", "See you at the shop, 8 to 13!", seconds=WAIT_SECONDS * 2)
-    assert FlowRun.all_workspaces.get().status == FlowRunStatus.COMPLETED
+    # The last message reaches the sandbox a moment before the run is recorded as completed.
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda driver: FlowRun.all_workspaces.get().status == FlowRunStatus.COMPLETED
+    )
 
     # In the inbox: why each message was sent, then the member takes over and answers.
     conversation = Conversation.all_workspaces.get()
+    # Both automated messages are stored (with the action that sent them) once their echo is back.
+    automated = Message.all_workspaces.filter(conversation=conversation, action__isnull=False)
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda driver: automated.count() == 2)
     browser.get(live_server.url + reverse("conversation_detail", args=[conversation.pk]))
     wait_for(browser, "thread")
     whys = browser.find_elements(*by_testid("message-why"))
