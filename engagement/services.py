@@ -305,14 +305,8 @@ def comment_rules_apply(
     own = bool(comment.from_id) and comment.from_id == account.ig_user_id
     settings = comment_settings_of(account=account)
     spam = spam_reason(text=comment.text) if settings.auto_hide_spam and not own else ""
-    if spam:
-        # Hidden, and no rule answers it: a reply or a DM to a spammer only rewards the spam.
-        _moderation_plan(account, comment, ActionType.HIDE_COMMENT, reason=f"spam: {spam} (auto-hide)")
-        comment.outcome = CommentOutcome.AUTO_HIDDEN
-        comment.matched_rule = None
-        comment.save(update_fields=["outcome", "matched_rule"])
-        return comment
-    matches = comment_rules_match(account=account, comment=comment, rules=rules, settings=settings)
+    # A spam comment is hidden and no rule answers it: a reply or a DM to a spammer only rewards the spam.
+    matches = [] if spam else comment_rules_match(account=account, comment=comment, rules=rules, settings=settings)
     for rule, matched in matches:
         CommentRuleHit.all_workspaces.get_or_create(
             comment=comment,
@@ -325,8 +319,10 @@ def comment_rules_apply(
             },
         )
         _rule_actions_plan(account=account, comment=comment, rule=rule, matched=matched)
-    auto_hidden = False
-    if (
+    auto_hidden = bool(spam)
+    if spam:
+        _moderation_plan(account, comment, ActionType.HIDE_COMMENT, reason=f"spam: {spam} (auto-hide)")
+    elif (
         settings.auto_hide_negative
         and not own
         and comment.sentiment is not None

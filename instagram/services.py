@@ -174,10 +174,11 @@ def _events_upsert(rows: list[dict[str, Any]], *, count_redeliveries: bool = Tru
     quote = connection.ops.quote_name
     accounts = quote(InstagramAccount._meta.db_table)
     # Only quoted names from the models' own metadata are formatted in; every value is a parameter.
-    routed = "(" + ", ".join(["%s"] * len(columns))
-    route = f"(SELECT {{}} FROM {accounts} WHERE ig_user_id = %s)"  # noqa: S608
-    routed += ", " + route.format(quote("workspace_id")) + ", " + route.format(quote("id")) + ")"
-    unrouted = "(" + ", ".join(["%s"] * len(columns)) + ", NULL, NULL)"
+    placeholders = ", ".join(["%s"] * len(columns))
+    workspace_of = f"(SELECT {quote('workspace_id')} FROM {accounts} WHERE ig_user_id = %s)"  # noqa: S608
+    account_of = f"(SELECT {quote('id')} FROM {accounts} WHERE ig_user_id = %s)"  # noqa: S608
+    routed = f"({placeholders}, {workspace_of}, {account_of})"
+    unrouted = f"({placeholders}, NULL, NULL)"
     values: list[str] = []
     params: list[Any] = []
     for row in rows:

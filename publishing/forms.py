@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from accounts.models import InstagramAccount
 from publishing.models import PostKind, ScheduledPost
-from publishing.services import Upload
+from publishing.services import PostContent, Upload
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -99,6 +99,19 @@ class PostForm(forms.Form):
     def __init__(self, *args: Any, accounts: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["account"].queryset = accounts  # type: ignore[attr-defined]
+
+    def content(self) -> PostContent:
+        """The post's text and options from a valid form (its files are in ``request.FILES``)."""
+        data = self.cleaned_data
+        return PostContent(
+            kind=data["kind"],
+            caption=data["caption"],
+            first_comment=data["first_comment"],
+            alt_text=data["alt_text"],
+            user_tags=data["user_tags"],
+            collaborators=data["collaborators"],
+            location_id=data["location_id"],
+        )
 
     def clean_user_tags(self) -> list[dict[str, Any]]:
         return user_tags_parse(self.cleaned_data.get("user_tags") or "")

@@ -65,11 +65,19 @@ def _post_for(action: Action) -> ScheduledPost | None:
     return post
 
 
-def _update(post: ScheduledPost, **changes: Any) -> None:
+def _update(post: ScheduledPost, *, unchanged: bool = False, **changes: Any) -> bool:
+    """Write ``changes`` to the post (and the object). ``unchanged``: only while the post is still as this
+    step read it — same schedule version, generation and state; a person may have edited, moved or stopped
+    it meanwhile (they bump the version). Returns whether the row was written."""
+    rows = ScheduledPost.all_workspaces.filter(pk=post.pk)
+    if unchanged:
+        rows = rows.filter(schedule_version=post.schedule_version, generation=post.generation, state=post.state)
     changes["updated_at"] = timezone.now()
-    ScheduledPost.all_workspaces.filter(pk=post.pk).update(**changes)
+    if not rows.update(**changes):
+        return False
     for name, value in changes.items():
         setattr(post, name, value)
+    return True
 
 
 def _fail(post: ScheduledPost, reason: str, action: Action | None = None) -> None:
@@ -147,19 +155,14 @@ def _quota_reserve(post: ScheduledPost, client: InstagramClient, *, all_prepared
             reason = f"publishing quota: {used} of {total} posts used in the last 24 hours ({pending} more under way)"
             # Only our own posts under way fill it: they settle within seconds. Else wait for the window to move.
             return reason, (QUOTA_PENDING_RECHECK if used < total else QUOTA_RECHECK)
-        # Only if the post is still the one this step was planned for: a person may have edited,
-        # moved or stopped it since this step read it (they bump the schedule version).
-        current = ScheduledPost.all_workspaces.filter(
-            pk=post.pk, schedule_version=post.schedule_version, generation=post.generation, state=post.state
-        )
         if all_prepared:
-            changes: dict[str, Any] = {"state": PostState.PUBLISHING, "state_reason": "Preparing the media containers"}
+            reserved = _update(
+                post, unchanged=True, state=PostState.PUBLISHING, state_reason="Preparing the media containers"
+            )
         else:
-            changes = {"publish_intent_at": timezone.now(), "state_reason": "Publishing"}
-        if not current.update(**changes, updated_at=timezone.now()):
+            reserved = _update(post, unchanged=True, publish_intent_at=timezone.now(), state_reason="Publishing")
+        if not reserved:
             raise PostChanged
-        for name, value in changes.items():
-            setattr(post, name, value)
     return "", timedelta(0)
 
 

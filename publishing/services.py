@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
 from django.conf import settings
 from django.core.files.base import File
@@ -37,6 +37,18 @@ class PostInvalid(Exception):
 
 class PostNotEditable(Exception):
     """The post is publishing or published: its time and content can no longer change."""
+
+
+class PostContent(TypedDict):
+    """What a post says besides its files: checked by ``post_errors``, stored on the ``ScheduledPost``."""
+
+    kind: str
+    caption: str
+    first_comment: str
+    alt_text: str
+    user_tags: list[dict[str, Any]]
+    collaborators: list[str]
+    location_id: str
 
 
 @dataclass
@@ -147,16 +159,16 @@ def post_create(
     Raises ``PostInvalid`` with every message when a limit is broken: then
     nothing is stored. Files go through Django's default storage.
     """
-    errors = post_errors(
+    content = PostContent(
         kind=kind,
         caption=caption,
         first_comment=first_comment,
         alt_text=alt_text,
-        user_tags=user_tags,
-        collaborators=collaborators,
+        user_tags=user_tags or [],
+        collaborators=collaborators or [],
         location_id=location_id,
-        uploads=uploads,
     )
+    errors = post_errors(**content, uploads=uploads)
     if scheduled_at is not None and timezone.is_naive(scheduled_at):
         errors.append("The scheduled time needs a time zone.")
     if errors:
@@ -165,16 +177,7 @@ def post_create(
     try:
         with transaction.atomic():
             post = ScheduledPost.all_workspaces.create(
-                workspace_id=account.workspace_id,
-                account=account,
-                kind=kind,
-                caption=caption,
-                first_comment=first_comment,
-                alt_text=alt_text,
-                user_tags=user_tags or [],
-                collaborators=collaborators or [],
-                location_id=location_id,
-                created_by=created_by,
+                workspace_id=account.workspace_id, account=account, **content, created_by=created_by
             )
             _media_store(post, uploads, stored)
             post_event_record(post=post, kind=PostEvent.Kind.EDITED, message="Created as a draft.")
@@ -239,28 +242,19 @@ def post_edit(
     """
     if kind not in PostKind.values:
         raise PostInvalid([f"Unknown post kind {kind!r}; use one of {', '.join(PostKind.values)}."])
-    values = {
-        "kind": kind,
-        "caption": caption,
-        "first_comment": first_comment,
-        "alt_text": alt_text,
-        "user_tags": user_tags or [],
-        "collaborators": collaborators or [],
-        "location_id": location_id,
-    }
+    content = PostContent(
+        kind=kind,
+        caption=caption,
+        first_comment=first_comment,
+        alt_text=alt_text,
+        user_tags=user_tags or [],
+        collaborators=collaborators or [],
+        location_id=location_id,
+    )
     if uploads:
-        errors = post_errors(
-            kind=kind,
-            caption=caption,
-            first_comment=first_comment,
-            alt_text=alt_text,
-            user_tags=user_tags,
-            collaborators=collaborators,
-            location_id=location_id,
-            uploads=uploads,
-        )
+        errors = post_errors(**content, uploads=uploads)
     else:
-        candidate = ScheduledPost(pk=post.pk, workspace_id=post.workspace_id, account_id=post.account_id, **values)
+        candidate = ScheduledPost(pk=post.pk, workspace_id=post.workspace_id, account_id=post.account_id, **content)
         errors = post_stored_errors(post=candidate)
     if errors:
         raise PostInvalid(errors)
@@ -270,8 +264,8 @@ def post_edit(
             locked = ScheduledPost.all_workspaces.select_for_update().select_related("account").get(pk=post.pk)
             if locked.state not in EDITABLE_STATES:
                 raise PostNotEditable(f"The post is {locked.get_state_display().lower()}; it can no longer change.")
-            changed = [name for name, value in values.items() if getattr(locked, name) != value]
-            for name, value in values.items():
+            changed = [name for name, value in content.items() if getattr(locked, name) != value]
+            for name, value in content.items():
                 setattr(locked, name, value)
             replaced: list[str] = []
             if uploads:

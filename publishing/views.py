@@ -75,13 +75,7 @@ def post_compose(request: WorkspaceRequest) -> HttpResponse:
         try:
             post = post_create(
                 account=account,
-                kind=data["kind"],
-                caption=data["caption"],
-                first_comment=data["first_comment"],
-                alt_text=data["alt_text"],
-                user_tags=data["user_tags"],
-                collaborators=data["collaborators"],
-                location_id=data["location_id"],
+                **form.content(),
                 uploads=uploads_from(request.FILES.getlist("media_files")),
                 scheduled_at=when,
                 created_by=request.user,
@@ -122,19 +116,8 @@ def post_edit_view(request: WorkspaceRequest, post_id: int) -> HttpResponse:
     form = PostEditForm(request.POST or None, request.FILES or None, post=post)
     errors: list[str] = []
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            edited = post_edit(
-                post=post,
-                kind=data["kind"],
-                caption=data["caption"],
-                first_comment=data["first_comment"],
-                alt_text=data["alt_text"],
-                user_tags=data["user_tags"],
-                collaborators=data["collaborators"],
-                location_id=data["location_id"],
-                uploads=uploads_from(request.FILES.getlist("media_files")),
-            )
+            edited = post_edit(post=post, **form.content(), uploads=uploads_from(request.FILES.getlist("media_files")))
         except PostInvalid as exc:
             errors = exc.errors
         except PostNotEditable as exc:
