@@ -321,8 +321,7 @@ def main() -> None:
         processes.append(
             subprocess.Popen(
                 [*manage, "sandbox", "--port", port, "--no-webhook-sender"],
-                # A thread per request: persistent connections would pile up, one per dead thread.
-                env={**env, "CONN_MAX_AGE": "0"},
+                env=env,
                 cwd=ROOT,
                 stdout=logs[0],
                 stderr=subprocess.STDOUT,

@@ -314,9 +314,8 @@ def main() -> None:
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name in names:
-            extra = {"CONN_MAX_AGE": "0"} if name == "sandbox" else {}
             processes[name] = subprocess.Popen(
-                commands[name], env={**env, **extra}, cwd=ROOT, stdout=logs[name], stderr=subprocess.STDOUT
+                commands[name], env=env, cwd=ROOT, stdout=logs[name], stderr=subprocess.STDOUT
             )
         wait_until_up(int(sandbox_port))
         wait_until_up(web_port)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+import socketserver
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.servers.basehttp import run
+from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 SANDBOX_URLCONF = "sandbox.urls"
+# Connections served at once; each thread keeps its database connection (CONN_MAX_AGE) between requests.
+SERVER_THREADS = 64
+# An idle keep-alive connection gives its thread back after this many seconds.
+KEEP_ALIVE_SECONDS = 5
 
 
 class SandboxHandler(WSGIHandler):
@@ -34,9 +41,44 @@ class SandboxHandler(WSGIHandler):
         return super().get_response(request)
 
 
+class _KeepAliveHandler(WSGIRequestHandler):
+    timeout = KEEP_ALIVE_SECONDS
+
+
+class PooledWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    """Django's threaded development server, with a pool of threads instead of a new thread per connection.
+
+    A new thread per connection also meant a new database connection per
+    connection (the thread's own, closed when it ends): on PostgreSQL that
+    costs more CPU than the request itself. Pool threads live on, and with
+    them their connections. Being a ``ThreadingMixIn`` keeps HTTP keep-alive on
+    (Django's handler closes every connection of a single-threaded server).
+    """
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any, threads: int = SERVER_THREADS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sandbox")
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
+        self._pool.submit(self.process_request_thread, request, client_address)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def serve(host: str, port: int, *, on_bind: Callable[[int | str], None] | None = None) -> None:
     """Serve the sandbox until interrupted (threaded: the polling pages and the API answer side by side).
 
     ``on_bind`` gets the port actually bound (useful with port 0).
     """
-    run(host, port, SandboxHandler(), threading=True, on_bind=on_bind)
+    server = PooledWSGIServer((host, port), _KeepAliveHandler)
+    if on_bind is not None:
+        on_bind(server.server_port)
+    server.set_app(SandboxHandler())
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

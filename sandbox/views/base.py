@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import selectors, services
 from sandbox.errors import GraphError, SandboxApiError
-from sandbox.models import SandboxAccount, SandboxCall, SandboxFault, SandboxToken
+from sandbox.models import SandboxAccount, SandboxCall, SandboxFault, SandboxSettings, SandboxToken
 
 P = ParamSpec("P")
 
@@ -33,6 +33,16 @@ class ApiCall:
     regain_minutes: int = 0
     # The absolute URL of the request, for ``paging.next``.
     url: str = ""
+    # The account's calls in the last 24 hours before this one (set by ``authenticate``).
+    calls_last_day: int | None = None
+    _knobs: SandboxSettings | None = field(default=None, repr=False)
+
+    @property
+    def knobs(self) -> SandboxSettings:
+        """The sandbox's settings, read once per request."""
+        if self._knobs is None:
+            self._knobs = selectors.sandbox_settings()
+        return self._knobs
 
     def param(self, name: str) -> str:
         """A required parameter; raises the Graph "parameter is required" error when absent."""
@@ -82,9 +92,13 @@ def _request_params(request: HttpRequest) -> dict[str, Any]:
 
 def _usage_headers(response: HttpResponse, call: ApiCall) -> None:
     # Header values are JSON strings (https://developers.facebook.com/docs/graph-api/overview/rate-limiting).
-    response["X-App-Usage"] = json.dumps(selectors.app_usage())
+    response["X-App-Usage"] = json.dumps(selectors.app_usage(knobs=call.knobs))
     if call.account is not None:
-        usage = selectors.business_use_case_usage(account=call.account, regain_minutes=call.regain_minutes)
+        # This call is on the log by now: one more than ``authenticate`` counted.
+        calls = call.calls_last_day + 1 if call.calls_last_day is not None else None
+        usage = selectors.business_use_case_usage(
+            account=call.account, regain_minutes=call.regain_minutes, knobs=call.knobs, calls_last_day=calls
+        )
         response["X-Business-Use-Case-Usage"] = json.dumps(usage)
 
 
@@ -105,6 +119,8 @@ def _apply_faults(request: HttpRequest, call: ApiCall) -> None:
     executor must reconcile).
     """
     kinds = {kind for kind in SandboxFault.Kind.values if kind != SandboxFault.Kind.DROP_WEBHOOKS}
+    if not selectors.faults_active().filter(kind__in=kinds).exists():
+        return  # the usual case: one query, and nothing to act out
     account = _token_account(str(call.params.get("access_token", "")))
     username = account.username if account is not None else ""
     fault = selectors.fault_matching(kinds=kinds, method=call.method, path=request.path, username=username)
@@ -134,10 +150,11 @@ def _check_business_limit(call: ApiCall) -> None:
     account = call.account
     if account is None:
         return
-    allowed = selectors.sandbox_settings().business_calls_per_day
+    allowed = call.knobs.business_calls_per_day
     since = timezone.now() - timedelta(hours=24)
     calls = SandboxCall.objects.filter(account=account, at__gte=since)
-    if calls.count() < allowed:
+    call.calls_last_day = calls.count()
+    if call.calls_last_day < allowed:
         return
     oldest = calls.order_by("at").values_list("at", flat=True).first() or timezone.now()
     call.regain_minutes = max(1, math.ceil((oldest + timedelta(hours=24) - timezone.now()).total_seconds() / 60))
