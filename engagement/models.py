@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.tenancy import WorkspaceOwned
+from instagram.limits import message_text_error
 
 
 class TriggerType(models.TextChoices):
@@ -118,8 +119,11 @@ class CommentRule(WorkspaceOwned):
         too_long = [t for t in self.template_list if len(t) > 2200]
         if too_long:
             errors["reply_templates"] = "Instagram comments are at most 2,200 characters."
-        if any(len(t) > 1000 for t in self.private_template_list):
-            errors["private_reply_templates"] = "A private reply is at most 1,000 characters."
+        too_long = next(
+            filter(None, (message_text_error(t, what="A private reply") for t in self.private_template_list)), None
+        )
+        if too_long is not None:
+            errors["private_reply_templates"] = too_long
         if errors:
             raise ValidationError(errors)
 

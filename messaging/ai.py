@@ -15,6 +15,7 @@ import requests
 from accounts.vault import TokenDecryptionError, token_decrypt
 from engagement.matching import any_keyword_matches
 from instaforge.outbound import outbound_post
+from instagram.limits import message_text_clip
 from messaging.models import Intent, MessagingSettings
 
 
@@ -81,7 +82,7 @@ def ai_reply_generate(*, config: MessagingSettings, context: dict[str, Any]) -> 
     if len(reply) > config.ai_max_length:
         cut = reply[: config.ai_max_length].rsplit(" ", 1)[0].rstrip(",;: ")
         reply = cut + "…" if cut else reply[: config.ai_max_length]
-    return reply
+    return message_text_clip(reply)
 
 
 def ai_intent_classify(*, config: MessagingSettings, text: str) -> str:

@@ -32,6 +32,7 @@ from actions.models import ActionType
 from actions.services import action_plan
 from engagement.matching import any_keyword_matches, keyword_matches, normalize
 from instaforge.outbound import outbound_post
+from instagram.limits import message_text_clip
 from messaging import events
 from messaging.ai import AIUnavailable, ai_intent_classify, ai_reply_generate
 from messaging.analysis import IntentResult, conversation_context, intent_classify_rules, sentiment_score
@@ -52,7 +53,7 @@ from messaging.models import (
     MessagingSettings,
     TriggerKind,
 )
-from messaging.services import MESSAGE_MAX_LENGTH, STANDARD_WINDOW
+from messaging.services import STANDARD_WINDOW
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def render(template: str, *, conversation: Conversation, variables: dict[str, An
     text = template
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)
-    return " ".join(text.split(" ")).strip()[:MESSAGE_MAX_LENGTH]
+    return message_text_clip(" ".join(text.split(" ")).strip())
 
 
 def automated_message_send(

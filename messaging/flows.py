@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from instaforge.outbound import outbound_url_problem
+from instagram.limits import message_text_error
 
 STEP_TYPES: dict[str, str] = {
     "send_text": "Send a message",
@@ -40,7 +41,6 @@ STEP_TYPES: dict[str, str] = {
 }
 QUICK_REPLIES_MAX = 13  # Meta: at most 13 quick replies
 QUICK_REPLY_TITLE_MAX = 20  # Meta: titles are cut at 20 characters
-TEXT_MAX = 1000
 DELAY_MAX_SECONDS = 23 * 3600  # a delay must end inside the 24-hour window
 WEBHOOK_TIMEOUT_MAX = 30.0
 VARIABLE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
@@ -88,8 +88,8 @@ def _step_errors(step: dict[str, Any]) -> list[str]:
     if kind in ("send_text", "send_quick_replies", "ask"):
         if not text.strip():
             errors.append("needs a message text")
-        elif len(text) > TEXT_MAX:
-            errors.append(f"the text is longer than {TEXT_MAX} characters")
+        elif (too_long := message_text_error(text, what="the text")) is not None:
+            errors.append(too_long)
     if kind in ("send_quick_replies", "ask"):
         options = step.get("options") or []
         if kind == "send_quick_replies" and not options:

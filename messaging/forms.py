@@ -7,9 +7,9 @@ from django import forms
 
 from accounts.models import InstagramAccount
 from instaforge.outbound import outbound_url_problem
+from instagram.limits import MESSAGE_MAX_BYTES, message_text_error
 from messaging.flows import STEP_TYPES, cases_format, cases_parse, options_format, options_parse
 from messaging.models import ConversationState, DmRule, Flow, MessagingSettings, TriggerKind
-from messaging.services import MESSAGE_MAX_LENGTH
 
 
 def reply_token() -> str:
@@ -19,7 +19,7 @@ def reply_token() -> str:
 
 class ReplyForm(forms.Form):
     text = forms.CharField(
-        max_length=MESSAGE_MAX_LENGTH,
+        max_length=MESSAGE_MAX_BYTES,
         widget=forms.Textarea(attrs={"rows": 3, "data-testid": "reply-text", "placeholder": "Write your answer…"}),
         label="Your answer",
     )
@@ -86,8 +86,9 @@ class DmRuleForm(_AccountChoiceMixin, forms.ModelForm):
         templates = [line for line in str(data.get("reply_templates") or "").splitlines() if line.strip()]
         if not templates:
             self.add_error("reply_templates", "Write at least one reply.")
-        if any(len(line) > MESSAGE_MAX_LENGTH for line in templates):
-            self.add_error("reply_templates", f"A reply is at most {MESSAGE_MAX_LENGTH} characters.")
+        too_long = next(filter(None, (message_text_error(line, what="A reply") for line in templates)), None)
+        if too_long is not None:
+            self.add_error("reply_templates", too_long)
         buttons = [line.strip() for line in str(data.get("quick_replies") or "").splitlines() if line.strip()]
         if len(buttons) > 13:
             self.add_error("quick_replies", "Instagram allows at most 13 quick replies.")
@@ -254,8 +255,9 @@ class MessagingSettingsForm(forms.ModelForm):
         if timeout is not None and not 0.5 <= timeout <= 60:
             self.add_error("ai_timeout_seconds", "The timeout is from 0.5 to 60 seconds.")
         max_length = data.get("ai_max_length")
-        if max_length is not None and not 20 <= max_length <= MESSAGE_MAX_LENGTH:
-            self.add_error("ai_max_length", f"From 20 to {MESSAGE_MAX_LENGTH} characters (Instagram's limit).")
+        if max_length is not None and not 20 <= max_length <= MESSAGE_MAX_BYTES:
+            limit = MESSAGE_MAX_BYTES
+            self.add_error("ai_max_length", f"From 20 to {limit} characters (Instagram's limit is {limit} bytes).")
         if data.get("ai_enabled") or data.get("classifier_ai"):
             if not data.get("ai_base_url"):
                 self.add_error("ai_base_url", "The AI needs the endpoint's base URL.")

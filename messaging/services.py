@@ -24,6 +24,7 @@ from instaforge.tasks import enqueue_with_commit
 from instagram.client import InstagramClient
 from instagram.errors import GraphAPIError
 from instagram.events import HandlerResult
+from instagram.limits import message_text_error
 from instagram.models import InboundEvent, InboundEventState
 from instagram.parsing import (
     Attachment,
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 STANDARD_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 # Instagram text messages are at most 1,000 characters.
-MESSAGE_MAX_LENGTH = 1000
 PREVIEW_LENGTH = 200
 DELETED_PREVIEW = "(message deleted)"
 
@@ -330,8 +330,9 @@ def conversation_reply(
     text = text.strip()
     if not text:
         raise ReplyRefused("Write a message first.")
-    if len(text) > MESSAGE_MAX_LENGTH:
-        raise ReplyRefused(f"Instagram messages are at most {MESSAGE_MAX_LENGTH:,} characters.")
+    too_long = message_text_error(text)
+    if too_long is not None:
+        raise ReplyRefused(too_long)
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().select_related("account").get(pk=conversation_id)
         account = conversation.account

@@ -48,6 +48,12 @@ def planned(comment: Comment) -> dict[str, dict[str, Any]]:
     return {action.action_type: action.payload for action in actions}
 
 
+def test_a_private_reply_over_instagrams_1000_bytes_is_refused_on_save(account) -> None:
+    with pytest.raises(ValidationError) as error:
+        rule(account, private_reply_templates="Hi!\n" + "Ça coûte 10 € 😊 " * 60)  # 900 characters, 1,500 bytes
+    assert "A private reply is at most 1,000 bytes of UTF-8" in error.value.message_dict["private_reply_templates"][0]
+
+
 def test_a_regex_rule_with_a_bad_pattern_is_refused_on_save(account) -> None:
     with pytest.raises(ValidationError) as error:
         rule(account, trigger_type="regex", keywords="(price")

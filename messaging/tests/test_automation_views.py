@@ -89,6 +89,7 @@ def test_the_editor_shows_validation_errors_and_saves_nothing(logged_in: Client,
         {"id": "buttons", "type": "send_quick_replies", "text": "Pick", "options": "A title far longer than twenty"},
         {"id": "wait", "type": "delay"},
         {"id": "call", "type": "webhook", "url": "ftp://example.com", "variable": "result", "timeout": "5"},
+        {"id": "long", "type": "send_text", "text": "😊" * 300},  # 300 characters, 1,200 bytes
     ]
     response = logged_in.post(reverse("flow_create"), flow_post(account, steps, keywords=""))
     page = response.content.decode()
@@ -96,6 +97,7 @@ def test_the_editor_shows_validation_errors_and_saves_nothing(logged_in: Client,
     assert "there is no step &#x27;nowhere&#x27; to go to" in page
     assert "longer than 20 characters" in page
     assert "the delay is a whole number of seconds" in page
+    assert "the text is at most 1,000 bytes of UTF-8 (this one has 1,200" in page
     assert "A keyword flow needs at least one keyword." in page
     assert "Enter a valid URL." in page or "needs an http(s) URL" in page
 

@@ -221,8 +221,8 @@ def test_the_same_form_submitted_twice_plans_one_message(make_conversation, make
 
 def test_an_empty_or_too_long_reply_is_refused(make_conversation, make_user) -> None:
     conversation = make_conversation(last_inbound_at=timezone.now())
-    for text in ("   ", "x" * 1001):
-        with pytest.raises(ReplyRefused):
+    for text, why in (("   ", "Write a message first"), ("x" * 1001, "1,000 bytes"), ("😊" * 300, "1,200")):
+        with pytest.raises(ReplyRefused, match=why):
             conversation_reply(conversation_id=conversation.pk, author=make_user(), text=text, token="f" * 32)
     assert not Action.objects.exists()
 

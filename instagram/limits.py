@@ -1,0 +1,31 @@
+"""Limits of Meta's messaging API that several apps check before anything is sent.
+
+Instagram Platform, "Send a Message": "Message text must be UTF-8 and be a
+1000 bytes or less." The same page's Limitations list says "less than 1000
+characters"; bytes are the stricter reading (an accented letter takes two, an
+emoji four), so that is the one checked. Private replies are messages too.
+"""
+
+from __future__ import annotations
+
+MESSAGE_MAX_BYTES = 1000
+
+
+def message_text_size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def message_text_error(text: str, *, what: str = "An Instagram message") -> str | None:
+    """Why ``text`` cannot be sent as a message, or None when it fits."""
+    size = message_text_size(text)
+    if size <= MESSAGE_MAX_BYTES:
+        return None
+    return (
+        f"{what} is at most {MESSAGE_MAX_BYTES:,} bytes of UTF-8 (this one has {size:,}; "
+        "accented letters take 2 bytes, emoji 4)."
+    )
+
+
+def message_text_clip(text: str) -> str:
+    """``text`` cut to the limit, never in the middle of a character."""
+    return text.encode("utf-8")[:MESSAGE_MAX_BYTES].decode("utf-8", errors="ignore")
