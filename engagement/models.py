@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.tenancy import WorkspaceOwned
-from instagram.limits import message_text_error
+from instagram.limits import message_texts_error
 
 
 class TriggerType(models.TextChoices):
@@ -119,11 +119,9 @@ class CommentRule(WorkspaceOwned):
         too_long = [t for t in self.template_list if len(t) > 2200]
         if too_long:
             errors["reply_templates"] = "Instagram comments are at most 2,200 characters."
-        too_long = next(
-            filter(None, (message_text_error(t, what="A private reply") for t in self.private_template_list)), None
-        )
-        if too_long is not None:
-            errors["private_reply_templates"] = too_long
+        private_too_long = message_texts_error(self.private_template_list, what="A private reply")
+        if private_too_long is not None:
+            errors["private_reply_templates"] = private_too_long
         if errors:
             raise ValidationError(errors)
 

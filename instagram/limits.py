@@ -8,6 +8,8 @@ emoji four), so that is the one checked. Private replies are messages too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 MESSAGE_MAX_BYTES = 1000
 
 
@@ -24,6 +26,11 @@ def message_text_error(text: str, *, what: str = "An Instagram message") -> str 
         f"{what} is at most {MESSAGE_MAX_BYTES:,} bytes of UTF-8 (this one has {size:,}; "
         "accented letters take 2 bytes, emoji 4)."
     )
+
+
+def message_texts_error(texts: Iterable[str], *, what: str) -> str | None:
+    """The first of ``texts`` that cannot be sent, said as ``message_text_error`` says it; None when all fit."""
+    return next(filter(None, (message_text_error(text, what=what) for text in texts)), None)
 
 
 def message_text_clip(text: str) -> str:

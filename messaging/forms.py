@@ -7,7 +7,7 @@ from django import forms
 
 from accounts.models import InstagramAccount
 from instaforge.outbound import outbound_url_problem
-from instagram.limits import MESSAGE_MAX_BYTES, message_text_error
+from instagram.limits import MESSAGE_MAX_BYTES, message_texts_error
 from messaging.flows import STEP_TYPES, cases_format, cases_parse, options_format, options_parse
 from messaging.models import ConversationState, DmRule, Flow, MessagingSettings, TriggerKind
 
@@ -86,7 +86,7 @@ class DmRuleForm(_AccountChoiceMixin, forms.ModelForm):
         templates = [line for line in str(data.get("reply_templates") or "").splitlines() if line.strip()]
         if not templates:
             self.add_error("reply_templates", "Write at least one reply.")
-        too_long = next(filter(None, (message_text_error(line, what="A reply") for line in templates)), None)
+        too_long = message_texts_error(templates, what="A reply")
         if too_long is not None:
             self.add_error("reply_templates", too_long)
         buttons = [line.strip() for line in str(data.get("quick_replies") or "").splitlines() if line.strip()]
