@@ -3,19 +3,16 @@
 Why counter rows and fixed windows: limits shared by many accounts cannot be
 protected by an account's row lock, and counting the ledger then writing
 would let two dispatchers both take the last slot. Each scope and window has
-one ``SafetyCounter`` row; a slot is taken by one conditional
-``UPDATE … SET count = count + 1 WHERE count < limit``. On PostgreSQL the
-update locks the row until commit and re-checks the condition after waiting,
+one ``SafetyCounter`` row; an action's slots are taken by one conditional
+``UPDATE … SET count = count + 1 WHERE count < limit`` over their rows. On
+PostgreSQL the statement locks the rows until commit, in one fixed order
+(scope, then window: no deadlock), and re-checks the condition after waiting;
 on SQLite writers are serialised: either way two dispatchers never take the
 same slot. The update runs in the transaction that marks the action
 ``sending``, so a rolled-back claim gives its slot back. Windows are fixed
 (aligned on the UTC hour and day) so each one is a single row; the deferral
 says when the window resets, which is when a slot frees.
 
-Counters are taken in one fixed order (workspace before platform, hour before
-day), so transactions waiting on each other's rows cannot deadlock; the
-platform's rows, which every dispatcher takes, come last and are held for the
-shortest time.
 Per-account limits are counted on the ledger under the account's row lock
 instead (``safety.gate``): they are exact too, and sliding.
 """
@@ -24,7 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from django.db import connection
 from django.db.models import F
 
 from safety.models import SafetyCounter
@@ -52,39 +51,67 @@ def window_start(now: datetime, window: str) -> datetime:
     return utc.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _take(slot: CounterSlot) -> bool:
-    if slot.limit <= 0:
-        return False
-    row = SafetyCounter.objects.filter(scope=slot.scope, window=slot.window, window_start=slot.window_start)
-    if row.filter(count__lt=slot.limit).update(count=F("count") + 1):
-        return True
-    # No row yet for this window (or it is full): create it if missing, then try once more.
-    SafetyCounter.objects.bulk_create(
-        [SafetyCounter(scope=slot.scope, window=slot.window, window_start=slot.window_start, count=0)],
-        ignore_conflicts=True,
+def _take_all(slots: list[CounterSlot]) -> set[tuple[str, str]]:
+    """One statement: take one unit of every slot that has room; returns the (scope, window) of those taken.
+
+    The rows are locked in one order (scope, window) by every dispatcher (``FOR
+    UPDATE`` in the sub-select, PostgreSQL; SQLite serialises writers), so
+    transactions waiting on each other's rows cannot deadlock; a row another
+    transaction holds is re-checked against its limit once that one commits.
+    """
+    table, quote = SafetyCounter._meta.db_table, connection.ops.quote_name
+    match = " OR ".join(
+        f"({quote('scope')} = %s AND {quote('window')} = %s AND {quote('window_start')} = %s AND {quote('count')} < %s)"
+        for _ in slots
     )
-    return bool(row.filter(count__lt=slot.limit).update(count=F("count") + 1))
+    params: list[Any] = []
+    for slot in slots:
+        params += [slot.scope, slot.window, connection.ops.adapt_datetimefield_value(slot.window_start), slot.limit]
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"UPDATE {quote(table)} SET {quote('count')} = {quote('count')} + 1 WHERE {quote('id')} IN "  # noqa: S608
+        f"(SELECT {quote('id')} FROM {quote(table)} WHERE {match} ORDER BY {quote('scope')}, {quote('window')}{lock}) "
+        f"RETURNING {quote('scope')}, {quote('window')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(scope, window) for scope, window in cursor.fetchall()}
 
 
-def _give_back(slot: CounterSlot) -> None:
-    SafetyCounter.objects.filter(
-        scope=slot.scope, window=slot.window, window_start=slot.window_start, count__gt=0
-    ).update(count=F("count") - 1)
+def _give_back(slots: list[CounterSlot], taken: set[tuple[str, str]]) -> None:
+    """Return the units just taken (their rows are still locked by this transaction: exact)."""
+    for slot in slots:
+        if (slot.scope, slot.window) in taken:
+            SafetyCounter.objects.filter(
+                scope=slot.scope, window=slot.window, window_start=slot.window_start, count__gt=0
+            ).update(count=F("count") - 1)
 
 
 def counters_take(*, slots: list[CounterSlot]) -> CounterSlot | None:
     """Take one unit of every slot, all or none. Returns the first full slot, or None when all were taken.
 
-    Must run inside the transaction that records the action as sending.
+    Must run inside the transaction that records the action as sending. One
+    statement when every window's row exists; a new window's rows are created,
+    then the statement runs once more.
     """
-    taken: list[CounterSlot] = []
     for slot in slots:
-        if not _take(slot):
-            for done in taken:  # rows we updated are still locked by us: giving back is exact
-                _give_back(done)
+        if slot.limit <= 0:
             return slot
-        taken.append(slot)
-    return None
+    if not slots:
+        return None
+    taken = _take_all(slots)
+    if len(taken) < len(slots):
+        _give_back(slots, taken)
+        # A row may be missing (a new hour or day): create the windows' rows, then try once more.
+        SafetyCounter.objects.bulk_create(
+            [SafetyCounter(scope=s.scope, window=s.window, window_start=s.window_start, count=0) for s in slots],
+            ignore_conflicts=True,
+        )
+        taken = _take_all(slots)
+    if len(taken) == len(slots):
+        return None
+    _give_back(slots, taken)
+    return next(slot for slot in slots if (slot.scope, slot.window) not in taken)
 
 
 def counters_prune(*, now: datetime) -> int:

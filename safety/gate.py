@@ -151,11 +151,7 @@ def _ledger_check(*, action: Action, account: InstagramAccount, now: datetime, p
 
 
 def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPolicy) -> list[CounterSlot]:
-    """The shared counters to take, in one fixed order (no deadlock), the hottest last.
-
-    Every dispatcher takes the platform's rows; a row stays locked until the
-    transaction commits, so taking them last keeps that wait as short as it can be.
-    """
+    """The shared counters to take; when several are full, the deferral names the first (the workspace's)."""
     hour, day = window_start(now, "hour"), window_start(now, "day")
     workspace = f"workspace:{account.workspace_id}"
     slots = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -31,11 +31,19 @@ class AccountSafety:
     stopped: str | None  # why sending is stopped (a kill switch), or None
 
 
-# The dispatcher asks for the same few accounts' settings hundreds of times a second: it keeps
-# them for SAFETY_SETTINGS_CACHE_SECONDS (1 s by default), so a kill switch or an override
-# changed in another process takes effect within that time; in this process at once (the
-# services clear the cache when they write).
-_cache: dict[tuple[int, int], tuple[float, AccountSafety]] = {}
+# The dispatcher asks for the same workspaces' settings hundreds of times a second: it keeps each
+# workspace's (its row and its accounts' rows, read together) for SAFETY_SETTINGS_CACHE_SECONDS
+# (1 s by default), so a kill switch or an override changed in another process takes effect within
+# that time; in this process at once (the services clear the cache when they write).
+@dataclass(frozen=True)
+class _ScopeSafety:
+    global_reason: str | None  # the platform's kill switch is on (its reason), or None
+    workspace: tuple[dict[str, int], str | None]  # the workspace's overrides and why it is stopped
+    accounts: dict[int, tuple[dict[str, int], str | None]]  # the same per account that has a row
+    composed: dict[int, AccountSafety] = field(default_factory=dict)  # each account's, once worked out
+
+
+_cache: dict[int, tuple[float, _ScopeSafety]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -48,44 +56,52 @@ def account_safety(*, workspace_id: int, account_id: int, base: SafetyPolicy | N
     """The effective policy of an account (defaults ← workspace ← account) and whether a kill switch is on.
 
     Cross-tenant by nature (the dispatcher serves every workspace): reads with ``all_workspaces``.
-    Read at most every ``SAFETY_SETTINGS_CACHE_SECONDS`` per account (see above).
+    Read at most every ``SAFETY_SETTINGS_CACHE_SECONDS`` per workspace (see above).
     """
     ttl = float(getattr(settings, "SAFETY_SETTINGS_CACHE_SECONDS", 0))
     if base is not None or ttl <= 0:
-        return _account_safety_read(workspace_id=workspace_id, account_id=account_id, base=base)
-    key, now = (workspace_id, account_id), time.monotonic()
-    cached = _cache.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    fresh = _account_safety_read(workspace_id=workspace_id, account_id=account_id, base=None)
-    with _cache_lock:
-        _cache[key] = (now + ttl, fresh)
-    return fresh
+        return _account_safety(_scope_safety_read(workspace_id=workspace_id), account_id, base)
+    now = time.monotonic()
+    cached = _cache.get(workspace_id)
+    if cached is None or cached[0] <= now:
+        cached = (now + ttl, _scope_safety_read(workspace_id=workspace_id))
+        with _cache_lock:
+            _cache[workspace_id] = cached
+    scope = cached[1]
+    if account_id not in scope.composed:
+        scope.composed[account_id] = _account_safety(scope, account_id, None)
+    return scope.composed[account_id]
 
 
-def _account_safety_read(*, workspace_id: int, account_id: int, base: SafetyPolicy | None) -> AccountSafety:
-    base = base or default_policy()
+def _scope_safety_read(*, workspace_id: int) -> _ScopeSafety:
+    """Two queries: the platform's kill switch, and every override row of the workspace."""
     switch = GlobalKillSwitch.objects.filter(pk=1, sending_stopped=True).values_list("stopped_reason", flat=True)
     global_reason = switch.first()
-    if global_reason is not None:
-        return AccountSafety(base, _stopped("for the whole platform by an operator", global_reason))
-    workspace_values: dict[str, int] = {}
-    account_values: dict[str, int] = {}
-    stopped = None
-    rows = SafetyOverride.all_workspaces.filter(workspace_id=workspace_id).filter(
-        Q(account__isnull=True) | Q(account_id=account_id)
-    )
-    for account_ref, values, sending_stopped, reason in rows.values_list(
+    workspace: tuple[dict[str, int], str | None] = ({}, None)
+    accounts: dict[int, tuple[dict[str, int], str | None]] = {}
+    rows = SafetyOverride.all_workspaces.filter(workspace_id=workspace_id).values_list(
         "account_id", "values", "sending_stopped", "stopped_reason"
-    ):
+    )
+    for account_ref, values, sending_stopped, reason in rows:
+        entry = (values or {}, reason if sending_stopped else None)
         if account_ref is None:
-            workspace_values = values or {}
-            if sending_stopped:
-                stopped = _stopped("for this workspace", reason)
+            workspace = entry
         else:
-            account_values = values or {}
-            if sending_stopped and stopped is None:
-                stopped = _stopped("for this account", reason)
+            accounts[account_ref] = entry
+    return _ScopeSafety(global_reason, workspace, accounts)
+
+
+def _account_safety(scope: _ScopeSafety, account_id: int, base: SafetyPolicy | None) -> AccountSafety:
+    base = base or default_policy()
+    if scope.global_reason is not None:
+        return AccountSafety(base, _stopped("for the whole platform by an operator", scope.global_reason))
+    workspace_values, workspace_stopped = scope.workspace
+    account_values, account_stopped = scope.accounts.get(account_id, ({}, None))
+    stopped = None
+    if workspace_stopped is not None:
+        stopped = _stopped("for this workspace", workspace_stopped)
+    elif account_stopped is not None:
+        stopped = _stopped("for this account", account_stopped)
     return AccountSafety(policy_with_overrides(base, workspace_values, account_values), stopped)
 
 
@@ -169,7 +185,7 @@ def account_risk(*, workspace_id: int, account_id: int, now: datetime | None = N
 
     now = now or timezone.now()
     usage = AccountUsage.objects.filter(account_id=account_id).first()
-    policy = _account_safety_read(workspace_id=workspace_id, account_id=account_id, base=None).policy
+    policy = _account_safety(_scope_safety_read(workspace_id=workspace_id), account_id, None).policy  # not cached
     slowdown = risk_slowdown(usage=usage, policy=policy)
     components = sorted(
         (
