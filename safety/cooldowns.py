@@ -14,10 +14,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Aggregate, Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -37,32 +37,57 @@ COUNTERPART_KEYS: dict[str, tuple[str, str]] = {
     ActionType.PRIVATE_REPLY: ("counterpart_cooldowns.commenter", "automated answers to the same commenter"),
 }
 COMMENTER_TYPES: tuple[str, ...] = (ActionType.COMMENT_REPLY, ActionType.PRIVATE_REPLY)
+COUNTERPART_LAST = "counterpart_last"  # the aggregate's name in the gate's one query
 
 
-def counterpart_cooldown_check(
-    *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy
-) -> Decision | None:
-    """Defer an automated answer to someone answered less than the cooldown ago."""
-    from actions.models import Action as ActionModel
-
+def _counterpart_rule(action: Action, policy: SafetyPolicy) -> tuple[int, str, Q] | None:
+    """The cooldown that applies to ``action``'s person: (seconds, what, the earlier answers' condition)."""
     entry = COUNTERPART_KEYS.get(action.action_type)
     if entry is None or not action.counterpart_id or not is_automated(action):
         return None
     key, what = entry
-    cooldown = policy.setting(key)
+    cooldown = int(policy.setting(key) or 0)
     if not cooldown:
         return None
     types = COMMENTER_TYPES if action.action_type in COMMENTER_TYPES else (action.action_type,)
-    last = (
-        ActionModel.all_workspaces.filter(
-            account_id=account.pk,
-            counterpart_id=action.counterpart_id,
-            action_type__in=types,
-            started_at__gte=now - timedelta(seconds=cooldown),
-        )
-        .exclude(pk=action.pk)
-        .aggregate(last=Max("started_at"))["last"]
-    )
+    return cooldown, what, Q(counterpart_id=action.counterpart_id, action_type__in=types)
+
+
+def counterpart_aggregates(
+    *, action: Action, now: datetime, policy: SafetyPolicy
+) -> tuple[dict[str, Aggregate], timedelta]:
+    """What ``counterpart_cooldown_check`` reads, and over how long, for the gate's one aggregate over the ledger."""
+    rule = _counterpart_rule(action, policy)
+    if rule is None:
+        return {}, timedelta(0)
+    cooldown, _what, condition = rule
+    window = timedelta(seconds=cooldown)
+    return {COUNTERPART_LAST: Max("started_at", filter=condition & Q(started_at__gte=now - window))}, window
+
+
+def counterpart_cooldown_check(
+    *,
+    action: Action,
+    account: InstagramAccount,
+    now: datetime,
+    policy: SafetyPolicy,
+    counts: dict[str, Any] | None = None,
+) -> Decision | None:
+    """Defer an automated answer to someone answered less than the cooldown ago.
+
+    ``counts`` holds ``counterpart_aggregates`` already read (the gate's one query); else this reads them.
+    """
+    from actions.models import Action as ActionModel
+
+    rule = _counterpart_rule(action, policy)
+    if rule is None:
+        return None
+    cooldown, what, _condition = rule
+    if counts is None:
+        aggregates, window = counterpart_aggregates(action=action, now=now, policy=policy)
+        mine = ActionModel.all_workspaces.filter(account_id=account.pk, started_at__gte=now - window)
+        counts = mine.exclude(pk=action.pk).aggregate(**aggregates)
+    last = counts[COUNTERPART_LAST]
     if last is None:
         return None
     return Decision.defer(last + timedelta(seconds=cooldown), f"cooldown: {cooldown} s between {what}")

@@ -30,18 +30,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from django.db.models import Aggregate, Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
 from actions.models import NOT_CONTENT_TYPES, Action, ActionType, Verdict
-from safety.cooldowns import backoff_check, counterpart_cooldown_check
+from safety.cooldowns import backoff_check, counterpart_aggregates, counterpart_cooldown_check
 from safety.counters import CounterSlot, counters_take, window_start
 from safety.decision import Decision
 from safety.models import AccountUsage
-from safety.patterns import patterns_check
+from safety.patterns import patterns_aggregates, patterns_check
 from safety.policies import AUDIO_VIDEO, META_CEILINGS, SafetyPolicy, plural_label
 from safety.risk import policy_slowed, risk_slowdown, risk_spacing_check
 from safety.selectors import account_safety
@@ -118,15 +118,29 @@ def _ledger_filter(limit: _LedgerLimit, action: Action, now: datetime) -> Q:
     return condition
 
 
-def _ledger_check(*, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy) -> Decision | None:
-    """Per-account limits and the cooldown, from one aggregate over the account's last 24 hours."""
+_NO_MORE_READS: tuple[dict[str, Aggregate], timedelta] = ({}, timedelta(0))
+
+
+def _ledger_check(
+    *,
+    action: Action,
+    account: InstagramAccount,
+    now: datetime,
+    policy: SafetyPolicy,
+    more: tuple[dict[str, Aggregate], timedelta] = _NO_MORE_READS,
+) -> tuple[Decision | None, dict[str, Any]]:
+    """Per-account limits and the cooldown, from one aggregate over the account's last 24 hours.
+
+    ``more`` adds the later checks' aggregates (and how far back they look) to
+    that one query; their values are returned with the decision.
+    """
     limits = _ledger_limits(action, policy)
-    longest = max([DAY, *(limit.window for limit in limits)])
+    longest = max([DAY, more[1], *(limit.window for limit in limits)])
     mine = Action.all_workspaces.filter(account_id=account.pk).exclude(pk=action.pk)
     recent = mine.filter(started_at__gte=now - longest)
-    aggregates: dict[str, Aggregate] = {
-        f"limit_{index}": Count("pk", filter=_ledger_filter(limit, action, now)) for index, limit in enumerate(limits)
-    }
+    aggregates: dict[str, Aggregate] = dict(more[0])
+    for index, limit in enumerate(limits):
+        aggregates[f"limit_{index}"] = Count("pk", filter=_ledger_filter(limit, action, now))
     cooldown = policy.cooldown_seconds(action.action_type) if action.action_type not in NOT_CONTENT_TYPES else 0
     if cooldown:
         aggregates["last_of_type"] = Max("started_at", filter=Q(action_type=action.action_type))
@@ -139,15 +153,13 @@ def _ledger_check(*, action: Action, account: InstagramAccount, now: datetime, p
         in_window = mine.filter(_ledger_filter(limit, action, now)).order_by("started_at")
         leaving = in_window.values_list("started_at", flat=True)[used - limit.limit] if limit.limit else None
         until = (leaving + limit.window + timedelta(seconds=1)) if leaving else now + limit.window
-        return Decision.defer(
-            until, f"{limit.name}: {used} of {limit.limit} used in the last {_describe(limit.window)}"
-        )
+        reason = f"{limit.name}: {used} of {limit.limit} used in the last {_describe(limit.window)}"
+        return Decision.defer(until, reason), counts
     last = counts.get("last_of_type")
     if cooldown and last is not None and now < last + timedelta(seconds=cooldown):
-        return Decision.defer(
-            last + timedelta(seconds=cooldown), f"cooldown: {cooldown} s between {plural_label(action.action_type)}"
-        )
-    return None
+        reason = f"cooldown: {cooldown} s between {plural_label(action.action_type)}"
+        return Decision.defer(last + timedelta(seconds=cooldown), reason), counts
+    return None, counts
 
 
 def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPolicy) -> list[CounterSlot]:
@@ -202,7 +214,7 @@ def gate_evaluate(
         return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
 
     if action.action_type in NOT_CONTENT_TYPES:  # a typing indicator, ice breakers: Meta's ceilings only
-        return _ledger_check(action=action, account=account, now=now, policy=policy) or Decision.allow(
+        return _ledger_check(action=action, account=account, now=now, policy=policy)[0] or Decision.allow(
             "typing indicator: within Meta's Send API limit"
             if action.action_type == ActionType.SENDER_ACTION
             else "sends nothing to anyone: within Meta's limits"
@@ -224,13 +236,17 @@ def gate_evaluate(
             return decision
         policy = policy_slowed(policy, slowdown)
 
-    decision = _ledger_check(action=action, account=account, now=now, policy=policy)
+    # One query over the account's ledger for the limits, the per-person cooldowns and the patterns.
+    person, person_window = counterpart_aggregates(action=action, now=now, policy=policy)
+    patterns, patterns_window = patterns_aggregates(action=action, now=now, policy=policy)
+    more = ({**person, **patterns}, max(person_window, patterns_window))
+    decision, counts = _ledger_check(action=action, account=account, now=now, policy=policy, more=more)
     if decision is not None:
         if slowdown is not None and slowdown.limit_percent < 100:
             return replace(decision, reason=f"{decision.reason} — {slowdown.note()}"[:500])
         return decision
 
-    decision = _checks_after_limits(action=action, account=account, now=now, policy=policy)
+    decision = _checks_after_limits(action=action, account=account, now=now, policy=policy, counts=counts)
     if decision is not None and decision.verdict != Verdict.ALLOW:
         return decision
     note = decision.reason if decision is not None else ""  # e.g. "pattern: … sent a variation instead"
@@ -247,10 +263,13 @@ def gate_evaluate(
 
 
 def _checks_after_limits(
-    *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy
+    *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy, counts: dict[str, Any]
 ) -> Decision | None:
-    """Per-person cooldowns, active hours, then the pattern detector (which may vary the text); each in its module."""
-    decision = counterpart_cooldown_check(action=action, account=account, now=now, policy=policy)
+    """Per-person cooldowns, active hours, then the pattern detector (which may vary the text); each in its module.
+
+    ``counts`` holds what they read from the ledger (the limits' query).
+    """
+    decision = counterpart_cooldown_check(action=action, account=account, now=now, policy=policy, counts=counts)
     if decision is not None:
         return decision
     if is_proactive(payload=action.payload or {}):
@@ -261,4 +280,4 @@ def _checks_after_limits(
                 f"active hours: proactive actions run {policy.setting('active_hours.start_hour')}:00–"
                 f"{policy.setting('active_hours.end_hour', 24)}:00 in the account's timezone ({account.time_zone})",
             )
-    return patterns_check(action=action, account=account, now=now, policy=policy)
+    return patterns_check(action=action, account=account, now=now, policy=policy, counts=counts)

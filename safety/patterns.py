@@ -28,10 +28,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Aggregate, Count, Q
 
 from accounts.models import InstagramAccount
 from actions.models import NOT_CONTENT_TYPES, Action
@@ -88,46 +89,82 @@ def _leaving(rows: Any, *, used: int, limit: int, window: timedelta, now: dateti
     return (leaving + window + timedelta(seconds=1)) if leaving else now + window
 
 
-def patterns_check(
-    *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy
-) -> Decision | None:
-    """Vary, defer or pass ``action``; every hit is flagged for the risk score. One query when nothing hits.
+@dataclass(frozen=True)
+class _Settings:
+    repeat_max: int
+    repeat: timedelta
+    factor: float
+    velocity: timedelta
+    burst_max: int
+    burst: timedelta
 
-    Returns a deferral, an allow whose reason tells that the text was varied
-    (the gate still takes the shared counters), or None.
-    """
-    if not is_automated(action):
-        return None
-    repeat_max, repeat_window = policy.setting("patterns.repeat_max"), policy.setting("patterns.repeat_window_seconds")
-    factor, velocity_window = (
-        policy.setting("patterns.velocity_factor"),
-        policy.setting("patterns.velocity_window_seconds"),
-    )
-    burst_max, burst_window = (
-        policy.setting("patterns.user_burst_max"),
-        policy.setting("patterns.user_burst_window_seconds"),
-    )
-    checks: dict[str, Q] = {}
-    repeat = timedelta(seconds=repeat_window)
-    velocity = timedelta(seconds=velocity_window)
-    burst = timedelta(seconds=burst_window)
-    if repeat_max and repeat_window and action.text_fingerprint:
-        checks["repeat"] = Q(text_fingerprint=action.text_fingerprint, started_at__gte=now - repeat)
-    if factor and velocity_window:
-        checks["recent"] = Q(started_at__gte=now - velocity) & ~Q(action_type__in=NOT_CONTENT_TYPES)
-        checks["day"] = Q(started_at__gte=now - DAY) & ~Q(action_type__in=NOT_CONTENT_TYPES)
-    if burst_max and burst_window and action.counterpart_id:
-        checks["to_user"] = Q(counterpart_id=action.counterpart_id, started_at__gte=now - burst) & ~Q(
-            action_type__in=NOT_CONTENT_TYPES
+    @classmethod
+    def of(cls, policy: SafetyPolicy) -> _Settings:
+        setting = policy.setting
+        return cls(
+            repeat_max=setting("patterns.repeat_max"),
+            repeat=timedelta(seconds=setting("patterns.repeat_window_seconds")),
+            factor=setting("patterns.velocity_factor"),
+            velocity=timedelta(seconds=setting("patterns.velocity_window_seconds")),
+            burst_max=setting("patterns.user_burst_max"),
+            burst=timedelta(seconds=setting("patterns.user_burst_window_seconds")),
         )
+
+
+def _checks(action: Action, now: datetime, rules: _Settings) -> dict[str, Q]:
+    """The ledger rows each pattern counts, by name (none for what is not automation)."""
+    if not is_automated(action):
+        return {}
+    checks: dict[str, Q] = {}
+    content = ~Q(action_type__in=NOT_CONTENT_TYPES)
+    if rules.repeat_max and rules.repeat and action.text_fingerprint:
+        checks["repeat"] = Q(text_fingerprint=action.text_fingerprint, started_at__gte=now - rules.repeat)
+    if rules.factor and rules.velocity:
+        checks["recent"] = Q(started_at__gte=now - rules.velocity) & content
+        checks["day"] = Q(started_at__gte=now - DAY) & content
+    if rules.burst_max and rules.burst and action.counterpart_id:
+        checks["to_user"] = Q(counterpart_id=action.counterpart_id, started_at__gte=now - rules.burst) & content
+    return checks
+
+
+def patterns_aggregates(
+    *, action: Action, now: datetime, policy: SafetyPolicy
+) -> tuple[dict[str, Aggregate], timedelta]:
+    """What ``patterns_check`` counts, and over how long, for the gate's one aggregate over the account's ledger."""
+    rules = _Settings.of(policy)
+    checks = _checks(action, now, rules)
+    aggregates: dict[str, Aggregate] = {
+        f"pattern_{name}": Count("pk", filter=condition) for name, condition in checks.items()
+    }
+    return aggregates, max(DAY, rules.repeat, rules.velocity, rules.burst)
+
+
+def patterns_check(
+    *,
+    action: Action,
+    account: InstagramAccount,
+    now: datetime,
+    policy: SafetyPolicy,
+    counts: dict[str, Any] | None = None,
+) -> Decision | None:
+    """Vary, defer or pass ``action``; every hit is flagged for the risk score. No query when nothing hits.
+
+    ``counts`` holds ``patterns_aggregates`` already read (the gate's one query
+    over the ledger); else this reads them. Returns a deferral, an allow whose
+    reason tells that the text was varied (the gate still takes the shared
+    counters), or None.
+    """
+    rules = _Settings.of(policy)
+    checks = _checks(action, now, rules)
     if not checks:
         return None
+    repeat_max, repeat, factor, velocity = rules.repeat_max, rules.repeat, rules.factor, rules.velocity
+    burst_max, burst = rules.burst_max, rules.burst
     mine = Action.all_workspaces.filter(account_id=account.pk, started_at__isnull=False).exclude(pk=action.pk)
-    longest = max(DAY if "day" in checks else timedelta(0), repeat, burst)
-    counts = mine.filter(started_at__gte=now - longest).aggregate(
-        **{name: Count("pk", filter=condition) for name, condition in checks.items()}
-    )
-
+    if counts is None:
+        aggregates, longest = patterns_aggregates(action=action, now=now, policy=policy)
+        counts = mine.filter(started_at__gte=now - longest).aggregate(**aggregates)
+    counts = {name: counts[f"pattern_{name}"] for name in checks}
     varied_note = None
     if counts.get("repeat", 0) >= repeat_max > 0:
         varied = _vary(action=action, mine=mine, now=now, repeat=repeat, repeat_max=repeat_max)

@@ -150,7 +150,7 @@ def test_a_gate_decision_takes_a_bounded_number_of_queries(
         )
     first, second = actions_claim_due(worker_id="w", now=timezone.now())
     assert action_gate_and_mark(action_id=first, worker_id="w", now=timezone.now()) is not None
-    # Lock with the usage row, kill switches, overrides, ledger aggregate, per-person cooldown, patterns
-    # aggregate, the shared counters (one statement), the decision, mark sending, and begin/commit: 11.
-    with django_assert_max_num_queries(11):
+    # Lock with the usage row, kill switches, overrides, one aggregate over the ledger (limits, per-person
+    # cooldown, patterns), the shared counters (one statement), the decision, mark sending, begin/commit: 9.
+    with django_assert_max_num_queries(9):
         assert action_gate_and_mark(action_id=second, worker_id="w", now=timezone.now()) is not None
