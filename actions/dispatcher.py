@@ -27,7 +27,7 @@ from django.utils import timezone
 from accounts.services import ForbiddenTransition, account_mark_error
 from accounts.vault import TokenDecryptionError
 from actions.executor import action_execute, action_reconcile
-from actions.models import Action, ActionState, Verdict
+from actions.models import Action, ActionDecision, ActionState, Verdict
 from actions.services import action_finish, action_record_decision
 from instagram.errors import (
     GraphAPIError,
@@ -83,46 +83,66 @@ def _defer(action_id: int, *, until: datetime, reason: str) -> None:
 
 
 def action_gate_and_mark(*, action_id: int, worker_id: str, now: datetime) -> Action | None:
-    """Ask the gate about a claimed action and record the verdict. Returns the action if it may be sent now.
+    """Ask the gate about one claimed action (see ``actions_gate_and_mark``). Returns it if it may be sent now."""
+    allowed = actions_gate_and_mark(action_ids=[action_id], worker_id=worker_id, now=now)
+    return allowed[0] if allowed else None
 
-    Holds the account's row lock, so two dispatchers never both count the same
-    free slot of one account; the gate takes the shared (platform, workspace)
-    counter slots in this same transaction, so an allow and its count commit
-    together or not at all.
+
+def actions_gate_and_mark(*, action_ids: list[int], worker_id: str, now: datetime) -> list[Action]:
+    """Ask the gate about claimed actions and record each verdict. Returns those that may be sent now.
+
+    One transaction for the lot. It holds the accounts' row locks (taken
+    together, in account order, as every dispatcher takes them: no deadlock),
+    so two dispatchers never both count the same free slot of one account; the
+    gate takes the shared (platform, workspace) counter slots in this same
+    transaction, after every account lock, so an allow and its count commit
+    together or not at all. Each verdict is applied before the next action is
+    gated (a later action of the same account counts the earlier ones); the
+    decisions are written together at the end.
     """
+    if not action_ids:
+        return []
+    allowed: list[Action] = []
+    decisions: list[ActionDecision] = []
     with transaction.atomic():
-        # One query: the action with its account and the account's usage row (regain time, risk,
-        # backoff), the account's row locked (PostgreSQL; SQLite serialises writers anyway).
-        # Every dispatcher locks the account before its counters.
-        action = (
+        # One query: the actions with their accounts and the accounts' usage rows (regain time, risk,
+        # backoff), the accounts' rows locked (PostgreSQL; SQLite serialises writers anyway).
+        actions = (
             Action.all_workspaces.select_related("account", "account__usage")
             .select_for_update(of=("account",))
-            .filter(pk=action_id, state=ActionState.CLAIMED, claimed_by=worker_id)
-            .first()
+            .filter(pk__in=action_ids, state=ActionState.CLAIMED, claimed_by=worker_id)
+            .order_by("account_id", "id")
         )
-        if action is None:
-            return None
-        account = action.account
-        decision = gate_evaluate(action=action, account=account, now=now)
-        action_record_decision(action=action, verdict=decision.verdict, reason=decision.reason, until=decision.until)
-        if decision.verdict == Verdict.DEFER:
-            assert decision.until is not None
-            _defer(action_id, until=decision.until, reason=decision.reason)
-            return None
-        if decision.verdict == Verdict.DENY:
-            Action.all_workspaces.filter(pk=action_id).update(
-                state=ActionState.DENIED, last_reason=decision.reason, finished_at=now, lease_until=None
+        for action in actions:
+            decision = gate_evaluate(action=action, account=action.account, now=now)
+            decisions.append(
+                ActionDecision(
+                    workspace_id=action.workspace_id,
+                    action=action,
+                    verdict=decision.verdict,
+                    reason=decision.reason[:500],
+                    until=decision.until,
+                )
             )
-            return None
-        Action.all_workspaces.filter(pk=action_id).update(
-            state=ActionState.SENDING,
-            started_at=now,
-            attempts=F("attempts") + 1,
-            lease_until=_lease(now),
-            last_reason=decision.reason,
-        )
-        action.state = ActionState.SENDING
-        return action
+            if decision.verdict == Verdict.DEFER:
+                assert decision.until is not None
+                _defer(action.pk, until=decision.until, reason=decision.reason)
+            elif decision.verdict == Verdict.DENY:
+                Action.all_workspaces.filter(pk=action.pk).update(
+                    state=ActionState.DENIED, last_reason=decision.reason, finished_at=now, lease_until=None
+                )
+            else:
+                Action.all_workspaces.filter(pk=action.pk).update(
+                    state=ActionState.SENDING,
+                    started_at=now,
+                    attempts=F("attempts") + 1,
+                    lease_until=_lease(now),
+                    last_reason=decision.reason,
+                )
+                action.state = ActionState.SENDING
+                allowed.append(action)
+        ActionDecision.all_workspaces.bulk_create(decisions)
+    return allowed
 
 
 def action_send(*, action: Action) -> str:
@@ -255,8 +275,10 @@ def dispatch_once(
     """One pass: claim due actions, gate them, send the allowed ones. Returns how many were claimed.
 
     Without ``senders`` each allowed action is sent before the next is gated
-    (tests, one-off runs); with them, sends run in the pool while this thread
-    gates the next action, and no more is claimed than the pool can take.
+    (tests, one-off runs: an error's backoff applies to the next); with them,
+    the claimed actions are gated in one transaction, their sends run in the
+    pool while this thread claims and gates the next ones, and no more is
+    claimed than the pool can take.
     """
     now = now or timezone.now()
     if senders is not None:
@@ -265,14 +287,14 @@ def dispatch_once(
             senders.wait_for_one()
             return 1  # busy, not idle: come back at once
     claimed = actions_claim_due(worker_id=worker_id, now=now, limit=limit)
-    for action_id in claimed:
-        action = action_gate_and_mark(action_id=action_id, worker_id=worker_id, now=timezone.now())
-        if action is None:
-            continue
-        if senders is None:
-            action_send(action=action)
-        else:
-            senders.submit(action, worker_id=worker_id)
+    if senders is None:
+        for action_id in claimed:
+            action = action_gate_and_mark(action_id=action_id, worker_id=worker_id, now=timezone.now())
+            if action is not None:
+                action_send(action=action)
+        return len(claimed)
+    for action in actions_gate_and_mark(action_ids=claimed, worker_id=worker_id, now=timezone.now()):
+        senders.submit(action, worker_id=worker_id)
     return len(claimed)
 
 

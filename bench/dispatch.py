@@ -213,13 +213,13 @@ GATE_WORKER = """
 import django, sys
 django.setup()
 from django.utils import timezone
-from actions.dispatcher import action_gate_and_mark, actions_claim_due
+from actions.dispatcher import actions_claim_due, actions_gate_and_mark
 from actions.models import Action, ActionState
 worker = sys.argv[1]
 while claimed := actions_claim_due(worker_id=worker, now=timezone.now(), limit=20):
-    for action_id in claimed:
-        if action_gate_and_mark(action_id=action_id, worker_id=worker, now=timezone.now()) is not None:
-            Action.all_workspaces.filter(pk=action_id).update(state=ActionState.SUCCEEDED, finished_at=timezone.now())
+    allowed = actions_gate_and_mark(action_ids=claimed, worker_id=worker, now=timezone.now())
+    done = [action.pk for action in allowed]
+    Action.all_workspaces.filter(pk__in=done).update(state=ActionState.SUCCEEDED, finished_at=timezone.now())
 """
 
 
