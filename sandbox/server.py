@@ -55,8 +55,6 @@ class PooledWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     (Django's handler closes every connection of a single-threaded server).
     """
 
-    daemon_threads = True
-
     def __init__(self, *args: Any, threads: int = SERVER_THREADS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sandbox")
