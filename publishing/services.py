@@ -78,6 +78,13 @@ def _facts(uploads: Sequence[Upload]) -> list[validation.MediaFacts]:
     return [validation.MediaFacts(u.name, u.size, u.info) for u in uploads if u.info is not None]
 
 
+def _kind_errors(kind: str) -> list[str]:
+    """Empty for a known post kind, else the message naming the kinds there are."""
+    if kind in PostKind.values:
+        return []
+    return [f"Unknown post kind {kind!r}; use one of {', '.join(PostKind.values)}."]
+
+
 def post_errors(
     *,
     kind: str,
@@ -90,8 +97,8 @@ def post_errors(
     uploads: Sequence[Upload] = (),
 ) -> list[str]:
     """Every way the post breaks Meta's limits (empty: valid). Reads the files."""
-    if kind not in PostKind.values:
-        return [f"Unknown post kind {kind!r}; use one of {', '.join(PostKind.values)}."]
+    if unknown := _kind_errors(kind):
+        return unknown
     errors = _text_errors(
         kind=kind,
         caption=caption,
@@ -240,8 +247,8 @@ def post_edit(
     post goes back to draft with fresh containers. A post already publishing or
     published cannot change (``PostNotEditable``).
     """
-    if kind not in PostKind.values:
-        raise PostInvalid([f"Unknown post kind {kind!r}; use one of {', '.join(PostKind.values)}."])
+    if unknown := _kind_errors(kind):
+        raise PostInvalid(unknown)
     content = PostContent(
         kind=kind,
         caption=caption,
