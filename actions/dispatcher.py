@@ -40,7 +40,8 @@ from instagram.errors import (
 )
 from safety.cooldowns import backoff_success_record
 from safety.counters import counters_prune
-from safety.gate import gate_evaluate
+from safety.decision import Decision
+from safety.gate import gate_evaluate_many
 from safety.risk import action_error_observe, risks_refresh_stale
 from safety.services import rate_limit_observe
 
@@ -96,9 +97,11 @@ def actions_gate_and_mark(*, action_ids: list[int], worker_id: str, now: datetim
     so two dispatchers never both count the same free slot of one account; the
     gate takes the shared (platform, workspace) counter slots in this same
     transaction, after every account lock, so an allow and its count commit
-    together or not at all. Each verdict is applied before the next action is
-    gated (a later action of the same account counts the earlier ones); the
-    decisions are written together at the end.
+    together or not at all. The actions are gated in rounds of at most one
+    per account (``gate_evaluate_many``: one ledger query and one counter
+    statement per round), and a round's verdicts are applied before the next
+    round is gated, so a later action of an account counts the earlier ones;
+    the decisions are written together at the end.
     """
     if not action_ids:
         return []
@@ -113,36 +116,69 @@ def actions_gate_and_mark(*, action_ids: list[int], worker_id: str, now: datetim
             .filter(pk__in=action_ids, state=ActionState.CLAIMED, claimed_by=worker_id)
             .order_by("account_id", "id")
         )
-        for action in actions:
-            decision = gate_evaluate(action=action, account=action.account, now=now)
-            decisions.append(
-                ActionDecision(
-                    workspace_id=action.workspace_id,
-                    action=action,
-                    verdict=decision.verdict,
-                    reason=decision.reason[:500],
-                    until=decision.until,
+        for batch in _rounds(list(actions)):
+            verdicts = gate_evaluate_many(actions=batch, now=now)
+            _verdicts_apply(list(zip(batch, verdicts, strict=True)), now=now)
+            for action, decision in zip(batch, verdicts, strict=True):
+                decisions.append(
+                    ActionDecision(
+                        workspace_id=action.workspace_id,
+                        action=action,
+                        verdict=decision.verdict,
+                        reason=decision.reason[:500],
+                        until=decision.until,
+                    )
                 )
-            )
-            if decision.verdict == Verdict.DEFER:
-                assert decision.until is not None
-                _defer(action.pk, until=decision.until, reason=decision.reason)
-            elif decision.verdict == Verdict.DENY:
-                Action.all_workspaces.filter(pk=action.pk).update(
-                    state=ActionState.DENIED, last_reason=decision.reason, finished_at=now, lease_until=None
-                )
-            else:
-                Action.all_workspaces.filter(pk=action.pk).update(
-                    state=ActionState.SENDING,
-                    started_at=now,
-                    attempts=F("attempts") + 1,
-                    lease_until=_lease(now),
-                    last_reason=decision.reason,
-                )
-                action.state = ActionState.SENDING
-                allowed.append(action)
+                if decision.verdict == Verdict.ALLOW:
+                    action.state = ActionState.SENDING
+                    allowed.append(action)
         ActionDecision.all_workspaces.bulk_create(decisions)
     return allowed
+
+
+def _rounds(actions: list[Action]) -> list[list[Action]]:
+    """The actions in rounds: the first of each account, then the second of each, and so on (order kept)."""
+    rounds: list[list[Action]] = []
+    seen: dict[int, int] = {}
+    for action in actions:
+        position = seen.get(action.account_id, 0)
+        seen[action.account_id] = position + 1
+        if position == len(rounds):
+            rounds.append([])
+        rounds[position].append(action)
+    return rounds
+
+
+def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -> None:
+    """Record the gate's verdicts on the actions: a statement per distinct verdict and reason, deferrals in one."""
+    deferred = []
+    same: dict[tuple[str, str], list[int]] = {}
+    for action, decision in verdicts:
+        if decision.verdict == Verdict.DEFER:
+            assert decision.until is not None
+            action.state, action.due_at, action.claimed_by = ActionState.PLANNED, decision.until, ""
+            action.lease_until, action.last_reason = None, decision.reason[:500]
+            deferred.append(action)
+        else:
+            same.setdefault((decision.verdict, decision.reason[:500]), []).append(action.pk)
+    if len(deferred) == 1:
+        _defer(deferred[0].pk, until=deferred[0].due_at, reason=deferred[0].last_reason)
+    elif deferred:
+        fields = ["state", "due_at", "claimed_by", "lease_until", "last_reason"]
+        Action.all_workspaces.bulk_update(deferred, fields)
+    for (verdict, reason), ids in same.items():
+        if verdict == Verdict.DENY:
+            Action.all_workspaces.filter(pk__in=ids).update(
+                state=ActionState.DENIED, last_reason=reason, finished_at=now, lease_until=None
+            )
+        else:
+            Action.all_workspaces.filter(pk__in=ids).update(
+                state=ActionState.SENDING,
+                started_at=now,
+                attempts=F("attempts") + 1,
+                lease_until=_lease(now),
+                last_reason=reason,
+            )
 
 
 def action_send(*, action: Action) -> str:

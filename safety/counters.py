@@ -51,8 +51,8 @@ def window_start(now: datetime, window: str) -> datetime:
     return utc.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _take_all(slots: list[CounterSlot]) -> set[tuple[str, str]]:
-    """One statement: take one unit of every slot that has room; returns the (scope, window) of those taken.
+def _take_all(slots: list[CounterSlot], units: int) -> set[tuple[str, str]]:
+    """One statement: take ``units`` of every slot that has room for them; returns the (scope, window) of those taken.
 
     The rows are locked in one order (scope, window) by every dispatcher (``FOR
     UPDATE`` in the sub-select, PostgreSQL; SQLite serialises writers), so
@@ -60,57 +60,56 @@ def _take_all(slots: list[CounterSlot]) -> set[tuple[str, str]]:
     transaction holds is re-checked against its limit once that one commits.
     """
     table, quote = SafetyCounter._meta.db_table, connection.ops.quote_name
-    match = " OR ".join(
-        f"({quote('scope')} = %s AND {quote('window')} = %s AND {quote('window_start')} = %s AND {quote('count')} < %s)"
-        for _ in slots
-    )
+    one = f"{quote('scope')} = %s AND {quote('window')} = %s AND {quote('window_start')} = %s"
+    match = " OR ".join(f"({one} AND {quote('count')} <= %s)" for _ in slots)
     params: list[Any] = []
     for slot in slots:
-        params += [slot.scope, slot.window, connection.ops.adapt_datetimefield_value(slot.window_start), slot.limit]
+        start = connection.ops.adapt_datetimefield_value(slot.window_start)
+        params += [slot.scope, slot.window, start, slot.limit - units]  # room for ``units`` more
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     sql = (
-        f"UPDATE {quote(table)} SET {quote('count')} = {quote('count')} + 1 WHERE {quote('id')} IN "  # noqa: S608
+        f"UPDATE {quote(table)} SET {quote('count')} = {quote('count')} + %s WHERE {quote('id')} IN "  # noqa: S608
         f"(SELECT {quote('id')} FROM {quote(table)} WHERE {match} ORDER BY {quote('scope')}, {quote('window')}{lock}) "
         f"RETURNING {quote('scope')}, {quote('window')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [units, *params])
         return {(scope, window) for scope, window in cursor.fetchall()}
 
 
-def _give_back(slots: list[CounterSlot], taken: set[tuple[str, str]]) -> None:
+def _give_back(slots: list[CounterSlot], taken: set[tuple[str, str]], units: int) -> None:
     """Return the units just taken (their rows are still locked by this transaction: exact)."""
     for slot in slots:
         if (slot.scope, slot.window) in taken:
             SafetyCounter.objects.filter(
-                scope=slot.scope, window=slot.window, window_start=slot.window_start, count__gt=0
-            ).update(count=F("count") - 1)
+                scope=slot.scope, window=slot.window, window_start=slot.window_start, count__gte=units
+            ).update(count=F("count") - units)
 
 
-def counters_take(*, slots: list[CounterSlot]) -> CounterSlot | None:
-    """Take one unit of every slot, all or none. Returns the first full slot, or None when all were taken.
+def counters_take(*, slots: list[CounterSlot], units: int = 1) -> CounterSlot | None:
+    """Take ``units`` of every slot, all or none. Returns the first slot without room, or None when all were taken.
 
     Must run inside the transaction that records the action as sending. One
     statement when every window's row exists; a new window's rows are created,
     then the statement runs once more.
     """
     for slot in slots:
-        if slot.limit <= 0:
+        if slot.limit < units:
             return slot
     if not slots:
         return None
-    taken = _take_all(slots)
+    taken = _take_all(slots, units)
     if len(taken) < len(slots):
-        _give_back(slots, taken)
+        _give_back(slots, taken, units)
         # A row may be missing (a new hour or day): create the windows' rows, then try once more.
         SafetyCounter.objects.bulk_create(
             [SafetyCounter(scope=s.scope, window=s.window, window_start=s.window_start, count=0) for s in slots],
             ignore_conflicts=True,
         )
-        taken = _take_all(slots)
+        taken = _take_all(slots, units)
     if len(taken) == len(slots):
         return None
-    _give_back(slots, taken)
+    _give_back(slots, taken, units)
     return next(slot for slot in slots if (slot.scope, slot.window) not in taken)
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from django.db.models import Aggregate, Count, Max, Q
+from django.db.models import Aggregate, Count, DateTimeField, Max, Q, QuerySet, Value
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
@@ -43,8 +43,8 @@ from safety.decision import Decision
 from safety.models import AccountUsage
 from safety.patterns import patterns_aggregates, patterns_check
 from safety.policies import AUDIO_VIDEO, META_CEILINGS, SafetyPolicy, plural_label
-from safety.risk import policy_slowed, risk_slowdown, risk_spacing_check
-from safety.selectors import account_safety
+from safety.risk import Slowdown, policy_slowed, risk_slowdown, risk_spacing_check
+from safety.selectors import AccountSafety, accounts_safety
 from safety.timing import active_hours_next_start, is_proactive
 from warmup.gate import warmup_gate_check
 
@@ -118,51 +118,109 @@ def _ledger_filter(limit: _LedgerLimit, action: Action, now: datetime) -> Q:
     return condition
 
 
-_NO_MORE_READS: tuple[dict[str, Aggregate], timedelta] = ({}, timedelta(0))
+@dataclass
+class _Asking:
+    """An action past the checks that read nothing from the ledger, with what it needs counted there."""
+
+    action: Action
+    account: InstagramAccount
+    policy: SafetyPolicy
+    slowdown: Slowdown | None
+    limits: list[_LedgerLimit]
+    aggregates: dict[str, Aggregate]
+    since: datetime  # how far back the aggregates look
+    cooldown: int  # seconds between two actions of this type (0: none)
+
+    @property
+    def not_content(self) -> bool:
+        """A typing indicator, ice breakers: only Meta's ceilings apply, no shared counters."""
+        return self.action.action_type in NOT_CONTENT_TYPES
+
+    def mine(self) -> QuerySet[Action]:
+        """The account's other actions."""
+        return Action.all_workspaces.filter(account_id=self.account.pk).exclude(pk=self.action.pk)
 
 
-def _ledger_check(
+def _asking(
     *,
     action: Action,
     account: InstagramAccount,
     now: datetime,
     policy: SafetyPolicy,
-    more: tuple[dict[str, Aggregate], timedelta] = _NO_MORE_READS,
-) -> tuple[Decision | None, dict[str, Any]]:
-    """Per-account limits and the cooldown, from one aggregate over the account's last 24 hours.
-
-    ``more`` adds the later checks' aggregates (and how far back they look) to
-    that one query; their values are returned with the decision.
-    """
+    slowdown: Slowdown | None = None,
+    more: tuple[dict[str, Aggregate], timedelta] = ({}, timedelta(0)),
+) -> _Asking:
+    """The per-account limits and the cooldown to count, with ``more`` (the later checks' counts)."""
     limits = _ledger_limits(action, policy)
-    longest = max([DAY, more[1], *(limit.window for limit in limits)])
-    mine = Action.all_workspaces.filter(account_id=account.pk).exclude(pk=action.pk)
-    recent = mine.filter(started_at__gte=now - longest)
     aggregates: dict[str, Aggregate] = dict(more[0])
     for index, limit in enumerate(limits):
         aggregates[f"limit_{index}"] = Count("pk", filter=_ledger_filter(limit, action, now))
     cooldown = policy.cooldown_seconds(action.action_type) if action.action_type not in NOT_CONTENT_TYPES else 0
     if cooldown:
         aggregates["last_of_type"] = Max("started_at", filter=Q(action_type=action.action_type))
-    counts = recent.aggregate(**aggregates)
-    for index, limit in enumerate(limits):
+    since = now - max([DAY, more[1], *(limit.window for limit in limits)])
+    return _Asking(action, account, policy, slowdown, limits, aggregates, since, cooldown)
+
+
+def _ledger_counts(asking: list[_Asking]) -> list[dict[str, Any]]:
+    """Each action's aggregates over its account's recent ledger: one query for all of them.
+
+    One action: a plain aggregate. Several: one ``UNION ALL`` of one grouped
+    aggregate per action (each on its own account's rows, by index), counts
+    and latest times in columns of their own type, padded to the widest.
+    """
+    if len(asking) <= 1:
+        return [ask.mine().filter(started_at__gte=ask.since).aggregate(**ask.aggregates) for ask in asking]
+    latest = [[name for name, agg in ask.aggregates.items() if isinstance(agg, Max)] for ask in asking]
+    counted = [[name for name in ask.aggregates if name not in late] for ask, late in zip(asking, latest, strict=True)]
+    count_width, latest_width = max(map(len, counted)), max(map(len, latest))
+    branches = []
+    for index, ask in enumerate(asking):
+        columns: dict[str, Any] = {"n": Value(index)}
+        for column in range(count_width):
+            names = counted[index]
+            columns[f"c{column}"] = ask.aggregates[names[column]] if column < len(names) else Value(0)
+        for column in range(latest_width):
+            names = latest[index]
+            columns[f"t{column}"] = (
+                ask.aggregates[names[column]] if column < len(names) else Value(None, output_field=DateTimeField())
+            )
+        rows = ask.mine().filter(started_at__gte=ask.since).order_by().values("account_id").annotate(**columns)
+        branches.append(rows.values_list(*columns))
+    found = {row[0]: row for row in branches[0].union(*branches[1:], all=True)}
+    results = []
+    for index in range(len(asking)):
+        row = found.get(index)  # no row: no action of the account in the window
+        values: dict[str, Any] = {}
+        for column, name in enumerate(counted[index]):
+            values[name] = row[1 + column] if row else 0
+        for column, name in enumerate(latest[index]):
+            values[name] = row[1 + count_width + column] if row else None
+        results.append(values)
+    return results
+
+
+def _ledger_verdict(ask: _Asking, *, counts: dict[str, Any], now: datetime) -> Decision | None:
+    """Per-account limits and the cooldown, from the counts of ``_ledger_counts``."""
+    action = ask.action
+    for index, limit in enumerate(ask.limits):
         used = counts[f"limit_{index}"]
         if used < limit.limit:
             continue
         # The window frees a slot when the (used - limit + 1)-th oldest start leaves it.
-        in_window = mine.filter(_ledger_filter(limit, action, now)).order_by("started_at")
+        in_window = ask.mine().filter(_ledger_filter(limit, action, now)).order_by("started_at")
         leaving = in_window.values_list("started_at", flat=True)[used - limit.limit] if limit.limit else None
         until = (leaving + limit.window + timedelta(seconds=1)) if leaving else now + limit.window
         reason = f"{limit.name}: {used} of {limit.limit} used in the last {_describe(limit.window)}"
-        return Decision.defer(until, reason), counts
+        return Decision.defer(until, reason)
     last = counts.get("last_of_type")
-    if cooldown and last is not None and now < last + timedelta(seconds=cooldown):
-        reason = f"cooldown: {cooldown} s between {plural_label(action.action_type)}"
-        return Decision.defer(last + timedelta(seconds=cooldown), reason), counts
-    return None, counts
+    if ask.cooldown and last is not None and now < last + timedelta(seconds=ask.cooldown):
+        reason = f"cooldown: {ask.cooldown} s between {plural_label(action.action_type)}"
+        return Decision.defer(last + timedelta(seconds=ask.cooldown), reason)
+    return None
 
 
-def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPolicy) -> list[CounterSlot]:
+def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPolicy) -> tuple[CounterSlot, ...]:
     """The shared counters to take; when several are full, the deferral names the first (the workspace's)."""
     hour, day = window_start(now, "hour"), window_start(now, "day")
     workspace = f"workspace:{account.workspace_id}"
@@ -177,7 +235,7 @@ def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPol
         CounterSlot("global", "hour", hour, policy.global_per_hour, "platform hourly limit"),
         CounterSlot("global", "day", day, policy.global_per_day, "platform daily limit"),
     ]
-    return slots
+    return tuple(slots)
 
 
 def _account_usage(account: InstagramAccount) -> AccountUsage | None:
@@ -196,8 +254,87 @@ def gate_evaluate(
     ``policy`` replaces the effective policy of the account (for tests); kill
     switches are always read. An allow has taken the shared counter slots.
     """
+    action.account = account
+    return gate_evaluate_many(actions=[action], now=now, policy=policy)[0]
+
+
+def gate_evaluate_many(
+    *, actions: list[Action], now: datetime | None = None, policy: SafetyPolicy | None = None
+) -> list[Decision]:
+    """Decide about several actions of different accounts (``action.account`` loaded) at once, in their order.
+
+    The same checks as one at a time, with one aggregate over the ledger for
+    all of them and one counter statement per set of shared slots: an action
+    of an account does not count another of the same call, so the caller gives
+    at most one action per account (``actions.dispatcher`` gates a claim in
+    rounds). ``policy`` as for ``gate_evaluate``.
+    """
     now = now or timezone.now()
-    safety = account_safety(workspace_id=account.workspace_id, account_id=account.pk)
+    decisions: list[Decision | None] = []
+    asking: list[tuple[int, _Asking]] = []
+    scopes = accounts_safety(accounts=[(action.account.workspace_id, action.account.pk) for action in actions])
+    for index, (action, safety) in enumerate(zip(actions, scopes, strict=True)):
+        started = _gate_start(action=action, account=action.account, now=now, safety=safety, policy=policy)
+        decisions.append(started if isinstance(started, Decision) else None)
+        if isinstance(started, _Asking):
+            asking.append((index, started))
+    notes: dict[int, str] = {}
+    for (index, ask), counts in zip(asking, _ledger_counts([ask for _, ask in asking]), strict=True):
+        finished = _gate_finish(ask, counts=counts, now=now)
+        if isinstance(finished, Decision):
+            decisions[index] = finished
+        else:
+            notes[index] = finished
+    for slots, indexes in _by_slots(asking, notes, now=now).items():
+        for index, full in zip(indexes, _counters_take_each(slots, len(indexes)), strict=True):
+            decisions[index] = _counted(full, notes[index])
+    return [decision for decision in decisions if decision is not None]
+
+
+def _by_slots(
+    asking: list[tuple[int, _Asking]], notes: dict[int, str], *, now: datetime
+) -> dict[tuple[CounterSlot, ...], list[int]]:
+    """The actions still allowed that take counter slots, by the slots they take (a workspace's share them)."""
+    groups: dict[tuple[CounterSlot, ...], list[int]] = {}
+    for index, ask in asking:
+        if index in notes:
+            slots = _shared_slots(account=ask.account, now=now, policy=ask.policy)
+            groups.setdefault(slots, []).append(index)
+    return groups
+
+
+def _counters_take_each(slots: tuple[CounterSlot, ...], units: int) -> list[CounterSlot | None]:
+    """Take one unit of ``slots`` for each of ``units`` actions: for each, None if taken, else the full slot.
+
+    All at once when there is room for all; else one by one in order until one
+    does not fit, and the rest wait too (the slot only fills up meanwhile).
+    """
+    full = counters_take(slots=list(slots), units=units)
+    if full is None or units == 1:
+        return [full] * units
+    results: list[CounterSlot | None] = []
+    for _ in range(units):
+        full = counters_take(slots=list(slots))
+        results.append(full)
+        if full is not None:
+            return results + [full] * (units - len(results))
+    return results
+
+
+def _counted(full: CounterSlot | None, note: str) -> Decision:
+    if full is not None:
+        return Decision.defer(
+            full.resets_at,
+            f"{full.what}: {full.limit} of {full.limit} used (fixed {full.window} window, "
+            f"resets at {full.resets_at:%H:%M} UTC)",
+        )
+    return Decision.allow(note[:500])
+
+
+def _gate_start(
+    *, action: Action, account: InstagramAccount, now: datetime, safety: AccountSafety, policy: SafetyPolicy | None
+) -> Decision | _Asking:
+    """The checks before the ledger is read: a decision, or what to count there."""
     policy = policy or safety.policy
 
     if safety.stopped is not None:
@@ -214,11 +351,7 @@ def gate_evaluate(
         return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
 
     if action.action_type in NOT_CONTENT_TYPES:  # a typing indicator, ice breakers: Meta's ceilings only
-        return _ledger_check(action=action, account=account, now=now, policy=policy)[0] or Decision.allow(
-            "typing indicator: within Meta's Send API limit"
-            if action.action_type == ActionType.SENDER_ACTION
-            else "sends nothing to anyone: within Meta's limits"
-        )
+        return _asking(action=action, account=account, now=now, policy=policy)
 
     held = warmup_gate_check(action=action, account=account, now=now)  # the phase's types, hours and day budget
     if held is not None:
@@ -240,7 +373,19 @@ def gate_evaluate(
     person, person_window = counterpart_aggregates(action=action, now=now, policy=policy)
     patterns, patterns_window = patterns_aggregates(action=action, now=now, policy=policy)
     more = ({**person, **patterns}, max(person_window, patterns_window))
-    decision, counts = _ledger_check(action=action, account=account, now=now, policy=policy, more=more)
+    return _asking(action=action, account=account, now=now, policy=policy, slowdown=slowdown, more=more)
+
+
+def _gate_finish(ask: _Asking, *, counts: dict[str, Any], now: datetime) -> Decision | str:
+    """The checks on the ledger's counts: a decision, or the reason of an allow once the shared slots are taken."""
+    action, account, policy, slowdown = ask.action, ask.account, ask.policy, ask.slowdown
+    decision = _ledger_verdict(ask, counts=counts, now=now)
+    if ask.not_content:
+        return decision or Decision.allow(
+            "typing indicator: within Meta's Send API limit"
+            if action.action_type == ActionType.SENDER_ACTION
+            else "sends nothing to anyone: within Meta's limits"
+        )
     if decision is not None:
         if slowdown is not None and slowdown.limit_percent < 100:
             return replace(decision, reason=f"{decision.reason} — {slowdown.note()}"[:500])
@@ -250,16 +395,8 @@ def gate_evaluate(
     if decision is not None and decision.verdict != Verdict.ALLOW:
         return decision
     note = decision.reason if decision is not None else ""  # e.g. "pattern: … sent a variation instead"
-
-    full = counters_take(slots=_shared_slots(account=account, now=now, policy=policy))
-    if full is not None:
-        return Decision.defer(
-            full.resets_at,
-            f"{full.what}: {full.limit} of {full.limit} used (fixed {full.window} window, "
-            f"resets at {full.resets_at:%H:%M} UTC)",
-        )
     reason = "within every limit" + (f" ({slowdown.note()})" if slowdown is not None else "")
-    return Decision.allow(f"{note}; {reason}"[:500] if note else reason[:500])
+    return f"{note}; {reason}" if note else reason
 
 
 def _checks_after_limits(

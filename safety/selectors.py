@@ -73,6 +73,14 @@ def account_safety(*, workspace_id: int, account_id: int, base: SafetyPolicy | N
     return scope.composed[account_id]
 
 
+def accounts_safety(*, accounts: list[tuple[int, int]]) -> list[AccountSafety]:
+    """``account_safety`` of several (workspace id, account id): each workspace read once, even without the cache."""
+    if float(getattr(settings, "SAFETY_SETTINGS_CACHE_SECONDS", 0)) > 0:
+        return [account_safety(workspace_id=workspace, account_id=account) for workspace, account in accounts]
+    scopes = {workspace_id: _scope_safety_read(workspace_id=workspace_id) for workspace_id in {w for w, _ in accounts}}
+    return [_account_safety(scopes[workspace_id], account_id, None) for workspace_id, account_id in accounts]
+
+
 def _scope_safety_read(*, workspace_id: int) -> _ScopeSafety:
     """Two queries: the platform's kill switch, and every override row of the workspace."""
     switch = GlobalKillSwitch.objects.filter(pk=1, sending_stopped=True).values_list("stopped_reason", flat=True)

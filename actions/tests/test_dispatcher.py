@@ -154,3 +154,42 @@ def test_a_gate_decision_takes_a_bounded_number_of_queries(
     # cooldown, patterns), the shared counters (one statement), the decision, mark sending, begin/commit: 9.
     with django_assert_max_num_queries(9):
         assert action_gate_and_mark(action_id=second, worker_id="w", now=timezone.now()) is not None
+
+
+def test_a_claim_of_many_accounts_is_gated_in_a_bounded_number_of_queries(
+    make_account, workspace, django_assert_max_num_queries
+) -> None:
+    """One round per claim when each account has one action: the query count does not grow with the claim."""
+    from actions.dispatcher import actions_gate_and_mark
+    from safety.models import AccountUsage
+
+    accounts = [make_account(workspace) for _ in range(12)]
+    for account in accounts:
+        AccountUsage.objects.create(account=account)
+        action_plan(account=account, action_type="comment_reply", idempotency_key="k", payload={"message": "hi"})
+    claimed = actions_claim_due(worker_id="w", now=timezone.now(), limit=12)
+    # Lock with the usage rows, kill switches, overrides, one ledger query for all, one counter statement,
+    # mark sending, the decisions, begin/commit (and the counters' rows of a new window, created once).
+    with django_assert_max_num_queries(12):
+        allowed = actions_gate_and_mark(action_ids=claimed, worker_id="w", now=timezone.now())
+    assert len(allowed) == 12
+    assert set(Action.all_workspaces.values_list("state", flat=True)) == {ActionState.SENDING}
+    assert ActionDecision.all_workspaces.filter(verdict=Verdict.ALLOW).count() == 12
+
+
+def test_a_later_action_of_an_account_in_the_same_claim_counts_the_earlier_one(make_account, workspace) -> None:
+    """Rounds: the second reply of an account is gated after the first is marked sending (the cooldown binds)."""
+    from actions.dispatcher import actions_gate_and_mark
+
+    first_account, other = make_account(workspace), make_account(workspace)
+    for account, key in ((first_account, "a"), (first_account, "b"), (other, "a")):
+        action_plan(account=account, action_type="comment_reply", idempotency_key=key, payload={"message": key})
+    claimed = actions_claim_due(worker_id="w", now=timezone.now())
+    allowed = actions_gate_and_mark(action_ids=claimed, worker_id="w", now=timezone.now())
+    assert sorted((action.account_id, action.idempotency_key) for action in allowed) == [
+        (first_account.pk, "a"),
+        (other.pk, "a"),
+    ]
+    held = Action.all_workspaces.get(account=first_account, idempotency_key="b")
+    assert held.state == ActionState.PLANNED
+    assert "cooldown: 30 s between comment replies" in held.last_reason

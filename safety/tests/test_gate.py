@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import AccountState
 from actions.models import Action, ActionState, Verdict
-from safety.gate import gate_evaluate
+from safety.gate import gate_evaluate, gate_evaluate_many
 from safety.policies import SafetyPolicy, policy_parse
 
 POLICY = SafetyPolicy(
@@ -22,15 +24,24 @@ POLICY = SafetyPolicy(
 )
 
 
-def make_action(account, *, started_seconds_ago: float | None = None, key: str = "") -> Action:
+def make_action(
+    account,
+    *,
+    started_seconds_ago: float | None = None,
+    key: str = "",
+    action_type: str = "comment_reply",
+    payload: dict | None = None,
+    counterpart_id: str = "",
+) -> Action:
     now = timezone.now()
     started = now - timedelta(seconds=started_seconds_ago) if started_seconds_ago is not None else None
     return Action.all_workspaces.create(
         workspace_id=account.workspace_id,
         account=account,
-        action_type="comment_reply",
+        action_type=action_type,
         idempotency_key=key or f"k{Action.all_workspaces.count()}",
-        payload={},
+        payload=payload or {},
+        counterpart_id=counterpart_id,
         state=ActionState.SUCCEEDED if started else ActionState.CLAIMED,
         started_at=started,
     )
@@ -99,6 +110,39 @@ def test_other_accounts_do_not_count_against_this_one(account, make_account, wor
     for seconds in (100, 200, 300):
         make_action(other, started_seconds_ago=seconds)
     assert gate_evaluate(action=make_action(account), account=account, policy=POLICY).verdict == Verdict.ALLOW
+
+
+def test_several_accounts_at_once_get_the_verdicts_each_would_get_alone(make_account, workspace) -> None:
+    """``gate_evaluate_many`` (the dispatcher's rounds): one ledger query for all, the same verdicts as one by one."""
+    at_limit, cooling, fresh, busy, typing, talking = (make_account(workspace) for _ in range(6))
+    for hours_ago in (2, 3, 4, 5, 6):
+        make_action(at_limit, started_seconds_ago=hours_ago * 3600)
+    make_action(cooling, started_seconds_ago=10)
+    make_action(busy, started_seconds_ago=600)
+    make_action(talking, action_type="dm", counterpart_id="fan", started_seconds_ago=5, payload={"message": "hi"})
+    due = [
+        make_action(at_limit),
+        make_action(cooling),
+        make_action(fresh),
+        make_action(busy),
+        make_action(typing, action_type="sender_action", payload={"recipient_id": "fan"}),
+        make_action(talking, action_type="dm", counterpart_id="fan", payload={"message": "hi", "automated": True}),
+    ]
+    now = timezone.now()
+    policy = replace(POLICY, engine={"counterpart_cooldowns.conversation": 20})
+    alone = []
+    for action in due:
+        with transaction.atomic():
+            alone.append(gate_evaluate(action=action, account=action.account, now=now, policy=policy))
+            transaction.set_rollback(True)  # the counter slots an allow took
+    together = gate_evaluate_many(actions=due, now=now, policy=policy)
+    assert together == alone
+    verdicts = [decision.verdict for decision in together]
+    assert verdicts[:4] == [Verdict.DEFER, Verdict.DEFER, Verdict.ALLOW, Verdict.ALLOW]
+    assert "account daily limit: 5 of 5" in together[0].reason
+    assert "cooldown: 30 s" in together[1].reason
+    assert verdicts[4] == Verdict.ALLOW and "typing indicator" in together[4].reason
+    assert verdicts[5] == Verdict.DEFER and "automated DMs to the same person" in together[5].reason
 
 
 def test_the_policy_file_holds_the_documented_defaults() -> None:
