@@ -65,8 +65,11 @@ def actions_claim_due(*, worker_id: str, now: datetime, limit: int = 20) -> list
     due = Action.all_workspaces.filter(state=ActionState.PLANNED, due_at__lte=now).order_by("due_at", "id")
     claim = {"state": ActionState.CLAIMED, "claimed_by": worker_id, "lease_until": _lease(now)}
     if connection.features.has_select_for_update_skip_locked:
+        # Also skip the actions of accounts another dispatcher is gating (their rows are locked until it
+        # commits): it would only wait for them.
         with transaction.atomic():
-            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+            rows = due.select_related("account").select_for_update(skip_locked=True, of=("self", "account"))
+            ids = [action.pk for action in rows.only("id", "account__id")[:limit]]
             Action.all_workspaces.filter(pk__in=ids).update(**claim)
         return ids
     claimed = []
