@@ -35,9 +35,7 @@ def action_plan(
     under the key ``<key>:typing``). The who (``counterpart_id``) and the text
     fingerprint are recorded for the safety engine's cooldowns and patterns.
     """
-    existing = Action.all_workspaces.filter(account=account, idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing, False
+    # Planned once: the insert is tried first (the common case, one statement); the unique key catches a repeat.
     now = timezone.now()
     delay = reply_delay_draw(action_type=action_type, payload=payload) if due_at is None else None
     due = due_at or now + (delay or timedelta(0))
@@ -58,7 +56,10 @@ def action_plan(
             )
             _typing_plan(action=action, now=now)
     except IntegrityError:
-        return Action.all_workspaces.get(account=account, idempotency_key=idempotency_key), False
+        existing = Action.all_workspaces.filter(account=account, idempotency_key=idempotency_key).first()
+        if existing is None:  # another constraint refused it: not a repeat
+            raise
+        return existing, False
     return action, True
 
 

@@ -586,7 +586,7 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
         analysis, first = _analysis_store(message=message, result=result)
     except IntegrityError:  # the same message processed by two workers at once: the other one goes on
         return "already automated"
-    conversation.refresh_from_db()
+    # ``conversation`` (and its account) was read with the message just now: its state is current.
     if conversation.state != ConversationState.AUTOMATED:
         return f"left for a person (the conversation is {conversation.get_state_display().lower()})"
     active = FlowRun.objects.filter(conversation=conversation, status__in=ACTIVE_RUN_STATUSES).first()

@@ -160,10 +160,14 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
 
 def _conversation_locked(*, account: InstagramAccount, igsid: str) -> Conversation:
     """The conversation with ``igsid``, created if new, its row locked. Call inside a transaction."""
+    mine = Conversation.objects.select_for_update().filter(account=account, participant_igsid=igsid)
+    conversation = mine.first()
+    if conversation is not None:  # the common case: one query
+        return conversation
     Conversation.objects.get_or_create(
         account=account, participant_igsid=igsid, defaults={"workspace_id": account.workspace_id}
     )
-    return Conversation.objects.select_for_update().get(account=account, participant_igsid=igsid)
+    return mine.get()
 
 
 def _conversation_touch(conversation: Conversation, message: Message) -> None:

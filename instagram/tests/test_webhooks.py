@@ -192,6 +192,9 @@ def test_with_the_orm_broker_the_task_message_commits_with_the_events(client: Cl
 
     monkeypatch.setattr(Conf, "SYNC", False)
     monkeypatch.setattr(Conf, "ORM", "default")  # the embedded default, also when the suite runs with Redis
+    from instaforge import tasks
+
+    monkeypatch.setattr(tasks._local, "broker", None, raising=False)  # not the broker an earlier test made
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
     settings.BROKER_NAME = "orm"
     assert post_signed(client, documented_comment_delivery()).status_code == 200
