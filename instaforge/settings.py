@@ -235,6 +235,8 @@ INSTAGRAM_HTTP_TIMEOUT = env.float("INSTAGRAM_HTTP_TIMEOUT", default=10.0)
 TOKEN_ENCRYPTION_KEYS = [k.strip() for k in _required("TOKEN_ENCRYPTION_KEYS", _DEMO_TOKEN_KEY).split(",") if k.strip()]
 
 # Where the sandbox delivers its webhooks (the product's endpoint).
+# The sandbox works out its X-App-Usage figures at most this often per process (they count the last hour).
+SANDBOX_USAGE_CACHE_SECONDS = env.float("SANDBOX_USAGE_CACHE_SECONDS", default=1.0)
 SANDBOX_WEBHOOK_URL = env.str("SANDBOX_WEBHOOK_URL", default=f"{SITE_URL}/webhooks/instagram/")
 
 # --- Safety / actions -------------------------------------------------------

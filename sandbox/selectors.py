@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,8 +106,26 @@ def _percent(used: int, allowed: int) -> int:
     return min(100, -(-used * 100 // max(1, allowed)))
 
 
+# The app's figures count every call of the last hour, over all accounts: worked out at most every
+# SANDBOX_USAGE_CACHE_SECONDS (1 s by default) per process, not on every call. They are a share of an
+# hourly budget, so a second's lag changes nothing a client could act on.
+_app_usage_cached: tuple[float, dict[str, int]] | None = None
+
+
 def app_usage(*, knobs: SandboxSettings | None = None) -> dict[str, int]:
     """The ``X-App-Usage`` figures: the app's share of its hourly call budget, in percent."""
+    global _app_usage_cached
+    ttl = float(getattr(settings, "SANDBOX_USAGE_CACHE_SECONDS", 0))
+    cached = _app_usage_cached
+    if ttl > 0 and cached is not None and cached[0] > time.monotonic():
+        return dict(cached[1])
+    figures = _app_usage_read(knobs=knobs)
+    if ttl > 0:
+        _app_usage_cached = (time.monotonic() + ttl, figures)
+    return dict(figures)
+
+
+def _app_usage_read(*, knobs: SandboxSettings | None) -> dict[str, int]:
     since = timezone.now() - timedelta(hours=1)
     users = (
         SandboxToken.objects.filter(revoked=False, expires_at__gt=timezone.now()).values("account").distinct().count()

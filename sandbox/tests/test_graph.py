@@ -221,3 +221,23 @@ def test_wrong_method_is_refused(sandbox_server: SandboxServer, token: SandboxTo
     )
 
     assert error["message"] == "Unsupported request - method type: post"
+
+
+def test_the_app_usage_figures_are_worked_out_at_most_once_per_cache_period(
+    token: SandboxToken, settings, monkeypatch
+) -> None:
+    """They count every call of the last hour: cached for SANDBOX_USAGE_CACHE_SECONDS, read again after."""
+    from sandbox import selectors
+    from sandbox.models import SandboxCall, SandboxSettings
+
+    SandboxSettings.objects.update_or_create(pk=1, defaults={"app_calls_per_user_per_hour": 10})
+    monkeypatch.setattr(selectors, "_app_usage_cached", None)
+    settings.SANDBOX_USAGE_CACHE_SECONDS = 60
+    SandboxCall.objects.create(method="GET", path="/me", account=token.account, status=200)
+    assert selectors.app_usage()["call_count"] == 10
+    SandboxCall.objects.bulk_create(
+        SandboxCall(method="GET", path="/me", account=token.account, status=200) for _ in range(4)
+    )
+    assert selectors.app_usage()["call_count"] == 10  # within the period: the figures worked out before
+    settings.SANDBOX_USAGE_CACHE_SECONDS = 0
+    assert selectors.app_usage()["call_count"] == 50
