@@ -20,6 +20,7 @@ from accounts.services import account_access_token
 from accounts.vault import TokenDecryptionError
 from actions.models import Action, ActionState, ActionType
 from actions.services import action_plan
+from instaforge.tasks import enqueue_with_commit
 from instagram.client import InstagramClient
 from instagram.errors import GraphAPIError
 from instagram.events import HandlerResult
@@ -136,11 +137,6 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
     if isinstance(parsed, MessageEvent):
         message, outcome = message_ingest(account=event.account, event=parsed, inbound_event=event)
         if message is not None and message.direction == MessageDirection.INBOUND and not message.is_deleted:
-            if not message.conversation.participant_username:
-                # Someone new: read who they are now, outside the ingest's transaction, so the inbox shows
-                # them and an automated answer's {username} is filled in (best effort: the next message
-                # tries again).
-                conversation_profile_refresh(conversation_id=message.conversation_id)
             from messaging.automation import Inbound, message_automate
 
             story_reply = parsed.reply_to is not None and parsed.reply_to.is_story
@@ -280,6 +276,8 @@ def message_ingest(
             created_at=moment,
         )
         _conversation_touch(conversation, message)
+        if not event.is_echo and not conversation.participant_username:
+            enqueue_with_commit("messaging.tasks.conversation_profile_fetch", account.workspace_id, conversation.pk)
     if event.is_echo:
         return message, "sent by the account outside InstaForge (echo)"
     return message, "received"

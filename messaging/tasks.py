@@ -7,10 +7,7 @@ from messaging.services import conversation_profile_refresh
 
 
 def conversation_profile_fetch(workspace_id: int, conversation_id: int) -> str:
-    """Read the person's username and name from Instagram. Safe to run twice (skips a known profile).
-
-    The webhook handler now reads the profile itself; kept for tasks queued before that.
-    """
+    """Read the person's username and name from Instagram. Safe to run twice (skips a known profile)."""
     with workspace_scope(workspace_id):
         return conversation_profile_refresh(conversation_id=conversation_id)
 
