@@ -86,7 +86,10 @@ class Why:
 
 
 def render(template: str, *, conversation: Conversation, variables: dict[str, Any] | None = None) -> str:
-    """Fill ``{username}``, ``{name}`` and ``{variable}`` placeholders; unknown ones stay as written."""
+    """Fill ``{username}``, ``{name}`` and ``{variable}`` placeholders; unknown ones stay as written.
+
+    A person's username and name may not be known yet: their placeholder goes, with the space before it.
+    """
     values: dict[str, str] = {
         "username": f"@{conversation.participant_username}" if conversation.participant_username else "",
         "name": conversation.participant_name or conversation.participant_username or "",
@@ -96,7 +99,10 @@ def render(template: str, *, conversation: Conversation, variables: dict[str, An
             values[key] = str(value)
     text = template
     for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
+        placeholder = "{" + key + "}"
+        if not value:  # not known yet (a new person's profile is read in a task): "Hi {username}!" → "Hi!"
+            text = text.replace(" " + placeholder, placeholder)
+        text = text.replace(placeholder, value)
     return message_text_clip(" ".join(text.split(" ")).strip())
 
 

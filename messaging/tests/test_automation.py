@@ -388,3 +388,24 @@ def test_a_tapped_button_postback_is_a_message_and_triggers_by_its_payload(accou
     assert [payload["message"] for payload in planned(account)] == ["Your order is on its way."]
     assert conversation().last_message_preview == "Your order is on its way."
     assert "keyword “track_order”" in AutomatedReply.all_workspaces.get().trigger
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("Hi {username}! Pickup or delivery?", "Hi! Pickup or delivery?"),
+        ("Thanks {name}, see you", "Thanks, see you"),
+        ("{username} hello", "hello"),
+        ("Your code: {code}", "Your code: {code}"),  # not a person's field: stays as written
+    ],
+)
+def test_a_person_not_known_yet_leaves_no_gap_in_the_text(
+    account: InstagramAccount, template: str, expected: str
+) -> None:
+    """A new person's profile is read in a task; an answer rendered before it lands reads naturally."""
+    from messaging.automation import render
+
+    stranger = Conversation.all_workspaces.create(
+        workspace_id=account.workspace_id, account=account, participant_igsid="1234567890123456"
+    )
+    assert render(template, conversation=stranger) == expected
