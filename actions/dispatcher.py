@@ -80,12 +80,6 @@ def actions_claim_due(*, worker_id: str, now: datetime, limit: int = 20) -> list
     return claimed
 
 
-def _defer(action_id: int, *, until: datetime, reason: str) -> None:
-    Action.all_workspaces.filter(pk=action_id).update(
-        state=ActionState.PLANNED, due_at=until, claimed_by="", lease_until=None, last_reason=reason[:500]
-    )
-
-
 def action_gate_and_mark(*, action_id: int, worker_id: str, now: datetime) -> Action | None:
     """Ask the gate about one claimed action (see ``actions_gate_and_mark``). Returns it if it may be sent now."""
     allowed = actions_gate_and_mark(action_ids=[action_id], worker_id=worker_id, now=now)
@@ -164,9 +158,7 @@ def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -
             deferred.append(action)
         else:
             same.setdefault((decision.verdict, decision.reason[:500]), []).append(action.pk)
-    if len(deferred) == 1:
-        _defer(deferred[0].pk, until=deferred[0].due_at, reason=deferred[0].last_reason)
-    elif deferred:
+    if deferred:
         fields = ["state", "due_at", "claimed_by", "lease_until", "last_reason"]
         Action.all_workspaces.bulk_update(deferred, fields)
     for (verdict, reason), ids in same.items():

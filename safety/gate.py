@@ -140,6 +140,10 @@ class _Asking:
         """The account's other actions."""
         return Action.all_workspaces.filter(account_id=self.account.pk).exclude(pk=self.action.pk)
 
+    def recent(self) -> QuerySet[Action]:
+        """The account's other actions started within the longest window the aggregates look at."""
+        return self.mine().filter(started_at__gte=self.since)
+
 
 def _asking(
     *,
@@ -170,7 +174,7 @@ def _ledger_counts(asking: list[_Asking]) -> list[dict[str, Any]]:
     and latest times in columns of their own type, padded to the widest.
     """
     if len(asking) <= 1:
-        return [ask.mine().filter(started_at__gte=ask.since).aggregate(**ask.aggregates) for ask in asking]
+        return [ask.recent().aggregate(**ask.aggregates) for ask in asking]
     latest = [[name for name, agg in ask.aggregates.items() if isinstance(agg, Max)] for ask in asking]
     counted = [[name for name in ask.aggregates if name not in late] for ask, late in zip(asking, latest, strict=True)]
     count_width, latest_width = max(map(len, counted)), max(map(len, latest))
@@ -185,7 +189,7 @@ def _ledger_counts(asking: list[_Asking]) -> list[dict[str, Any]]:
             columns[f"t{column}"] = (
                 ask.aggregates[names[column]] if column < len(names) else Value(None, output_field=DateTimeField())
             )
-        rows = ask.mine().filter(started_at__gte=ask.since).order_by().values("account_id").annotate(**columns)
+        rows = ask.recent().order_by().values("account_id").annotate(**columns)
         branches.append(rows.values_list(*columns))
     found = {row[0]: row for row in branches[0].union(*branches[1:], all=True)}
     results = []
