@@ -185,15 +185,28 @@ def measure(phase: str) -> dict[str, Any]:
 
 
 def cap_overshoot(plan: dict[str, Any], *, workspace_hourly_cap: int) -> int:
-    """How far any cap of phase 1 was exceeded (0 = exact): per-account daily, workspace hourly."""
+    """How far any cap of phase 1 was exceeded (0 = exact): per-account daily, workspace hourly.
+
+    The account cap counts a rolling day on the ledger; the workspace cap counts each UTC clock
+    hour (``safety.counters``), so a run over the top of an hour is checked hour by hour.
+    """
+    from datetime import UTC
+
     from django.db.models import Count
+    from django.db.models.functions import TruncHour
 
     from actions.models import Action
 
     started = Action.all_workspaces.filter(source_id="backlog", started_at__isnull=False)
     per_account = started.values("account_id").annotate(n=Count("pk")).values_list("n", flat=True)
     worst_account = max(per_account, default=0) - PER_ACCOUNT_DAILY_CAP
-    worst_workspace = started.count() - workspace_hourly_cap
+    per_hour = (
+        started.annotate(hour=TruncHour("started_at", tzinfo=UTC))
+        .values("hour")
+        .annotate(n=Count("pk"))
+        .values_list("n", flat=True)
+    )
+    worst_workspace = max(per_hour, default=0) - workspace_hourly_cap
     return max(0, worst_account, worst_workspace)
 
 
