@@ -150,6 +150,7 @@ def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -
     """Record the gate's verdicts on the actions: a statement per distinct verdict and reason, deferrals in one."""
     deferred = []
     same: dict[tuple[str, str], list[int]] = {}
+    lease = _lease(now)
     for action, decision in verdicts:
         if decision.verdict == Verdict.DEFER:
             assert decision.until is not None
@@ -157,6 +158,8 @@ def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -
             action.lease_until, action.last_reason = None, decision.reason[:500]
             deferred.append(action)
         else:
+            # The lease as written below: the sender trusts it instead of reading the row again.
+            action.lease_until = lease if decision.verdict == Verdict.ALLOW else None
             same.setdefault((decision.verdict, decision.reason[:500]), []).append(action.pk)
     if deferred:
         fields = ["state", "due_at", "claimed_by", "lease_until", "last_reason"]
@@ -171,7 +174,7 @@ def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -
                 state=ActionState.SENDING,
                 started_at=now,
                 attempts=F("attempts") + 1,
-                lease_until=_lease(now),
+                lease_until=lease,
                 last_reason=reason,
             )
 
@@ -375,14 +378,19 @@ class Senders:
 
 
 def _send_if_still_ours(action: Action, worker_id: str) -> None:
+    """Send ``action`` unless its lease has lapsed since the gate marked it.
+
+    No query: while the lease runs nothing but this dispatcher changes a
+    ``sending`` action (recovery takes only lapsed leases), so the lease the
+    gate wrote, kept on the action, says whether it is still ours.
+    """
     try:
-        ours = Action.all_workspaces.filter(
-            pk=action.pk, state=ActionState.SENDING, claimed_by=worker_id, lease_until__gt=timezone.now()
-        ).exists()
-        if ours:
+        if action.lease_until is not None and action.lease_until > timezone.now():
             action_send(action=action)
         else:
-            logger.warning("Action %s is no longer ours to send (lease lapsed); recovery reconciles it", action.pk)
+            logger.warning(
+                "Action %s is no longer %s's to send (lease lapsed); recovery reconciles it", action.pk, worker_id
+            )
     except Exception:
         logger.exception("Sending action %s failed; its lease makes recovery reconcile it", action.pk)
 

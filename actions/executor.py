@@ -16,6 +16,7 @@ from accounts.services import account_access_token
 from actions.models import Action, ActionType
 from instagram.client import InstagramClient
 from instagram.errors import OutsideMessagingWindowError
+from safety.models import AccountUsage
 from safety.services import usage_observe
 
 logger = logging.getLogger(__name__)
@@ -30,10 +31,16 @@ class Reconciliation:
 
 
 def _client(account: InstagramAccount) -> InstagramClient:
-    """A client for the account whose every answer's usage headers reach the safety engine."""
+    """A client for the account whose every answer's usage headers reach the safety engine.
+
+    The account's usage row, when the gate loaded it with the account, spares
+    the write of an unchanged low reading (``usage_observe``).
+    """
+    cached = InstagramAccount.usage.related.get_cached_value(account, default=None)
+    known = cached if isinstance(cached, AccountUsage) else None
 
     def observe(usage: dict[str, Any]) -> None:
-        usage_observe(account_id=account.pk, usage=usage)
+        usage_observe(account_id=account.pk, usage=usage, known=known)
 
     return InstagramClient(access_token=account_access_token(account=account), on_usage=observe)
 

@@ -37,14 +37,25 @@ def _peak_percent(usage: dict[str, Any]) -> int:
     return max(peaks)
 
 
-def usage_observe(*, account_id: int, usage: dict[str, Any], now: datetime | None = None) -> None:
+# A low reading equal to the one stored less than this long ago is not written again.
+USAGE_UNCHANGED_REWRITE = timedelta(seconds=10)
+
+
+def usage_observe(
+    *, account_id: int, usage: dict[str, Any], now: datetime | None = None, known: AccountUsage | None = None
+) -> None:
     """Record the usage headers of an answer for ``account_id``.
 
     Near 100 % of a budget, or when Meta gives a regain time, the account makes no call until then.
+    ``known`` is the account's usage row as the caller last read it (the gate reads it for each
+    action): when the answer shows the same low peak that row recorded a moment ago, nothing
+    would change that the gate or the risk score reads, so no statement is run.
     """
     now = now or timezone.now()
     peak = _peak_percent(usage)
     if peak <= USAGE_FROM_PERCENT and not usage.get("retry_after_seconds"):
+        if known is not None and known.peak_percent == peak and now - known.updated_at < USAGE_UNCHANGED_REWRITE:
+            return
         # The common case, on every answer: low usage before and after, so neither the regain time
         # nor the risk score changes. One UPDATE instead of a read and a write.
         quiet = AccountUsage.objects.filter(account_id=account_id, peak_percent__lte=USAGE_FROM_PERCENT)

@@ -193,3 +193,27 @@ def test_a_later_action_of_an_account_in_the_same_claim_counts_the_earlier_one(m
     held = Action.all_workspaces.get(account=first_account, idempotency_key="b")
     assert held.state == ActionState.PLANNED
     assert "cooldown: 30 s between comment replies" in held.last_reason
+
+
+def test_a_sender_sends_while_the_lease_runs_and_leaves_a_lapsed_one_to_recovery(connected: Connected) -> None:
+    """The gate's lease travels with the action; the sender sends on it without reading the row again."""
+    from actions.dispatcher import _send_if_still_ours, actions_gate_and_mark
+
+    on_time, late = plan_reply(connected, key="on-time"), plan_reply(connected, key="late", message="Too late")
+    Action.all_workspaces.filter(pk=late.pk).update(due_at=timezone.now() + timedelta(minutes=1))
+    now = timezone.now()
+    (marked,) = actions_gate_and_mark(action_ids=actions_claim_due(worker_id="w", now=now), worker_id="w", now=now)
+    assert marked.lease_until == Action.all_workspaces.get(pk=on_time.pk).lease_until
+    assert marked.lease_until is not None and marked.lease_until > timezone.now()
+    _send_if_still_ours(marked, "w")
+    assert Action.all_workspaces.get(pk=on_time.pk).state == ActionState.SUCCEEDED
+    assert replies_sent(connected) == 1
+
+    # A sender that only gets to its action after the lease lapsed leaves it alone: recovery reconciles it.
+    Action.all_workspaces.filter(pk=late.pk).update(due_at=timezone.now() - timedelta(minutes=5))
+    later = timezone.now() + timedelta(minutes=2)  # past the cooldown after the first reply
+    (stale,) = actions_gate_and_mark(action_ids=actions_claim_due(worker_id="w", now=later), worker_id="w", now=later)
+    stale.lease_until = timezone.now() - timedelta(seconds=1)
+    _send_if_still_ours(stale, "w")
+    assert Action.all_workspaces.get(pk=late.pk).state == ActionState.SENDING
+    assert replies_sent(connected) == 1

@@ -30,6 +30,33 @@ def test_low_usage_is_recorded_and_does_not_stop(make_account, workspace) -> Non
     assert gate_evaluate(action=planned(account), account=account).verdict == Verdict.ALLOW
 
 
+def test_an_unchanged_low_reading_of_a_known_row_is_not_written_again(
+    make_account, workspace, django_assert_num_queries
+) -> None:
+    """The row the gate read a moment ago already says it: no statement. Anything new is written."""
+    account = make_account(workspace, state=AccountState.ACTIVE)
+    now = timezone.now()
+    usage_observe(account_id=account.pk, usage={"app": {"call_count": 12}}, now=now)
+    known = AccountUsage.objects.get(account=account)
+    with django_assert_num_queries(0):
+        usage_observe(
+            account_id=account.pk, usage={"app": {"call_count": 12}}, now=now + timedelta(seconds=5), known=known
+        )
+    with django_assert_num_queries(1):  # another peak
+        usage_observe(
+            account_id=account.pk, usage={"app": {"call_count": 13}}, now=now + timedelta(seconds=5), known=known
+        )
+    assert AccountUsage.objects.get(account=account).peak_percent == 13
+    known.refresh_from_db()
+    with django_assert_num_queries(1):  # the same peak, but the row is older than the rewrite period
+        later = now + timedelta(seconds=20)
+        usage_observe(account_id=account.pk, usage={"app": {"call_count": 13}}, now=later, known=known)
+    assert AccountUsage.objects.get(account=account).updated_at == later
+    # Near the limit it always goes through the full path, whatever the row said.
+    usage_observe(account_id=account.pk, usage={"app": {"call_count": 97}}, now=later, known=known)
+    assert AccountUsage.objects.get(account=account).regain_at == later + USAGE_STOP_DEFAULT
+
+
 def test_usage_near_100_percent_stops_the_account(make_account, workspace) -> None:
     account = make_account(workspace, state=AccountState.ACTIVE)
     now = timezone.now()
