@@ -43,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 from instaforge.open_policies import OPEN_POLICIES  # noqa: E402 (after the path)
 
 PER_ACCOUNT_DAILY_CAP = 55
+# The bench's sandbox accounts (and InstaForge's) are named from this.
+PREFIX = "benchdispatch"
 
 
 def free_port() -> int:
@@ -84,12 +86,12 @@ def prepare(*, accounts: int, comments_per_account: int) -> dict[str, Any]:
     from sandbox.models import SandboxAccount, SandboxCall
 
     Workspace.objects.filter(name="Bench dispatch").delete()
-    SandboxAccount.objects.filter(username__startswith="benchdispatch").delete()
+    SandboxAccount.objects.filter(username__startswith=PREFIX).delete()
     SandboxCall.objects.all().delete()
     SafetyCounter.objects.all().delete()
     workspace = Workspace.objects.create(name="Bench dispatch")
     made = connected_accounts(
-        workspace, accounts=accounts, comments=comments_per_account, prefix="benchdispatch", text="price?", id_digit="9"
+        workspace, accounts=accounts, comments=comments_per_account, prefix=PREFIX, text="price?", id_digit="9"
     )
     plan: dict[str, Any] = {
         "workspace_id": workspace.pk,
@@ -211,14 +213,21 @@ def cap_overshoot(plan: dict[str, Any], *, workspace_hourly_cap: int) -> int:
 
 
 def duplicates() -> tuple[int, int]:
-    """(comments with more than one reply in the sandbox, POST …/replies calls the sandbox received)."""
+    """(the bench's comments with more than one reply in the sandbox, POST …/replies calls it received for them).
+
+    Only the bench's own accounts count: the database may hold other sandbox data (the demo, a test run).
+    """
     from django.db.models import Count
 
     from sandbox.models import SandboxCall, SandboxComment
 
-    replies = SandboxComment.objects.filter(parent__isnull=False, via_api=True)
+    replies = SandboxComment.objects.filter(
+        parent__isnull=False, via_api=True, media__account__username__startswith=PREFIX
+    )
     doubled = replies.values("parent_id").annotate(n=Count("pk")).filter(n__gt=1).count()
-    calls = SandboxCall.objects.filter(method="POST", path__endswith="/replies").count()
+    calls = SandboxCall.objects.filter(
+        method="POST", path__endswith="/replies", account__username__startswith=PREFIX
+    ).count()
     return doubled, calls
 
 
