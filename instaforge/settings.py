@@ -234,9 +234,12 @@ INSTAGRAM_HTTP_TIMEOUT = env.float("INSTAGRAM_HTTP_TIMEOUT", default=10.0)
 # front, run rotate_token_keys later, then drop the old one.
 TOKEN_ENCRYPTION_KEYS = [k.strip() for k in _required("TOKEN_ENCRYPTION_KEYS", _DEMO_TOKEN_KEY).split(",") if k.strip()]
 
-# Where the sandbox delivers its webhooks (the product's endpoint).
-# The sandbox works out its X-App-Usage figures at most this often per process (they count the last hour).
+# The sandbox works out its X-App-Usage figures at most this often per process (they count the last hour),
+# and keeps each account's 24-hour call count between reads (sandbox.selectors.business_calls_counted).
 SANDBOX_USAGE_CACHE_SECONDS = env.float("SANDBOX_USAGE_CACHE_SECONDS", default=1.0)
+# How long the sandbox's process keeps its knobs and a "no fault active" answer (its own writes clear them).
+SANDBOX_KNOBS_CACHE_SECONDS = env.float("SANDBOX_KNOBS_CACHE_SECONDS", default=1.0)
+# Where the sandbox delivers its webhooks (the product's endpoint).
 SANDBOX_WEBHOOK_URL = env.str("SANDBOX_WEBHOOK_URL", default=f"{SITE_URL}/webhooks/instagram/")
 
 # --- Safety / actions -------------------------------------------------------

@@ -13,6 +13,7 @@ STORAGES = {
 OUTBOUND_ALLOW_PRIVATE_URLS = True  # the suite's fake CRM, flow and AI servers listen on 127.0.0.1
 HUMAN_TIMING = False  # tests that need the delays turn them on
 SANDBOX_USAGE_CACHE_SECONDS = 0  # tests count calls exactly
+SANDBOX_KNOBS_CACHE_SECONDS = 0  # and see every knob and fault at once
 SAFETY_SETTINGS_CACHE_SECONDS = (
     0  # tests change settings with the ORM too; safety/tests/test_selectors.py covers the cache
 )

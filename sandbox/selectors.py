@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from collections.abc import Collection
@@ -177,12 +178,49 @@ def business_use_case_usage(
 # --- settings, faults, the calls log -------------------------------------------------------
 
 
+# Every API call reads the knobs and asks whether a fault is active. The sandbox's process keeps both
+# for SANDBOX_KNOBS_CACHE_SECONDS (1 s by default; tests: 0, always read): its own writes (the control
+# API, the pages) drop them at once (``knobs_cache_clear``); another process's (``manage.py
+# sandbox_faults``) apply within that time. Only "no fault active" is kept: while a fault is, every
+# call looks it up, so a fault that must hit exactly N calls does.
+_knobs_cached: tuple[float, SandboxSettings] | None = None
+_no_faults_until: dict[frozenset[str], float] = {}
+
+
+def _knobs_ttl() -> float:
+    return float(getattr(settings, "SANDBOX_KNOBS_CACHE_SECONDS", 0))
+
+
+def knobs_cache_clear() -> None:
+    """Forget the kept knobs and fault answers (after a write to either)."""
+    global _knobs_cached
+    _knobs_cached = None
+    _no_faults_until.clear()
+
+
 def sandbox_settings() -> SandboxSettings:
-    """The sandbox's knobs (the single row, created with defaults on first use)."""
+    """The sandbox's knobs (the single row, created with defaults on first use); a copy the caller may change."""
+    global _knobs_cached
+    ttl, cached = _knobs_ttl(), _knobs_cached
+    if ttl > 0 and cached is not None and cached[0] > time.monotonic():
+        return copy.copy(cached[1])
     row = _unique(SandboxSettings.objects.filter(pk=1))
     if row is None:
         row, _created = SandboxSettings.objects.get_or_create(pk=1)
+    if ttl > 0:
+        _knobs_cached = (time.monotonic() + ttl, copy.copy(row))
     return row
+
+
+def faults_any_active(*, kinds: Collection[str]) -> bool:
+    """Whether a fault of one of ``kinds`` is active (a "no" is kept as the knobs are, see above)."""
+    key, ttl = frozenset(kinds), _knobs_ttl()
+    if ttl > 0 and _no_faults_until.get(key, 0.0) > time.monotonic():
+        return False
+    active = faults_active().filter(kind__in=list(kinds)).exists()
+    if ttl > 0 and not active:
+        _no_faults_until[key] = time.monotonic() + ttl
+    return active
 
 
 def faults_active() -> QuerySet[SandboxFault]:
@@ -220,6 +258,33 @@ def calls_count(*, method: str, path_suffix: str | None = None, account: Sandbox
 
 def business_calls_last_day(*, account: SandboxAccount) -> int:
     return SandboxCall.objects.filter(at__gte=timezone.now() - timedelta(hours=24), account=account).count()
+
+
+# An account's calls of the last 24 hours, for its business use case limit: with caching on
+# (SANDBOX_USAGE_CACHE_SECONDS > 0) the count is read at most every BUSINESS_COUNT_REREAD per account
+# and this process's own calls are added as it logs them, so it stays exact for the calls it serves;
+# calls leaving the 24 hours, or served by another sandbox process, show at the next read.
+BUSINESS_COUNT_REREAD = 10.0
+_business_counts: dict[int, tuple[float, int]] = {}
+
+
+def business_calls_counted(*, account: SandboxAccount) -> int:
+    """``business_calls_last_day``, kept per process between reads as described above."""
+    if float(getattr(settings, "SANDBOX_USAGE_CACHE_SECONDS", 0)) <= 0:
+        return business_calls_last_day(account=account)
+    kept = _business_counts.get(account.pk)
+    if kept is not None and kept[0] > time.monotonic():
+        return kept[1]
+    count = business_calls_last_day(account=account)
+    _business_counts[account.pk] = (time.monotonic() + BUSINESS_COUNT_REREAD, count)
+    return count
+
+
+def business_call_logged(*, account: SandboxAccount) -> None:
+    """One more call of ``account`` on the log: count it in the kept figure, if there is one."""
+    kept = _business_counts.get(account.pk)
+    if kept is not None:
+        _business_counts[account.pk] = (kept[0], kept[1] + 1)
 
 
 # --- objects an account may see ------------------------------------------------------------

@@ -739,6 +739,7 @@ def sandbox_settings_update(**changes: Any) -> SandboxSettings:
             setattr(row, name, type(current)(value))
     row.full_clean()
     row.save()
+    selectors.knobs_cache_clear()
     return row
 
 
@@ -788,7 +789,7 @@ def sandbox_fault_add(
             values[name] = default
     if values["ratio"] is not None and not 0 <= values["ratio"] <= 1:
         raise ValidationError("ratio must be between 0 and 1")
-    return SandboxFault.objects.create(
+    fault = SandboxFault.objects.create(
         kind=kind,
         account_username=account_username.strip().lstrip("@").lower(),
         path_pattern=path_pattern,
@@ -796,10 +797,13 @@ def sandbox_fault_add(
         remaining=times,
         **values,
     )
+    selectors.knobs_cache_clear()
+    return fault
 
 
 def sandbox_faults_clear(*, fault_id: int | None = None) -> int:
     """Remove one fault, or all of them. Returns how many were removed."""
     faults = SandboxFault.objects.all() if fault_id is None else SandboxFault.objects.filter(pk=fault_id)
     deleted, _ = faults.delete()
+    selectors.knobs_cache_clear()
     return deleted

@@ -241,3 +241,54 @@ def test_the_app_usage_figures_are_worked_out_at_most_once_per_cache_period(
     assert selectors.app_usage()["call_count"] == 10  # within the period: the figures worked out before
     settings.SANDBOX_USAGE_CACHE_SECONDS = 0
     assert selectors.app_usage()["call_count"] == 50
+
+
+def test_with_caching_on_the_knobs_and_a_no_fault_answer_are_kept_and_writes_here_drop_them(
+    db, settings, django_assert_num_queries
+) -> None:
+    """The sandbox's process keeps them for SANDBOX_KNOBS_CACHE_SECONDS; its own writes apply at once."""
+    from sandbox import selectors
+    from sandbox.views.base import API_FAULT_KINDS
+
+    settings.SANDBOX_KNOBS_CACHE_SECONDS = 60
+    selectors.knobs_cache_clear()
+    try:
+        assert selectors.faults_any_active(kinds=API_FAULT_KINDS) is False
+        knobs = selectors.sandbox_settings()
+        with django_assert_num_queries(0):
+            assert selectors.faults_any_active(kinds=API_FAULT_KINDS) is False
+            kept = selectors.sandbox_settings()
+        assert kept.business_calls_per_day == knobs.business_calls_per_day
+        kept.business_calls_per_day = 1  # a copy: changing it changes nothing kept
+        assert selectors.sandbox_settings().business_calls_per_day == knobs.business_calls_per_day
+
+        services.sandbox_settings_update(business_calls_per_day=7)
+        assert selectors.sandbox_settings().business_calls_per_day == 7
+        services.sandbox_fault_add(kind="error", code=4, times=1)
+        assert selectors.faults_any_active(kinds=API_FAULT_KINDS) is True
+        with django_assert_num_queries(1):  # while a fault is active, every call looks
+            assert selectors.faults_any_active(kinds=API_FAULT_KINDS) is True
+        services.sandbox_faults_clear()
+        assert selectors.faults_any_active(kinds=API_FAULT_KINDS) is False
+    finally:
+        selectors.knobs_cache_clear()
+
+
+def test_with_caching_on_an_accounts_day_count_adds_the_calls_it_logs(token: SandboxToken, settings) -> None:
+    """Read once per BUSINESS_COUNT_REREAD; the calls logged meanwhile are counted as they come."""
+    from sandbox import selectors
+
+    settings.SANDBOX_USAGE_CACHE_SECONDS = 1
+    account = token.account
+    SandboxCall.objects.create(method="GET", path="/me", account=account, status=200)
+    selectors._business_counts.pop(account.pk, None)
+    try:
+        assert selectors.business_calls_counted(account=account) == 1
+        SandboxCall.objects.create(method="GET", path="/me", account=account, status=200)
+        selectors.business_call_logged(account=account)
+        assert selectors.business_calls_counted(account=account) == 2
+        settings.SANDBOX_USAGE_CACHE_SECONDS = 0  # caching off: always the database's count
+        SandboxCall.objects.create(method="GET", path="/me", account=account, status=200)
+        assert selectors.business_calls_counted(account=account) == 3
+    finally:
+        selectors._business_counts.pop(account.pk, None)

@@ -102,6 +102,8 @@ def _usage_headers(response: HttpResponse, call: ApiCall) -> None:
         response["X-Business-Use-Case-Usage"] = json.dumps(usage)
 
 
+# The faults that act on API calls (dropped webhooks act on the webhook sender).
+API_FAULT_KINDS = frozenset(kind for kind in SandboxFault.Kind.values if kind != SandboxFault.Kind.DROP_WEBHOOKS)
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80002})
 TRANSIENT_CODES = frozenset({1, 2})
 
@@ -118,12 +120,11 @@ def _apply_faults(request: HttpRequest, call: ApiCall) -> None:
     answer never came, yet the request did reach "Meta" (the case the
     executor must reconcile).
     """
-    kinds = {kind for kind in SandboxFault.Kind.values if kind != SandboxFault.Kind.DROP_WEBHOOKS}
-    if not selectors.faults_active().filter(kind__in=kinds).exists():
-        return  # the usual case: one query, and nothing to act out
+    if not selectors.faults_any_active(kinds=API_FAULT_KINDS):
+        return  # the usual case: nothing to act out
     account = _token_account(str(call.params.get("access_token", "")))
     username = account.username if account is not None else ""
-    fault = selectors.fault_matching(kinds=kinds, method=call.method, path=request.path, username=username)
+    fault = selectors.fault_matching(kinds=API_FAULT_KINDS, method=call.method, path=request.path, username=username)
     if fault is None or not services.sandbox_fault_consume(fault=fault):
         return
     if fault.kind in {SandboxFault.Kind.LATENCY, SandboxFault.Kind.TIMEOUT}:
@@ -151,11 +152,11 @@ def _check_business_limit(call: ApiCall) -> None:
     if account is None:
         return
     allowed = call.knobs.business_calls_per_day
-    since = timezone.now() - timedelta(hours=24)
-    calls = SandboxCall.objects.filter(account=account, at__gte=since)
-    call.calls_last_day = calls.count()
+    call.calls_last_day = selectors.business_calls_counted(account=account)
     if call.calls_last_day < allowed:
         return
+    since = timezone.now() - timedelta(hours=24)
+    calls = SandboxCall.objects.filter(account=account, at__gte=since)
     oldest = calls.order_by("at").values_list("at", flat=True).first() or timezone.now()
     call.regain_minutes = max(1, math.ceil((oldest + timedelta(hours=24) - timezone.now()).total_seconds() / 60))
     raise GraphError.business_rate_limited()
@@ -190,6 +191,8 @@ def api_endpoint(
             services.sandbox_call_record(
                 method=method, path=request.path, account=call.account, params=call.params, status=status, response=body
             )
+            if call.account is not None:
+                selectors.business_call_logged(account=call.account)
             response = JsonResponse(body, status=status)
             _usage_headers(response, call)
             return response
