@@ -37,8 +37,8 @@ def _peak_percent(usage: dict[str, Any]) -> int:
     return max(peaks)
 
 
-# A low reading equal to the one stored less than this long ago is not written again.
-USAGE_UNCHANGED_REWRITE = timedelta(seconds=10)
+# A low reading over a low one stored less than this long ago is not written (only shown figures would change).
+USAGE_LOW_REWRITE = timedelta(seconds=10)
 
 
 def usage_observe(
@@ -48,13 +48,19 @@ def usage_observe(
 
     Near 100 % of a budget, or when Meta gives a regain time, the account makes no call until then.
     ``known`` is the account's usage row as the caller last read it (the gate reads it for each
-    action): when the answer shows the same low peak that row recorded a moment ago, nothing
-    would change that the gate or the risk score reads, so no statement is run.
+    action). When it held a low peak recorded a moment ago and the answer's peak is low too,
+    nothing the gate or the risk score reads would change (usage counts for risk only above
+    ``USAGE_FROM_PERCENT``), so no statement is run; the figures shown lag by at most
+    ``USAGE_LOW_REWRITE``.
     """
     now = now or timezone.now()
     peak = _peak_percent(usage)
     if peak <= USAGE_FROM_PERCENT and not usage.get("retry_after_seconds"):
-        if known is not None and known.peak_percent == peak and now - known.updated_at < USAGE_UNCHANGED_REWRITE:
+        if (
+            known is not None
+            and known.peak_percent <= USAGE_FROM_PERCENT
+            and now - known.updated_at < USAGE_LOW_REWRITE
+        ):
             return
         # The common case, on every answer: low usage before and after, so neither the regain time
         # nor the risk score changes. One UPDATE instead of a read and a write.
