@@ -34,7 +34,7 @@ def _client(account: InstagramAccount) -> InstagramClient:
     """A client for the account whose every answer's usage headers reach the safety engine.
 
     The account's usage row, when the gate loaded it with the account, spares
-    the write of an unchanged low reading (``usage_observe``).
+    the write of a low reading over a recent low row (``usage_observe``).
     """
     cached = InstagramAccount.usage.related.get_cached_value(account, default=None)
     known = cached if isinstance(cached, AccountUsage) else None

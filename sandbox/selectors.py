@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 import time
 from collections.abc import Collection
 from datetime import datetime, timedelta
@@ -180,7 +181,7 @@ def business_use_case_usage(
 
 # Every API call reads the knobs and asks whether a fault is active. The sandbox's process keeps both
 # for SANDBOX_KNOBS_CACHE_SECONDS (1 s by default; tests: 0, always read): its own writes (the control
-# API, the pages) drop them at once (``knobs_cache_clear``); another process's (``manage.py
+# API) drop them at once (``knobs_cache_clear``); another process's (``manage.py
 # sandbox_faults``) apply within that time. Only "no fault active" is kept: while a fault is, every
 # call looks it up, so a fault that must hit exactly N calls does.
 _knobs_cached: tuple[float, SandboxSettings] | None = None
@@ -262,10 +263,12 @@ def business_calls_last_day(*, account: SandboxAccount) -> int:
 
 # An account's calls of the last 24 hours, for its business use case limit: with caching on
 # (SANDBOX_USAGE_CACHE_SECONDS > 0) the count is read at most every BUSINESS_COUNT_REREAD per account
-# and this process's own calls are added as it logs them, so it stays exact for the calls it serves;
-# calls leaving the 24 hours, or served by another sandbox process, show at the next read.
+# and this process's own calls are added as it logs them, so it stays exact for the calls it serves
+# (up to the few in flight at a read); calls leaving the 24 hours, or served by another sandbox
+# process, show at the next read.
 BUSINESS_COUNT_REREAD = 10.0
 _business_counts: dict[int, tuple[float, int]] = {}
+_business_counts_lock = threading.Lock()  # the server's threads log calls of one account side by side
 
 
 def business_calls_counted(*, account: SandboxAccount) -> int:
@@ -276,15 +279,17 @@ def business_calls_counted(*, account: SandboxAccount) -> int:
     if kept is not None and kept[0] > time.monotonic():
         return kept[1]
     count = business_calls_last_day(account=account)
-    _business_counts[account.pk] = (time.monotonic() + BUSINESS_COUNT_REREAD, count)
+    with _business_counts_lock:
+        _business_counts[account.pk] = (time.monotonic() + BUSINESS_COUNT_REREAD, count)
     return count
 
 
 def business_call_logged(*, account: SandboxAccount) -> None:
     """One more call of ``account`` on the log: count it in the kept figure, if there is one."""
-    kept = _business_counts.get(account.pk)
-    if kept is not None:
-        _business_counts[account.pk] = (kept[0], kept[1] + 1)
+    with _business_counts_lock:
+        kept = _business_counts.get(account.pk)
+        if kept is not None:
+            _business_counts[account.pk] = (kept[0], kept[1] + 1)
 
 
 # --- objects an account may see ------------------------------------------------------------
