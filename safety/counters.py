@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import connection
-from django.db.models import F
+from django.db import connection, transaction
 
 from safety.models import SafetyCounter
 
@@ -77,39 +76,55 @@ def _take_all(slots: list[CounterSlot], units: int) -> set[tuple[str, str]]:
         return {(scope, window) for scope, window in cursor.fetchall()}
 
 
-def _give_back(slots: list[CounterSlot], taken: set[tuple[str, str]], units: int) -> None:
-    """Return the units just taken (their rows are still locked by this transaction: exact)."""
-    for slot in slots:
-        if (slot.scope, slot.window) in taken:
-            SafetyCounter.objects.filter(
-                scope=slot.scope, window=slot.window, window_start=slot.window_start, count__gte=units
-            ).update(count=F("count") - units)
+def _take_all_or_none(slots: list[CounterSlot], units: int) -> set[tuple[str, str]] | None:
+    """``_take_all`` in a savepoint: None when every slot was taken; else those that had room, with nothing kept.
+
+    Rolling back to the savepoint gives the units back and releases the rows'
+    locks (PostgreSQL): this transaction then holds no counter row while it
+    creates a new window's rows. Holding some while inserting others could
+    deadlock with a dispatcher that inserted first and waits for those rows.
+    """
+    try:
+        with transaction.atomic():  # a savepoint inside the caller's transaction
+            taken = _take_all(slots, units)
+            if len(taken) < len(slots):
+                raise _NotAllTaken(taken)
+    except _NotAllTaken as not_all:
+        return not_all.taken
+    return None
+
+
+class _NotAllTaken(Exception):
+    def __init__(self, taken: set[tuple[str, str]]) -> None:
+        super().__init__(taken)
+        self.taken = taken
 
 
 def counters_take(*, slots: list[CounterSlot], units: int = 1) -> CounterSlot | None:
     """Take ``units`` of every slot, all or none. Returns the first slot without room, or None when all were taken.
 
     Must run inside the transaction that records the action as sending. One
-    statement when every window's row exists; a new window's rows are created,
-    then the statement runs once more.
+    statement in a savepoint when every window's row exists; a new window's
+    rows are created, then it runs once more.
     """
     for slot in slots:
         if slot.limit < units:
             return slot
     if not slots:
         return None
-    taken = _take_all(slots, units)
-    if len(taken) < len(slots):
-        _give_back(slots, taken, units)
-        # A row may be missing (a new hour or day): create the windows' rows, then try once more.
-        SafetyCounter.objects.bulk_create(
-            [SafetyCounter(scope=s.scope, window=s.window, window_start=s.window_start, count=0) for s in slots],
-            ignore_conflicts=True,
-        )
-        taken = _take_all(slots, units)
-    if len(taken) == len(slots):
+    taken = _take_all_or_none(slots, units)
+    if taken is None:
         return None
-    _give_back(slots, taken, units)
+    # A row may be missing (a new hour or day): create the windows' rows, in the order every statement
+    # locks them, then try once more.
+    ordered = sorted(slots, key=lambda slot: (slot.scope, slot.window))
+    SafetyCounter.objects.bulk_create(
+        [SafetyCounter(scope=s.scope, window=s.window, window_start=s.window_start, count=0) for s in ordered],
+        ignore_conflicts=True,
+    )
+    taken = _take_all_or_none(slots, units)
+    if taken is None:
+        return None
     return next(slot for slot in slots if (slot.scope, slot.window) not in taken)
 
 
