@@ -16,7 +16,7 @@ from accounts.services import account_access_token
 from actions.models import Action, ActionType
 from instagram.client import InstagramClient
 from instagram.errors import OutsideMessagingWindowError
-from safety.models import AccountUsage
+from safety.selectors import account_usage
 from safety.services import usage_observe
 
 logger = logging.getLogger(__name__)
@@ -36,8 +36,7 @@ def _client(account: InstagramAccount) -> InstagramClient:
     The account's usage row, when the gate loaded it with the account, spares
     the write of a low reading over a recent low row (``usage_observe``).
     """
-    cached = InstagramAccount.usage.related.get_cached_value(account, default=None)
-    known = cached if isinstance(cached, AccountUsage) else None
+    known = account_usage(account=account, read=False)
 
     def observe(usage: dict[str, Any]) -> None:
         usage_observe(account_id=account.pk, usage=usage, known=known)

@@ -84,20 +84,12 @@ def _take_all_or_none(slots: list[CounterSlot], units: int) -> set[tuple[str, st
     creates a new window's rows. Holding some while inserting others could
     deadlock with a dispatcher that inserted first and waits for those rows.
     """
-    try:
-        with transaction.atomic():  # a savepoint inside the caller's transaction
-            taken = _take_all(slots, units)
-            if len(taken) < len(slots):
-                raise _NotAllTaken(taken)
-    except _NotAllTaken as not_all:
-        return not_all.taken
-    return None
-
-
-class _NotAllTaken(Exception):
-    def __init__(self, taken: set[tuple[str, str]]) -> None:
-        super().__init__(taken)
-        self.taken = taken
+    with transaction.atomic():  # a savepoint inside the caller's transaction
+        taken = _take_all(slots, units)
+        if len(taken) == len(slots):
+            return None
+        transaction.set_rollback(True)  # leaving the block rolls back to the savepoint
+    return taken
 
 
 def counters_take(*, slots: list[CounterSlot], units: int = 1) -> CounterSlot | None:

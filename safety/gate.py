@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.db.models import Aggregate, Count, DateTimeField, Max, Q, QuerySet, Value
 from django.utils import timezone
@@ -40,11 +40,10 @@ from actions.models import NOT_CONTENT_TYPES, Action, ActionType, Verdict
 from safety.cooldowns import backoff_check, counterpart_aggregates, counterpart_cooldown_check
 from safety.counters import CounterSlot, counters_take, window_start
 from safety.decision import Decision
-from safety.models import AccountUsage
 from safety.patterns import patterns_aggregates, patterns_check
 from safety.policies import AUDIO_VIDEO, META_CEILINGS, SafetyPolicy, plural_label
 from safety.risk import Slowdown, policy_slowed, risk_slowdown, risk_spacing_check
-from safety.selectors import AccountSafety, accounts_safety
+from safety.selectors import AccountSafety, account_usage, accounts_safety
 from safety.timing import active_hours_next_start, is_proactive
 from warmup.gate import warmup_gate_check
 
@@ -242,14 +241,6 @@ def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPol
     return tuple(slots)
 
 
-def _account_usage(account: InstagramAccount) -> AccountUsage | None:
-    """The account's usage row: from the dispatcher's query when it joined it (``account__usage``), else read."""
-    relation = InstagramAccount.usage.related
-    if relation.is_cached(account):
-        return cast("AccountUsage | None", relation.get_cached_value(account))
-    return AccountUsage.objects.filter(account_id=account.pk).first()
-
-
 def gate_evaluate(
     *, action: Action, account: InstagramAccount, now: datetime | None = None, policy: SafetyPolicy | None = None
 ) -> Decision:
@@ -350,7 +341,7 @@ def _gate_start(
             now + wait, f"the account is {account.get_state_display().lower()}; only active or warming-up accounts act"
         )
 
-    usage = _account_usage(account)
+    usage = account_usage(account=account)  # the dispatcher joins it to the claim's query
     if usage is not None and usage.regain_at is not None and usage.regain_at > now:
         return Decision.defer(usage.regain_at, f"no calls until Instagram's limit resets: {usage.regain_reason}")
 

@@ -6,12 +6,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import InstagramAccount
 from safety.models import (
     AccountUsage,
     GlobalKillSwitch,
@@ -45,6 +47,17 @@ class _ScopeSafety:
 
 _cache: dict[int, tuple[float, _ScopeSafety]] = {}
 _cache_lock = threading.Lock()
+
+
+def account_usage(*, account: InstagramAccount, read: bool = True) -> AccountUsage | None:
+    """The account's usage row: the one loaded with it (``select_related("account__usage")``) when there is one.
+
+    Otherwise it is read, or, with ``read=False``, None without a query (the row may not exist either way).
+    """
+    relation = InstagramAccount.usage.related
+    if relation.is_cached(account):
+        return cast("AccountUsage | None", relation.get_cached_value(account))
+    return AccountUsage.objects.filter(account_id=account.pk).first() if read else None
 
 
 def account_safety_cache_clear() -> None:

@@ -254,10 +254,16 @@ def sandbox_call_record(
     status: int,
     response: dict[str, Any],
 ) -> SandboxCall:
-    """One line of the received-calls log. Tokens and the app secret are stored as ``"REDACTED"``, at any depth."""
-    return SandboxCall.objects.create(
+    """One line of the received-calls log. Tokens and the app secret are stored as ``"REDACTED"``, at any depth.
+
+    The account's kept 24-hour count (``selectors.business_calls_counted``) counts it too.
+    """
+    call = SandboxCall.objects.create(
         method=method, path=path, account=account, params=_redacted(params), status=status, response=_redacted(response)
     )
+    if account is not None:
+        selectors.business_call_logged(account=account)
+    return call
 
 
 # --- moderation ------------------------------------------------------------------------

@@ -191,8 +191,6 @@ def api_endpoint(
             services.sandbox_call_record(
                 method=method, path=request.path, account=call.account, params=call.params, status=status, response=body
             )
-            if call.account is not None:
-                selectors.business_call_logged(account=call.account)
             response = JsonResponse(body, status=status)
             _usage_headers(response, call)
             return response
