@@ -17,13 +17,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Aggregate, Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import InstagramAccount
 from actions.models import ActionType
 from safety.decision import Decision
+from safety.ledger import Tally
 from safety.models import AccountUsage, SafetyEventKind, SafetyEventOutcome
 from safety.patterns import is_automated
 from safety.policies import SafetyPolicy, plural_label
@@ -37,11 +36,11 @@ COUNTERPART_KEYS: dict[str, tuple[str, str]] = {
     ActionType.PRIVATE_REPLY: ("counterpart_cooldowns.commenter", "automated answers to the same commenter"),
 }
 COMMENTER_TYPES: tuple[str, ...] = (ActionType.COMMENT_REPLY, ActionType.PRIVATE_REPLY)
-COUNTERPART_LAST = "counterpart_last"  # the aggregate's name in the gate's one query
+COUNTERPART_LAST = "counterpart_last"  # the tally's name in the gate's one read of the ledger
 
 
-def _counterpart_rule(action: Action, policy: SafetyPolicy) -> tuple[int, str, Q] | None:
-    """The cooldown that applies to ``action``'s person: (seconds, what, the earlier answers' condition)."""
+def _counterpart_rule(action: Action, policy: SafetyPolicy) -> tuple[int, str, frozenset[str]] | None:
+    """The cooldown that applies to ``action``'s person: (seconds, what, the action types of earlier answers)."""
     entry = COUNTERPART_KEYS.get(action.action_type)
     if entry is None or not action.counterpart_id or not is_automated(action):
         return None
@@ -50,43 +49,29 @@ def _counterpart_rule(action: Action, policy: SafetyPolicy) -> tuple[int, str, Q
     if not cooldown:
         return None
     types = COMMENTER_TYPES if action.action_type in COMMENTER_TYPES else (action.action_type,)
-    return cooldown, what, Q(counterpart_id=action.counterpart_id, action_type__in=types)
+    return cooldown, what, frozenset(types)
 
 
-def counterpart_aggregates(
-    *, action: Action, now: datetime, policy: SafetyPolicy
-) -> tuple[dict[str, Aggregate], timedelta]:
-    """What ``counterpart_cooldown_check`` reads, and over how long, for the gate's one aggregate over the ledger."""
+def counterpart_tallies(*, action: Action, now: datetime, policy: SafetyPolicy) -> tuple[dict[str, Tally], timedelta]:
+    """What ``counterpart_cooldown_check`` reads, and over how long, for the gate's one read of the ledger."""
     rule = _counterpart_rule(action, policy)
     if rule is None:
         return {}, timedelta(0)
-    cooldown, _what, condition = rule
+    cooldown, _what, types = rule
     window = timedelta(seconds=cooldown)
-    return {COUNTERPART_LAST: Max("started_at", filter=condition & Q(started_at__gte=now - window))}, window
+    latest = Tally(since=now - window, types=types, counterpart=action.counterpart_id, latest=True)
+    return {COUNTERPART_LAST: latest}, window
 
 
-def counterpart_cooldown_check(
-    *,
-    action: Action,
-    account: InstagramAccount,
-    now: datetime,
-    policy: SafetyPolicy,
-    counts: dict[str, Any] | None = None,
-) -> Decision | None:
+def counterpart_cooldown_check(*, action: Action, policy: SafetyPolicy, counts: dict[str, Any]) -> Decision | None:
     """Defer an automated answer to someone answered less than the cooldown ago.
 
-    ``counts`` holds ``counterpart_aggregates`` already read (the gate's one query); else this reads them.
+    ``counts`` holds ``counterpart_tallies`` as the gate read them.
     """
-    from actions.models import Action as ActionModel
-
     rule = _counterpart_rule(action, policy)
     if rule is None:
         return None
-    cooldown, what, _condition = rule
-    if counts is None:
-        aggregates, window = counterpart_aggregates(action=action, now=now, policy=policy)
-        mine = ActionModel.all_workspaces.filter(account_id=account.pk, started_at__gte=now - window)
-        counts = mine.exclude(pk=action.pk).aggregate(**aggregates)
+    cooldown, what, _types = rule
     last = counts[COUNTERPART_LAST]
     if last is None:
         return None

@@ -32,16 +32,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Aggregate, Count, DateTimeField, Max, Q, QuerySet, Value
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
 from actions.models import NOT_CONTENT_TYPES, Action, ActionType, Verdict
-from safety.cooldowns import backoff_check, counterpart_aggregates, counterpart_cooldown_check
+from safety.cooldowns import backoff_check, counterpart_cooldown_check, counterpart_tallies
 from safety.counters import CounterSlot, counters_take, window_start
 from safety.decision import Decision
-from safety.patterns import patterns_aggregates, patterns_check
-from safety.policies import AUDIO_VIDEO, META_CEILINGS, SafetyPolicy, plural_label
+from safety.ledger import LedgerRead, Tally, ledger_tallies
+from safety.patterns import patterns_check, patterns_tallies
+from safety.policies import META_CEILINGS, SafetyPolicy, plural_label
 from safety.risk import Slowdown, policy_slowed, risk_slowdown, risk_spacing_check
 from safety.selectors import AccountSafety, account_usage, accounts_safety
 from safety.timing import active_hours_next_start, is_proactive
@@ -104,17 +105,14 @@ def _ledger_limits(action: Action, policy: SafetyPolicy) -> list[_LedgerLimit]:
     return limits
 
 
-def _ledger_filter(limit: _LedgerLimit, action: Action, now: datetime) -> Q:
-    condition = Q(started_at__gte=now - limit.window)
+def _ledger_tally(limit: _LedgerLimit, action: Action, now: datetime) -> Tally:
+    """The actions ``limit`` counts: of the type, of Meta's set of types, or every content action of the account."""
+    since = now - limit.window
     if limit.of_types is not None:
-        condition &= Q(action_type__in=limit.of_types)
-    elif limit.of_type:
-        condition &= Q(action_type=action.action_type)
-    else:  # the account's own limits count content, not typing indicators
-        condition &= ~Q(action_type__in=NOT_CONTENT_TYPES)
-    if limit.audio_video_only:
-        condition &= Q(payload__message__attachment__type__in=sorted(AUDIO_VIDEO))
-    return condition
+        return Tally(since=since, types=limit.of_types, audio_video=limit.audio_video_only)
+    if limit.of_type:
+        return Tally(since=since, types=frozenset({action.action_type}))
+    return Tally(since=since, content_only=True)  # the account's own limits count content, not typing indicators
 
 
 @dataclass
@@ -126,8 +124,8 @@ class _Asking:
     policy: SafetyPolicy
     slowdown: Slowdown | None
     limits: list[_LedgerLimit]
-    aggregates: dict[str, Aggregate]
-    since: datetime  # how far back the aggregates look
+    tallies: dict[str, Tally]
+    since: datetime  # how far back the tallies look
     cooldown: int  # seconds between two actions of this type (0: none)
 
     @property
@@ -139,9 +137,9 @@ class _Asking:
         """The account's other actions."""
         return Action.all_workspaces.filter(account_id=self.account.pk).exclude(pk=self.action.pk)
 
-    def recent(self) -> QuerySet[Action]:
-        """The account's other actions started within the longest window the aggregates look at."""
-        return self.mine().filter(started_at__gte=self.since)
+    def read(self) -> LedgerRead:
+        """What to read on the ledger: the tallies over the account's other actions within the longest window."""
+        return LedgerRead(account_id=self.account.pk, action_id=self.action.pk, since=self.since, tallies=self.tallies)
 
 
 def _asking(
@@ -151,67 +149,29 @@ def _asking(
     now: datetime,
     policy: SafetyPolicy,
     slowdown: Slowdown | None = None,
-    more: tuple[dict[str, Aggregate], timedelta] = ({}, timedelta(0)),
+    more: tuple[dict[str, Tally], timedelta] = ({}, timedelta(0)),
 ) -> _Asking:
-    """The per-account limits and the cooldown to count, with ``more`` (the later checks' counts)."""
+    """The per-account limits and the cooldown to count, with ``more`` (the later checks' tallies)."""
     limits = _ledger_limits(action, policy)
-    aggregates: dict[str, Aggregate] = dict(more[0])
+    tallies: dict[str, Tally] = dict(more[0])
     for index, limit in enumerate(limits):
-        aggregates[f"limit_{index}"] = Count("pk", filter=_ledger_filter(limit, action, now))
+        tallies[f"limit_{index}"] = _ledger_tally(limit, action, now)
     cooldown = policy.cooldown_seconds(action.action_type) if action.action_type not in NOT_CONTENT_TYPES else 0
     if cooldown:
-        aggregates["last_of_type"] = Max("started_at", filter=Q(action_type=action.action_type))
+        tallies["last_of_type"] = Tally(types=frozenset({action.action_type}), latest=True)
     since = now - max([DAY, more[1], *(limit.window for limit in limits)])
-    return _Asking(action, account, policy, slowdown, limits, aggregates, since, cooldown)
-
-
-def _ledger_counts(asking: list[_Asking]) -> list[dict[str, Any]]:
-    """Each action's aggregates over its account's recent ledger: one query for all of them.
-
-    One action: a plain aggregate. Several: one ``UNION ALL`` of one grouped
-    aggregate per action (each on its own account's rows, by index), counts
-    and latest times in columns of their own type, padded to the widest.
-    """
-    if len(asking) <= 1:
-        return [ask.recent().aggregate(**ask.aggregates) for ask in asking]
-    latest = [[name for name, agg in ask.aggregates.items() if isinstance(agg, Max)] for ask in asking]
-    counted = [[name for name in ask.aggregates if name not in late] for ask, late in zip(asking, latest, strict=True)]
-    count_width, latest_width = max(map(len, counted)), max(map(len, latest))
-    branches = []
-    for index, ask in enumerate(asking):
-        columns: dict[str, Any] = {"n": Value(index)}
-        for column in range(count_width):
-            names = counted[index]
-            columns[f"c{column}"] = ask.aggregates[names[column]] if column < len(names) else Value(0)
-        for column in range(latest_width):
-            names = latest[index]
-            columns[f"t{column}"] = (
-                ask.aggregates[names[column]] if column < len(names) else Value(None, output_field=DateTimeField())
-            )
-        rows = ask.recent().order_by().values("account_id").annotate(**columns)
-        branches.append(rows.values_list(*columns))
-    found = {row[0]: row for row in branches[0].union(*branches[1:], all=True)}
-    results = []
-    for index in range(len(asking)):
-        row = found.get(index)  # no row: no action of the account in the window
-        values: dict[str, Any] = {}
-        for column, name in enumerate(counted[index]):
-            values[name] = row[1 + column] if row else 0
-        for column, name in enumerate(latest[index]):
-            values[name] = row[1 + count_width + column] if row else None
-        results.append(values)
-    return results
+    return _Asking(action, account, policy, slowdown, limits, tallies, since, cooldown)
 
 
 def _ledger_verdict(ask: _Asking, *, counts: dict[str, Any], now: datetime) -> Decision | None:
-    """Per-account limits and the cooldown, from the counts of ``_ledger_counts``."""
+    """Per-account limits and the cooldown, from the tallies read on the ledger."""
     action = ask.action
     for index, limit in enumerate(ask.limits):
         used = counts[f"limit_{index}"]
         if used < limit.limit:
             continue
         # The window frees a slot when the (used - limit + 1)-th oldest start leaves it.
-        in_window = ask.mine().filter(_ledger_filter(limit, action, now)).order_by("started_at")
+        in_window = ask.mine().filter(_ledger_tally(limit, action, now).condition()).order_by("started_at")
         leaving = in_window.values_list("started_at", flat=True)[used - limit.limit] if limit.limit else None
         until = (leaving + limit.window + timedelta(seconds=1)) if leaving else now + limit.window
         reason = f"{limit.name}: {used} of {limit.limit} used in the last {_describe(limit.window)}"
@@ -274,7 +234,7 @@ def gate_evaluate_many(
         if isinstance(started, _Asking):
             asking.append((index, started))
     notes: dict[int, str] = {}
-    for (index, ask), counts in zip(asking, _ledger_counts([ask for _, ask in asking]), strict=True):
+    for (index, ask), counts in zip(asking, ledger_tallies([ask.read() for _, ask in asking]), strict=True):
         finished = _gate_finish(ask, counts=counts, now=now)
         if isinstance(finished, Decision):
             decisions[index] = finished
@@ -365,8 +325,8 @@ def _gate_start(
         policy = policy_slowed(policy, slowdown)
 
     # One query over the account's ledger for the limits, the per-person cooldowns and the patterns.
-    person, person_window = counterpart_aggregates(action=action, now=now, policy=policy)
-    patterns, patterns_window = patterns_aggregates(action=action, now=now, policy=policy)
+    person, person_window = counterpart_tallies(action=action, now=now, policy=policy)
+    patterns, patterns_window = patterns_tallies(action=action, now=now, policy=policy)
     more = ({**person, **patterns}, max(person_window, patterns_window))
     return _asking(action=action, account=account, now=now, policy=policy, slowdown=slowdown, more=more)
 
@@ -401,7 +361,7 @@ def _checks_after_limits(
 
     ``counts`` holds what they read from the ledger (the limits' query).
     """
-    decision = counterpart_cooldown_check(action=action, account=account, now=now, policy=policy, counts=counts)
+    decision = counterpart_cooldown_check(action=action, policy=policy, counts=counts)
     if decision is not None:
         return decision
     if is_proactive(payload=action.payload or {}):

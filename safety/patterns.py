@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Aggregate, Count, Q
+from django.db.models import Count
 
 from accounts.models import InstagramAccount
 from actions.models import NOT_CONTENT_TYPES, Action
 from safety.decision import Decision
+from safety.ledger import Tally
 from safety.models import SafetyEventKind, SafetyEventOutcome
 from safety.policies import SafetyPolicy
 
@@ -81,9 +82,9 @@ def is_automated(action: Action) -> bool:
     return action.action_type not in NOT_CONTENT_TYPES and not (action.payload or {}).get("sent_by")
 
 
-def _leaving(rows: Any, *, used: int, limit: int, window: timedelta, now: datetime) -> datetime:
-    """When the window frees a slot: the (used - limit + 1)-th oldest start leaves it."""
-    starts = rows.order_by("started_at").values_list("started_at", flat=True)
+def _leaving(mine: Any, tally: Tally, *, used: int, limit: int, window: timedelta, now: datetime) -> datetime:
+    """When the window frees a slot: the (used - limit + 1)-th oldest start of ``tally``'s rows leaves it."""
+    starts = mine.filter(tally.condition()).order_by("started_at").values_list("started_at", flat=True)
     index = max(0, used - limit)
     leaving = starts[index] if limit else None
     return (leaving + window + timedelta(seconds=1)) if leaving else now + window
@@ -111,32 +112,26 @@ class _Settings:
         )
 
 
-def _checks(action: Action, now: datetime, rules: _Settings) -> dict[str, Q]:
+def _checks(action: Action, now: datetime, rules: _Settings) -> dict[str, Tally]:
     """The ledger rows each pattern counts, by name (none for what is not automation)."""
     if not is_automated(action):
         return {}
-    checks: dict[str, Q] = {}
-    content = ~Q(action_type__in=NOT_CONTENT_TYPES)
+    checks: dict[str, Tally] = {}
     if rules.repeat_max and rules.repeat and action.text_fingerprint:
-        checks["repeat"] = Q(text_fingerprint=action.text_fingerprint, started_at__gte=now - rules.repeat)
+        checks["repeat"] = Tally(since=now - rules.repeat, fingerprint=action.text_fingerprint)
     if rules.factor and rules.velocity:
-        checks["recent"] = Q(started_at__gte=now - rules.velocity) & content
-        checks["day"] = Q(started_at__gte=now - DAY) & content
+        checks["recent"] = Tally(since=now - rules.velocity, content_only=True)
+        checks["day"] = Tally(since=now - DAY, content_only=True)
     if rules.burst_max and rules.burst and action.counterpart_id:
-        checks["to_user"] = Q(counterpart_id=action.counterpart_id, started_at__gte=now - rules.burst) & content
+        checks["to_user"] = Tally(since=now - rules.burst, counterpart=action.counterpart_id, content_only=True)
     return checks
 
 
-def patterns_aggregates(
-    *, action: Action, now: datetime, policy: SafetyPolicy
-) -> tuple[dict[str, Aggregate], timedelta]:
-    """What ``patterns_check`` counts, and over how long, for the gate's one aggregate over the account's ledger."""
+def patterns_tallies(*, action: Action, now: datetime, policy: SafetyPolicy) -> tuple[dict[str, Tally], timedelta]:
+    """What ``patterns_check`` counts, and over how long, for the gate's one read of the account's ledger."""
     rules = _Settings.of(policy)
-    checks = _checks(action, now, rules)
-    aggregates: dict[str, Aggregate] = {
-        f"pattern_{name}": Count("pk", filter=condition) for name, condition in checks.items()
-    }
-    return aggregates, max(DAY, rules.repeat, rules.velocity, rules.burst)
+    tallies = {f"pattern_{name}": tally for name, tally in _checks(action, now, rules).items()}
+    return tallies, max(DAY, rules.repeat, rules.velocity, rules.burst)
 
 
 def patterns_check(
@@ -145,14 +140,13 @@ def patterns_check(
     account: InstagramAccount,
     now: datetime,
     policy: SafetyPolicy,
-    counts: dict[str, Any] | None = None,
+    counts: dict[str, Any],
 ) -> Decision | None:
     """Vary, defer or pass ``action``; every hit is flagged for the risk score. No query when nothing hits.
 
-    ``counts`` holds ``patterns_aggregates`` already read (the gate's one query
-    over the ledger); else this reads them. Returns a deferral, an allow whose
-    reason tells that the text was varied (the gate still takes the shared
-    counters), or None.
+    ``counts`` holds ``patterns_tallies`` as the gate read them. Returns a
+    deferral, an allow whose reason tells that the text was varied (the gate
+    still takes the shared counters), or None.
     """
     rules = _Settings.of(policy)
     checks = _checks(action, now, rules)
@@ -161,9 +155,6 @@ def patterns_check(
     repeat_max, repeat, factor, velocity = rules.repeat_max, rules.repeat, rules.factor, rules.velocity
     burst_max, burst = rules.burst_max, rules.burst
     mine = Action.all_workspaces.filter(account_id=account.pk, started_at__isnull=False).exclude(pk=action.pk)
-    if counts is None:
-        aggregates, longest = patterns_aggregates(action=action, now=now, policy=policy)
-        counts = mine.filter(started_at__gte=now - longest).aggregate(**aggregates)
     counts = {name: counts[f"pattern_{name}"] for name in checks}
     varied_note = None
     if counts.get("repeat", 0) >= repeat_max > 0:
@@ -175,7 +166,7 @@ def patterns_check(
             )
         else:
             used = counts["repeat"]
-            until = _leaving(mine.filter(checks["repeat"]), used=used, limit=repeat_max, window=repeat, now=now)
+            until = _leaving(mine, checks["repeat"], used=used, limit=repeat_max, window=repeat, now=now)
             reason = (
                 f"pattern: the same text was sent {used} times in the last {_span(repeat)} "
                 f"(at most {repeat_max}) and the action offers no unused variation"
@@ -189,7 +180,7 @@ def patterns_check(
         baseline = (day - recent) / windows_in_day
         threshold = max(policy.setting("patterns.velocity_min_actions"), int(factor * baseline))
         if threshold and recent >= threshold:
-            until = _leaving(mine.filter(checks["recent"]), used=recent, limit=threshold, window=velocity, now=now)
+            until = _leaving(mine, checks["recent"], used=recent, limit=threshold, window=velocity, now=now)
             reason = (
                 f"pattern: velocity spike, {recent} actions in the last {_span(velocity)} against a usual "
                 f"{baseline:.1f} (at most {threshold}: {factor}× the account's own rate)"
@@ -200,7 +191,7 @@ def patterns_check(
 
     if counts.get("to_user", 0) >= burst_max > 0:
         used = counts["to_user"]
-        until = _leaving(mine.filter(checks["to_user"]), used=used, limit=burst_max, window=burst, now=now)
+        until = _leaving(mine, checks["to_user"], used=used, limit=burst_max, window=burst, now=now)
         reason = (
             f"pattern: {used} answers to the same person in the last {_span(burst)} (at most {burst_max}); "
             "the next waits"
