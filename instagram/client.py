@@ -12,15 +12,17 @@ on transient errors with bounded, jittered backoff.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
@@ -41,11 +43,33 @@ _local = threading.local()
 
 
 def _session() -> requests.Session:
+    """This thread's session (kept-alive connections).
+
+    It does not read the environment on each call (``trust_env``): requests
+    then looks up the proxy variables and ``~/.netrc`` for every request,
+    which cost a dispatcher about a sixth of its CPU. The CA bundle variables
+    are read here once, the proxies once per host (``_proxies``).
+    """
     session = getattr(_local, "session", None)
     if session is None:
         session = requests.Session()
+        session.trust_env = False
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            session.verify = bundle
         _local.session = session
     return session
+
+
+@functools.lru_cache(maxsize=32)
+def _proxies_of(origin: str) -> dict[str, str]:
+    """The proxies the environment sets for ``origin`` (``scheme://host``), ``NO_PROXY`` applied, as requests would."""
+    return dict(requests.utils.get_environ_proxies(origin))
+
+
+def _proxies(url: str) -> dict[str, str]:
+    parts = urlsplit(url)
+    return _proxies_of(f"{parts.scheme}://{parts.netloc}")
 
 
 @dataclass(frozen=True)
@@ -167,7 +191,13 @@ class InstagramClient:
     ) -> GraphResponse:
         try:
             response = _session().request(
-                method, url, params=params, data=data, json=json_body, timeout=settings.INSTAGRAM_HTTP_TIMEOUT
+                method,
+                url,
+                params=params,
+                data=data,
+                json=json_body,
+                timeout=settings.INSTAGRAM_HTTP_TIMEOUT,
+                proxies=_proxies(url),
             )
         except requests.exceptions.ConnectTimeout as exc:
             raise NotSentError(f"Could not connect within {settings.INSTAGRAM_HTTP_TIMEOUT}s: {exc}") from exc

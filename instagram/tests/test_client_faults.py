@@ -189,3 +189,18 @@ def test_control_api(sandbox_server: SandboxServer) -> None:
     assert knobs.json()["webhook_batch_size"] == 5
     assert cleared == {"cleared": 1}
     assert requests.get(url, timeout=5).json() == {"data": []}
+
+
+def test_the_environments_proxies_apply_per_host_with_no_proxy_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session ignores the environment on each call; the proxies it would have used are passed instead."""
+    from instagram import client
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    client._proxies_of.cache_clear()
+    try:
+        assert client._proxies("https://graph.instagram.com/v24.0/me")["https"] == "http://proxy.example:3128"
+        assert client._proxies("http://127.0.0.1:8001/v24.0/me") == {}
+        assert client._session().trust_env is False
+    finally:
+        client._proxies_of.cache_clear()
