@@ -52,8 +52,13 @@ def _unique(queryset: QuerySet[M]) -> M | None:
 
 
 def token_resolve(*, access_token: str) -> SandboxToken:
-    """The live token behind ``access_token``; raises ``GraphError`` (code 190) otherwise."""
-    token = _unique(SandboxToken.objects.select_related("account").filter(token=access_token)) if access_token else None
+    """The live token behind ``access_token``; raises ``GraphError`` (code 190) otherwise.
+
+    Kept while the knobs are (see below), for ``TOKEN_REREAD`` seconds: a
+    revocation or an account change by this process applies at once, by
+    another process within that time. Expiry is checked on every call.
+    """
+    token = _token_row(access_token) if access_token else None
     if token is None:
         raise GraphError.token_unparseable()
     if token.revoked:
@@ -63,11 +68,14 @@ def token_resolve(*, access_token: str) -> SandboxToken:
     return token
 
 
-def comment_of_account(*, comment_id: str, account: SandboxAccount) -> SandboxComment | None:
-    """The comment with this id on one of ``account``'s posts (others' comments are invisible to it)."""
-    return _unique(
-        SandboxComment.objects.select_related("parent", "media").filter(comment_id=comment_id, media__account=account)
-    )
+def comment_of_account(*, comment_id: str, account: SandboxAccount, related: bool = True) -> SandboxComment | None:
+    """The comment with this id on one of ``account``'s posts (others' comments are invisible to it).
+
+    ``related``: with its parent and media loaded (leave them out when only their ids are used: a reply
+    is the hottest call the sandbox answers, and the joins cost more CPU to build than to run).
+    """
+    comments = SandboxComment.objects.filter(comment_id=comment_id, media__account=account)
+    return _unique(comments.select_related("parent", "media") if related else comments)
 
 
 def comment_replies(*, comment: SandboxComment) -> QuerySet[SandboxComment]:
@@ -179,11 +187,12 @@ def business_use_case_usage(
 # --- settings, faults, the calls log -------------------------------------------------------
 
 
-# Every API call reads the knobs and asks whether a fault is active. The sandbox's process keeps both
-# for SANDBOX_KNOBS_CACHE_SECONDS (1 s by default; tests: 0, always read): its own writes (the control
-# API) drop them at once (``knobs_cache_clear``); another process's (``manage.py
-# sandbox_faults``) apply within that time. Only "no fault active" is kept: while a fault is, every
-# call looks it up, so a fault that must hit exactly N calls does.
+# Every API call reads the knobs, asks whether a fault is active and looks up its token. The sandbox's
+# process keeps all three for SANDBOX_KNOBS_CACHE_SECONDS (1 s by default; tests: 0, always read;
+# tokens longer, see ``_token_row``): its own writes (the control API, revoking tokens, ice breakers)
+# drop them at once (``knobs_cache_clear``); another process's (``manage.py sandbox_faults``) apply
+# within that time. Only "no fault active" is kept: while a fault is, every call looks it up, so a
+# fault that must hit exactly N calls does.
 _knobs_cached: tuple[float, SandboxSettings] | None = None
 _no_faults_until: dict[frozenset[str], float] = {}
 
@@ -193,10 +202,39 @@ def _knobs_ttl() -> float:
 
 
 def knobs_cache_clear() -> None:
-    """Forget the kept knobs and fault answers (after a write to either)."""
+    """Forget the kept knobs, fault answers and tokens (after a write to any of them, or to an account)."""
     global _knobs_cached
     _knobs_cached = None
     _no_faults_until.clear()
+    _tokens_kept.clear()
+
+
+# Tokens with their accounts, by token string: (until, row), read again after TOKEN_REREAD seconds
+# (when the knobs are kept at all; a token changes far less often than they do). Bounded: cleared when full.
+_tokens_kept: dict[str, tuple[float, SandboxToken]] = {}
+TOKENS_KEPT_MAX = 10_000
+TOKEN_REREAD = 10.0
+
+
+def _token_row(access_token: str) -> SandboxToken | None:
+    """The token row with its account: a copy of the kept one while it is fresh, else read (and kept)."""
+    ttl = _knobs_ttl()
+    kept = _tokens_kept.get(access_token) if ttl > 0 else None
+    if kept is not None and kept[0] > time.monotonic():
+        return _token_copy(kept[1])
+    row = _unique(SandboxToken.objects.select_related("account").filter(token=access_token))
+    if ttl > 0 and row is not None:
+        if len(_tokens_kept) >= TOKENS_KEPT_MAX:
+            _tokens_kept.clear()
+        _tokens_kept[access_token] = (time.monotonic() + TOKEN_REREAD, _token_copy(row))
+    return row
+
+
+def _token_copy(token: SandboxToken) -> SandboxToken:
+    """A copy of the token and of its account: each call may change its own, never the kept one."""
+    copied = copy.copy(token)
+    copied.account = copy.copy(token.account)
+    return copied
 
 
 def sandbox_settings() -> SandboxSettings:

@@ -130,10 +130,10 @@ def sandbox_reply_create(*, account: SandboxAccount, comment: SandboxComment, me
     to the top-level comment."
     (https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-comment/replies)
     """
-    top_level = comment.parent or comment
+    # A reply is on its top-level comment's media: the ids say all, nothing more is read.
     return SandboxComment.objects.create(
-        media=top_level.media,
-        parent=top_level,
+        media_id=comment.media_id,
+        parent_id=comment.parent_id or comment.pk,
         from_id=account.user_id,
         from_username=account.username,
         text=message,
@@ -231,7 +231,9 @@ def sandbox_token_refresh(*, token: SandboxToken) -> SandboxToken:
 
 def sandbox_tokens_revoke(*, account: SandboxAccount) -> int:
     """The person removes the app: every token of ``account`` stops working. Returns how many were live."""
-    return SandboxToken.objects.filter(account=account, revoked=False).update(revoked=True)
+    revoked = SandboxToken.objects.filter(account=account, revoked=False).update(revoked=True)
+    selectors.knobs_cache_clear()  # the kept tokens
+    return revoked
 
 
 # --- the calls log -------------------------------------------------------------------
@@ -387,10 +389,12 @@ def sandbox_ice_breakers_set(*, account: SandboxAccount, ice_breakers: Any) -> N
     if "default" not in locales:
         raise GraphError.invalid_parameter("The default locale is required")
     SandboxAccount.objects.filter(pk=account.pk).update(ice_breakers=ice_breakers)
+    selectors.knobs_cache_clear()  # the kept tokens hold the account
 
 
 def sandbox_ice_breakers_clear(*, account: SandboxAccount) -> None:
     SandboxAccount.objects.filter(pk=account.pk).update(ice_breakers=[])
+    selectors.knobs_cache_clear()  # the kept tokens hold the account
 
 
 def sandbox_ice_breakers_default(*, account: SandboxAccount) -> list[dict[str, str]]:

@@ -274,6 +274,38 @@ def test_with_caching_on_the_knobs_and_a_no_fault_answer_are_kept_and_writes_her
         selectors.knobs_cache_clear()
 
 
+def test_with_caching_on_a_token_is_kept_expiry_still_counts_and_a_revocation_here_applies_at_once(
+    token: SandboxToken, settings, django_assert_num_queries
+) -> None:
+    from sandbox import selectors
+    from sandbox.errors import SandboxApiError
+
+    settings.SANDBOX_KNOBS_CACHE_SECONDS = 60
+    selectors.knobs_cache_clear()
+    try:
+        first = selectors.token_resolve(access_token=token.token)
+        first.account.username = "changed here"  # a copy: nothing kept changes
+        with django_assert_num_queries(0):
+            kept = selectors.token_resolve(access_token=token.token)
+        assert kept.account.username == token.account.username
+
+        SandboxToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+        selectors.knobs_cache_clear()
+        for queries in (1, 0):  # read and kept; kept, and its expiry still checked
+            with django_assert_num_queries(queries), pytest.raises(SandboxApiError):
+                selectors.token_resolve(access_token=token.token)
+        SandboxToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() + timedelta(days=1))
+        selectors.knobs_cache_clear()
+        selectors.token_resolve(access_token=token.token)
+
+        services.sandbox_tokens_revoke(account=token.account)
+        with pytest.raises(SandboxApiError) as refused:
+            selectors.token_resolve(access_token=token.token)
+        assert refused.value.body()["error"]["code"] == 190
+    finally:
+        selectors.knobs_cache_clear()
+
+
 def test_with_caching_on_an_accounts_day_count_adds_the_calls_it_logs(token: SandboxToken, settings) -> None:
     """Read once per BUSINESS_COUNT_REREAD; the calls logged meanwhile are counted as they come."""
     from sandbox import selectors

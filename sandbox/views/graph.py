@@ -143,7 +143,7 @@ def comment_replies(call: ApiCall, comment_id: str) -> dict[str, Any]:
     token = call.authenticate()
     if services.COMMENT_SCOPE not in token.scope_list:
         raise GraphError.permission_denied()
-    comment = selectors.comment_of_account(comment_id=comment_id, account=token.account)
+    comment = selectors.comment_of_account(comment_id=comment_id, account=token.account, related=False)
     if comment is None:
         raise GraphError.unknown_object(object_id=comment_id, method=call.method)
     if call.method == "POST":
