@@ -81,6 +81,7 @@ def configure(workdir: Path) -> dict[str, str]:
 def prepare(*, accounts: int, comments_per_account: int) -> dict[str, Any]:
     """Bench accounts connected to the sandbox, each with its comments. Returns ids for later phases."""
     from accounts.models import Workspace
+    from instaforge.maintenance import database_vacuum
     from instaforge.seeding import connected_accounts
     from safety.models import SafetyCounter
     from sandbox.models import SandboxAccount, SandboxCall
@@ -89,6 +90,7 @@ def prepare(*, accounts: int, comments_per_account: int) -> dict[str, Any]:
     SandboxAccount.objects.filter(username__startswith=PREFIX).delete()
     SandboxCall.objects.all().delete()
     SafetyCounter.objects.all().delete()
+    database_vacuum()
     workspace = Workspace.objects.create(name="Bench dispatch")
     made = connected_accounts(
         workspace, accounts=accounts, comments=comments_per_account, prefix=PREFIX, text="price?", id_digit="9"

@@ -94,6 +94,7 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
     from accounts.models import Workspace
     from engagement.models import CommentRule
     from engagement.services import comment_rule_save
+    from instaforge.maintenance import database_vacuum
     from instaforge.seeding import COMMENT_SCOPES, sandbox_connected_account
     from instagram.models import InboundEvent
     from messaging.models import DmRule
@@ -109,6 +110,7 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
     from django_q.brokers import get_broker
 
     get_broker().purge_queue()
+    database_vacuum()
     workspace = Workspace.objects.create(name=WORKSPACE)
     prepared = []
     for number in range(accounts):

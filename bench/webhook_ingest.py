@@ -64,6 +64,7 @@ def prepare(env: dict[str, str]) -> None:
         "from accounts.models import *; from accounts.vault import token_encrypt;"
         "from instagram.models import InboundEvent; from django_q.brokers import get_broker;"
         "InboundEvent.objects.all().delete(); get_broker().purge_queue();"
+        "from instaforge.maintenance import database_vacuum; database_vacuum();"
         "w, _ = Workspace.objects.get_or_create(name='Bench');"
         f"InstagramAccount.all_workspaces.get_or_create(ig_user_id='{ACCOUNT_ID}', defaults=dict(workspace=w, "
         "username='bench', state='ACTIVE', access_token_encrypted=token_encrypt(plaintext='x')))"
