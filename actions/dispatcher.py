@@ -161,9 +161,7 @@ def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -
             # The lease as written below: the sender trusts it instead of reading the row again.
             action.lease_until = lease if decision.verdict == Verdict.ALLOW else None
             same.setdefault((decision.verdict, decision.reason[:500]), []).append(action.pk)
-    if deferred:
-        fields = ["state", "due_at", "claimed_by", "lease_until", "last_reason"]
-        Action.all_workspaces.bulk_update(deferred, fields)
+    _deferrals_write(deferred)
     for (verdict, reason), ids in same.items():
         if verdict == Verdict.DENY:
             Action.all_workspaces.filter(pk__in=ids).update(
@@ -177,6 +175,26 @@ def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -
                 lease_until=lease,
                 last_reason=reason,
             )
+
+
+# Deferrals that share a time and reason (a shared cap, a kill switch) are written with one UPDATE each
+# set; more different ones than this go in one bulk_update, whose CASE per row costs more to build.
+DEFERRAL_SETS_UPDATED_APART = 3
+
+
+def _deferrals_write(deferred: list[Action]) -> None:
+    """Write the deferred actions back to planned, with their new due time and reason."""
+    sets: dict[tuple[datetime, str], list[int]] = {}
+    for action in deferred:
+        sets.setdefault((action.due_at, action.last_reason), []).append(action.pk)
+    if len(sets) > DEFERRAL_SETS_UPDATED_APART:
+        fields = ["state", "due_at", "claimed_by", "lease_until", "last_reason"]
+        Action.all_workspaces.bulk_update(deferred, fields)
+        return
+    for (until, reason), ids in sets.items():
+        Action.all_workspaces.filter(pk__in=ids).update(
+            state=ActionState.PLANNED, due_at=until, claimed_by="", lease_until=None, last_reason=reason
+        )
 
 
 def action_send(*, action: Action) -> str:

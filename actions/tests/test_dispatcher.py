@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from accounts.models import AccountState
@@ -219,3 +220,27 @@ def test_a_sender_sends_while_the_lease_runs_and_leaves_a_lapsed_one_to_recovery
     _send_if_still_ours(stale, "w")
     assert Action.all_workspaces.get(pk=late.pk).state == ActionState.SENDING
     assert replies_sent(connected) == 1
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        [AccountState.PAUSED, AccountState.PAUSED, AccountState.SUSPENDED],  # two sets: one UPDATE each
+        [AccountState.PAUSED, AccountState.SUSPENDED, AccountState.ERROR, AccountState.INACTIVE],  # bulk_update
+    ],
+)
+def test_deferred_actions_are_written_back_with_their_own_time_and_reason(make_account, workspace, states) -> None:
+    from actions.dispatcher import actions_gate_and_mark
+
+    accounts = [make_account(workspace, state=state) for state in states]
+    for account in accounts:
+        action_plan(account=account, action_type="comment_reply", idempotency_key="k", payload={"message": "hi"})
+    now = timezone.now()
+    claimed = actions_claim_due(worker_id="w", now=now, limit=10)
+    assert actions_gate_and_mark(action_ids=claimed, worker_id="w", now=now) == []
+    for action in Action.all_workspaces.filter(pk__in=claimed):
+        decision = ActionDecision.all_workspaces.get(action=action)
+        assert decision.verdict == Verdict.DEFER
+        assert (action.state, action.claimed_by, action.lease_until) == (ActionState.PLANNED, "", None)
+        assert (action.due_at, action.last_reason) == (decision.until, decision.reason)
+        assert action.due_at > now
