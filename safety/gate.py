@@ -218,7 +218,7 @@ def gate_evaluate_many(
 ) -> list[Decision]:
     """Decide about several actions of different accounts (``action.account`` loaded) at once, in their order.
 
-    The same checks as one at a time, with one aggregate over the ledger for
+    The same checks as one at a time, with one read of the ledger (``safety.ledger``) for
     all of them and one counter statement per set of shared slots: an action
     of an account does not count another of the same call, so the caller gives
     at most one action per account (``actions.dispatcher`` gates a claim in
