@@ -137,9 +137,15 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
     return prepared
 
 
-def process_tree_cpu(processes: dict[str, subprocess.Popen[bytes]], seen: dict[tuple[str, int], float]) -> float:
-    """Seconds of CPU (user + system) of the processes and their descendants; ``seen`` keeps the last
-    reading of each (name, pid), so a child that exits between readings still counts with its last value."""
+def process_tree_cpu(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
+    """Seconds of CPU (user + system) of each named process and its descendants, by name.
+
+    A live member counts its own times; one that exited (a django-q2 worker
+    recycled, a gunicorn worker restarted) counts through its parent's
+    ``children_*`` times once the parent has reaped it. Reading live members
+    only would lose every recycled worker's CPU.
+    """
+    totals: dict[str, float] = {}
     for name, process in processes.items():
         try:
             root = psutil.Process(process.pid)
@@ -149,17 +155,11 @@ def process_tree_cpu(processes: dict[str, subprocess.Popen[bytes]], seen: dict[t
         for member in members:
             try:
                 times = member.cpu_times()
-                seen[(name, member.pid)] = times.user + times.system
             except psutil.NoSuchProcess:
                 continue
-    return sum(seen.values())
-
-
-def cpu_by_name(seen: dict[tuple[str, int], float], before: dict[tuple[str, int], float]) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for (name, pid), value in seen.items():
-        totals[name] = totals.get(name, 0.0) + value - before.get((name, pid), 0.0)
-    return {name: round(value, 2) for name, value in totals.items()}
+            used = times.user + times.system + times.children_user + times.children_system
+            totals[name] = totals.get(name, 0.0) + used
+    return totals
 
 
 def wait_until_up(port: int, timeout: float = 60) -> None:
@@ -323,20 +323,17 @@ def main() -> None:
         wait_until_up(web_port)
         time.sleep(3)  # the cluster and the dispatcher import Django and start polling
         instaforge = {name: processes[name] for name in ("web", "worker", "dispatcher")}
-        cpu_seen: dict[tuple[str, int], float] = {}
-        cpu_before = process_tree_cpu(instaforge, cpu_seen)
-        seen_before = dict(cpu_seen)
+        cpu_before = process_tree_cpu(instaforge)
         started = time.monotonic()
         made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=not args.comments_only)
         sent_seconds = time.monotonic() - started
         events = len(made["comments"]) + len(made["messages"])
         drain_until = time.monotonic() + args.drain
         while time.monotonic() < drain_until:
-            process_tree_cpu(instaforge, cpu_seen)
             if replies(made)[1] == 0:
                 break
             time.sleep(0.5)
-        cpu_after = process_tree_cpu(instaforge, cpu_seen)
+        cpu_after = process_tree_cpu(instaforge)
     finally:
         stop(list(processes.values()))
         for log in logs.values():
@@ -354,8 +351,8 @@ def main() -> None:
         "accounts": args.accounts,
         "web_workers": args.web_workers,
         "q_workers": env["Q_WORKERS"],
-        "cpu_seconds": round(cpu_after - cpu_before, 2),
-        "cpu_seconds_by_process": cpu_by_name(cpu_seen, seen_before),
+        "cpu_seconds": round(sum(cpu_after.values()) - sum(cpu_before.values()), 2),
+        "cpu_seconds_by_process": {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 2) for name in cpu_after},
     }
     if args.keep:
         detail["logs"] = str(workdir)
@@ -371,7 +368,9 @@ def main() -> None:
                 "events_per_s": round(events / sent_seconds, 1) if sent_seconds else 0.0,
                 "e2e_p50_ms": round(percentile(latencies, 0.50), 1),
                 "e2e_p99_ms": round(percentile(latencies, 0.99), 1),
-                "cpu_ms_per_event": round((cpu_after - cpu_before) * 1000 / events, 2) if events else 0.0,
+                "cpu_ms_per_event": round(
+                    (sum(cpu_after.values()) - sum(cpu_before.values())) * 1000 / events if events else 0.0, 2
+                ),
                 "missed": missed,
             }
         )
