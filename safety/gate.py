@@ -171,7 +171,7 @@ def _ledger_verdict(ask: _Asking, *, counts: dict[str, Any], now: datetime) -> D
         if used < limit.limit:
             continue
         # The window frees a slot when the (used - limit + 1)-th oldest start leaves it.
-        in_window = ask.mine().filter(_ledger_tally(limit, action, now).condition()).order_by("started_at")
+        in_window = ask.mine().filter(ask.tallies[f"limit_{index}"].condition()).order_by("started_at")
         leaving = in_window.values_list("started_at", flat=True)[used - limit.limit] if limit.limit else None
         until = (leaving + limit.window + timedelta(seconds=1)) if leaving else now + limit.window
         reason = f"{limit.name}: {used} of {limit.limit} used in the last {_describe(limit.window)}"

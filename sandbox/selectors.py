@@ -190,7 +190,7 @@ def business_use_case_usage(
 # Every API call reads the knobs, asks whether a fault is active and looks up its token. The sandbox's
 # process keeps all three for SANDBOX_KNOBS_CACHE_SECONDS (1 s by default; tests: 0, always read;
 # tokens longer, see ``_token_row``): its own writes (the control API, revoking tokens, ice breakers)
-# drop them at once (``knobs_cache_clear``); another process's (``manage.py sandbox_faults``) apply
+# drop them at once (``kept_answers_clear``); another process's (``manage.py sandbox_faults``) apply
 # within that time. Only "no fault active" is kept: while a fault is, every call looks it up, so a
 # fault that must hit exactly N calls does.
 _knobs_cached: tuple[float, SandboxSettings] | None = None
@@ -201,8 +201,8 @@ def _knobs_ttl() -> float:
     return float(getattr(settings, "SANDBOX_KNOBS_CACHE_SECONDS", 0))
 
 
-def knobs_cache_clear() -> None:
-    """Forget the kept knobs, fault answers and tokens (after a write to any of them, or to an account)."""
+def kept_answers_clear() -> None:
+    """Forget what this process keeps: the knobs, fault answers and tokens (after a write to any, or to an account)."""
     global _knobs_cached
     _knobs_cached = None
     _no_faults_until.clear()

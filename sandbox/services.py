@@ -232,7 +232,7 @@ def sandbox_token_refresh(*, token: SandboxToken) -> SandboxToken:
 def sandbox_tokens_revoke(*, account: SandboxAccount) -> int:
     """The person removes the app: every token of ``account`` stops working. Returns how many were live."""
     revoked = SandboxToken.objects.filter(account=account, revoked=False).update(revoked=True)
-    selectors.knobs_cache_clear()  # the kept tokens
+    selectors.kept_answers_clear()  # the kept tokens
     return revoked
 
 
@@ -389,12 +389,12 @@ def sandbox_ice_breakers_set(*, account: SandboxAccount, ice_breakers: Any) -> N
     if "default" not in locales:
         raise GraphError.invalid_parameter("The default locale is required")
     SandboxAccount.objects.filter(pk=account.pk).update(ice_breakers=ice_breakers)
-    selectors.knobs_cache_clear()  # the kept tokens hold the account
+    selectors.kept_answers_clear()  # the kept tokens hold the account
 
 
 def sandbox_ice_breakers_clear(*, account: SandboxAccount) -> None:
     SandboxAccount.objects.filter(pk=account.pk).update(ice_breakers=[])
-    selectors.knobs_cache_clear()  # the kept tokens hold the account
+    selectors.kept_answers_clear()  # the kept tokens hold the account
 
 
 def sandbox_ice_breakers_default(*, account: SandboxAccount) -> list[dict[str, str]]:
@@ -749,7 +749,7 @@ def sandbox_settings_update(**changes: Any) -> SandboxSettings:
             setattr(row, name, type(current)(value))
     row.full_clean()
     row.save()
-    selectors.knobs_cache_clear()
+    selectors.kept_answers_clear()
     return row
 
 
@@ -807,7 +807,7 @@ def sandbox_fault_add(
         remaining=times,
         **values,
     )
-    selectors.knobs_cache_clear()
+    selectors.kept_answers_clear()
     return fault
 
 
@@ -815,5 +815,5 @@ def sandbox_faults_clear(*, fault_id: int | None = None) -> int:
     """Remove one fault, or all of them. Returns how many were removed."""
     faults = SandboxFault.objects.all() if fault_id is None else SandboxFault.objects.filter(pk=fault_id)
     deleted, _ = faults.delete()
-    selectors.knobs_cache_clear()
+    selectors.kept_answers_clear()
     return deleted

@@ -251,7 +251,7 @@ def test_with_caching_on_the_knobs_and_a_no_fault_answer_are_kept_and_writes_her
     from sandbox.views.base import API_FAULT_KINDS
 
     settings.SANDBOX_KNOBS_CACHE_SECONDS = 60
-    selectors.knobs_cache_clear()
+    selectors.kept_answers_clear()
     try:
         assert selectors.faults_any_active(kinds=API_FAULT_KINDS) is False
         knobs = selectors.sandbox_settings()
@@ -271,7 +271,7 @@ def test_with_caching_on_the_knobs_and_a_no_fault_answer_are_kept_and_writes_her
         services.sandbox_faults_clear()
         assert selectors.faults_any_active(kinds=API_FAULT_KINDS) is False
     finally:
-        selectors.knobs_cache_clear()
+        selectors.kept_answers_clear()
 
 
 def test_with_caching_on_a_token_is_kept_expiry_still_counts_and_a_revocation_here_applies_at_once(
@@ -281,7 +281,7 @@ def test_with_caching_on_a_token_is_kept_expiry_still_counts_and_a_revocation_he
     from sandbox.errors import SandboxApiError
 
     settings.SANDBOX_KNOBS_CACHE_SECONDS = 60
-    selectors.knobs_cache_clear()
+    selectors.kept_answers_clear()
     try:
         first = selectors.token_resolve(access_token=token.token)
         first.account.username = "changed here"  # a copy: nothing kept changes
@@ -290,12 +290,12 @@ def test_with_caching_on_a_token_is_kept_expiry_still_counts_and_a_revocation_he
         assert kept.account.username == token.account.username
 
         SandboxToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-        selectors.knobs_cache_clear()
+        selectors.kept_answers_clear()
         for queries in (1, 0):  # read and kept; kept, and its expiry still checked
             with django_assert_num_queries(queries), pytest.raises(SandboxApiError):
                 selectors.token_resolve(access_token=token.token)
         SandboxToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() + timedelta(days=1))
-        selectors.knobs_cache_clear()
+        selectors.kept_answers_clear()
         selectors.token_resolve(access_token=token.token)
 
         services.sandbox_tokens_revoke(account=token.account)
@@ -303,7 +303,7 @@ def test_with_caching_on_a_token_is_kept_expiry_still_counts_and_a_revocation_he
             selectors.token_resolve(access_token=token.token)
         assert refused.value.body()["error"]["code"] == 190
     finally:
-        selectors.knobs_cache_clear()
+        selectors.kept_answers_clear()
 
 
 def test_with_caching_on_an_accounts_day_count_adds_the_calls_it_logs(token: SandboxToken, settings) -> None:
