@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
@@ -28,7 +29,7 @@ from accounts.services import ForbiddenTransition, account_mark_error
 from accounts.vault import TokenDecryptionError
 from actions.executor import action_execute, action_reconcile
 from actions.models import Action, ActionDecision, ActionState, Verdict
-from actions.services import action_finish, action_record_decision
+from actions.services import Outcome, action_finish, action_record_decision, actions_finish
 from instagram.errors import (
     GraphAPIError,
     NotSentError,
@@ -102,8 +103,6 @@ def actions_gate_and_mark(*, action_ids: list[int], worker_id: str, now: datetim
     """
     if not action_ids:
         return []
-    allowed: list[Action] = []
-    decisions: list[ActionDecision] = []
     with transaction.atomic():
         # One query: the actions with their accounts and the accounts' usage rows (regain time, risk,
         # backoff), the accounts' rows locked (PostgreSQL; SQLite serialises writers anyway).
@@ -113,23 +112,55 @@ def actions_gate_and_mark(*, action_ids: list[int], worker_id: str, now: datetim
             .filter(pk__in=action_ids, state=ActionState.CLAIMED, claimed_by=worker_id)
             .order_by("account_id", "id")
         )
-        for batch in _rounds(list(actions)):
-            verdicts = gate_evaluate_many(actions=batch, now=now)
-            _verdicts_apply(list(zip(batch, verdicts, strict=True)), now=now)
-            for action, decision in zip(batch, verdicts, strict=True):
-                decisions.append(
-                    ActionDecision(
-                        workspace_id=action.workspace_id,
-                        action=action,
-                        verdict=decision.verdict,
-                        reason=decision.reason[:500],
-                        until=decision.until,
-                    )
+        return _gate_locked(list(actions), worker_id=worker_id, now=now)
+
+
+def actions_claim_and_gate(*, worker_id: str, now: datetime, limit: int = 20) -> tuple[int, list[Action]]:
+    """Claim up to ``limit`` due actions and gate them: ``(how many were claimed, those that may be sent now)``.
+
+    On PostgreSQL in one transaction and one read: the due actions and their
+    accounts are locked with ``FOR UPDATE SKIP LOCKED`` (another dispatcher
+    skips both until this one commits, as it would skip claimed actions) and
+    gated at once, so they go from planned straight to their verdict. Should
+    the process die meanwhile, the transaction rolls back and they are simply
+    due again. Why: the separate claim (a read, an update, a commit, then the
+    gate's read of the same rows) cost a dispatcher a tenth of its CPU.
+    Elsewhere (SQLite) the claim is its own conditional update, as in
+    ``actions_claim_due``, then ``actions_gate_and_mark``.
+    """
+    if not connection.features.has_select_for_update_skip_locked:
+        claimed = actions_claim_due(worker_id=worker_id, now=now, limit=limit)
+        return len(claimed), actions_gate_and_mark(action_ids=claimed, worker_id=worker_id, now=timezone.now())
+    due = Action.all_workspaces.filter(state=ActionState.PLANNED, due_at__lte=now).order_by("due_at", "id")
+    with transaction.atomic():
+        rows = due.select_related("account", "account__usage").select_for_update(
+            skip_locked=True, of=("self", "account")
+        )
+        actions = sorted(rows[:limit], key=lambda action: (action.account_id, action.pk))
+        return len(actions), _gate_locked(actions, worker_id=worker_id, now=timezone.now())
+
+
+def _gate_locked(actions: list[Action], *, worker_id: str, now: datetime) -> list[Action]:
+    """Gate ``actions`` (their accounts locked by the caller's transaction), record verdicts and decisions."""
+    allowed: list[Action] = []
+    decisions: list[ActionDecision] = []
+    for batch in _rounds(actions):
+        verdicts = gate_evaluate_many(actions=batch, now=now)
+        _verdicts_apply(list(zip(batch, verdicts, strict=True)), worker_id=worker_id, now=now)
+        for action, decision in zip(batch, verdicts, strict=True):
+            decisions.append(
+                ActionDecision(
+                    workspace_id=action.workspace_id,
+                    action=action,
+                    verdict=decision.verdict,
+                    reason=decision.reason[:500],
+                    until=decision.until,
                 )
-                if decision.verdict == Verdict.ALLOW:
-                    action.state = ActionState.SENDING
-                    allowed.append(action)
-        ActionDecision.all_workspaces.bulk_create(decisions)
+            )
+            if decision.verdict == Verdict.ALLOW:
+                action.state = ActionState.SENDING
+                allowed.append(action)
+    ActionDecision.all_workspaces.bulk_create(decisions)
     return allowed
 
 
@@ -146,7 +177,7 @@ def _rounds(actions: list[Action]) -> list[list[Action]]:
     return rounds
 
 
-def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -> None:
+def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, worker_id: str, now: datetime) -> None:
     """Record the gate's verdicts on the actions: a statement per distinct verdict and reason, deferrals in one."""
     deferred = []
     same: dict[tuple[str, str], list[int]] = {}
@@ -160,6 +191,7 @@ def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -
         else:
             # The lease as written below: the sender trusts it instead of reading the row again.
             action.lease_until = lease if decision.verdict == Verdict.ALLOW else None
+            action.claimed_by = worker_id
             same.setdefault((decision.verdict, decision.reason[:500]), []).append(action.pk)
     _deferrals_write(deferred)
     for (verdict, reason), ids in same.items():
@@ -170,6 +202,7 @@ def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, now: datetime) -
         else:
             Action.all_workspaces.filter(pk__in=ids).update(
                 state=ActionState.SENDING,
+                claimed_by=worker_id,
                 started_at=now,
                 attempts=F("attempts") + 1,
                 lease_until=lease,
@@ -197,14 +230,19 @@ def _deferrals_write(deferred: list[Action]) -> None:
         )
 
 
-def action_send(*, action: Action) -> str:
+def _finish_now(outcome: Outcome) -> None:
+    actions_finish([outcome])
+
+
+def action_send(*, action: Action, finish: Callable[[Outcome], None] = _finish_now) -> str:
     """Call Instagram for an action marked ``sending`` and record what happened. Returns the new state.
 
     The outcome goes on the ledger first; then the safety engine learns from it
     (``safety.risk.action_error_observe``: events, risk score, backoff,
-    suspension with evidence).
+    suspension with evidence). ``finish`` records a success: at once, or
+    handed to the senders' ``OutcomeWriter``.
     """
-    state, error = _send(action)
+    state, error = _send(action, finish)
     if error is not None:
         try:
             action_error_observe(action=action, error=error)
@@ -215,7 +253,7 @@ def action_send(*, action: Action) -> str:
     return state
 
 
-def _send(action: Action) -> tuple[str, GraphAPIError | None]:
+def _send(action: Action, finish: Callable[[Outcome], None]) -> tuple[str, GraphAPIError | None]:
     now = timezone.now()
     try:
         result = action_execute(action=action)
@@ -255,7 +293,7 @@ def _send(action: Action) -> tuple[str, GraphAPIError | None]:
             action_id=action.pk, state=ActionState.FAILED, result={"error": exc.as_dict()}, reason=exc.message
         )
         return ActionState.FAILED, exc
-    action_finish(action_id=action.pk, state=ActionState.SUCCEEDED, result=result, reason="sent")
+    finish(Outcome(action_id=action.pk, state=ActionState.SUCCEEDED, result=result, reason="sent"))
     return ActionState.SUCCEEDED, None
 
 
@@ -328,9 +366,9 @@ def dispatch_once(
 
     Without ``senders`` each allowed action is sent before the next is gated
     (tests, one-off runs: an error's backoff applies to the next); with them,
-    the claimed actions are gated in one transaction, their sends run in the
-    pool while this thread claims and gates the next ones, and no more is
-    claimed than the pool can take.
+    the due actions are claimed and gated together (``actions_claim_and_gate``),
+    their sends run in the pool while this thread claims and gates the next
+    ones, and no more is claimed than the pool can take.
     """
     now = now or timezone.now()
     if senders is not None:
@@ -338,16 +376,17 @@ def dispatch_once(
         if limit == 0:
             senders.wait_for_one()
             return 1  # busy, not idle: come back at once
-    claimed = actions_claim_due(worker_id=worker_id, now=now, limit=limit)
     if senders is None:
+        claimed = actions_claim_due(worker_id=worker_id, now=now, limit=limit)
         for action_id in claimed:
             action = action_gate_and_mark(action_id=action_id, worker_id=worker_id, now=timezone.now())
             if action is not None:
                 action_send(action=action)
         return len(claimed)
-    for action in actions_gate_and_mark(action_ids=claimed, worker_id=worker_id, now=timezone.now()):
+    count, allowed = actions_claim_and_gate(worker_id=worker_id, now=now, limit=limit)
+    for action in allowed:
         senders.submit(action, worker_id=worker_id)
-    return len(claimed)
+    return count
 
 
 # Calls to Instagram in flight per dispatcher process. Instagram answers in
@@ -369,6 +408,7 @@ class Senders:
         self.threads = threads
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
         self._in_flight: set[Future[None]] = set()
+        self._outcomes = OutcomeWriter()
 
     def free(self) -> int:
         self._in_flight = {future for future in self._in_flight if not future.done()}
@@ -378,11 +418,12 @@ class Senders:
         wait(self._in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
 
     def submit(self, action: Action, *, worker_id: str) -> None:
-        self._in_flight.add(self._pool.submit(_send_if_still_ours, action, worker_id))
+        self._in_flight.add(self._pool.submit(_send_if_still_ours, action, worker_id, self._outcomes.add))
 
     def close(self) -> None:
-        """Finish what is in flight, then close each thread's database connection."""
+        """Finish what is in flight and write its outcomes, then close each thread's database connection."""
         wait(self._in_flight)
+        self._outcomes.close()
         barrier = threading.Barrier(self.threads)
 
         def close_connection() -> None:
@@ -395,7 +436,60 @@ class Senders:
         self._pool.shutdown(wait=True)
 
 
-def _send_if_still_ours(action: Action, worker_id: str) -> None:
+class OutcomeWriter:
+    """Writes the senders' successes together: one statement every ``interval`` seconds (``actions_finish``).
+
+    A sender hands its success over and goes on to its next call; a thread of
+    its own writes what has gathered. Until then the action stays ``sending``
+    under its lease, which is safe: should the process die first, recovery
+    finds the lapsed lease and reconciles the action against Instagram (which
+    shows the reply or message), never resending it. A write that fails is
+    tried again at the next round. Why: one ``UPDATE`` per call was a fifth of
+    a dispatcher's CPU, mostly spent building and quoting the statement.
+    """
+
+    def __init__(self, *, interval: float = 0.05) -> None:
+        self.interval = interval
+        self._pending: list[Outcome] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outcomes", daemon=True)
+        self._thread.start()
+
+    def add(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._pending.append(outcome)
+
+    def close(self) -> None:
+        """Write what is still pending, then stop."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                self._write()
+            self._write()
+        finally:
+            connection.close()  # the thread's own connection
+
+    def _write(self) -> None:
+        with self._lock:
+            outcomes, self._pending = self._pending, []
+        if not outcomes:
+            return
+        try:
+            actions_finish(outcomes)
+        except Exception:
+            logger.exception(
+                "Writing %s outcomes failed; will try again (else recovery reconciles them)", len(outcomes)
+            )
+            connection.close()  # a new connection next time
+            with self._lock:
+                self._pending[:0] = outcomes
+
+
+def _send_if_still_ours(action: Action, worker_id: str, finish: Callable[[Outcome], None]) -> None:
     """Send ``action`` unless its lease has lapsed since the gate marked it.
 
     No query: while the lease runs nothing but this dispatcher changes a
@@ -404,7 +498,7 @@ def _send_if_still_ours(action: Action, worker_id: str) -> None:
     """
     try:
         if action.lease_until is not None and action.lease_until > timezone.now():
-            action_send(action=action)
+            action_send(action=action, finish=finish)
         else:
             logger.warning(
                 "Action %s is no longer %s's to send (lease lapsed); recovery reconciles it", action.pk, worker_id

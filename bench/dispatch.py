@@ -237,12 +237,11 @@ GATE_WORKER = """
 import django, sys
 django.setup()
 from django.utils import timezone
-from actions.dispatcher import actions_claim_due, actions_gate_and_mark
+from actions.dispatcher import actions_claim_and_gate
 from actions.models import Action, ActionState
 worker = sys.argv[1]
-while claimed := actions_claim_due(worker_id=worker, now=timezone.now(), limit=20):
-    allowed = actions_gate_and_mark(action_ids=claimed, worker_id=worker, now=timezone.now())
-    done = [action.pk for action in allowed]
+while (claimed := actions_claim_and_gate(worker_id=worker, now=timezone.now(), limit=20))[0]:
+    done = [action.pk for action in claimed[1]]
     Action.all_workspaces.filter(pk__in=done).update(state=ActionState.SUCCEEDED, finished_at=timezone.now())
 """
 

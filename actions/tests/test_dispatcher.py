@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import AccountState
@@ -180,6 +181,28 @@ def test_a_claim_of_many_accounts_is_gated_in_a_bounded_number_of_queries(
     assert ActionDecision.all_workspaces.filter(verdict=Verdict.ALLOW).count() == 12
 
 
+def test_claiming_and_gating_together_takes_a_bounded_number_of_queries(
+    make_account, workspace, django_assert_max_num_queries
+) -> None:
+    """``dispatch``'s path: the claim is the gate's own read, whatever the number of accounts."""
+    from actions.dispatcher import actions_claim_and_gate
+    from safety.models import AccountUsage
+
+    accounts = [make_account(workspace) for _ in range(12)]
+    for account in accounts:
+        AccountUsage.objects.create(account=account)
+        action_plan(account=account, action_type="comment_reply", idempotency_key="k", payload={"message": "hi"})
+    actions_claim_and_gate(worker_id="w", now=timezone.now(), limit=0)  # the counters' rows of this window
+    # As above, with the claim (SQLite: its select and one conditional update per action) instead of the
+    # gate's read on PostgreSQL.
+    with django_assert_max_num_queries(16 if connection.features.has_select_for_update_skip_locked else 29):
+        claimed, allowed = actions_claim_and_gate(worker_id="w", now=timezone.now(), limit=12)
+    assert claimed == len(allowed) == 12
+    assert set(Action.all_workspaces.values_list("state", flat=True)) == {ActionState.SENDING}
+    assert set(Action.all_workspaces.values_list("claimed_by", flat=True)) == {"w"}
+    assert ActionDecision.all_workspaces.filter(verdict=Verdict.ALLOW).count() == 12
+
+
 def test_a_later_action_of_an_account_in_the_same_claim_counts_the_earlier_one(make_account, workspace) -> None:
     """Rounds: the second reply of an account is gated after the first is marked sending (the cooldown binds)."""
     from actions.dispatcher import actions_gate_and_mark
@@ -200,15 +223,17 @@ def test_a_later_action_of_an_account_in_the_same_claim_counts_the_earlier_one(m
 
 def test_a_sender_sends_while_the_lease_runs_and_leaves_a_lapsed_one_to_recovery(connected: Connected) -> None:
     """The gate's lease travels with the action; the sender sends on it without reading the row again."""
-    from actions.dispatcher import _send_if_still_ours, actions_gate_and_mark
+    from actions.dispatcher import OutcomeWriter, _send_if_still_ours, actions_gate_and_mark
 
+    outcomes = OutcomeWriter()
     on_time, late = plan_reply(connected, key="on-time"), plan_reply(connected, key="late", message="Too late")
     Action.all_workspaces.filter(pk=late.pk).update(due_at=timezone.now() + timedelta(minutes=1))
     now = timezone.now()
     (marked,) = actions_gate_and_mark(action_ids=actions_claim_due(worker_id="w", now=now), worker_id="w", now=now)
     assert marked.lease_until == Action.all_workspaces.get(pk=on_time.pk).lease_until
     assert marked.lease_until is not None and marked.lease_until > timezone.now()
-    _send_if_still_ours(marked, "w")
+    _send_if_still_ours(marked, "w", outcomes.add)
+    outcomes.close()  # writes what the senders handed over
     assert Action.all_workspaces.get(pk=on_time.pk).state == ActionState.SUCCEEDED
     assert replies_sent(connected) == 1
 
@@ -217,7 +242,7 @@ def test_a_sender_sends_while_the_lease_runs_and_leaves_a_lapsed_one_to_recovery
     later = timezone.now() + timedelta(minutes=2)  # past the cooldown after the first reply
     (stale,) = actions_gate_and_mark(action_ids=actions_claim_due(worker_id="w", now=later), worker_id="w", now=later)
     stale.lease_until = timezone.now() - timedelta(seconds=1)
-    _send_if_still_ours(stale, "w")
+    _send_if_still_ours(stale, "w", outcomes.add)
     assert Action.all_workspaces.get(pk=late.pk).state == ActionState.SENDING
     assert replies_sent(connected) == 1
 
@@ -244,3 +269,74 @@ def test_deferred_actions_are_written_back_with_their_own_time_and_reason(make_a
         assert (action.state, action.claimed_by, action.lease_until) == (ActionState.PLANNED, "", None)
         assert (action.due_at, action.last_reason) == (decision.until, decision.reason)
         assert action.due_at > now
+
+
+def test_outcomes_written_together_keep_their_own_result_reason_and_time(make_account, workspace) -> None:
+    """One statement for many outcomes; only actions still sending (or unknown) change."""
+    from actions.services import Outcome, actions_finish
+
+    account = make_account(workspace)
+    actions = [
+        action_plan(account=account, action_type="comment_reply", idempotency_key=str(n), payload={})[0]
+        for n in range(3)
+    ]
+    Action.all_workspaces.filter(pk__in=[actions[0].pk, actions[1].pk]).update(state=ActionState.SENDING)
+    Action.all_workspaces.filter(pk=actions[2].pk).update(state=ActionState.DENIED)
+    at = timezone.now() - timedelta(seconds=3)
+    actions_finish(
+        [
+            Outcome(action_id=actions[0].pk, state=ActionState.SUCCEEDED, result={"id": "17"}, finished_at=at),
+            Outcome(
+                action_id=actions[1].pk,
+                state=ActionState.FAILED,
+                result={"error": {"code": 100, "nested": [1, "é"]}},
+                reason="x" * 600,
+            ),
+            Outcome(action_id=actions[2].pk, state=ActionState.SUCCEEDED, result={"id": "no"}),
+        ]
+    )
+    first, second, third = (Action.all_workspaces.get(pk=action.pk) for action in actions)
+    assert (first.state, first.result, first.finished_at, first.lease_until) == (
+        ActionState.SUCCEEDED,
+        {"id": "17"},
+        at,
+        None,
+    )
+    assert (second.state, second.result, second.last_reason) == (
+        ActionState.FAILED,
+        {"error": {"code": 100, "nested": [1, "é"]}},
+        "x" * 500,
+    )
+    assert second.finished_at is not None
+    assert (third.state, third.result, third.finished_at) == (ActionState.DENIED, {}, None)
+    assert Action.all_workspaces.filter(result__id="17").count() == 1  # stored as JSON, not as a string
+
+
+@pytest.mark.django_db(transaction=True)  # the writer's thread has a connection of its own
+def test_the_outcome_writer_writes_what_senders_hand_over_and_retries_a_failed_write(
+    make_account, workspace, monkeypatch
+) -> None:
+    from actions import dispatcher
+    from actions.services import Outcome, actions_finish
+
+    account = make_account(workspace)
+    action, _ = action_plan(account=account, action_type="comment_reply", idempotency_key="k", payload={})
+    Action.all_workspaces.filter(pk=action.pk).update(state=ActionState.SENDING)
+    tries: list[int] = []
+
+    def failing_once(outcomes: list[Outcome]) -> None:
+        tries.append(len(outcomes))
+        if len(tries) == 1:
+            raise RuntimeError("database gone")
+        actions_finish(outcomes)
+
+    monkeypatch.setattr(dispatcher, "actions_finish", failing_once)
+    writer = dispatcher.OutcomeWriter(interval=0.01)
+    writer.add(Outcome(action_id=action.pk, state=ActionState.SUCCEEDED, result={"id": "1"}, reason="sent"))
+    deadline = timezone.now() + timedelta(seconds=5)
+    while len(tries) < 2 and timezone.now() < deadline:
+        writer._stop.wait(0.01)
+    writer.close()
+    assert tries[:2] == [1, 1]
+    action.refresh_from_db()
+    assert (action.state, action.result, action.last_reason) == (ActionState.SUCCEEDED, {"id": "1"}, "sent")

@@ -12,7 +12,13 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from accounts.models import AccountState, InstagramAccount
-from actions.dispatcher import action_gate_and_mark, actions_claim_due, actions_gate_and_mark, dispatch_once
+from actions.dispatcher import (
+    action_gate_and_mark,
+    actions_claim_and_gate,
+    actions_claim_due,
+    actions_gate_and_mark,
+    dispatch_once,
+)
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from actions.tests.conftest import Connected, plan_reply, replies_sent
 from safety.models import SafetyCounter
@@ -32,9 +38,13 @@ ACTIONS_PER_ACCOUNT = 25
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("batched", [False, True], ids=["one action a transaction", "a claim a transaction"])
+@pytest.mark.parametrize(
+    "mode",
+    ["single", "batched", "together"],
+    ids=["one action a transaction", "a claim a transaction", "claimed and gated in one transaction"],
+)
 def test_no_cap_is_exceeded_by_one_under_concurrent_dispatchers(
-    make_workspace, make_account, settings: Settings, tmp_path: Path, batched: bool
+    make_workspace, make_account, settings: Settings, tmp_path: Path, mode: str
 ) -> None:
     policies = tmp_path / "policies.yaml"
     policies.write_text(CAPS)
@@ -59,8 +69,12 @@ def test_no_cap_is_exceeded_by_one_under_concurrent_dispatchers(
     def dispatcher(worker_id: str) -> None:
         try:
             start.wait()
-            while claimed := actions_claim_due(worker_id=worker_id, now=now, limit=6 if batched else 3):
-                if batched:  # as ``dispatch`` runs it: a claim holds several actions of one account
+            if mode == "together":  # as ``dispatch`` runs it: several actions of one account at a time
+                while actions_claim_and_gate(worker_id=worker_id, now=now, limit=6)[0]:
+                    pass
+                return
+            while claimed := actions_claim_due(worker_id=worker_id, now=now, limit=6 if mode == "batched" else 3):
+                if mode == "batched":
                     actions_gate_and_mark(action_ids=claimed, worker_id=worker_id, now=now)
                     continue
                 for action_id in claimed:
