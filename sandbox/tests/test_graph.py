@@ -48,6 +48,33 @@ def test_reply_is_created_and_logged(
     assert (call.status, call.response, call.account) == (200, {"id": reply.comment_id}, token.account)
 
 
+def test_a_reply_made_through_the_endpoint_reads_back_through_the_orm(
+    sandbox_server: SandboxServer, token: SandboxToken, comment: SandboxComment
+) -> None:
+    """The reply is stored by fixed SQL (the hottest call): the ORM reads back what it would have stored."""
+    before = timezone.now()
+    response = requests.post(
+        _replies_url(sandbox_server, comment.comment_id),
+        params={"access_token": token.token, "message": "Merci, 20 € ✨"},
+        timeout=5,
+    )
+
+    assert response.status_code == 200
+    assert list(response.json()) == ["id"]
+    reply = SandboxComment.objects.select_related("parent", "media").get(comment_id=response.json()["id"])
+    assert (reply.parent, reply.media, reply.from_id, reply.from_username, reply.text) == (
+        comment,
+        comment.media,
+        token.account.user_id,
+        "acme.shop",
+        "Merci, 20 € ✨",
+    )
+    assert (reply.via_api, reply.hidden) == (True, False)
+    assert before <= reply.timestamp <= timezone.now()
+    assert reply.comment_id.isdigit() and 17 <= len(reply.comment_id) <= 18
+    assert list(comment.replies.all()) == [reply]
+
+
 def test_reply_accepts_message_in_query_and_no_version(
     sandbox_server: SandboxServer, token: SandboxToken, comment: SandboxComment
 ) -> None:
