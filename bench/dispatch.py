@@ -72,6 +72,7 @@ def configure(workdir: Path) -> dict[str, str]:
             "INSTAGRAM_GRAPH_URL": sandbox_url,
             "POLICIES_FILE": str(policies),
             "LOG_LEVEL": "WARNING",
+            "SERVER_LOG_LEVEL": "WARNING",
         }
     )
     os.environ.update(env)

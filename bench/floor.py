@@ -67,6 +67,7 @@ def configure(workdir: Path) -> None:
             "INSTAGRAM_APP_SECRET": os.environ.get("INSTAGRAM_APP_SECRET", "bench-app-secret"),
             "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": os.environ.get("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", "bench"),
             "LOG_LEVEL": "WARNING",
+            "SERVER_LOG_LEVEL": "WARNING",
         }
     )
 

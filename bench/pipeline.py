@@ -82,6 +82,7 @@ def configure(workdir: Path) -> tuple[dict[str, str], int]:
             "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{web_port}/webhooks/instagram/",
             "POLICIES_FILE": str(policies),
             "LOG_LEVEL": "WARNING",
+            "SERVER_LOG_LEVEL": "WARNING",
             "Q_WORKERS": env.get("Q_WORKERS", "2"),
         }
     )

@@ -52,6 +52,7 @@ def environment(database_url: str) -> dict[str, str]:
             "TOKEN_ENCRYPTION_KEYS": "aW5zdGFmb3JnZS1kZW1vLWtleS1sb2NhbC1vbmx5ISE=",
             "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": "bench",
             "LOG_LEVEL": "WARNING",
+            "SERVER_LOG_LEVEL": "WARNING",
         }
     )
     return env

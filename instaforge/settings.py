@@ -297,6 +297,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+        # SERVER_LOG_LEVEL=WARNING keeps only failed requests (the benchmarks: a line per call costs CPU).
+        "django.server": {
+            "handlers": ["server"],
+            "level": env.str("SERVER_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        },
     },
 }
