@@ -192,9 +192,8 @@ def test_claiming_and_gating_together_takes_a_bounded_number_of_queries(
     for account in accounts:
         AccountUsage.objects.create(account=account)
         action_plan(account=account, action_type="comment_reply", idempotency_key="k", payload={"message": "hi"})
-    actions_claim_and_gate(worker_id="w", now=timezone.now(), limit=0)  # the counters' rows of this window
-    # As above, with the claim (SQLite: its select and one conditional update per action) instead of the
-    # gate's read on PostgreSQL.
+    # As above (the counters' rows of a new window included), the claim being the gate's read on
+    # PostgreSQL; SQLite adds the claim's select and one conditional update per action.
     with django_assert_max_num_queries(16 if connection.features.has_select_for_update_skip_locked else 29):
         claimed, allowed = actions_claim_and_gate(worker_id="w", now=timezone.now(), limit=12)
     assert claimed == len(allowed) == 12
