@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.services import ForbiddenTransition, account_mark_error
@@ -61,9 +61,14 @@ def _lease(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.DISPATCHER_LEASE_SECONDS)
 
 
+def _due(now: datetime) -> QuerySet[Action]:
+    """The planned actions due by ``now``, in the order they are claimed (the due index's order)."""
+    return Action.all_workspaces.filter(state=ActionState.PLANNED, due_at__lte=now).order_by("due_at", "id")
+
+
 def actions_claim_due(*, worker_id: str, now: datetime, limit: int = 20) -> list[int]:
     """Claim up to ``limit`` due planned actions for this worker; no action is claimed twice."""
-    due = Action.all_workspaces.filter(state=ActionState.PLANNED, due_at__lte=now).order_by("due_at", "id")
+    due = _due(now)
     claim = {"state": ActionState.CLAIMED, "claimed_by": worker_id, "lease_until": _lease(now)}
     if connection.features.has_select_for_update_skip_locked:
         # Also skip the actions of accounts another dispatcher is gating (their rows are locked until it
@@ -131,7 +136,7 @@ def actions_claim_and_gate(*, worker_id: str, now: datetime, limit: int = 20) ->
     if not connection.features.has_select_for_update_skip_locked:
         claimed = actions_claim_due(worker_id=worker_id, now=now, limit=limit)
         return len(claimed), actions_gate_and_mark(action_ids=claimed, worker_id=worker_id, now=timezone.now())
-    due = Action.all_workspaces.filter(state=ActionState.PLANNED, due_at__lte=now).order_by("due_at", "id")
+    due = _due(now)
     with transaction.atomic():
         rows = due.select_related("account", "account__usage").select_for_update(
             skip_locked=True, of=("self", "account")

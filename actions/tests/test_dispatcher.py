@@ -159,17 +159,23 @@ def test_a_gate_decision_takes_a_bounded_number_of_queries(
         assert action_gate_and_mark(action_id=second, worker_id="w", now=timezone.now()) is not None
 
 
+def _one_reply_due_on_each_of(make_account, workspace, *, accounts: int) -> None:
+    """``accounts`` new accounts (with their usage rows, as after their first call), each with one reply due."""
+    from safety.models import AccountUsage
+
+    for _ in range(accounts):
+        account = make_account(workspace)
+        AccountUsage.objects.create(account=account)
+        action_plan(account=account, action_type="comment_reply", idempotency_key="k", payload={"message": "hi"})
+
+
 def test_a_claim_of_many_accounts_is_gated_in_a_bounded_number_of_queries(
     make_account, workspace, django_assert_max_num_queries
 ) -> None:
     """One round per claim when each account has one action: the query count does not grow with the claim."""
     from actions.dispatcher import actions_gate_and_mark
-    from safety.models import AccountUsage
 
-    accounts = [make_account(workspace) for _ in range(12)]
-    for account in accounts:
-        AccountUsage.objects.create(account=account)
-        action_plan(account=account, action_type="comment_reply", idempotency_key="k", payload={"message": "hi"})
+    _one_reply_due_on_each_of(make_account, workspace, accounts=12)
     claimed = actions_claim_due(worker_id="w", now=timezone.now(), limit=12)
     # Lock with the usage rows, kill switches, overrides, one ledger query for all, one counter statement
     # (in a savepoint), mark sending, the decisions, begin/commit (and the counters' rows of a new window,
@@ -186,12 +192,8 @@ def test_claiming_and_gating_together_takes_a_bounded_number_of_queries(
 ) -> None:
     """``dispatch``'s path: the claim is the gate's own read, whatever the number of accounts."""
     from actions.dispatcher import actions_claim_and_gate
-    from safety.models import AccountUsage
 
-    accounts = [make_account(workspace) for _ in range(12)]
-    for account in accounts:
-        AccountUsage.objects.create(account=account)
-        action_plan(account=account, action_type="comment_reply", idempotency_key="k", payload={"message": "hi"})
+    _one_reply_due_on_each_of(make_account, workspace, accounts=12)
     # As above (the counters' rows of a new window included), the claim being the gate's read on
     # PostgreSQL; SQLite adds the claim's select and one conditional update per action.
     with django_assert_max_num_queries(16 if connection.features.has_select_for_update_skip_locked else 29):
