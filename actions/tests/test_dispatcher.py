@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils import timezone
 from accounts.models import AccountState
 from accounts.services import account_pause
 from actions.dispatcher import (
+    Senders,
     actions_claim_due,
     actions_reconcile_unknown,
     dispatch_once,
@@ -341,3 +343,38 @@ def test_the_outcome_writer_writes_what_senders_hand_over_and_retries_a_failed_w
     assert tries[:2] == [1, 1]
     action.refresh_from_db()
     assert (action.state, action.result, action.last_reason) == (ActionState.SUCCEEDED, {"id": "1"}, "sent")
+
+
+class _RecordingSenders(Senders):
+    """Senders that record what they are handed instead of sending it."""
+
+    def __init__(self) -> None:
+        super().__init__(threads=2)  # a batch of 4, at most 6 in flight
+        self.submitted: list[int] = []
+
+    def submit(self, action: Action, *, worker_id: str) -> None:
+        self.submitted.append(action.pk)
+
+
+def test_a_busy_dispatcher_claims_again_only_once_a_batch_fits(connected: Connected) -> None:
+    for number in range(8):
+        plan_reply(connected, key=f"k{number}")
+    senders = _RecordingSenders()
+    try:
+        calls: list[Future[None]] = [Future() for _ in range(3)]
+        senders._in_flight = set(calls)  # 3 calls under way: room for 3, less than a batch
+        assert dispatch_once(worker_id="w", senders=senders) == 1  # busy, not idle
+        assert senders.submitted == []
+        assert Action.all_workspaces.filter(state=ActionState.PLANNED).count() == 8
+
+        calls[0].set_result(None)  # room for 4: a batch
+        assert dispatch_once(worker_id="w", senders=senders) == 4  # claimed and gated together
+        assert ActionDecision.all_workspaces.count() == 4
+        # One account: its reply cooldown lets the first through and defers the others.
+        sending = Action.all_workspaces.filter(state=ActionState.SENDING)
+        assert senders.submitted == list(sending.values_list("pk", flat=True)) and len(senders.submitted) == 1
+    finally:
+        for call in calls:
+            if not call.done():
+                call.set_result(None)
+        senders.close()
