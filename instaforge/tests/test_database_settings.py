@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import connection
 
@@ -20,3 +22,8 @@ def test_postgresql_prepares_a_statement_run_often_and_plans_it_once() -> None:
         cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%actions_action%"])
         prepared = [row[0] for row in cursor.fetchall()]
     assert any('"actions_action"."due_at" IS NULL' in statement for statement in prepared)
+
+
+def test_connections_are_kept_between_requests_on_every_database(settings: Any) -> None:
+    # The sandbox's and the web server's threads keep theirs: opening one cost more than a request.
+    assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 60
