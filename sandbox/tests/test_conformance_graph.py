@@ -197,3 +197,20 @@ def test_ice_breakers_refused_like_graph_error_100(
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == 100 and message in answer.json()["error"]["message"]
     assert set(answer.json()["error"]) == {"message", "type", "code", "fbtrace_id"}
+
+
+def test_a_page_with_more_links_the_next_one_by_its_absolute_url(
+    sandbox_server: SandboxServer, token: SandboxToken, account: SandboxAccount
+) -> None:
+    media = account.media.get()
+    for number in range(3):
+        SandboxComment.objects.create(media=media, from_id="1234567890123456", from_username="jane", text=f"#{number}")
+
+    first = _get(sandbox_server, token, f"{media.media_id}/comments", fields="text", limit="2")
+    following = first["paging"]["next"]
+    assert following.startswith(f"{sandbox_server.url}/v26.0/{media.media_id}/comments?")
+    second = requests.get(following, timeout=5).json()  # the token and fields travel in the link
+
+    assert len(first["data"]) == 2 and len(second["data"]) == 1
+    assert "next" not in second["paging"]
+    assert {comment["text"] for comment in first["data"] + second["data"]} == {"#0", "#1", "#2"}

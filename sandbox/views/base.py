@@ -31,11 +31,16 @@ class ApiCall:
     account: SandboxAccount | None = field(default=None)
     # Minutes in ``estimated_time_to_regain_access`` of the usage header (set when throttled).
     regain_minutes: int = 0
-    # The absolute URL of the request, for ``paging.next``.
-    url: str = ""
+    # The request, for its absolute URL (``url``).
+    request: HttpRequest | None = field(default=None, repr=False)
     # The account's calls in the last 24 hours before this one (set by ``authenticate``).
     calls_last_day: int | None = None
     _knobs: SandboxSettings | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The absolute URL of the request, for ``paging.next``; worked out only by the pages that have one."""
+        return self.request.build_absolute_uri() if self.request is not None else ""
 
     @property
     def knobs(self) -> SandboxSettings:
@@ -179,7 +184,7 @@ def api_endpoint(
         @functools.wraps(view)
         def endpoint(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             method = request.method or "GET"
-            call = ApiCall(method=method, params={}, url=request.build_absolute_uri())
+            call = ApiCall(method=method, params={}, request=request)
             try:
                 call.params = _request_params(request)
                 if method not in methods:
