@@ -54,6 +54,14 @@ class SandboxHandler(WSGIHandler):
 class _KeepAliveHandler(WSGIRequestHandler):
     timeout = KEEP_ALIVE_SECONDS
 
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except TimeoutError:
+            # A kept-alive connection that sent nothing more: closed quietly, as http.server's own handler
+            # does (Django's replaces it without that), not reported as an error with a traceback.
+            self.close_connection = True
+
 
 class PooledWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     """Django's threaded development server, with a pool of threads instead of a new thread per connection.
