@@ -379,8 +379,8 @@ def dispatch_once(
     if senders is not None:
         free = senders.free()
         if free < min(limit, senders.batch):
-            # Busy: claim again once a batch's worth of room is free, not one action at a time (a claim and
-            # its gate cost nearly as much for one action as for sixteen).
+            # Busy: claim again once a batch's worth of room is free, not one action at a time (most of what
+            # a claim and its gate cost is per statement, not per action).
             senders.wait_for_one()
             return 1  # busy, not idle: come back at once
         limit = min(limit, free)

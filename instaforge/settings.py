@@ -126,7 +126,7 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Prepared statements: a statement run 5 times on a connection is prepared there, and PostgreSQL then
     # skips parsing and planning it. The dispatcher, the workers and the sandbox run the same few
-    # statements thousands of times: PostgreSQL's CPU per executed action fell by about a third
+    # statements thousands of times: PostgreSQL's CPU per executed action fell by about a quarter
     # (bench/dispatch.py). They need server-side parameter binding. Set DATABASE_PREPARED_STATEMENTS=false
     # behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
     if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
