@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.test.testcases import LiveServerThread
 from pytest_django.fixtures import Settings
 
@@ -27,10 +29,21 @@ from sandbox.server import SandboxHandler
 
 
 class _LiveSandboxHandler(SandboxHandler):
-    """LiveServerThread hands its app a static-files handler; the sandbox serves no static files, so it is dropped."""
+    """LiveServerThread hands its app a static-files handler; the sandbox serves no static files, so it is dropped.
+
+    Each answer closes its connection. Django's live server keeps a thread, and its database connection, for
+    every kept-alive connection until the client hangs up, with no idle timeout: those connections outlived the
+    tests and kept PostgreSQL from dropping the test database. Keep-alive is tested on the sandbox's own server
+    (``sandbox/tests/test_server.py``).
+    """
 
     def __init__(self, _static_files_app: object) -> None:
         super().__init__()
+
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        response = super().get_response(request)
+        response["Connection"] = "close"
+        return response
 
 
 @dataclass

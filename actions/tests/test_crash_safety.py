@@ -66,13 +66,15 @@ def test_kill_9_mid_sending_never_sends_twice_and_loses_nothing(
     for _ in range(KILLS):
         before = succeeded()
         process = dispatcher_start(env, log)
-        # Kill it once it is sending: a few more successes, while more calls are in flight.
-        target = min(total, before + 15)
-        progressed = wait_until(lambda: succeeded() >= target, timeout=60, every=0.05)  # noqa: B023 (used at once)
-        assert progressed, log.read_text()[-3000:]
-        time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        try:
+            # Kill it once it is sending: a few more successes, while more calls are in flight.
+            target = min(total, before + 15)
+            progressed = wait_until(lambda: succeeded() >= target, timeout=60, every=0.05)  # noqa: B023 (used at once)
+            assert progressed, log.read_text()[-3000:]
+            time.sleep(0.05)
+        finally:  # a failed wait must not leave the process running (and holding the test database)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
         kills += 1
         if succeeded() >= total:
             break

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 from datetime import timedelta
-from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -353,25 +351,3 @@ def test_with_caching_on_an_accounts_day_count_adds_the_calls_it_logs(token: San
         assert selectors.business_calls_counted(account=account) == 3
     finally:
         selectors._business_counts.pop(account.pk, None)
-
-
-def test_calls_keep_their_connection_alive(
-    sandbox_server: SandboxServer, token: SandboxToken, comment: SandboxComment
-) -> None:
-    """Every answer carries its length, so a client sends call after call on one connection, errors included."""
-    host, port = sandbox_server.url.removeprefix("http://").split(":")
-    client = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        for access_token in (token.token, "not-a-token", token.token):
-            body = urlencode({"message": "It is 20 EUR!", "access_token": access_token})
-            headers = {"Content-Type": "application/x-www-form-urlencoded"}
-            client.request("POST", f"/v24.0/{comment.comment_id}/replies", body=body, headers=headers)
-            response = client.getresponse()
-            content = response.read()
-            assert response.status in (200, 400)
-            assert response.getheader("Connection") != "close"
-            assert int(response.getheader("Content-Length") or -1) == len(content)
-        assert client.sock is not None  # the same connection all along: http.client reconnects only if closed
-    finally:
-        client.close()
-    assert SandboxComment.objects.filter(parent=comment, via_api=True).count() == 2
