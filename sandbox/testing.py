@@ -42,7 +42,10 @@ class _LiveSandboxHandler(SandboxHandler):
 
     def get_response(self, request: HttpRequest) -> HttpResponseBase:
         response = super().get_response(request)
-        response["Connection"] = "close"
+        # Without a length Django's server closes the connection itself (an application may not set the
+        # hop-by-hop "Connection" header under WSGI).
+        if response.has_header("Content-Length"):
+            del response["Content-Length"]
         return response
 
 
