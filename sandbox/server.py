@@ -29,6 +29,9 @@ class SandboxHandler(WSGIHandler):
     so neither does its stand-in: requests go straight to the sandbox views.
     """
 
+    # Answers carry their length, so the server keeps the connection (off where the server has no idle timeout).
+    keep_alive = True
+
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware: list[Callable[..., Any]] = []
         self._template_response_middleware: list[Callable[..., Any]] = []
@@ -46,7 +49,7 @@ class SandboxHandler(WSGIHandler):
         response = super().get_response(request)
         # As Django's CommonMiddleware does (none runs here): without a length the server answers
         # "Connection: close", and every call to the sandbox opened a new connection.
-        if not response.streaming and not response.has_header("Content-Length"):
+        if self.keep_alive and not response.streaming and not response.has_header("Content-Length"):
             response["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
         return response
 

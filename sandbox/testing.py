@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.http import HttpRequest
-from django.http.response import HttpResponseBase
 from django.test.testcases import LiveServerThread
 from pytest_django.fixtures import Settings
 
@@ -31,22 +29,17 @@ from sandbox.server import SandboxHandler
 class _LiveSandboxHandler(SandboxHandler):
     """LiveServerThread hands its app a static-files handler; the sandbox serves no static files, so it is dropped.
 
-    Each answer closes its connection. Django's live server keeps a thread, and its database connection, for
-    every kept-alive connection until the client hangs up, with no idle timeout: those connections outlived the
-    tests and kept PostgreSQL from dropping the test database. Keep-alive is tested on the sandbox's own server
+    Each answer closes its connection (no length: Django's server then closes it). Django's live server keeps
+    a thread, and its database connection, for every kept-alive connection until the client hangs up, with no
+    idle timeout: those connections outlived the tests and kept PostgreSQL from dropping the test database.
+    Keep-alive is tested on the sandbox's own server
     (``sandbox/tests/test_server.py``).
     """
 
+    keep_alive = False
+
     def __init__(self, _static_files_app: object) -> None:
         super().__init__()
-
-    def get_response(self, request: HttpRequest) -> HttpResponseBase:
-        response = super().get_response(request)
-        # Without a length Django's server closes the connection itself (an application may not set the
-        # hop-by-hop "Connection" header under WSGI).
-        if response.has_header("Content-Length"):
-            del response["Content-Length"]
-        return response
 
 
 @dataclass
