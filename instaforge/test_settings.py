@@ -17,3 +17,25 @@ SANDBOX_KNOBS_CACHE_SECONDS = 0  # and see every knob and fault at once
 SAFETY_SETTINGS_CACHE_SECONDS = (
     0  # tests change settings with the ORM too; safety/tests/test_selectors.py covers the cache
 )
+
+
+def _refusing_url() -> str:
+    """An address on this machine where every connection is refused, for as long as the test run lasts.
+
+    The product's default Instagram address is the demo's sandbox (127.0.0.1:8001). A test that calls
+    Instagram without its own sandbox (``sandbox.testing``) must not reach a demo that happens to run
+    on the same machine: the socket is bound but never listens, so the kernel refuses every connection.
+    """
+    import socket
+
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))
+    _held.append(refusing)
+    return f"http://127.0.0.1:{refusing.getsockname()[1]}"
+
+
+_held: list[object] = []
+SANDBOX_URL = _refusing_url()
+INSTAGRAM_GRAPH_URL = SANDBOX_URL
+INSTAGRAM_OAUTH_AUTHORIZE_URL = f"{SANDBOX_URL}/oauth/authorize"
+INSTAGRAM_OAUTH_TOKEN_URL = f"{SANDBOX_URL}/oauth/access_token"
