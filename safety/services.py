@@ -50,18 +50,21 @@ def usage_observe(
     ``known`` is the account's usage row as the caller last read it (the gate reads it for each
     action). When it held a low peak recorded a moment ago and the answer's peak is low too,
     nothing the gate or the risk score reads would change (usage counts for risk only above
-    ``USAGE_FROM_PERCENT``), so no statement is run; the figures shown lag by at most
-    ``USAGE_LOW_REWRITE``.
+    ``USAGE_FROM_PERCENT``), so no statement is run. Nor when the row, recorded a moment ago, holds
+    a peak above that threshold and the answer's is no higher (and far from a stop): the stored
+    figure keeps the account at least as slow. The figures shown lag by at most ``USAGE_LOW_REWRITE``.
     """
     now = now or timezone.now()
     peak = _peak_percent(usage)
-    if peak <= USAGE_FROM_PERCENT and not usage.get("retry_after_seconds"):
-        if (
-            known is not None
-            and known.peak_percent <= USAGE_FROM_PERCENT
-            and now - known.updated_at < USAGE_LOW_REWRITE
-        ):
+    calm = not usage.get("retry_after_seconds") and peak < USAGE_STOP_PERCENT
+    if calm and known is not None and now - known.updated_at < USAGE_LOW_REWRITE:
+        if known.peak_percent <= USAGE_FROM_PERCENT and peak <= USAGE_FROM_PERCENT:
             return
+        if USAGE_FROM_PERCENT < peak <= known.peak_percent:
+            # Above the risk threshold but no higher than a moment ago: the stored peak (and the risk
+            # it gives) stays the safer figure; it is rewritten within USAGE_LOW_REWRITE or when it rises.
+            return
+    if peak <= USAGE_FROM_PERCENT and not usage.get("retry_after_seconds"):
         # The common case, on every answer: low usage before and after, so neither the regain time
         # nor the risk score changes. One UPDATE instead of a read and a write.
         quiet = AccountUsage.objects.filter(account_id=account_id, peak_percent__lte=USAGE_FROM_PERCENT)

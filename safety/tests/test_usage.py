@@ -56,6 +56,36 @@ def test_a_low_reading_over_a_recent_low_row_is_not_written(make_account, worksp
     assert AccountUsage.objects.get(account=account).regain_at == later + USAGE_STOP_DEFAULT
 
 
+def test_a_high_reading_no_higher_than_a_recent_row_is_not_written(
+    make_account, workspace, django_assert_num_queries
+) -> None:
+    """Above the risk's threshold, a reading no higher than the row of a moment ago changes nothing that slows less."""
+    account = make_account(workspace, state=AccountState.ACTIVE)
+    now = timezone.now()
+    usage_observe(account_id=account.pk, usage={"app": {"call_count": 70}}, now=now)
+    known = AccountUsage.objects.get(account=account)
+    soon = now + timedelta(seconds=5)
+    with django_assert_num_queries(0):
+        usage_observe(account_id=account.pk, usage={"app": {"call_count": 70}}, now=soon, known=known)
+        usage_observe(account_id=account.pk, usage={"app": {"call_count": 64}}, now=soon, known=known)
+    record = AccountUsage.objects.get(account=account)
+    assert record.peak_percent == 70 and record.updated_at == now  # the stored peak, the safer one, stays
+    # Higher than the row: written, and the risk follows.
+    usage_observe(account_id=account.pk, usage={"app": {"call_count": 80}}, now=soon, known=known)
+    record = AccountUsage.objects.get(account=account)
+    assert (
+        record.peak_percent == 80
+        and record.risk_components["usage"]["points"] > known.risk_components["usage"]["points"]
+    )
+    # Near 100 % or with a regain time it is never skipped, even over a higher row.
+    usage_observe(account_id=account.pk, usage={"retry_after_seconds": 600}, now=soon, known=record)
+    assert AccountUsage.objects.get(account=account).regain_at == soon + timedelta(seconds=600)
+    # An old row is rewritten with the lower reading.
+    later = now + timedelta(seconds=30)
+    usage_observe(account_id=account.pk, usage={"app": {"call_count": 64}}, now=later, known=record)
+    assert AccountUsage.objects.get(account=account).peak_percent == 64
+
+
 def test_usage_near_100_percent_stops_the_account(make_account, workspace) -> None:
     account = make_account(workspace, state=AccountState.ACTIVE)
     now = timezone.now()
