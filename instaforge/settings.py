@@ -107,6 +107,9 @@ WSGI_APPLICATION = "instaforge.wsgi.application"
 
 # --- Database -------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Kept connections, on both databases: opening one (on SQLite the file, WAL mode, the pragmas) cost the
+# sandbox more CPU than answering the call it opened it for.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, dispatcher, sandbox) share the file:
     # WAL lets readers run beside the writer, IMMEDIATE takes the write lock
@@ -118,11 +121,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # The test database's file; SQLITE_TEST_DB lets two suites run side by side in one checkout.
     DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_DB", default=str(BASE_DIR / "test_db.sqlite3"))}
-    # Kept connections, as on PostgreSQL: opening one (the file, WAL mode, the pragmas) cost the sandbox
-    # more CPU than answering the call it opened it for.
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Prepared statements: a statement run 5 times on a connection is prepared there, and PostgreSQL then
     # skips parsing and planning it. The dispatcher, the workers and the sandbox run the same few
