@@ -4,22 +4,29 @@ Usage: python bench/dispatch.py --dispatchers N [--accounts 50] [--backlog 3000]
 
 Uses DATABASE_URL / REDIS_URL from the environment like the product (SQLite in
 a temporary file when DATABASE_URL is unset; give PostgreSQL a database of its
-own: the run deletes its previous bench data and resets the safety counters).
+own, created when missing: the run deletes its previous bench data and resets the safety counters).
 Starts the sandbox (``manage.py sandbox --port P``) and N dispatchers, with a
 policies file (POLICIES_FILE) of generous platform caps and no cooldown or burst.
 
+Phase 0, the gate alone: the same backlog (below), claimed and gated by N
+processes running the dispatcher's claim-and-gate (``actions_claim_and_gate``)
+with nothing sent: an allowed action is marked succeeded at once. Gives
+gate_decisions_per_s, the rate the gate itself decides at. Its actions, decisions
+and counters are then deleted, so phase 1 starts from the same ledger.
 Phase 1, backlog: --backlog comment replies (one per sandbox comment, spread
 over --accounts accounts) all due at once, with two caps that bind: 55 replies
 a day per account (counted on the ledger) and a workspace hourly cap of
 --backlog * 0.9 (counted on counter rows). Gives gate decisions/s, executed/s
-(sandbox calls), duplicates and cap overshoot.
+(sandbox calls), duplicates and cap overshoot; its decisions/s, bound by the
+sends, is gate_decisions_per_s_while_sending.
 Phase 2, paced: caps lifted (workspace override), --paced replies due evenly
 over --paced / --rate seconds: gives the lag from due time to start.
 
 The last line printed is one JSON object: database, dispatchers,
-gate_decisions_per_s, executed_per_s (phase 1), lag_p50_ms, lag_p99_ms
-(phase 2), duplicates, cap_overshoot (both phases); the detail of each phase
-is printed above it.
+gate_decisions_per_s (phase 0), executed_per_s and
+gate_decisions_per_s_while_sending (phase 1), lag_p50_ms, lag_p99_ms
+(phase 2), duplicates, cap_overshoot (every phase); the detail of each phase
+is printed above it. --gate-only runs phase 0 alone.
 """
 
 from __future__ import annotations
@@ -40,7 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.open_policies import OPEN_POLICIES  # noqa: E402 (after the path)
+from instaforge.database_create import database_create_missing  # noqa: E402 (after the path)
+from instaforge.open_policies import OPEN_POLICIES  # noqa: E402
 
 PER_ACCOUNT_DAILY_CAP = 55
 # The bench's sandbox accounts (and InstaForge's) are named from this.
@@ -189,7 +197,7 @@ def measure(phase: str) -> dict[str, Any]:
     }
 
 
-def cap_overshoot(plan: dict[str, Any], *, workspace_hourly_cap: int) -> int:
+def cap_overshoot(plan: dict[str, Any], *, workspace_hourly_cap: int, phase: str = "backlog") -> int:
     """How far any cap of phase 1 was exceeded (0 = exact): per-account daily, workspace hourly.
 
     The account cap counts a rolling day on the ledger; the workspace cap counts each UTC clock
@@ -202,7 +210,7 @@ def cap_overshoot(plan: dict[str, Any], *, workspace_hourly_cap: int) -> int:
 
     from actions.models import Action
 
-    started = Action.all_workspaces.filter(source_id="backlog", started_at__isnull=False)
+    started = Action.all_workspaces.filter(source_id=phase, started_at__isnull=False)
     per_account = started.values("account_id").annotate(n=Count("pk")).values_list("n", flat=True)
     worst_account = max(per_account, default=0) - PER_ACCOUNT_DAILY_CAP
     per_hour = (
@@ -247,8 +255,10 @@ while (claimed := actions_claim_and_gate(worker_id=worker, now=timezone.now(), l
 """
 
 
-def gate_only(*, env: dict[str, str], dispatchers: int, deadline: float, profile: str = "") -> dict[str, Any]:
-    """The gate alone: N processes claim, gate and mark the backlog, and record success without calling out."""
+def gate_only(
+    *, env: dict[str, str], dispatchers: int, deadline: float, phase: str, profile: str = ""
+) -> dict[str, Any]:
+    """The gate alone: N processes claim, gate and mark the phase's actions, and record success without calling out."""
     script = Path(tempfile.mkdtemp()) / "gate_worker.py"
     script.write_text(GATE_WORKER)
     workers = []
@@ -266,7 +276,18 @@ def gate_only(*, env: dict[str, str], dispatchers: int, deadline: float, profile
             worker.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         stop(workers)
-    return measure("backlog")
+    return measure(phase)
+
+
+def gate_phase_clear(phase: str) -> None:
+    """Delete what the gate-alone phase left (its actions and their decisions, the counters), for the next phase."""
+    from actions.models import Action
+    from instaforge.maintenance import database_vacuum
+    from safety.models import SafetyCounter
+
+    Action.all_workspaces.filter(source_id=phase).delete()
+    SafetyCounter.objects.all().delete()
+    database_vacuum()
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -297,7 +318,11 @@ def main() -> None:
     parser.add_argument(
         "--gate-only", action="store_true", help="Measure the gate alone (no sandbox, no sends) on the backlog."
     )
-    parser.add_argument("--profile", default="", help="Write a cProfile of the first dispatcher to this file.")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="Write a cProfile of the first dispatcher (with --gate-only: gate process) to this file.",
+    )
     parser.add_argument("--timeout", type=float, default=240.0, help="Upper bound of the whole run, in seconds.")
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
@@ -305,6 +330,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
     env = configure(workdir)
     manage = [sys.executable, str(ROOT / "manage.py")]
+    database_create_missing(env["DATABASE_URL"])
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env, cwd=ROOT)
 
     import django
@@ -328,15 +354,21 @@ def main() -> None:
         actor=None,
     )
 
+    # Phase 0: the gate alone, on the backlog phase 1 then sends.
+    gate_profile = args.profile if args.gate_only else ""  # else --profile is the first dispatcher's
+    plan_actions(plan, phase="gate", per_account=slice(0, backlog_per_account), due=[timezone.now()])
+    gate = gate_only(env=env, dispatchers=args.dispatchers, deadline=deadline, phase="gate", profile=gate_profile)
+    gate["finished"] = gate["planned"] == gate["decisions"]
+    gate_overshoot = cap_overshoot(plan, workspace_hourly_cap=workspace_hourly_cap, phase="gate")
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     if args.gate_only:
-        plan_actions(plan, phase="backlog", per_account=slice(0, backlog_per_account), due=[timezone.now()])
-        gate = gate_only(env=env, dispatchers=args.dispatchers, deadline=deadline, profile=args.profile)
         print(json.dumps(gate))
-        overshoot = cap_overshoot(plan, workspace_hourly_cap=workspace_hourly_cap)
-        engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         keys = {"database": engine, "dispatchers": args.dispatchers, "mode": "gate only"}
-        print(json.dumps({**keys, "gate_decisions_per_s": gate["gate_decisions_per_s"], "cap_overshoot": overshoot}))
+        print(
+            json.dumps({**keys, "gate_decisions_per_s": gate["gate_decisions_per_s"], "cap_overshoot": gate_overshoot})
+        )
         return
+    gate_phase_clear("gate")
 
     processes: list[subprocess.Popen[bytes]] = []
     logs = [open(workdir / name, "wb") for name in ["sandbox.log", *(f"d{n}.log" for n in range(args.dispatchers))]]  # noqa: SIM115
@@ -386,20 +418,22 @@ def main() -> None:
             log.close()
 
     doubled, calls = duplicates()
+    print(json.dumps(gate))
     print(json.dumps(backlog))
     print(json.dumps(paced))
     print(json.dumps({"sandbox_reply_calls": calls, "ledger_succeeded": backlog["executed"] + paced["executed"]}))
     print(
         json.dumps(
             {
-                "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+                "database": engine,
                 "dispatchers": args.dispatchers,
-                "gate_decisions_per_s": backlog["gate_decisions_per_s"],
+                "gate_decisions_per_s": gate["gate_decisions_per_s"],
                 "executed_per_s": backlog["executed_per_s"],
+                "gate_decisions_per_s_while_sending": backlog["gate_decisions_per_s"],
                 "lag_p50_ms": paced["lag_p50_ms"],
                 "lag_p99_ms": paced["lag_p99_ms"],
                 "duplicates": doubled,
-                "cap_overshoot": overshoot,
+                "cap_overshoot": max(gate_overshoot, overshoot),
             }
         )
     )

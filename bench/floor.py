@@ -53,6 +53,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from instaforge.database_create import database_create_missing  # noqa: E402 (after the path)
+
 
 def configure(workdir: Path) -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'floor.sqlite3'}")
@@ -135,6 +137,7 @@ def main() -> None:
         if args.serve:
             serve(args.serve)
             return
+        database_create_missing(os.environ["DATABASE_URL"])
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, check=True)
         run(calls=args.calls, rounds=args.rounds)
 

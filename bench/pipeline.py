@@ -4,7 +4,7 @@ Usage: python bench/pipeline.py [--rate 20] [--seconds 20] [--accounts 5] [--com
 
 Uses DATABASE_URL / REDIS_URL from the environment like the product (SQLite in
 a temporary file when DATABASE_URL is unset; give PostgreSQL a database of its
-own: the run deletes its previous bench data). Starts the sandbox, gunicorn
+own, created when missing: the run deletes its previous bench data). Starts the sandbox, gunicorn
 (the webhook receiver), a django-q2 cluster and a dispatcher, with a policies
 file of generous caps and no cooldowns, so nothing is deferred on purpose
 (the reply delay is zero). Each account has one comment rule answering
@@ -50,7 +50,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.open_policies import OPEN_POLICIES  # noqa: E402 (after the path)
+from instaforge.database_create import database_create_missing  # noqa: E402 (after the path)
+from instaforge.open_policies import OPEN_POLICIES  # noqa: E402
 
 WORKSPACE = "Bench pipeline"
 
@@ -286,6 +287,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     env, web_port = configure(workdir)
     manage = [sys.executable, str(ROOT / "manage.py")]
+    database_create_missing(env["DATABASE_URL"])
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env, cwd=ROOT)
 
     import django

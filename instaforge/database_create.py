@@ -1,0 +1,33 @@
+"""Create the PostgreSQL database a ``DATABASE_URL`` names when it does not exist yet (the benchmarks' first step).
+
+Needs no Django setup: the URL is parsed as the settings parse it (django-environ),
+and the server is asked through its maintenance database ``postgres``, with the
+same host, port, user and password.
+"""
+
+from __future__ import annotations
+
+import environ
+import psycopg
+from psycopg import sql
+
+
+def database_create_missing(url: str) -> bool:
+    """Create the database of ``url`` when it is PostgreSQL's and missing. Returns whether it was created."""
+    config = environ.Env.db_url_config(url)
+    if "postgresql" not in str(config["ENGINE"]):
+        return False
+    name = str(config["NAME"])
+    connect = {
+        "dbname": "postgres",
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+        "autocommit": True,
+    }
+    with psycopg.connect(**{key: value for key, value in connect.items() if value is not None}) as server:
+        if server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return False
+        server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return True
