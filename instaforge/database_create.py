@@ -7,6 +7,8 @@ same host, port, user and password.
 
 from __future__ import annotations
 
+from typing import Any
+
 import environ
 import psycopg
 from psycopg import sql
@@ -18,15 +20,15 @@ def database_create_missing(url: str) -> bool:
     if "postgresql" not in str(config["ENGINE"]):
         return False
     name = str(config["NAME"])
-    connect = {
+    connect: dict[str, Any] = {
         "dbname": "postgres",
         "host": config.get("HOST") or None,
         "port": config.get("PORT") or None,
         "user": config.get("USER") or None,
         "password": config.get("PASSWORD") or None,
-        "autocommit": True,
     }
-    with psycopg.connect(**{key: value for key, value in connect.items() if value is not None}) as server:
+    given = {key: value for key, value in connect.items() if value is not None}
+    with psycopg.connect(autocommit=True, **given) as server:
         if server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             return False
         server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
