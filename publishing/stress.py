@@ -154,6 +154,7 @@ def stress_run(
         "DATABASE_URL": database_url(),
         "INSTAGRAM_GRAPH_URL": graph_url,
         "SANDBOX_URL": graph_url,
+        "TEST_SANDBOX_URL": graph_url,  # when the processes inherit the test settings (instaforge.test_settings)
         "DISPATCHER_LEASE_SECONDS": str(lease_seconds),
         "POLICIES_FILE": str(policies),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
