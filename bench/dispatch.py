@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.database_create import database_create_missing  # noqa: E402 (after the path)
+from instaforge.database_create import database_ready  # noqa: E402 (after the path)
 from instaforge.open_policies import OPEN_POLICIES  # noqa: E402
 
 PER_ACCOUNT_DAILY_CAP = 55
@@ -330,8 +330,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
     env = configure(workdir)
     manage = [sys.executable, str(ROOT / "manage.py")]
-    database_create_missing(env["DATABASE_URL"])
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env, cwd=ROOT)
+    database_ready(env, root=ROOT)
 
     import django
 

@@ -53,7 +53,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.database_create import database_create_missing  # noqa: E402 (after the path)
+from instaforge.database_create import database_ready  # noqa: E402 (after the path)
 
 
 def configure(workdir: Path) -> None:
@@ -137,8 +137,7 @@ def main() -> None:
         if args.serve:
             serve(args.serve)
             return
-        database_create_missing(os.environ["DATABASE_URL"])
-        subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, check=True)
+        database_ready(os.environ, root=ROOT)
         run(calls=args.calls, rounds=args.rounds)
 
 

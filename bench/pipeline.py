@@ -50,7 +50,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.database_create import database_create_missing  # noqa: E402 (after the path)
+from instaforge.database_create import database_ready  # noqa: E402 (after the path)
 from instaforge.open_policies import OPEN_POLICIES  # noqa: E402
 
 WORKSPACE = "Bench pipeline"
@@ -287,8 +287,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     env, web_port = configure(workdir)
     manage = [sys.executable, str(ROOT / "manage.py")]
-    database_create_missing(env["DATABASE_URL"])
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env, cwd=ROOT)
+    database_ready(env, root=ROOT)
 
     import django
 

@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.database_create import database_create_missing  # noqa: E402 (after the path)
+from instaforge.database_create import database_ready  # noqa: E402 (after the path)
 
 SECRET = "bench-app-secret"
 ACCOUNT_ID = "17841400000000001"
@@ -64,8 +64,7 @@ def environment(database_url: str) -> dict[str, str]:
 
 def prepare(env: dict[str, str]) -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
-    database_create_missing(env["DATABASE_URL"])
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env, cwd=ROOT)
+    database_ready(env, root=ROOT)
     setup = (
         "from accounts.models import *; from accounts.vault import token_encrypt;"
         "from instagram.models import InboundEvent; from django_q.brokers import get_broker;"

@@ -1,4 +1,4 @@
-"""Create the PostgreSQL database a ``DATABASE_URL`` names when it does not exist yet (the benchmarks' first step).
+"""The benchmarks' first step: the database a ``DATABASE_URL`` names, created when missing, then migrated.
 
 Needs no Django setup: the URL is parsed as the settings parse it (django-environ),
 and the server is asked through its maintenance database ``postgres``, with the
@@ -7,6 +7,10 @@ same host, port, user and password.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import environ
@@ -33,3 +37,10 @@ def database_create_missing(url: str) -> bool:
             return False
         server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return True
+
+
+def database_ready(env: Mapping[str, str], *, root: Path) -> None:
+    """Create the database of ``env["DATABASE_URL"]`` when missing, then migrate it (``manage.py`` under ``root``)."""
+    database_create_missing(env["DATABASE_URL"])
+    manage = [sys.executable, str(root / "manage.py"), "migrate", "--noinput", "-v0"]
+    subprocess.run(manage, check=True, env=dict(env), cwd=root)  # noqa: S603 (our own manage.py, fixed arguments)

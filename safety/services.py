@@ -56,15 +56,19 @@ def usage_observe(
     """
     now = now or timezone.now()
     peak = _peak_percent(usage)
-    calm = not usage.get("retry_after_seconds") and peak < USAGE_STOP_PERCENT
-    if calm and known is not None and now - known.updated_at < USAGE_LOW_REWRITE:
-        if known.peak_percent <= USAGE_FROM_PERCENT and peak <= USAGE_FROM_PERCENT:
+    retry_after = usage.get("retry_after_seconds")
+    if (
+        not retry_after
+        and peak < USAGE_STOP_PERCENT
+        and known is not None
+        and now - known.updated_at < USAGE_LOW_REWRITE
+    ):
+        low = peak <= USAGE_FROM_PERCENT
+        # Low after low; or above the risk threshold but no higher than a moment ago, when the stored peak
+        # (and the risk it gives) stays the safer figure until it is rewritten or the usage rises.
+        if (low and known.peak_percent <= USAGE_FROM_PERCENT) or (not low and peak <= known.peak_percent):
             return
-        if USAGE_FROM_PERCENT < peak <= known.peak_percent:
-            # Above the risk threshold but no higher than a moment ago: the stored peak (and the risk
-            # it gives) stays the safer figure; it is rewritten within USAGE_LOW_REWRITE or when it rises.
-            return
-    if peak <= USAGE_FROM_PERCENT and not usage.get("retry_after_seconds"):
+    if peak <= USAGE_FROM_PERCENT and not retry_after:
         # The common case, on every answer: low usage before and after, so neither the regain time
         # nor the risk score changes. One UPDATE instead of a read and a write.
         quiet = AccountUsage.objects.filter(account_id=account_id, peak_percent__lte=USAGE_FROM_PERCENT)
@@ -74,7 +78,6 @@ def usage_observe(
     record.usage = usage
     record.peak_percent = min(peak, 32767)
     record.updated_at = now
-    retry_after = usage.get("retry_after_seconds")
     if isinstance(retry_after, int) and retry_after > 0:
         _stop_until(record, now + timedelta(seconds=retry_after), "Instagram's estimated time to regain access")
     elif peak >= USAGE_STOP_PERCENT:

@@ -32,8 +32,7 @@ class _LiveSandboxHandler(SandboxHandler):
     Each answer closes its connection (no length: Django's server then closes it). Django's live server keeps
     a thread, and its database connection, for every kept-alive connection until the client hangs up, with no
     idle timeout: those connections outlived the tests and kept PostgreSQL from dropping the test database.
-    Keep-alive is tested on the sandbox's own server
-    (``sandbox/tests/test_server.py``).
+    Keep-alive is tested on the sandbox's own server (``sandbox/tests/test_server.py``).
     """
 
     keep_alive = False
