@@ -15,6 +15,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 ## Install, migrate, create the demo workspace, then run web, worker, dispatcher and sandbox until Ctrl-C.
+## Demo mode is explicit: the product's own default is production (DEBUG off), which refuses the demo's values.
+up: export DEBUG := true
 up: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py schedules_sync
@@ -32,7 +34,7 @@ typecheck: install
 	$(VENV)/bin/mypy .
 
 migrations-check: install
-	$(PY) manage.py makemigrations --check --dry-run
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
 pytest: install
 	$(PY) -m pytest

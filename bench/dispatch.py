@@ -47,7 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.database_create import database_ready  # noqa: E402 (after the path)
+from instaforge.bench_environment import bench_environment  # noqa: E402 (after the path)
+from instaforge.database_create import database_ready  # noqa: E402
 from instaforge.open_policies import OPEN_POLICIES  # noqa: E402
 
 PER_ACCOUNT_DAILY_CAP = 55
@@ -70,17 +71,10 @@ def configure(workdir: Path) -> dict[str, str]:
     env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "instaforge.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": env.get("SECRET_KEY", "bench-secret-key-" + "x" * 40),
-            "TOKEN_ENCRYPTION_KEYS": env.get("TOKEN_ENCRYPTION_KEYS", "aW5zdGFmb3JnZS1kZW1vLWtleS1sb2NhbC1vbmx5ISE="),
-            "INSTAGRAM_APP_SECRET": env.get("INSTAGRAM_APP_SECRET", "bench-app-secret"),
-            "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": env.get("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", "bench"),
+            **bench_environment(env),
             "SANDBOX_URL": sandbox_url,
             "INSTAGRAM_GRAPH_URL": sandbox_url,
             "POLICIES_FILE": str(policies),
-            "LOG_LEVEL": "WARNING",
-            "SERVER_LOG_LEVEL": "WARNING",
         }
     )
     os.environ.update(env)

@@ -53,25 +53,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.database_create import database_ready  # noqa: E402 (after the path)
+from instaforge.bench_environment import bench_environment  # noqa: E402 (after the path)
+from instaforge.database_create import database_ready  # noqa: E402
 
 
 def configure(workdir: Path) -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'floor.sqlite3'}")
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "instaforge.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret-key-" + "x" * 40),
-            "TOKEN_ENCRYPTION_KEYS": os.environ.get(
-                "TOKEN_ENCRYPTION_KEYS", "aW5zdGFmb3JnZS1kZW1vLWtleS1sb2NhbC1vbmx5ISE="
-            ),
-            "INSTAGRAM_APP_SECRET": os.environ.get("INSTAGRAM_APP_SECRET", "bench-app-secret"),
-            "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": os.environ.get("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", "bench"),
-            "LOG_LEVEL": "WARNING",
-            "SERVER_LOG_LEVEL": "WARNING",
-        }
-    )
+    os.environ.update(bench_environment(os.environ))
 
 
 def serve(port: int) -> None:

@@ -32,7 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.database_create import database_ready  # noqa: E402 (after the path)
+from instaforge.bench_environment import bench_environment  # noqa: E402 (after the path)
+from instaforge.database_create import database_ready  # noqa: E402
 
 SECRET = "bench-app-secret"
 ACCOUNT_ID = "17841400000000001"
@@ -48,15 +49,9 @@ def environment(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
+            **bench_environment(env),
             "DATABASE_URL": database_url,
-            "DJANGO_SETTINGS_MODULE": "instaforge.settings",
             "INSTAGRAM_APP_SECRET": SECRET,
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-secret-key-" + "x" * 40,
-            "TOKEN_ENCRYPTION_KEYS": "aW5zdGFmb3JnZS1kZW1vLWtleS1sb2NhbC1vbmx5ISE=",
-            "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": "bench",
-            "LOG_LEVEL": "WARNING",
-            "SERVER_LOG_LEVEL": "WARNING",
         }
     )
     return env

@@ -1,12 +1,15 @@
 """InstaForge settings: everything comes from the environment (12-factor).
 
-Defaults serve the embedded demo (SQLite, django-q2's ORM broker, the local
-Instagram sandbox). Production deployments set at least SECRET_KEY,
-ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, TOKEN_ENCRYPTION_KEYS and the
-INSTAGRAM_* settings; with DEBUG off a missing required setting fails at start.
+Production is the default and fails closed: DEBUG is off unless set, a missing required setting
+(SECRET_KEY, ALLOWED_HOSTS, SITE_URL, TOKEN_ENCRYPTION_KEYS, the INSTAGRAM_* app settings) fails at
+start, the published demo values are refused, and Instagram means Meta's own URLs unless
+INSTAGRAM_SANDBOX says the local emulator is meant. The demo (`make up`) sets DEBUG=true, which
+brings the demo's defaults: SQLite, django-q2's ORM broker, the local Instagram sandbox.
 """
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import django_stubs_ext
 import environ
@@ -20,35 +23,52 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless set: a process started without configuration is a production process and fails closed.
+# The demo (`make up`) and the test suite turn it on explicitly.
+DEBUG = env.bool("DEBUG", default=False)
 
-# Demo-only defaults. Outside DEBUG these must come from the environment.
+# Demo-only values, published in this repository: the demo's defaults, refused outside DEBUG even when set.
 _DEMO_SECRET_KEY = "insecure-demo-key-change-me-in-production-0123456789"
 _DEMO_TOKEN_KEY = "aW5zdGFmb3JnZS1kZW1vLWtleS1sb2NhbC1vbmx5ISE="
 _DEMO_APP_SECRET = "sandbox-app-secret"
+_DEMO_APP_ID = "sandbox-app-id"
+_DEMO_VERIFY_TOKEN = "sandbox-verify-token"
+_DEMO_VALUES = frozenset({_DEMO_SECRET_KEY, _DEMO_TOKEN_KEY, _DEMO_APP_SECRET, _DEMO_APP_ID, _DEMO_VERIFY_TOKEN})
+
+
+def _refuse_demo_value(name: str, value: str) -> str:
+    if not DEBUG and value in _DEMO_VALUES:
+        raise ImproperlyConfigured(
+            f"{name} is the demo's published value: set a secret of your own (DEBUG is off, this is production)."
+        )
+    return value
 
 
 def _required(name: str, demo_default: str) -> str:
+    """The setting from the environment; the demo's value only in DEBUG; never a demo value outside it."""
     value: str = env.str(name, default="")
     if value:
-        return value
+        return _refuse_demo_value(name, value)
     if DEBUG:
         return demo_default
     raise ImproperlyConfigured(f"{name} must be set in the environment when DEBUG is off.")
 
 
 SECRET_KEY = _required("SECRET_KEY", _DEMO_SECRET_KEY)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set in the environment when DEBUG is off.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SITE_URL = _required("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Customer URLs (CRM webhooks, flow webhooks, AI endpoints) may lead to private addresses (instaforge/outbound.py):
 # only for development, where the demo's and the tests' servers listen on 127.0.0.1.
 OUTBOUND_ALLOW_PRIVATE_URLS = env.bool("OUTBOUND_ALLOW_PRIVATE_URLS", default=DEBUG)
 
 INSTALLED_APPS = [
-    "unfold",
+    # Unfold without its own admin site: instaforge.admin_apps installs InstaForge's (a subclass of Unfold's).
+    "unfold.apps.BasicAppConfig",
     "unfold.contrib.filters",
-    "django.contrib.admin",
+    "instaforge.admin_apps.InstaForgeAdminConfig",  # django.contrib.admin, entered through allauth (+ MFA)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -59,6 +79,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "django_q",
+    "csp",
     "instaforge",  # the project's own management commands (demo_setup, schedules_sync)
     "accounts",
     "instagram",
@@ -74,6 +95,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "instaforge.csp.ContentSecurityPolicyMiddleware",
+    # A NUL anywhere in a request (path, query, cookies, form fields, file names) is a 400 before any view.
+    "instaforge.middleware.NulCharacterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -159,7 +183,20 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     Q_CLUSTER["orm"] = "default"
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The default cache holds the login rate limits (allauth): it must be shared by every web process
+    # (gunicorn -w 4 would otherwise allow 4 times the tries), so without Redis it is a database table
+    # (created by migrate: instaforge/migrations/0001_cache_table.py). django-q2's cluster
+    # statistics, written every half second, stay in a per-process cache, as they always were.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "instaforge_cache",
+            # Room enough that a flood of other keys cannot cull an account's failed-login count early.
+            "OPTIONS": {"MAX_ENTRIES": 50_000},
+        },
+        "cluster_stats": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    Q_CLUSTER["cache"] = "cluster_stats"
 BROKER_NAME = "redis" if REDIS_URL else "orm"
 
 # --- Auth (django-allauth) ------------------------------------------------
@@ -170,7 +207,15 @@ AUTHENTICATION_BACKENDS = [
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+# No account enumeration: signing up with an address that has an account looks exactly like a new sign-up
+# ("check your email"; the owner is mailed that the account exists), and a password reset looks the same for
+# any address (an unknown one is mailed that there is no account). allauth can only do the former when the
+# address must be verified before the first login, hence "mandatory" (not configurable for that reason).
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = True
+# The link logs in only the browser session that signed up (allauth keeps the pending login there).
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_GET = False
 LOGIN_URL = "account_login"
@@ -178,6 +223,15 @@ LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "InstaForge"
+# Staff need a second factor (TOTP) to open the admin. Unset: on whenever DEBUG is off, read at each request
+# (instaforge/admin_site.py). A staff user who has one must have used it in the session either way.
+ADMIN_REQUIRE_MFA = env.bool("ADMIN_REQUIRE_MFA", default=None)
+# How many proxies in front of the web processes append to X-Forwarded-For. 0: the client is REMOTE_ADDR and
+# X-Forwarded-For is ignored (a client could write anything there). N: the N-th address from the right, the
+# one the outermost trusted proxy saw. Used for the login, sign-up and password-reset rate limits per address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"  # the client address with too few X-Forwarded-For entries
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -203,31 +257,97 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
-# Uploaded media (scheduled posts): local disk by default, served at PUBLIC_BASE_URL for Meta to fetch;
-# set AWS_STORAGE_BUCKET_NAME (with django-storages and boto3 installed) for any S3-compatible store.
+# Uploaded media (scheduled posts): local disk by default, set AWS_STORAGE_BUCKET_NAME (with django-storages
+# and boto3 installed) for any S3-compatible store. Never public: members see their workspace's files through
+# the app, and Meta fetches a file through a signed URL (PUBLIC_BASE_URL/media/signed/..., or S3's presigned
+# URL) valid MEDIA_SIGNED_URL_SECONDS. Meta fetches while it processes the container, which starts when the
+# container is created; a container that expires unpublished is prepared again with fresh URLs.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
-MEDIA_URL = "/media/"
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+MEDIA_URL = "/media/"  # nothing is served here: FileField.url is not used for post media
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=SITE_URL).rstrip("/")
+MEDIA_SIGNED_URL_SECONDS = env.int("MEDIA_SIGNED_URL_SECONDS", default=3600)
 if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
     STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+    # Presigned URLs only; objects inherit the bucket's (private) access.
+    AWS_QUERYSTRING_AUTH = True
+    AWS_DEFAULT_ACL = None
 
 # --- Security for production ------------------------------------------------
+# On by default outside DEBUG (`manage.py check --deploy` is clean); each can be turned off, for example
+# SECURE_SSL_REDIRECT when the proxy in front already redirects, or HSTS while a domain is tried out.
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp): scripts only from this site's own static files, never inline.
+# Inline styles stay allowed (templates use style attributes; styles cannot run code). The admin's
+# Alpine.js (django-unfold) evaluates its attribute expressions, so /admin/ adds 'unsafe-eval' alone
+# (instaforge.csp.ContentSecurityPolicyMiddleware).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Instagram (Meta) -----------------------------------------------------
 SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8001").rstrip("/")
-INSTAGRAM_APP_ID = env.str("INSTAGRAM_APP_ID", default="sandbox-app-id")
+# The local Instagram emulator (sandbox/) stands in for Meta: the demo (DEBUG) and the benchmarks say so.
+# Off, the Graph and OAuth URLs are Meta's own, and a local or plain-HTTP one is refused at start.
+INSTAGRAM_SANDBOX = env.bool("INSTAGRAM_SANDBOX", default=DEBUG)
+INSTAGRAM_APP_ID = (
+    _required("INSTAGRAM_APP_ID", _DEMO_APP_ID)
+    if not INSTAGRAM_SANDBOX
+    else env.str("INSTAGRAM_APP_ID", default=_DEMO_APP_ID)
+)
 INSTAGRAM_APP_SECRET = _required("INSTAGRAM_APP_SECRET", _DEMO_APP_SECRET)
-INSTAGRAM_WEBHOOK_VERIFY_TOKEN = _required("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", "sandbox-verify-token")
-# The Graph API base URL. Real: https://graph.instagram.com
-INSTAGRAM_GRAPH_URL = env.str("INSTAGRAM_GRAPH_URL", default=SANDBOX_URL).rstrip("/")
+INSTAGRAM_WEBHOOK_VERIFY_TOKEN = _required("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", _DEMO_VERIFY_TOKEN)
+_graph_default = SANDBOX_URL if INSTAGRAM_SANDBOX else "https://graph.instagram.com"
+_authorize_default = (
+    f"{SANDBOX_URL}/oauth/authorize" if INSTAGRAM_SANDBOX else "https://www.instagram.com/oauth/authorize"
+)
+_token_default = (
+    f"{SANDBOX_URL}/oauth/access_token" if INSTAGRAM_SANDBOX else "https://api.instagram.com/oauth/access_token"
+)
+INSTAGRAM_GRAPH_URL = env.str("INSTAGRAM_GRAPH_URL", default=_graph_default).rstrip("/")
 INSTAGRAM_API_VERSION = env.str("INSTAGRAM_API_VERSION", default="v26.0")
-# Real: https://www.instagram.com/oauth/authorize and https://api.instagram.com/oauth/access_token
-INSTAGRAM_OAUTH_AUTHORIZE_URL = env.str("INSTAGRAM_OAUTH_AUTHORIZE_URL", default=f"{SANDBOX_URL}/oauth/authorize")
-INSTAGRAM_OAUTH_TOKEN_URL = env.str("INSTAGRAM_OAUTH_TOKEN_URL", default=f"{SANDBOX_URL}/oauth/access_token")
+INSTAGRAM_OAUTH_AUTHORIZE_URL = env.str("INSTAGRAM_OAUTH_AUTHORIZE_URL", default=_authorize_default)
+INSTAGRAM_OAUTH_TOKEN_URL = env.str("INSTAGRAM_OAUTH_TOKEN_URL", default=_token_default)
+
+
+def _refuse_local_instagram_url(name: str, url: str) -> None:
+    """Outside the sandbox, Instagram is reached over HTTPS on a public host, never the emulator or this machine."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        local = not ipaddress.ip_address(host).is_global
+    except ValueError:
+        local = host in {"", "localhost"} or host.endswith((".localhost", ".local", ".internal"))
+    if parts.scheme != "https" or local or url.startswith(SANDBOX_URL):
+        raise ImproperlyConfigured(
+            f"{name}={url!r} is not Meta's: outside the sandbox it must be an https URL on a public host. "
+            "Set INSTAGRAM_SANDBOX=true if the local Instagram emulator is meant."
+        )
+
+
+if not INSTAGRAM_SANDBOX:
+    for _name in ("INSTAGRAM_GRAPH_URL", "INSTAGRAM_OAUTH_AUTHORIZE_URL", "INSTAGRAM_OAUTH_TOKEN_URL"):
+        _refuse_local_instagram_url(_name, globals()[_name])
 INSTAGRAM_OAUTH_SCOPES = env.list(
     "INSTAGRAM_OAUTH_SCOPES",
     default=[
@@ -241,7 +361,11 @@ INSTAGRAM_HTTP_TIMEOUT = env.float("INSTAGRAM_HTTP_TIMEOUT", default=10.0)
 
 # Comma-separated Fernet keys, newest first (MultiFernet): add a new key in
 # front, run rotate_token_keys later, then drop the old one.
-TOKEN_ENCRYPTION_KEYS = [k.strip() for k in _required("TOKEN_ENCRYPTION_KEYS", _DEMO_TOKEN_KEY).split(",") if k.strip()]
+TOKEN_ENCRYPTION_KEYS = [
+    _refuse_demo_value("TOKEN_ENCRYPTION_KEYS", key.strip())
+    for key in _required("TOKEN_ENCRYPTION_KEYS", _DEMO_TOKEN_KEY).split(",")
+    if key.strip()
+]
 
 # The sandbox works out its X-App-Usage figures at most this often per process (they count the last hour),
 # and keeps each account's 24-hour call count between reads (sandbox.selectors.business_calls_counted).

@@ -2,6 +2,10 @@
 
 import os
 
+# The suite runs with the demo's defaults (the product's own default is production, DEBUG off);
+# instaforge/tests/test_production_settings.py starts processes without it to test that default.
+os.environ["DEBUG"] = "true"
+
 from instaforge.settings import *  # noqa: F403
 from instaforge.settings import Q_CLUSTER
 

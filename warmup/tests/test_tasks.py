@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -36,7 +37,8 @@ def test_the_task_advances_and_is_safe_to_run_twice(warming: InstagramAccount, c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_demo_setup_skips_the_demo_accounts_warm_up_as_the_operator_and_says_so() -> None:
+def test_demo_setup_skips_the_demo_accounts_warm_up_as_the_operator_and_says_so(settings: Any) -> None:
+    settings.DEBUG = True  # demo mode, as `make up` sets (the test runner turns DEBUG off)
     out = StringIO()
     call_command("demo_setup", stdout=out)
     account = InstagramAccount.all_workspaces.get(username="demo_bakery")

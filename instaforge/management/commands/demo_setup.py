@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.test.utils import override_settings
 
@@ -62,6 +63,8 @@ def _user(email: str, password: str, *, operator: bool) -> User:
     if user is None:
         factory = User.objects.create_superuser if operator else User.objects.create_user
         user = factory(email=email, password=password)
+    # Logins need a verified address (sign-up confirms it by email); the demo's are verified from the start.
+    EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
     return user
 
 
@@ -69,6 +72,12 @@ class Command(BaseCommand):
     help = "Create the demo workspace, logins and a sandbox Instagram account connected through Instagram Login."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG or not settings.INSTAGRAM_SANDBOX:
+            # The demo's logins have published passwords: never on a production database.
+            raise CommandError(
+                "demo_setup creates logins with published passwords and runs only in demo mode "
+                "(DEBUG=true with the Instagram sandbox, as `make up` sets); this process is production."
+            )
         operator = _user(*OPERATOR, operator=True)
         member = _user(*MEMBER, operator=False)
         membership = Membership.all_workspaces.filter(user=member).select_related("workspace").first()
