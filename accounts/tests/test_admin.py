@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import AccountState, AccountTransition, InstagramAccount, Invitation, User, Workspace
 from accounts.services import account_suspend
 from actions.models import Action, ActionDecision, ActionState, ActionType, Verdict
+from conftest import log_into_admin
 from engagement.models import Comment, CommentOutcome, CommentRule
 from instagram.models import InboundEvent
 from sandbox import services as sandbox_services
@@ -45,7 +46,7 @@ def operator(db: None) -> User:
 
 @pytest.fixture
 def operator_client(client: Client, operator: User) -> Client:
-    client.force_login(operator)
+    log_into_admin(client, operator)
     return client
 
 
@@ -324,7 +325,7 @@ def test_reconnect_checks_the_stored_token_with_instagram(
     make_account: MakeAccount,
 ) -> None:
     operator = User.objects.create_superuser(email="operator@instaforge.example", password="a-Strong-pass-123")
-    client.force_login(operator)
+    log_into_admin(client, operator)
     workspace = make_workspace()
     sandbox_account = sandbox_services.sandbox_account_create(username="acme.shop")
     token = SandboxToken.objects.create(
@@ -416,7 +417,7 @@ def test_the_ledger_is_read_only(operator_client: Client, every_kind_of_row: dic
     staff = User.objects.create_user(email="staff@instaforge.example", is_staff=True)
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_action", "delete_action"]))
     staff_client = Client()
-    staff_client.force_login(staff)
+    log_into_admin(staff_client, staff)
     assert staff_client.get(f"/admin/actions/action/{action.pk}/change/").status_code == 200
     assert staff_client.get(f"/admin/actions/action/{action.pk}/delete/").status_code == 403  # only superusers delete
     assert operator_client.get(f"/admin/actions/action/{action.pk}/delete/").status_code == 200

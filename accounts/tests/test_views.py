@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import mail
 from django.test import Client
@@ -19,6 +21,11 @@ def test_sign_up_then_create_the_first_workspace(client: Client) -> None:
         reverse("account_signup"),
         {"email": "new@shop.example", "password1": "Sunny-Shop-2026", "password2": "Sunny-Shop-2026"},
     )
+    # The address is confirmed first (the same answer whether or not it has an account: no enumeration).
+    assert response["Location"] == reverse("account_email_verification_sent")
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", str(mail.outbox[-1].body))
+    assert link is not None
+    response = client.post(link.group(0))
     assert response.status_code == 302
     assert client.get(reverse("dashboard"))["Location"] == reverse("workspace_create")
     response = client.post(reverse("workspace_create"), {"name": "Sunny Shop"})

@@ -7,12 +7,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from conftest import log_into_admin
 from messaging.models import Message, MessageDirection, Note
 
 
 def test_operators_can_look_but_not_write(client: Client, make_conversation, make_user) -> None:
     operator = User.objects.create_superuser(email="operator@instaforge.example", password="a-Strong-pass-123")
-    client.force_login(operator)
+    log_into_admin(client, operator)
     conversation = make_conversation(last_inbound_at=timezone.now())
     message = Message.all_workspaces.create(
         workspace_id=conversation.workspace_id,
@@ -38,7 +39,7 @@ def test_automation_is_visible_to_operators_read_only(client: Client, make_conve
     from messaging.models import ConversationEvent, DmRule, Flow, FlowVersion, MessagingSettings
 
     operator = User.objects.create_superuser(email="operator@instaforge.example", password="a-Strong-pass-123")
-    client.force_login(operator)
+    log_into_admin(client, operator)
     conversation = make_conversation(last_inbound_at=timezone.now())
     workspace_id, account = conversation.workspace_id, conversation.account
     flow = Flow.all_workspaces.create(workspace_id=workspace_id, account=account, name="Orders", keywords="order")

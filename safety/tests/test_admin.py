@@ -6,12 +6,13 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from conftest import log_into_admin
 from safety.models import GlobalKillSwitch, GlobalKillSwitchChange, SafetyChange, SafetyOverride
 
 
 def operator(client: Client) -> User:
     user = User.objects.create_superuser(email="op@example.com", password="a-Strong-pass-123")
-    client.force_login(user)
+    log_into_admin(client, user)
     return user
 
 

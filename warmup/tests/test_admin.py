@@ -11,6 +11,7 @@ from django.test import Client
 
 from accounts.models import AccountState, AccountTransition, InstagramAccount, User
 from accounts.services import account_pause
+from conftest import log_into_admin
 from warmup.models import EventKind, PlanStatus, WarmupEvent, WarmupPlan
 from warmup.services import warmup_plan_start, warmup_skip
 
@@ -24,7 +25,7 @@ def operator(db: None) -> User:
 
 @pytest.fixture
 def operator_client(client: Client, operator: User) -> Client:
-    client.force_login(operator)
+    log_into_admin(client, operator)
     return client
 
 

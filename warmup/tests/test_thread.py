@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import AccountState, User
 from actions.dispatcher import dispatch_once
 from actions.models import Action, ActionState
+from conftest import log_into_admin
 from sandbox.models import SandboxComment
 from sandbox.services import sandbox_comment_post
 from sandbox.testing import SandboxServer
@@ -53,8 +54,9 @@ def test_a_new_accounts_comment_replies_wait_for_the_warm_up_until_an_operator_s
     assert "comment replies start on day 3" in page and 'data-testid="warmup-card"' in page
 
     operator_client = Client()
-    operator_client.force_login(
-        User.objects.create_superuser(email="operator@instaforge.example", password="a-Strong-pass-123")
+    log_into_admin(
+        operator_client,
+        User.objects.create_superuser(email="operator@instaforge.example", password="a-Strong-pass-123"),
     )
     skipped = operator_client.post(
         f"/admin/warmup/warmupplan/{plan.pk}/skip/", {"_form_submitted": "on", "reason": "known customer, checked"}
