@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -30,6 +31,7 @@ from accounts.vault import TokenDecryptionError
 from actions.executor import action_execute, action_reconcile
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from actions.services import Outcome, action_finish, action_record_decision, actions_finish
+from instaforge.redaction import secrets_redact
 from instagram.errors import (
     GraphAPIError,
     NotSentError,
@@ -42,13 +44,18 @@ from instagram.errors import (
 from safety.cooldowns import backoff_success_record
 from safety.counters import counters_prune
 from safety.decision import Decision
-from safety.gate import gate_evaluate_many
+from safety.gate import gate_allow_undo, gate_evaluate_many
 from safety.risk import action_error_observe, risks_refresh_stale
 from safety.services import rate_limit_observe
 
 logger = logging.getLogger(__name__)
 
+# Not sent (Instagram unreachable: refused, no DNS, no connection in time): tried again after 15 s, doubling
+# with each consecutive not-sent try up to 5 minutes, for as long as it takes. Never failed for that alone:
+# nothing reached Instagram, so nothing is lost by waiting, and nothing is silently dropped.
 RETRY_AFTER_NOT_SENT = timedelta(seconds=15)
+RETRY_AFTER_NOT_SENT_MAX = timedelta(minutes=5)
+NOT_SENT_TRIES = "not_sent_tries"  # in the result of a planned action: consecutive tries that reached no one
 RETRY_AFTER_RATE_LIMIT = timedelta(minutes=5)
 RETRY_AFTER_TOKEN_ERROR = timedelta(minutes=5)
 
@@ -163,7 +170,7 @@ def _gate_locked(actions: list[Action], *, worker_id: str, now: datetime) -> lis
                 )
             )
             if decision.verdict == Verdict.ALLOW:
-                action.state = ActionState.SENDING
+                action.state, action.started_at = ActionState.SENDING, now  # as _verdicts_apply wrote them
                 allowed.append(action)
     ActionDecision.all_workspaces.bulk_create(decisions)
     return allowed
@@ -264,12 +271,14 @@ def _send(action: Action, finish: Callable[[Outcome], None]) -> tuple[str, Graph
         result = action_execute(action=action)
     except OutcomeUnknownError as exc:
         Action.all_workspaces.filter(pk=action.pk, state=ActionState.SENDING).update(
-            state=ActionState.UNKNOWN, last_reason=f"no answer from Instagram: {exc}"[:500], lease_until=None
+            state=ActionState.UNKNOWN,
+            last_reason=secrets_redact(f"no answer from Instagram: {exc}")[:500],
+            lease_until=None,
         )
         return ActionState.UNKNOWN, exc
     except NotSentError as exc:
-        reason = f"Instagram could not be reached, nothing was sent: {exc}"
-        return _send_later(action, now + RETRY_AFTER_NOT_SENT, reason), exc
+        # Not an error of Instagram's and not the account's: no event, no risk, no backoff (no ``error``).
+        return _not_sent(action, now, exc), None
     except RateLimitedError as exc:
         rate_limit_observe(account_id=action.account_id, code=exc.code, retry_after_seconds=exc.retry_after_seconds)
         reason = f"Instagram rate limit (code {exc.code}): {exc.message}"
@@ -290,7 +299,9 @@ def _send(action: Action, finish: Callable[[Outcome], None]) -> tuple[str, Graph
     except TransientError as exc:
         # A 5xx or a broken answer after sending: Instagram may have acted. Reconcile, never resend blindly.
         Action.all_workspaces.filter(pk=action.pk, state=ActionState.SENDING).update(
-            state=ActionState.UNKNOWN, last_reason=f"unclear answer from Instagram: {exc}"[:500], lease_until=None
+            state=ActionState.UNKNOWN,
+            last_reason=secrets_redact(f"unclear answer from Instagram: {exc}")[:500],
+            lease_until=None,
         )
         return ActionState.UNKNOWN, exc
     except GraphAPIError as exc:
@@ -302,14 +313,40 @@ def _send(action: Action, finish: Callable[[Outcome], None]) -> tuple[str, Graph
     return ActionState.SUCCEEDED, None
 
 
-def _send_later(action: Action, until: datetime, reason: str) -> str:
+def _send_later(action: Action, until: datetime, reason: str, **fields: Any) -> str:
     """The call did not happen: put the action back, to run again at ``until``."""
+    reason = secrets_redact(reason)
     with transaction.atomic():
         action_record_decision(action=action, verdict=Verdict.DEFER, reason=reason, until=until)
         Action.all_workspaces.filter(pk=action.pk, state=ActionState.SENDING).update(
-            state=ActionState.PLANNED, due_at=until, claimed_by="", lease_until=None, last_reason=reason[:500]
+            state=ActionState.PLANNED, due_at=until, claimed_by="", lease_until=None, last_reason=reason[:500], **fields
         )
     return ActionState.PLANNED
+
+
+def _not_sent(action: Action, now: datetime, error: NotSentError) -> str:
+    """Nothing reached Instagram: the action is planned again, and the try counts for nothing.
+
+    Recorded on the ledger as a deferral saying so ("not sent: Instagram unreachable"), with the count of
+    consecutive such tries in the action's result. The try is undone for the safety engine: the start time
+    the gate wrote goes (no per-account limit, cooldown, pattern or warm-up budget counts it) and the shared
+    counter slots the allow took are given back (``gate_allow_undo``). Retried after
+    ``RETRY_AFTER_NOT_SENT``, doubling up to ``RETRY_AFTER_NOT_SENT_MAX``.
+    """
+    tries = int((action.result or {}).get(NOT_SENT_TRIES, 0)) + 1
+    wait = min(RETRY_AFTER_NOT_SENT_MAX, RETRY_AFTER_NOT_SENT * 2 ** min(tries - 1, 16))
+    reason = f"not sent, trying again in {int(wait.total_seconds())} s (try {tries}): {error.message}"
+    started_at = action.started_at
+    with transaction.atomic():
+        state = _send_later(
+            action, now + wait, reason, started_at=None, result={NOT_SENT_TRIES: tries, "not_sent": error.message}
+        )
+        try:
+            with transaction.atomic():
+                gate_allow_undo(action=action, started_at=started_at)
+        except Exception:  # a slot kept is only a slot less this hour: never worth losing the deferral for
+            logger.exception("Giving back the counter slots of action %s failed", action.pk)
+    return state
 
 
 def leases_recover(*, now: datetime) -> tuple[int, int]:

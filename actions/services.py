@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import InstagramAccount
 from actions.models import Action, ActionDecision, ActionState, ActionType
+from instaforge.redaction import secrets_redact, value_redact
 from safety.patterns import payload_counterpart, payload_text, text_fingerprint
 from safety.timing import reply_delay_draw, typing_lead
 
@@ -86,8 +87,13 @@ def _typing_plan(*, action: Action, now: datetime) -> None:
 def action_record_decision(
     *, action: Action, verdict: str, reason: str, until: datetime | None = None
 ) -> ActionDecision:
+    """Record a verdict on ``action``; its reason (which may quote an error) is stored redacted."""
     return ActionDecision.all_workspaces.create(
-        workspace_id=action.workspace_id, action=action, verdict=verdict, reason=reason[:500], until=until
+        workspace_id=action.workspace_id,
+        action=action,
+        verdict=verdict,
+        reason=secrets_redact(reason)[:500],
+        until=until,
     )
 
 
@@ -128,11 +134,13 @@ def actions_finish(outcomes: Sequence[Outcome]) -> None:
         chunk = outcomes[start : start + FINISH_CHUNK]
         params: list[Any] = []
         for outcome in chunk:
+            # A failure's result and reason quote an error: stored redacted (a success's result is Meta's ids).
+            result = outcome.result if outcome.state == ActionState.SUCCEEDED else value_redact(outcome.result)
             params += [
                 outcome.action_id,
                 outcome.state,
-                result_field.get_db_prep_save(outcome.result, connection),
-                outcome.reason[:500],
+                result_field.get_db_prep_save(result, connection),
+                secrets_redact(outcome.reason)[:500],
                 finished_field.get_db_prep_save(outcome.finished_at, connection),
             ]
         rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))

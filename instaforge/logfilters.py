@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import logging
-import re
 
-# Query-string parameters that carry a credential in Instagram Login and Graph API calls.
-SECRET_PARAMETERS = ("access_token", "client_secret", "code", "fb_exchange_token", "input_token", "hub.verify_token")
-_SECRET_PATTERN = re.compile(
-    r"((?:^|[?&\s])(?:" + "|".join(re.escape(name) for name in SECRET_PARAMETERS) + r")=)[^&\s\"]+"
-)
+from instaforge.redaction import SECRET_PARAMETERS, secrets_redact
 
+__all__ = ["SECRET_PARAMETERS", "SecretsRedactingFilter", "secrets_redact"]
 
-def secrets_redact(text: str) -> str:
-    """``text`` with the value of every secret query parameter replaced by ``[redacted]``."""
-    return _SECRET_PATTERN.sub(r"\1[redacted]", text)
+_formatter = logging.Formatter()
 
 
 class SecretsRedactingFilter(logging.Filter):
-    """Rewrites a record's message so request lines (``GET /me?access_token=…``) show no credential."""
+    """Rewrites a record so no credential shows: its message and arguments, its traceback and its stack.
+
+    A request line (``GET /me?access_token=…``), an exception whose text holds a URL, a traceback whose
+    chained exceptions do: the traceback is formatted here, redacted, and kept as the record's
+    ``exc_text``, which every ``logging.Formatter`` prints as it is.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = secrets_redact(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = secrets_redact(record.exc_text or _formatter.formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = secrets_redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = secrets_redact(record.stack_info)
         return True

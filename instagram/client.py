@@ -7,7 +7,14 @@ for Meta in the demo, the tests and the benchmarks.
 
 Writes (replies, messages, moderation, publishing) are never retried here: a timeout after sending
 raises ``OutcomeUnknownError`` and the executor reconciles. Reads are retried
-on transient errors with bounded, jittered backoff.
+on transient errors with bounded, jittered backoff. A call that never left
+(refused, no DNS, no connection in time) raises ``NotSentError``: safe to send again.
+
+No error raised here carries a secret: a network failure becomes a typed error
+built from the method, the URL without its query and the failure's class and
+OS reason, raised ``from None`` (requests' own texts hold the full URL, token
+included); an error answer's text is redacted, and the exact secrets the call
+sent are cut from it (``_scrubbed``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import json
 import logging
 import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,8 +34,10 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
-from urllib3.exceptions import NewConnectionError
+from urllib3 import exceptions as urllib3_exceptions
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from instaforge.redaction import REDACTED, secrets_redact, url_redact
 from instagram.errors import (
     GraphAPIError,
     NotSentError,
@@ -116,10 +126,89 @@ def parse_usage_headers(headers: Any) -> dict[str, Any]:
     return usage
 
 
-def _never_sent(exc: requests.ConnectionError) -> bool:
-    """True when the connection could not be opened, so no byte of the request left."""
+def _never_sent(exc: BaseException) -> bool:
+    """True when no byte of the request can have left: the connection (or the request itself) was never made.
+
+    A refused connection, a failed DNS lookup, a connect timeout, a certificate refused during the TLS
+    handshake, a URL that cannot be parsed. Any other TLS error, a reset or a read timeout may come after
+    the request was sent.
+    """
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, *_UNBUILDABLE)):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return _in_chain(exc, (ssl.SSLCertVerificationError, ssl.CertificateError))
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError)
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _in_chain(exc: BaseException, types: tuple[type[BaseException], ...]) -> bool:
+    """Whether an exception of ``types`` is found in ``exc``'s arguments, reasons or chain."""
+    return any(isinstance(found, types) for found in _chain(exc))
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (arguments, ``reason``, cause, context), each once."""
+    seen: set[int] = set()
+    pending: list[Any] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen or not isinstance(current, BaseException):
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend([*current.args, getattr(current, "reason", None), current.__cause__, current.__context__])
+
+
+# Every way requests (or urllib3 under it) can fail to get an answer; socket errors arrive wrapped in these.
+_NETWORK_ERRORS = (requests.RequestException, urllib3_exceptions.HTTPError, OSError, ValueError)
+# The request could not even be built: nothing left, and sending again will not help until the URL is fixed.
+_UNBUILDABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+    urllib3_exceptions.LocationValueError,
+    ValueError,  # urlsplit's "Invalid IPv6 URL", an IDNA label too long...
+)
+
+
+def _network_reason(exc: BaseException) -> str:
+    """The innermost operating-system reason of a network failure (``[Errno 111] Connection refused``), or ''.
+
+    Only the ``errno`` and ``strerror`` of an ``OSError`` found in the exception's arguments and chain: never
+    an exception's own text, which may hold the URL.
+    """
+    for current in _chain(exc):
+        if isinstance(current, OSError) and current.strerror:
+            return f"[Errno {current.errno}] {current.strerror}" if current.errno is not None else current.strerror
+    return ""
+
+
+def _network_error(exc: BaseException, *, method: str, url: str, is_write: bool) -> GraphAPIError:
+    """The typed error for a call that got no usable answer, its text free of the URL's query and of any secret.
+
+    Not sent (nothing left) → ``NotSentError``; after sending, a write → ``OutcomeUnknownError`` (the
+    executor reconciles), a read → ``TransientError`` (retried).
+    """
+    reason = _network_reason(exc)
+    where = f"{method} {url_redact(url)}"
+    kind = type(exc).__name__
+    detail = secrets_redact(f" ({kind}{': ' + reason if reason else ''})")
+    timeout = settings.INSTAGRAM_HTTP_TIMEOUT
+    if _never_sent(exc):
+        if isinstance(exc, _UNBUILDABLE):
+            return NotSentError(f"Instagram unreachable (nothing was sent): {where} could not be built{detail}")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return NotSentError(f"Instagram unreachable (nothing was sent): no connection within {timeout}s to {where}")
+        return NotSentError(f"Instagram unreachable (nothing was sent): could not connect to {where}{detail}")
+    if isinstance(exc, requests.Timeout):
+        if is_write:
+            return OutcomeUnknownError(f"No answer within {timeout}s to {where}; it may have been sent")
+        return TransientError(f"Timed out: no answer within {timeout}s to {where}")
+    if is_write:
+        return OutcomeUnknownError(f"The connection broke after sending {where}{detail}; it may have been sent")
+    return TransientError(f"Connection failed: {where}{detail}")
 
 
 def authorize_url(*, redirect_uri: str, state: str) -> str:
@@ -186,6 +275,32 @@ def _prepared(
     return request
 
 
+# Below this length a value is not looked for in error texts (``grant_type=authorization_code`` is no secret).
+_SCRUB_MIN_LENGTH = 8
+_SCRUBBED_KEYS = frozenset({"access_token", "client_secret", "code", "fb_exchange_token", "appsecret_proof"})
+
+
+def _scrubbed(error: GraphAPIError, *, params: dict[str, Any] | None, data: dict[str, Any] | None) -> GraphAPIError:
+    """``error`` with every secret this call sent (token, app secret, authorization code) cut from its text.
+
+    The error classes already redact what looks like a credential (``instaforge.redaction``); this removes
+    the exact values too, whatever their shape, should an answer quote one back.
+    """
+    values = [
+        str(value)
+        for source in (params or {}, data or {})
+        for key, value in source.items()
+        if key in _SCRUBBED_KEYS and value and len(str(value)) >= _SCRUB_MIN_LENGTH
+    ]
+    message = error.message
+    for value in values:
+        message = message.replace(value, REDACTED)
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
+    return error
+
+
 class InstagramClient:
     """The Graph API client for the Instagram API with Instagram Login. One instance per access token.
 
@@ -236,18 +351,12 @@ class InstagramClient:
                 proxies=_proxies(url),
             )
             response.content  # noqa: B018 (the body is read here, where a broken answer is classified)
-        except requests.exceptions.ConnectTimeout as exc:
-            raise NotSentError(f"Could not connect within {settings.INSTAGRAM_HTTP_TIMEOUT}s: {exc}") from exc
-        except requests.Timeout as exc:
-            if is_write:
-                raise OutcomeUnknownError(f"No answer within {settings.INSTAGRAM_HTTP_TIMEOUT}s: {exc}") from exc
-            raise TransientError(f"Timed out: {exc}") from exc
-        except requests.ConnectionError as exc:
-            if _never_sent(exc):
-                raise NotSentError(f"Could not connect: {exc}") from exc
-            if is_write:
-                raise OutcomeUnknownError(f"The connection broke after sending: {exc}") from exc
-            raise TransientError(f"Connection failed: {exc}") from exc
+        except _NETWORK_ERRORS as exc:
+            # Built from safe parts only and raised ``from None``: requests' and urllib3's texts hold the
+            # whole URL, query string (the access token) included, and a chained exception would print it in
+            # every traceback.
+            error = _network_error(exc, method=method, url=url, is_write=is_write)
+            raise _scrubbed(error, params=params, data=data) from None
         usage = parse_usage_headers(response.headers)
         usage["status"] = response.status_code
         self._report_usage(usage)
@@ -256,7 +365,7 @@ class InstagramClient:
         except ValueError:
             body = None
         if response.status_code >= 400 or (isinstance(body, dict) and ("error" in body or "error_type" in body)):
-            raise error_from_response(response.status_code, body, usage=usage)
+            raise _scrubbed(error_from_response(response.status_code, body, usage=usage), params=params, data=data)
         if not isinstance(body, dict):
             raise TransientError(
                 f"HTTP {response.status_code} with a body that is not a JSON object", status=response.status_code

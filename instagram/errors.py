@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from instaforge.redaction import secrets_redact
+
 
 class GraphAPIError(Exception):
     """An error answer from the Graph API (or no usable answer at all)."""
@@ -53,6 +55,8 @@ class GraphAPIError(Exception):
         retry_after_seconds: int | None = None,
         usage: dict[str, Any] | None = None,
     ) -> None:
+        # Whatever built the text (an answer's message, a network failure), no credential stays in it.
+        message = secrets_redact(message)
         super().__init__(message)
         self.message = message
         self.code = code

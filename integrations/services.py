@@ -25,8 +25,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Workspace
-from accounts.vault import token_decrypt, token_encrypt
+from accounts.vault import TokenDecryptionError, token_decrypt, token_encrypt
 from instaforge.outbound import outbound_post
+from instaforge.redaction import secrets_redact
 from instaforge.tasks import enqueue_on_commit
 from integrations.models import DeliveryState, EventKind, WebhookDelivery, WebhookEndpoint
 
@@ -43,6 +44,10 @@ REQUEST_TIMEOUT_SECONDS = 10
 # An attempt holds its delivery this long; a worker that dies mid-attempt leaves it to be tried again after.
 ATTEMPT_LEASE = timedelta(seconds=60)
 ATTEMPT_TASK = "integrations.tasks.webhook_delivery_attempt_task"
+UNSIGNABLE_REASON = (
+    "not sent: the endpoint's signing secret cannot be decrypted with the configured keys; "
+    "re-enter it on the endpoint's page, then re-send"
+)
 
 
 def signature_for(*, secret: str, body: bytes) -> str:
@@ -93,7 +98,34 @@ def endpoint_update(
 
 
 def endpoint_secret(*, endpoint: WebhookEndpoint) -> str:
+    """The endpoint's signing secret. Raises ``TokenDecryptionError`` when no configured key reads it."""
     return token_decrypt(ciphertext=endpoint.secret_encrypted)
+
+
+def endpoint_secret_readable(*, endpoint: WebhookEndpoint) -> str | None:
+    """The signing secret, or None when no configured key decrypts it (it must be entered again)."""
+    try:
+        return endpoint_secret(endpoint=endpoint)
+    except TokenDecryptionError:
+        return None
+
+
+SECRET_MIN_LENGTH = 16
+SECRET_MAX_LENGTH = 200
+
+
+def endpoint_secret_set(*, endpoint: WebhookEndpoint, secret: str) -> None:
+    """Store a secret entered by a person (the one their CRM already verifies with), encrypted.
+
+    For an endpoint whose secret no key can read any more: re-entering the CRM's
+    copy restores signing without changing the CRM. Raises ``ValueError`` for a
+    secret that is too short, too long or contains spaces.
+    """
+    secret = secret.strip()
+    if not SECRET_MIN_LENGTH <= len(secret) <= SECRET_MAX_LENGTH or any(char.isspace() for char in secret):
+        raise ValueError(f"A signing secret has {SECRET_MIN_LENGTH} to {SECRET_MAX_LENGTH} characters and no spaces.")
+    endpoint.secret_encrypted = token_encrypt(plaintext=secret)
+    endpoint.save(update_fields=["secret_encrypted"])
 
 
 def endpoint_secret_rotate(*, endpoint: WebhookEndpoint) -> str:
@@ -154,17 +186,31 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
 
     2xx is success. Anything else (a status, a timeout, a refused connection)
     schedules the next attempt with backoff, or gives up after ``MAX_ATTEMPTS``.
-    Returns the delivery's new state (or ``"not due"``).
+    A signing secret that no configured key decrypts fails the delivery at once,
+    with that reason, and sends nothing. Returns the delivery's new state (or ``"not due"``).
     """
     now = now or timezone.now()
     if not _claim(delivery_id, now):
         return "not due"
     delivery = WebhookDelivery.all_workspaces.select_related("endpoint").get(pk=delivery_id)
     body = delivery.body.encode()
+    secret = endpoint_secret_readable(endpoint=delivery.endpoint)
+    if secret is None:
+        # Nothing is sent unsigned, and waiting would not help: the delivery fails now, saying why (it can be
+        # re-sent from the log once the secret is entered again), instead of staying "sending".
+        WebhookDelivery.all_workspaces.filter(pk=delivery_id, state=DeliveryState.SENDING).update(
+            state=DeliveryState.FAILED,
+            attempts=delivery.attempts + 1,
+            next_attempt_at=None,
+            last_status_code=None,
+            last_response_excerpt="",
+            last_error=UNSIGNABLE_REASON,
+        )
+        return str(DeliveryState.FAILED)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "InstaForge-Webhooks/1",
-        SIGNATURE_HEADER: signature_for(secret=endpoint_secret(endpoint=delivery.endpoint), body=body),
+        SIGNATURE_HEADER: signature_for(secret=secret, body=body),
         TIMESTAMP_HEADER: str(int(time.time())),
         EVENT_HEADER: delivery.event_kind,
         DELIVERY_HEADER: str(delivery.event_id),
@@ -175,11 +221,12 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
     try:
         response = outbound_post(delivery.endpoint.url, data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
         status_code = response.status_code
-        excerpt = response.text[:500]
+        excerpt = secrets_redact(response.text[:500])
         if not 200 <= status_code < 300:
             error = f"the endpoint answered HTTP {status_code}"
     except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        # requests' texts hold the endpoint's URL, query string included: redacted before it is stored.
+        error = secrets_redact(f"{type(exc).__name__}: {exc}")[:500]
     attempts = delivery.attempts + 1
     finished = max(now, timezone.now())
     update: dict[str, Any] = {

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F
 
 from safety.models import SafetyCounter
 
@@ -118,6 +119,17 @@ def counters_take(*, slots: list[CounterSlot], units: int = 1) -> CounterSlot | 
     if taken is None:
         return None
     return next(slot for slot in slots if (slot.scope, slot.window) not in taken)
+
+
+def counters_give_back(*, slots: list[CounterSlot], units: int = 1) -> None:
+    """Give back ``units`` of every slot taken for a call that never happened (never below zero).
+
+    The rows are updated in the order every ``counters_take`` locks them (scope, then window): no deadlock.
+    """
+    for slot in sorted(slots, key=lambda slot: (slot.scope, slot.window)):
+        SafetyCounter.objects.filter(
+            scope=slot.scope, window=slot.window, window_start=slot.window_start, count__gte=units
+        ).update(count=F("count") - units)
 
 
 def counters_prune(*, now: datetime) -> int:

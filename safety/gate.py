@@ -38,7 +38,7 @@ from django.utils import timezone
 from accounts.models import AccountState, InstagramAccount
 from actions.models import NOT_CONTENT_TYPES, Action, ActionType, Verdict
 from safety.cooldowns import backoff_check, counterpart_cooldown_check, counterpart_tallies
-from safety.counters import CounterSlot, counters_take, window_start
+from safety.counters import CounterSlot, counters_give_back, counters_take, window_start
 from safety.decision import Decision
 from safety.ledger import LedgerRead, Tally, ledger_tallies
 from safety.patterns import patterns_check, patterns_tallies
@@ -199,6 +199,18 @@ def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPol
         CounterSlot("global", "day", day, policy.global_per_day, "platform daily limit"),
     ]
     return tuple(slots)
+
+
+def gate_allow_undo(*, action: Action, started_at: datetime | None) -> None:
+    """Undo what an allow at ``started_at`` counted, for an action that reached no one (Instagram unreachable).
+
+    The ledger's counts follow the action's start time, which the caller clears; the shared counter slots
+    the allow took (``_shared_slots`` at that time, with the account's policy) are given back here.
+    """
+    if started_at is None or action.action_type in NOT_CONTENT_TYPES:
+        return  # a typing indicator or ice breakers take no shared slot
+    policy = accounts_safety(accounts=[(action.workspace_id, action.account_id)])[0].policy
+    counters_give_back(slots=list(_shared_slots(account=action.account, now=started_at, policy=policy)))
 
 
 def gate_evaluate(

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from accounts.models import InstagramAccount
 from accounts.services import ForbiddenTransition, account_suspend
+from instaforge.redaction import secrets_redact, value_redact
 from safety.decision import Decision
 from safety.models import AccountUsage, SafetyEvent, SafetyEventKind, SafetyEventOutcome
 from safety.policies import SafetyPolicy
@@ -77,6 +78,7 @@ def safety_event_record(
     With ``dedupe``, nothing is recorded when an event of the same kind and
     outcome was recorded for the account within that time (a deferred action
     is checked again and again; one hit is one event). Returns the event, or None.
+    The detail and the data (which quote Instagram's errors) are stored redacted.
     """
     now = now or timezone.now()
     events = SafetyEvent.all_workspaces.filter(account_id=account_id, kind=kind, outcome=outcome)
@@ -90,8 +92,8 @@ def safety_event_record(
         outcome=outcome,
         code=code,
         action_id_ref=action.pk if action is not None else None,
-        detail=detail[:500],
-        data=data or {},
+        detail=secrets_redact(detail)[:500],
+        data=value_redact(data or {}),
     )
     risk_refresh(account_id=account_id, now=now)
     return event
@@ -277,15 +279,24 @@ def risk_spacing_check(
 def action_error_observe(*, action: Action, error: Any, now: datetime | None = None) -> None:
     """What an error answer to ``action`` teaches: an event, the risk score, backoff, maybe a suspension.
 
-    ``error`` is one of ``instagram.errors``' typed errors.
+    ``error`` is one of ``instagram.errors``' typed errors. A call that never left (``NotSentError``:
+    Instagram unreachable) teaches nothing about the account: no event, no risk, no backoff.
     """
-    from instagram.errors import OutsideMessagingWindowError, PolicyBlockedError, RateLimitedError, TokenInvalidError
+    from instagram.errors import (
+        NotSentError,
+        OutsideMessagingWindowError,
+        PolicyBlockedError,
+        RateLimitedError,
+        TokenInvalidError,
+    )
     from safety.cooldowns import backoff_failure_record
     from safety.selectors import account_safety
 
+    if isinstance(error, NotSentError):
+        return
     now = now or timezone.now()
     code = getattr(error, "code", None)
-    message = str(getattr(error, "message", "") or error)[:300]
+    message = secrets_redact(str(getattr(error, "message", "") or error))[:300]
     common: dict[str, Any] = {
         "account_id": action.account_id,
         "workspace_id": action.workspace_id,
@@ -393,8 +404,8 @@ def account_suspend_with_evidence(
             outcome=SafetyEventOutcome.SUSPEND,
             code=(evidence.get("error") or {}).get("code"),
             action_id_ref=action.pk,
-            detail=reason[:500],
-            data={**evidence, "risk": risk, "cause": cause},
+            detail=secrets_redact(reason)[:500],
+            data=value_redact({**evidence, "risk": risk, "cause": cause}),
         )
         with contextlib.suppress(ForbiddenTransition):
             account_suspend(
