@@ -13,14 +13,17 @@ The shapes follow Meta's documentation (fixtures and their sources in
 Parsing is tolerant: a missing optional key becomes ``None``, ``""``,
 ``False`` or an empty tuple, a value of the wrong type is treated as missing,
 and a field nobody documents becomes an ``UnknownEvent`` that keeps the raw
-payload. Only a known field without the ids that identify it raises
-``MalformedEvent``.
+payload; a text longer than its column (``ID_MAX_LENGTH``…) or a time Meta
+cannot have sent counts as missing. Only a known field without the ids that
+identify it raises ``MalformedEvent``, and nothing raises anything else: the
+task records either as the event's outcome.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -29,6 +32,21 @@ from typing import Any, Final, TypeAlias
 
 # The longest key ``InboundEvent.dedupe_key`` stores.
 DEDUPE_KEY_MAX_LENGTH: Final = 200
+
+# The longest ids the domain events carry, as the columns they are stored in hold them: Meta's numeric
+# ids (accounts, media, comments, IGSIDs) have under 25 digits, message ids ("mid") about 100 characters.
+# A longer value is not Meta's: it is read as missing (and a missing identifying id is MalformedEvent).
+ID_MAX_LENGTH: Final = 64
+MID_MAX_LENGTH: Final = 200
+USERNAME_MAX_LENGTH: Final = 100
+PRODUCT_TYPE_MAX_LENGTH: Final = 30
+
+# Meta's times are seconds (entries, changes) or milliseconds (messaging): a number above this is milliseconds.
+MILLISECONDS_FROM: Final = 10**11
+# Later than any time Meta sends, and far enough from datetime's year 9999 that converting to any time
+# zone (the admin, the inbox) cannot overflow.
+LATEST_META_TIME: Final = datetime(3000, 1, 1, tzinfo=UTC)
+_LATEST_META_SECONDS: Final = LATEST_META_TIME.timestamp()
 
 # Story insight counts below 5 arrive as -1 (Graph API webhooks reference, story_insights).
 STORY_METRIC_BELOW_THRESHOLD: Final = -1
@@ -384,7 +402,7 @@ class _Context:
 
 def _comment_parse(webhook_field: str, value: dict[str, Any], context: _Context) -> CommentEvent:
     # Instagram Login names the comment "id"; the Facebook Login example names it "comment_id".
-    comment_id = _text(value.get("id")) or _text(value.get("comment_id"))
+    comment_id = _text(value.get("id"), limit=ID_MAX_LENGTH) or _text(value.get("comment_id"), limit=ID_MAX_LENGTH)
     if comment_id is None:
         raise MalformedEvent(webhook_field, "comment id")
     author = _object(value.get("from"))
@@ -394,34 +412,37 @@ def _comment_parse(webhook_field: str, value: dict[str, Any], context: _Context)
         comment_id=comment_id,
         text=_text(value.get("text")) or "",
         author=CommentAuthor(
-            id=_text(author.get("id")),
-            username=_text(author.get("username")),
-            self_ig_scoped_id=_text(author.get("self_ig_scoped_id")),
+            id=_text(author.get("id"), limit=ID_MAX_LENGTH),
+            username=_text(author.get("username"), limit=USERNAME_MAX_LENGTH),
+            self_ig_scoped_id=_text(author.get("self_ig_scoped_id"), limit=ID_MAX_LENGTH),
         ),
         media=CommentMedia(
-            id=_text(media.get("id")),
-            media_product_type=_text(media.get("media_product_type")),
-            ad_id=_text(media.get("ad_id")),
+            id=_text(media.get("id"), limit=ID_MAX_LENGTH),
+            media_product_type=_text(media.get("media_product_type"), limit=PRODUCT_TYPE_MAX_LENGTH),
+            ad_id=_text(media.get("ad_id"), limit=ID_MAX_LENGTH),
             ad_title=_text(media.get("ad_title")),
-            original_media_id=_text(media.get("original_media_id")),
+            original_media_id=_text(media.get("original_media_id"), limit=ID_MAX_LENGTH),
         ),
-        parent_id=_text(value.get("parent_id")),
+        parent_id=_text(value.get("parent_id"), limit=ID_MAX_LENGTH),
         is_live=webhook_field == "live_comments",
         **context.kwargs(),
     )
 
 
 def _mention_parse(webhook_field: str, value: dict[str, Any], context: _Context) -> MentionEvent:
-    media_id = _text(value.get("media_id"))
+    media_id = _text(value.get("media_id"), limit=ID_MAX_LENGTH)
     if media_id is None:
         raise MalformedEvent(webhook_field, "media_id")
     return MentionEvent(
-        webhook_field=webhook_field, media_id=media_id, comment_id=_text(value.get("comment_id")), **context.kwargs()
+        webhook_field=webhook_field,
+        media_id=media_id,
+        comment_id=_text(value.get("comment_id"), limit=ID_MAX_LENGTH),
+        **context.kwargs(),
     )
 
 
 def _story_insights_parse(webhook_field: str, value: dict[str, Any], context: _Context) -> StoryInsightsEvent:
-    media_id = _text(value.get("media_id"))
+    media_id = _text(value.get("media_id"), limit=ID_MAX_LENGTH)
     if media_id is None:
         raise MalformedEvent(webhook_field, "media_id")
     return StoryInsightsEvent(
@@ -459,14 +480,14 @@ def _messaging_item_parse(item: dict[str, Any], context: _Context) -> DomainEven
             reason="a messaging item of a kind InstaForge does not parse",
             **context.kwargs(),
         )
-    sender_id = _text(_object(item.get("sender")).get("id"))
+    sender_id = _text(_object(item.get("sender")).get("id"), limit=ID_MAX_LENGTH)
     if sender_id is None:
         raise MalformedEvent(webhook_field, "sender.id")
     common: dict[str, Any] = {
         "webhook_field": webhook_field,
         "sender_id": sender_id,
-        "recipient_id": _text(_object(item.get("recipient")).get("id")) or "",
-        "timestamp": _moment(item.get("timestamp")),
+        "recipient_id": _text(_object(item.get("recipient")).get("id"), limit=ID_MAX_LENGTH) or "",
+        "timestamp": meta_time_parse(item.get("timestamp")),
         **context.kwargs(),
     }
     return parser(item, common)
@@ -474,7 +495,7 @@ def _messaging_item_parse(item: dict[str, Any], context: _Context) -> DomainEven
 
 def _message_parse(item: dict[str, Any], common: dict[str, Any]) -> MessageEvent:
     message = _object(item.get("message"))
-    mid = _text(message.get("mid"))
+    mid = _text(message.get("mid"), limit=MID_MAX_LENGTH)
     if mid is None:
         raise MalformedEvent("messages", "message.mid")
     reply_to = _object(message.get("reply_to"))
@@ -533,7 +554,7 @@ def _referral_parse(raw: dict[str, Any]) -> Referral:
 
 def _message_edit_parse(item: dict[str, Any], common: dict[str, Any]) -> MessageEditEvent:
     edit = _object(item.get("message_edit"))
-    mid = _text(edit.get("mid"))
+    mid = _text(edit.get("mid"), limit=MID_MAX_LENGTH)
     if mid is None:
         raise MalformedEvent("message_edit", "message_edit.mid")
     return MessageEditEvent(
@@ -543,7 +564,7 @@ def _message_edit_parse(item: dict[str, Any], common: dict[str, Any]) -> Message
 
 def _reaction_parse(item: dict[str, Any], common: dict[str, Any]) -> ReactionEvent:
     reaction = _object(item.get("reaction"))
-    mid = _text(reaction.get("mid"))
+    mid = _text(reaction.get("mid"), limit=MID_MAX_LENGTH)
     if mid is None:
         raise MalformedEvent("message_reactions", "reaction.mid")
     return ReactionEvent(
@@ -559,7 +580,7 @@ def _postback_parse(item: dict[str, Any], common: dict[str, Any]) -> PostbackEve
     postback = _object(item.get("postback"))
     referral = postback.get("referral")
     return PostbackEvent(
-        mid=_text(postback.get("mid")),
+        mid=_text(postback.get("mid"), limit=MID_MAX_LENGTH),
         title=_text(postback.get("title")) or "",
         payload=_text(postback.get("payload")) or "",
         referral=_referral_parse(referral) if isinstance(referral, dict) else None,
@@ -570,7 +591,7 @@ def _postback_parse(item: dict[str, Any], common: dict[str, Any]) -> PostbackEve
 
 def _seen_parse(item: dict[str, Any], common: dict[str, Any]) -> SeenEvent:
     read = _object(item.get("read"))
-    mid, watermark = _text(read.get("mid")), _integer(read.get("watermark"))
+    mid, watermark = _text(read.get("mid"), limit=MID_MAX_LENGTH), _integer(read.get("watermark"))
     if mid is None and watermark is None:
         raise MalformedEvent("messaging_seen", "read.mid or read.watermark")
     return SeenEvent(mid=mid, watermark=watermark, **common)
@@ -683,15 +704,23 @@ def _array(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _text(value: Any) -> str | None:
-    """A string or a number as text (Meta quotes most ids, not all); anything else is missing."""
+def _text(value: Any, *, limit: int | None = None) -> str | None:
+    """A string or a number as text (Meta quotes most ids, not all); anything else is missing.
+
+    With ``limit``, a text longer than that is missing too: no id Meta issues is
+    that long, and the columns the ids go into would refuse it (PostgreSQL).
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        return value or None
-    if isinstance(value, int | float):
-        return str(value)
-    return None
+        text = value
+    elif isinstance(value, int | float):
+        text = str(value)
+    else:
+        return None
+    if not text or (limit is not None and len(text) > limit):
+        return None
+    return text
 
 
 def _integer(value: Any) -> int | None:
@@ -707,12 +736,22 @@ def _integer(value: Any) -> int | None:
     return None
 
 
-def _moment(value: Any) -> datetime | None:
-    """Meta's times: milliseconds in messaging, seconds in changes."""
+def meta_time_parse(value: Any) -> datetime | None:
+    """One of Meta's times as an aware datetime: milliseconds in messaging, seconds in changes.
+
+    Never raises: anything that is not such a time (not a number or numeric
+    text, a boolean, NaN, an infinity, a number too big for a float, a moment
+    before 1970 or from ``LATEST_META_TIME`` on) is ``None``.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         number = float(value)
-        return datetime.fromtimestamp(number / 1000 if number > 10**11 else number, tz=UTC)
-    except (ValueError, OverflowError, OSError):
+    except (ValueError, OverflowError):  # not numeric text; an int too big for a float
         return None
+    if not math.isfinite(number) or number < 0:
+        return None
+    seconds = number / 1000 if number > MILLISECONDS_FROM else number
+    if seconds >= _LATEST_META_SECONDS:
+        return None
+    return datetime.fromtimestamp(seconds, tz=UTC)

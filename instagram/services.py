@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -15,9 +16,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
+from instaforge.redaction import secrets_redact
 from instaforge.tasks import broker_joins_transactions, enqueue_on_commit, enqueue_with_commit
 from instagram.models import InboundEvent, InboundEventState
-from instagram.parsing import dedupe_key_for
+from instagram.parsing import dedupe_key_for, meta_time_parse
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,18 @@ MAX_PROCESSING_ATTEMPTS = 5
 
 # Fields whose value Meta documents as an object; unknown fields are kept whatever their value.
 KNOWN_CHANGE_FIELDS = frozenset({"comments", "live_comments", "mentions", "story_insights", "messages"})
+
+# Meta's payloads nest about 7 levels deep. Far deeper is not Meta's, and would make json and the
+# digests of the dedupe keys recurse (RecursionError) if it were let through.
+MAX_NESTING_DEPTH = 32
+# Used when DATA_UPLOAD_MAX_MEMORY_SIZE is None; Django checks that limit only when a Content-Length is sent.
+DEFAULT_MAX_DELIVERY_BYTES = 2_621_440
+# The columns every stored change goes into; a longer value is refused, never cut (it would no longer be Meta's id).
+OBJECT_TYPE_MAX_LENGTH = InboundEvent._meta.get_field("object_type").max_length or 40
+FIELD_MAX_LENGTH = InboundEvent._meta.get_field("field").max_length or 60
+ENTRY_ID_MAX_LENGTH = InboundEvent._meta.get_field("entry_id").max_length or 64
+# Rows per INSERT: well under SQLite's and PostgreSQL's limits on the parameters of one statement.
+UPSERT_BATCH_ROWS = 500
 
 
 class MalformedDelivery(ValueError):
@@ -43,51 +57,209 @@ class ParsedChange:
     payload: dict[str, Any]
 
 
+class _Skip(ValueError):
+    """One entry, change or messaging item of a delivery that cannot be stored; the others still are."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MalformedDelivery(f"The body uses {name}, which is not JSON.")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e309 reads as infinity
+        raise MalformedDelivery("The body has a number too big for a float.")
+    return number
+
+
+def _nesting_depth_exceeds(document: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than ``limit`` (iterative: no recursion to run out of)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def webhook_decode(*, body: bytes) -> Any:
+    """The JSON document of a delivery, read strictly. Raises ``MalformedDelivery``, never anything else.
+
+    Refused: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, bytes that are not
+    UTF-8, NaN and ±Infinity (Python's json reads them, RFC 8259 and PostgreSQL
+    do not), numbers no float holds, integers of more digits than Python
+    converts, and nesting deeper than ``MAX_NESTING_DEPTH``.
+    """
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or DEFAULT_MAX_DELIVERY_BYTES
+    if len(body) > limit:
+        raise MalformedDelivery(f"The body is larger than {limit} bytes.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedDelivery("The body is not UTF-8.") from exc
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except MalformedDelivery:
+        raise
+    except RecursionError as exc:  # json's C scanner recurses once per level of nesting
+        raise MalformedDelivery("The body is nested too deeply.") from exc
+    except ValueError as exc:  # not JSON; or an integer past sys.get_int_max_str_digits()
+        raise MalformedDelivery("The body is not JSON.") from exc
+    if _nesting_depth_exceeds(document, MAX_NESTING_DEPTH):
+        raise MalformedDelivery("The body is nested too deeply.")
+    return document
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "a NUL character, which PostgreSQL cannot store"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone surrogate, which is no character"
+    return None
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why ``value`` (its keys and strings, all the way down) cannot be stored, or None when it can."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            problem = _text_problem(current)
+            if problem:
+                return problem
+        elif isinstance(current, dict):
+            stack.extend(current.keys())
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+    return None
+
+
+def _short_text(value: Any, *, name: str, max_length: int, numbers: bool = False) -> str:
+    """A string (or, with ``numbers``, a non-negative integer: Meta sends some ids unquoted) that fits its column."""
+    if numbers and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise _Skip(f"its {name} is not a non-empty string")
+    if len(value) > max_length:
+        raise _Skip(f"its {name} is longer than {max_length} characters")
+    problem = _text_problem(value)
+    if problem:
+        raise _Skip(f"its {name} has {problem}")
+    return value
+
+
 def _entry_time(raw: Any) -> datetime | None:
-    if not isinstance(raw, int | float):
+    """The entry's ``time``: absent is None; present, it must be a time Meta could have sent."""
+    if raw is None:
         return None
-    # Meta sends seconds; some fields send milliseconds.
-    seconds = raw / 1000 if raw > 10**11 else raw
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    moment = meta_time_parse(raw) if isinstance(raw, int | float) else None
+    if moment is None:
+        raise _Skip("its time is not a Unix time in seconds or milliseconds")
+    return moment
+
+
+def _list_of(entry: dict[str, Any], name: str) -> list[Any]:
+    raw = entry.get(name)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise _Skip(f"its {name} is not a list")
+    return raw
+
+
+def _change_parse(change: Any, *, object_type: str, entry_id: str, entry_time: datetime | None) -> ParsedChange:
+    if not isinstance(change, dict):
+        raise _Skip("it is not an object")
+    if "value" not in change:
+        raise _Skip("it has no value")
+    field = _short_text(change.get("field"), name="field", max_length=FIELD_MAX_LENGTH)
+    if field in KNOWN_CHANGE_FIELDS and not isinstance(change["value"], dict):
+        raise _Skip(f"its {field} value is not an object")
+    problem = _unstorable(change)
+    if problem:
+        raise _Skip(f"it has {problem}")
+    key = dedupe_key_for(field=field, entry_id=entry_id, payload=change)
+    return ParsedChange(key, object_type, field, entry_id, entry_time, change)
+
+
+def _item_parse(
+    item: Any, *, list_name: str, object_type: str, entry_id: str, entry_time: datetime | None
+) -> ParsedChange:
+    if not isinstance(item, dict):
+        raise _Skip("it is not an object")
+    problem = _unstorable(item)
+    if problem:
+        raise _Skip(f"it has {problem}")
+    key = dedupe_key_for(field=list_name, entry_id=entry_id, payload=item)
+    return ParsedChange(key, object_type, list_name, entry_id, entry_time, item)
+
+
+def _entry_parse(entry: Any, *, object_type: str, where: str) -> list[ParsedChange]:
+    """The storable changes of one entry; an entry whose own fields do not fit raises ``_Skip``.
+
+    A change or messaging item that does not fit is logged and left out; the rest of the entry is kept.
+    """
+    if not isinstance(entry, dict):
+        raise _Skip("it is not an object")
+    entry_id = _short_text(entry.get("id"), name="id", max_length=ENTRY_ID_MAX_LENGTH, numbers=True)
+    entry_time = _entry_time(entry.get("time"))
+    raw_changes = _list_of(entry, "changes")
+    if entry.get("changes") is None and "field" in entry:
+        # The Instagram Login reference shows field/value directly on the entry.
+        raw_changes = [{"field": entry["field"], "value": entry.get("value")}]
+    # "messaging" holds messages, reactions, postbacks…; "standby" the same for a thread another app controls.
+    lists = {list_name: _list_of(entry, list_name) for list_name in ("messaging", "standby")}
+    changes: list[ParsedChange] = []
+    for index, change in enumerate(raw_changes):
+        try:
+            changes.append(_change_parse(change, object_type=object_type, entry_id=entry_id, entry_time=entry_time))
+        except _Skip as skip:
+            logger.warning("Skipped change %d of webhook %s: %s", index, where, skip)
+    for list_name, items in lists.items():
+        for index, item in enumerate(items):
+            try:
+                changes.append(
+                    _item_parse(
+                        item, list_name=list_name, object_type=object_type, entry_id=entry_id, entry_time=entry_time
+                    )
+                )
+            except _Skip as skip:
+                logger.warning("Skipped %s item %d of webhook %s: %s", list_name, index, where, skip)
+    return changes
 
 
 def webhook_parse(*, body: bytes) -> list[ParsedChange]:
-    """Split a delivery into its changes. Raises ``MalformedDelivery``.
+    """Split a delivery into the changes that can be stored. Raises ``MalformedDelivery``, never anything else.
 
+    The body itself must be strict JSON (``webhook_decode``) holding an object
+    with an ``entry`` list and, if any, a short string ``object``: otherwise the
+    whole delivery is refused (400). Below that, Meta retries whatever is not
+    answered 2xx, and a retry of the same bytes cannot fare better: so an
+    entry, change or messaging item that does not fit (a wrong type, an id
+    longer than its column, a time Meta cannot have sent, a NUL or a lone
+    surrogate anywhere in it) is logged and skipped, and the rest is kept.
+    Every change returned fits its ``InboundEvent`` columns on any database.
     Unknown fields are kept (stored and counted, not processed).
     """
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedDelivery("The body is not JSON.") from exc
+    document = webhook_decode(body=body)
     if not isinstance(document, dict) or not isinstance(document.get("entry"), list):
         raise MalformedDelivery("The body has no entry list.")
-    object_type = str(document.get("object", ""))
+    object_type = document.get("object", "")
+    if not isinstance(object_type, str) or len(object_type) > OBJECT_TYPE_MAX_LENGTH or _text_problem(object_type):
+        raise MalformedDelivery("The body's object is not a short string.")
     changes: list[ParsedChange] = []
-    for entry in document["entry"]:
-        if not isinstance(entry, dict):
-            raise MalformedDelivery("An entry is not an object.")
-        entry_id = str(entry.get("id", ""))
-        entry_time = _entry_time(entry.get("time"))
-        raw_changes = entry.get("changes")
-        if raw_changes is None and "field" in entry:
-            # The Instagram Login reference shows field/value directly on the entry.
-            raw_changes = [{"field": entry["field"], "value": entry.get("value")}]
-        for change in raw_changes or []:
-            if not isinstance(change, dict) or "value" not in change:
-                raise MalformedDelivery("A change has no value.")
-            field = str(change.get("field", ""))
-            if field in KNOWN_CHANGE_FIELDS and not isinstance(change["value"], dict):
-                raise MalformedDelivery(f"A {field} change has no value object.")
-            key = dedupe_key_for(field=field, entry_id=entry_id, payload=change)
-            changes.append(ParsedChange(key, object_type, field, entry_id, entry_time, change))
-        # "messaging" holds messages, reactions, postbacks…; "standby" the same for a thread another app controls.
-        for list_name in ("messaging", "standby"):
-            for item in entry.get(list_name, []) or []:
-                if not isinstance(item, dict):
-                    raise MalformedDelivery(f"A {list_name} item is not an object.")
-                key = dedupe_key_for(field=list_name, entry_id=entry_id, payload=item)
-                changes.append(ParsedChange(key, object_type, list_name, entry_id, entry_time, item))
+    for index, entry in enumerate(document["entry"]):
+        where = f"entry {index}"
+        try:
+            changes.extend(_entry_parse(entry, object_type=object_type, where=where))
+        except _Skip as skip:
+            logger.warning("Skipped webhook %s: %s", where, skip)
     return changes
 
 
@@ -144,8 +316,15 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
     # With Redis the upsert is one statement, atomic by itself: outside a transaction it commits as it
     # returns (no BEGIN / COMMIT round trips) and the broker is told after that commit. The events are
     # durable then: a broker that fails is logged and the sweeper enqueues them; Meta gets its 200.
-    with transaction.atomic() if broker_joins_transactions() else nullcontext():
-        stored = _events_upsert(rows, count_redeliveries=count_redeliveries)
+    # One statement per batch of rows (thousands in one would pass the databases' limits on parameters);
+    # several batches share one transaction: all of the delivery is stored, or none.
+    one_statement = len(rows) <= UPSERT_BATCH_ROWS
+    with transaction.atomic() if broker_joins_transactions() or not one_statement else nullcontext():
+        stored = [
+            row
+            for start in range(0, len(rows), UPSERT_BATCH_ROWS)
+            for row in _events_upsert(rows[start : start + UPSERT_BATCH_ROWS], count_redeliveries=count_redeliveries)
+        ]
         created = [event_id for event_id, deliveries in stored if deliveries == 1]
         if created:
             enqueue_with_commit("instagram.tasks.inbound_events_process", created, robust=True)
@@ -214,7 +393,9 @@ def inbound_event_claim(*, event_id: int) -> InboundEvent | None:
 
 
 def inbound_event_finish(*, event: InboundEvent, state: str, outcome: str) -> None:
-    InboundEvent.objects.filter(pk=event.pk).update(state=state, outcome=outcome[:500], processed_at=timezone.now())
+    """Record how processing ended; the outcome (often an error's text) is stored redacted."""
+    outcome = secrets_redact(outcome)[:500]
+    InboundEvent.objects.filter(pk=event.pk).update(state=state, outcome=outcome, processed_at=timezone.now())
 
 
 def inbound_event_sweep(*, older_than_seconds: int) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, RawPostDataException
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -14,13 +15,21 @@ from instagram.signatures import signature_is_valid
 
 logger = logging.getLogger(__name__)
 
+# Meta's challenge is a number; anything much longer, or not printable, is not Meta's handshake.
+CHALLENGE_MAX_LENGTH = 256
+
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def instagram_webhook(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _verify_subscription(request)
-    body = request.body
+    try:
+        body = request.body
+    except RawPostDataException:
+        # A form content type whose body a middleware has already parsed (looking for NULs, say): the raw
+        # bytes the signature covers are gone. Meta sends JSON, never a form: refused, nothing written.
+        return HttpResponseBadRequest("a webhook delivery is JSON, not a form")
     if not signature_is_valid(
         body=body, header=request.headers.get("X-Hub-Signature-256"), secret=settings.INSTAGRAM_APP_SECRET
     ):
@@ -36,10 +45,19 @@ def instagram_webhook(request: HttpRequest) -> HttpResponse:
 
 
 def _verify_subscription(request: HttpRequest) -> HttpResponse:
-    """Meta's handshake: echo hub.challenge when hub.verify_token matches ours."""
+    """Meta's handshake: echo hub.challenge when hub.verify_token matches ours. 200, 400 or 403, never 500."""
     mode = request.GET.get("hub.mode")
     token = request.GET.get("hub.verify_token")
     challenge = request.GET.get("hub.challenge", "")
-    if mode == "subscribe" and token == settings.INSTAGRAM_WEBHOOK_VERIFY_TOKEN:
-        return HttpResponse(challenge, content_type="text/plain")
-    return HttpResponseForbidden("verification failed")
+    # Bytes compared in constant time (a non-ASCII str would make compare_digest raise); Django decodes the
+    # query string with replacement characters, "surrogatepass" only keeps the encoding total.
+    expected = settings.INSTAGRAM_WEBHOOK_VERIFY_TOKEN.encode("utf-8", "surrogatepass")
+    if (
+        mode != "subscribe"
+        or token is None
+        or not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), expected)
+    ):
+        return HttpResponseForbidden("verification failed")
+    if not challenge or len(challenge) > CHALLENGE_MAX_LENGTH or not challenge.isprintable():
+        return HttpResponseBadRequest("hub.challenge is missing or not a challenge Meta sends")
+    return HttpResponse(challenge, content_type="text/plain")
