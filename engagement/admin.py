@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -13,7 +14,7 @@ from unfold.decorators import display
 
 from accounts.admin import AutocompleteFilter, ReadOnlyAdminMixin
 from engagement.models import Comment, CommentOutcome, CommentRule
-from engagement.services import comment_rule_save
+from engagement.services import comment_rule_active_set, comment_rule_save
 
 OUTCOME_BADGES: dict[str, str] = {
     CommentOutcome.REPLY_PLANNED: "success",
@@ -27,7 +28,7 @@ OUTCOME_BADGES: dict[str, str] = {
 class CommentRuleAdmin(ModelAdmin):
     """Rules are written by members in the web app; an operator may only switch one off (or on)."""
 
-    list_display = ("name", "account", "workspace", "priority", "is_active", "keyword_summary")
+    list_display = ("name", "account", "workspace", "priority", "is_active", "keyword_summary", "trigger_problem")
     list_select_related = ("account", "workspace")
     list_filter = (("workspace", AutocompleteFilter), ("account", AutocompleteFilter), "is_active")
     list_filter_submit = True
@@ -41,6 +42,7 @@ class CommentRuleAdmin(ModelAdmin):
         "priority",
         "trigger_type",
         "keywords",
+        "trigger_problem",
         "scope",
         "reply_templates",
         "private_reply_templates",
@@ -63,6 +65,7 @@ class CommentRuleAdmin(ModelAdmin):
         "action_delete",
         "action_flag",
         "created_at",
+        "trigger_problem",
     )
     actions = ("deactivate_rules", "activate_rules")
 
@@ -79,12 +82,20 @@ class CommentRuleAdmin(ModelAdmin):
     def keyword_summary(self, rule: CommentRule) -> str:
         return Truncator(", ".join(rule.keyword_list)).chars(60)
 
+    @display(description="trigger problem")
+    def trigger_problem(self, rule: CommentRule) -> str:
+        # A rule saved before RE2 and the limits: it never matches, or only its first keywords do.
+        return rule.trigger_problem or "-"
+
     def _set_active(self, request: HttpRequest, queryset: QuerySet[CommentRule], *, active: bool) -> None:
         changed = 0
         for rule in queryset:
             if rule.is_active != active:
-                rule.is_active = active
-                comment_rule_save(rule=rule)
+                try:
+                    comment_rule_active_set(rule=rule, active=active)
+                except ValidationError as exc:
+                    messages.error(request, f"Rule “{rule}” not changed: {' '.join(exc.messages)}")
+                    continue
                 changed += 1
         messages.success(
             request, f"{changed} rule{'s' if changed != 1 else ''} {'activated' if active else 'deactivated'}."

@@ -3,10 +3,28 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from accounts.tenancy import WorkspaceOwned
-from instagram.limits import message_texts_error
+from engagement.matching import (
+    KEYWORD_MAX_LENGTH,
+    KEYWORDS_MAX_CHARS,
+    keyword_list_error,
+    regex_compile,
+    trigger_problem,
+)
+from instagram.limits import COMMENT_MAX_CHARS, MESSAGE_MAX_BYTES, message_texts_error
+
+# Variations of a reply, used in rotation. Meta sets no number; every planned reply carries all of
+# them rendered (for the pattern detector to swap in), so their number bounds the work per comment.
+TEMPLATE_VARIATIONS_MAX = 20
+# What one comment is matched against: the account's active rules, by priority, at most this many.
+COMMENT_RULES_MAX = 100
+# Database ceilings of the fields (the forms say it first, in words): a variation per line.
+REPLY_TEMPLATES_MAX_CHARS = TEMPLATE_VARIATIONS_MAX * (COMMENT_MAX_CHARS + 1)
+PRIVATE_REPLY_TEMPLATES_MAX_CHARS = TEMPLATE_VARIATIONS_MAX * (MESSAGE_MAX_BYTES + 1)
 
 
 class TriggerType(models.TextChoices):
@@ -39,7 +57,8 @@ class CommentRule(WorkspaceOwned):
         blank=True,
         default="",
         help_text=(
-            "Keywords: comma-separated. Exact phrase: the phrase. Regular expression: the pattern. "
+            "Keywords: comma-separated (at most 200, 2,200 characters in all). Exact phrase: the phrase. "
+            "Regular expression: the pattern, in RE2 syntax (no back-references or look-arounds). "
             "Matching ignores case and accents. Not used for emoji-only."
         ),
     )
@@ -87,16 +106,32 @@ class CommentRule(WorkspaceOwned):
                 condition=Q(sentiment_max__isnull=True) | Q(sentiment_max__gte=-1, sentiment_max__lte=1),
                 name="comment_rule_sentiment_max_range",
             ),
+            # Bounded work per comment whatever is saved (issue 18): a list, phrase or pattern, and the replies.
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("keywords"), KEYWORDS_MAX_CHARS),
+                name="comment_rule_keywords_length",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("reply_templates"), REPLY_TEMPLATES_MAX_CHARS),
+                name="comment_rule_reply_templates_length",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("private_reply_templates"), PRIVATE_REPLY_TEMPLATES_MAX_CHARS),
+                name="comment_rule_private_templates_length",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
-        """A rule must match and act: its trigger is valid (a bad regex is refused) and it does something."""
-        from engagement.matching import regex_compile
+        """A rule must match and act, within bounds: its trigger is valid and small enough, it does something.
 
+        A regex must compile on RE2 (no back-references or look-arounds) within its size; a keyword
+        list, a phrase and the replies stay within the limits that keep one comment's matching cheap.
+        """
         errors: dict[str, str] = {}
+        keyword_problem = keyword_list_error(self.keywords)
         if self.trigger_type == TriggerType.REGEX:
             try:
                 regex_compile(self.keywords)
@@ -104,8 +139,12 @@ class CommentRule(WorkspaceOwned):
                 errors["keywords"] = str(exc)
         elif self.trigger_type in (TriggerType.ANY_KEYWORD, TriggerType.ALL_KEYWORDS) and not self.keyword_list:
             errors["keywords"] = "Enter at least one keyword."
+        elif self.trigger_type in (TriggerType.ANY_KEYWORD, TriggerType.ALL_KEYWORDS) and keyword_problem:
+            errors["keywords"] = keyword_problem
         elif self.trigger_type == TriggerType.EXACT_PHRASE and not self.keywords.strip():
             errors["keywords"] = "Enter the phrase."
+        elif self.trigger_type == TriggerType.EXACT_PHRASE and len(self.keywords.strip()) > KEYWORD_MAX_LENGTH:
+            errors["keywords"] = f"A phrase is at most {KEYWORD_MAX_LENGTH} characters."
         if self.scope == RuleScope.CHOSEN_POSTS and not self.media_ids:
             errors["media_ids"] = "Choose at least one post."
         if (
@@ -116,14 +155,33 @@ class CommentRule(WorkspaceOwned):
             errors["sentiment_max"] = "The highest sentiment must not be below the lowest."
         if not self.action_names:
             errors["reply_templates"] = "Give the rule something to do: a reply, a private reply, hide, delete or flag."
-        too_long = [t for t in self.template_list if len(t) > 2200]
+        too_long = [t for t in self.template_list if len(t) > COMMENT_MAX_CHARS]
         if too_long:
-            errors["reply_templates"] = "Instagram comments are at most 2,200 characters."
+            errors["reply_templates"] = f"Instagram comments are at most {COMMENT_MAX_CHARS:,} characters."
         private_too_long = message_texts_error(self.private_template_list, what="A private reply")
         if private_too_long is not None:
             errors["private_reply_templates"] = private_too_long
+        for field, templates in (
+            ("reply_templates", self.template_list),
+            ("private_reply_templates", self.private_template_list),
+        ):
+            if len(templates) > TEMPLATE_VARIATIONS_MAX:
+                errors[field] = (
+                    f"At most {TEMPLATE_VARIATIONS_MAX} variations (one per line); this has {len(templates)}."
+                )
+        if self.is_active and self.account_id is not None:
+            others = CommentRule.all_workspaces.filter(account_id=self.account_id, is_active=True).exclude(pk=self.pk)
+            if others.count() >= COMMENT_RULES_MAX:
+                errors["is_active"] = (
+                    f"An account has at most {COMMENT_RULES_MAX} active comment rules; switch one off first."
+                )
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def trigger_problem(self) -> str:
+        """Why this saved rule's trigger never matches or is cut ("" when fine): rows from before RE2 and limits."""
+        return trigger_problem(trigger_type=self.trigger_type, keywords=self.keywords)
 
     @property
     def keyword_list(self) -> list[str]:

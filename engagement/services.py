@@ -19,6 +19,7 @@ from actions.services import action_plan
 from engagement.analysis import language_of, sentiment_of
 from engagement.matching import trigger_match
 from engagement.models import (
+    COMMENT_RULES_MAX,
     Comment,
     CommentOutcome,
     CommentRule,
@@ -74,7 +75,7 @@ def _post_caption(account: InstagramAccount, media_id: str) -> str:
 
 
 def comment_rule_save(*, rule: CommentRule, current_media_ids: list[str] | None = None) -> CommentRule:
-    """Validate (a bad regex is refused with a message) and save a rule.
+    """Validate (a bad regex, one RE2 cannot run, or a list past the limits is refused with a message) and save.
 
     For "the next post", ``current_media_ids`` are the posts that exist now:
     the first comment on any other post binds the rule to that post.
@@ -83,6 +84,15 @@ def comment_rule_save(*, rule: CommentRule, current_media_ids: list[str] | None 
         rule.known_media_ids = list(current_media_ids)
     rule.full_clean()
     rule.save()
+    return rule
+
+
+def comment_rule_active_set(*, rule: CommentRule, active: bool) -> CommentRule:
+    """Switch a rule on (validated as a save is) or off (always: a rule RE2 cannot run must be switchable off)."""
+    rule.is_active = active
+    if active:
+        return comment_rule_save(rule=rule)
+    rule.save(update_fields=["is_active"])
     return rule
 
 
@@ -135,7 +145,9 @@ def _passes_filters(rule: CommentRule, comment: Comment) -> bool:
 
 
 def _active_rules(account: InstagramAccount) -> list[CommentRule]:
-    return list(CommentRule.all_workspaces.filter(account=account, is_active=True).order_by("priority", "id"))
+    """The rules a comment is matched against: bounded, like each rule's trigger (``engagement.matching``)."""
+    rules = CommentRule.all_workspaces.filter(account=account, is_active=True).order_by("priority", "id")
+    return list(rules[:COMMENT_RULES_MAX])
 
 
 def comment_rules_match(

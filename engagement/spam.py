@@ -5,13 +5,16 @@ classifies as the "spam" intent (``messaging.analysis``); comments add two
 signals that DMs do not need: a link (Instagram does not make links in
 comments clickable, so one is almost always promotion) and tagging many
 people at once. Matching ignores case and accents (``engagement.matching``).
+
+The text is a stranger's: the patterns run on RE2 (linear time, whatever the
+text) over at most the longest comment Instagram accepts.
 """
 
 from __future__ import annotations
 
-import re
+import re2
 
-from engagement.matching import any_keyword_matches
+from engagement.matching import TEXT_MAX_LENGTH, any_keyword_matches
 
 SPAM_PHRASES = [
     "free followers",
@@ -31,14 +34,17 @@ SPAM_PHRASES = [
 ]
 # Tagging this many accounts in one comment reads as mass tagging, not a friend being shown a post.
 MASS_TAGS = 4
-_LINK = re.compile(
+_LINK = re2.compile(
     r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|io|ly|me|co|xyz|link|shop|site|info|biz)(?:/\S*)?\b"
 )
-_TAG = re.compile(r"(?<![\w.])@[\w.]{1,30}")
+# "@name" not preceded by a word character or a dot (an e-mail address is no tag). RE2 has no
+# look-behind: the character before is matched instead (``\pL\pN_`` is Python's Unicode ``\w``).
+_TAG = re2.compile(r"(?:^|[^\pL\pN_.])(@[\pL\pN_.]{1,30})")
 
 
 def spam_reason(*, text: str) -> str:
     """Why ``text`` looks like spam ("a link (bit.ly/x)"), or "" when it does not."""
+    text = text[:TEXT_MAX_LENGTH]
     phrase = any_keyword_matches(keywords=SPAM_PHRASES, text=text)
     if phrase:
         return f"spam phrase “{phrase}”"

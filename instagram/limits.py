@@ -36,3 +36,11 @@ def message_texts_error(texts: Iterable[str], *, what: str) -> str | None:
 def message_text_clip(text: str) -> str:
     """``text`` cut to the limit, never in the middle of a character."""
     return text.encode("utf-8")[:MESSAGE_MAX_BYTES].decode("utf-8", errors="ignore")
+
+
+# A comment (and a public reply to one) is at most 2,200 characters. Meta's comment endpoints
+# (POST /{ig-media-id}/comments, POST /{ig-comment-id}/replies) document no figure of their own;
+# 2,200 is Instagram's limit for a caption ("Maximum 2200 characters", Content Publishing,
+# publishing/limits.py) and the app holds comments to the same. Inbound comment text is matched
+# against rules only up to this length, and public reply templates are refused beyond it.
+COMMENT_MAX_CHARS = 2200

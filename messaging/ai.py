@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from accounts.vault import TokenDecryptionError, token_decrypt
-from engagement.matching import any_keyword_matches
+from engagement.matching import any_keyword_matches, keyword_list_parse
 from instaforge.outbound import outbound_post
 from instagram.limits import message_text_clip
 from messaging.models import Intent, MessagingSettings
@@ -76,7 +76,7 @@ def ai_reply_generate(*, config: MessagingSettings, context: dict[str, Any]) -> 
     if len(messages) == 1:
         messages.append({"role": "user", "content": str(context.get("text") or "")})
     reply = _chat(config=config, messages=messages, max_tokens=max(16, config.ai_max_length // 2))
-    blocked = any_keyword_matches(keywords=config.blocked_word_list, text=reply)
+    blocked = any_keyword_matches(keywords=keyword_list_parse(config.ai_blocked_words), text=reply)
     if blocked:
         raise AIUnavailable(f"the AI reply contains the blocked word {blocked!r}")
     if len(reply) > config.ai_max_length:

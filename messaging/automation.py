@@ -30,14 +30,16 @@ from django.utils import timezone
 from accounts.models import Membership
 from actions.models import ActionType
 from actions.services import action_plan
-from engagement.matching import any_keyword_matches, keyword_matches, normalize
+from engagement.matching import TEXT_MAX_LENGTH, any_keyword_matches, keyword_list_parse, normalize
 from instaforge.outbound import outbound_post
 from instagram.limits import message_text_clip
 from messaging import events
 from messaging.ai import AIUnavailable, ai_intent_classify, ai_reply_generate
 from messaging.analysis import IntentResult, conversation_context, intent_classify_rules, sentiment_score
+from messaging.flows import BRANCH_CASES_MAX
 from messaging.models import (
     ACTIVE_RUN_STATUSES,
+    DM_AUTOMATIONS_MAX,
     AutomatedReply,
     Conversation,
     ConversationState,
@@ -295,9 +297,11 @@ def _next_id(steps: list[dict[str, Any]], step_id: str) -> str:
 
 def _branch_target(step: dict[str, Any], steps: list[dict[str, Any]], variables: dict[str, Any]) -> str:
     answer = str(variables.get(step.get("variable") or "", ""))
-    for case in step.get("cases") or []:
-        words = [word.strip() for word in str(case.get("match", "")).split(",") if word.strip()]
-        if any(normalize(word) == normalize(answer) or keyword_matches(keyword=word, text=answer) for word in words):
+    for case in (step.get("cases") or [])[:BRANCH_CASES_MAX]:
+        words = keyword_list_parse(str(case.get("match", "")))
+        if normalize(answer[:TEXT_MAX_LENGTH]) in {normalize(word) for word in words} or any_keyword_matches(
+            keywords=words, text=answer
+        ):
             return str(case["goto"])
     return str(step.get("default") or _next_id(steps, str(step["id"])))
 
@@ -506,9 +510,10 @@ def _classify(*, text: str, config: MessagingSettings) -> IntentResult:
 def _triggered(item: DmRule | Flow, *, message: Message, analysis: MessageAnalysis, inbound: Inbound) -> str | None:
     """The trigger, in words, when ``item``'s trigger matches this message."""
     if item.trigger_kind == TriggerKind.KEYWORD:
-        keyword = any_keyword_matches(keywords=item.keyword_list, text=message.text)
+        keywords = keyword_list_parse(item.keywords)  # bounded, whatever the row holds
+        keyword = any_keyword_matches(keywords=keywords, text=message.text)
         if keyword is None and inbound.quick_reply_payload:
-            keyword = any_keyword_matches(keywords=item.keyword_list, text=inbound.quick_reply_payload)
+            keyword = any_keyword_matches(keywords=keywords, text=inbound.quick_reply_payload)
         return f"keyword “{keyword}” in “{message.text[:120]}”" if keyword else None
     if item.trigger_kind == TriggerKind.INTENT:
         return f"intent {analysis.intent} ({analysis.confidence:.0%})" if item.intent == analysis.intent else None
@@ -642,13 +647,16 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
         Flow.objects.filter(account_id=conversation.account_id, is_active=True)
         .select_related("current_version")
         .exclude(trigger_kind=TriggerKind.NEW_CONVERSATION)
+        .order_by("priority", "id")[:DM_AUTOMATIONS_MAX]
     ):
         trigger = _triggered(flow, message=message, analysis=analysis, inbound=inbound)
         if trigger and flow.current_version is not None:
             flow_start(flow=flow, conversation=conversation, trigger=trigger, inbound=message)
             return "; ".join([*outcomes, f"flow “{flow.name}” v{flow.current_version.number} started"])
-    rules = DmRule.objects.filter(account_id=conversation.account_id, is_active=True).exclude(
-        trigger_kind=TriggerKind.NEW_CONVERSATION
+    rules = (
+        DmRule.objects.filter(account_id=conversation.account_id, is_active=True)
+        .exclude(trigger_kind=TriggerKind.NEW_CONVERSATION)
+        .order_by("priority", "id")[:DM_AUTOMATIONS_MAX]
     )
     for rule in rules:
         trigger = _triggered(rule, message=message, analysis=analysis, inbound=inbound)

@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from accounts.tenancy import WorkspaceOwned
+from engagement.matching import KEYWORDS_MAX_CHARS, keyword_list_error
+from instagram.limits import MESSAGE_MAX_BYTES
+
+# What one message is matched against: the account's active flows, then its active DM rules, by
+# priority, at most this many of each (a bound on the work per message, like each trigger's own).
+DM_AUTOMATIONS_MAX = 100
+# Variations of a DM reply (Meta sets no number; one is chosen per message). Each is at most
+# 1,000 bytes (``instagram.limits``), so at most 1,000 characters: the field's database ceiling.
+DM_TEMPLATE_VARIATIONS_MAX = 20
+DM_REPLY_TEMPLATES_MAX_CHARS = DM_TEMPLATE_VARIATIONS_MAX * (MESSAGE_MAX_BYTES + 1)
+
+
+def _automation_errors(item: DmRule | Flow, *, what: str) -> dict[str, str]:
+    """The bounds a DM rule and a flow share: their keyword list, and active ones per account."""
+    errors: dict[str, str] = {}
+    if item.trigger_kind == TriggerKind.KEYWORD and (problem := keyword_list_error(item.keywords)) is not None:
+        errors["keywords"] = problem
+    if item.is_active and item.account_id is not None:
+        others = type(item).all_workspaces.filter(account_id=item.account_id, is_active=True).exclude(pk=item.pk)
+        if others.count() >= DM_AUTOMATIONS_MAX:
+            errors["is_active"] = f"An account has at most {DM_AUTOMATIONS_MAX} active {what}; switch one off first."
+    return errors
 
 
 class ConversationState(models.TextChoices):
@@ -186,7 +211,9 @@ class DmRule(WorkspaceOwned):
     account = models.ForeignKey("accounts.InstagramAccount", on_delete=models.CASCADE, related_name="dm_rules")
     name = models.CharField(max_length=120)
     trigger_kind = models.CharField(max_length=20, choices=TriggerKind.choices, default=TriggerKind.KEYWORD)
-    keywords = models.TextField(blank=True, default="", help_text="Comma-separated. Ignores case and accents.")
+    keywords = models.TextField(
+        blank=True, default="", help_text="Comma-separated (at most 200). Ignores case and accents."
+    )
     intent = models.CharField(max_length=12, choices=Intent.choices, blank=True, default="")
     reply_templates = models.TextField(
         help_text="One variation per line; one is chosen per message. Variables: {username}, {name}."
@@ -204,11 +231,29 @@ class DmRule(WorkspaceOwned):
     class Meta(WorkspaceOwned.Meta):
         ordering = ["priority", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(trigger_kind__in=TriggerKind.values), name="dm_rule_trigger_valid")
+            models.CheckConstraint(condition=Q(trigger_kind__in=TriggerKind.values), name="dm_rule_trigger_valid"),
+            # Bounded work per message whatever is saved (issue 18).
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("keywords"), KEYWORDS_MAX_CHARS), name="dm_rule_keywords_length"
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("reply_templates"), DM_REPLY_TEMPLATES_MAX_CHARS),
+                name="dm_rule_reply_templates_length",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Within the bounds that keep one message's matching cheap: the keyword list, replies, rules per account."""
+        errors = _automation_errors(self, what="DM rules")
+        if len(self.template_list) > DM_TEMPLATE_VARIATIONS_MAX:
+            errors["reply_templates"] = (
+                f"At most {DM_TEMPLATE_VARIATIONS_MAX} variations (one per line); this has {len(self.template_list)}."
+            )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def keyword_list(self) -> list[str]:
@@ -229,7 +274,9 @@ class Flow(WorkspaceOwned):
     account = models.ForeignKey("accounts.InstagramAccount", on_delete=models.CASCADE, related_name="flows")
     name = models.CharField(max_length=120)
     trigger_kind = models.CharField(max_length=20, choices=TriggerKind.choices, default=TriggerKind.KEYWORD)
-    keywords = models.TextField(blank=True, default="", help_text="Comma-separated. Ignores case and accents.")
+    keywords = models.TextField(
+        blank=True, default="", help_text="Comma-separated (at most 200). Ignores case and accents."
+    )
     intent = models.CharField(max_length=12, choices=Intent.choices, blank=True, default="")
     priority = models.PositiveIntegerField(default=100, help_text="Lower runs first.")
     is_active = models.BooleanField(default=True)
@@ -241,11 +288,20 @@ class Flow(WorkspaceOwned):
     class Meta(WorkspaceOwned.Meta):
         ordering = ["priority", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(trigger_kind__in=TriggerKind.values), name="flow_trigger_valid")
+            models.CheckConstraint(condition=Q(trigger_kind__in=TriggerKind.values), name="flow_trigger_valid"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("keywords"), KEYWORDS_MAX_CHARS), name="flow_keywords_length"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Within the bounds that keep one message's matching cheap: the keyword list, flows per account."""
+        errors = _automation_errors(self, what="flows")
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def keyword_list(self) -> list[str]:
@@ -342,7 +398,7 @@ class MessagingSettings(WorkspaceOwned):
     ai_brand_facts = models.TextField(blank=True, default="")
     ai_max_length = models.PositiveIntegerField(default=500)
     ai_blocked_words = models.TextField(
-        blank=True, default="", help_text="Comma-separated; a reply with one falls back."
+        blank=True, default="", help_text="Comma-separated (at most 200); a reply with one falls back."
     )
     ai_timeout_seconds = models.FloatField(default=10.0)
     ai_fallback_template = models.TextField(
@@ -350,7 +406,13 @@ class MessagingSettings(WorkspaceOwned):
     )
 
     class Meta(WorkspaceOwned.Meta):
-        constraints = [models.UniqueConstraint(fields=["workspace"], name="messaging_settings_one_per_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], name="messaging_settings_one_per_workspace"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("ai_blocked_words"), KEYWORDS_MAX_CHARS),
+                name="messaging_settings_blocked_words_length",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Messaging settings of workspace {self.workspace_id}"

@@ -70,9 +70,9 @@ def test_trigger_table(trigger_type: str, keywords: str, text: str, expected: st
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [
-        ("(unclosed", "This is not a valid regular expression: missing ), unterminated subpattern at position 0."),
-        ("[a-", "This is not a valid regular expression: unterminated character set at position 0."),
-        ("*price", "This is not a valid regular expression: nothing to repeat at position 0."),
+        ("(unclosed", "This is not a valid regular expression (RE2 syntax): missing ): (unclosed."),
+        ("[a-", "This is not a valid regular expression (RE2 syntax): missing ]: [a-."),
+        ("*price", "This is not a valid regular expression (RE2 syntax): no argument for repetition operator: *."),
         ("   ", "Enter a regular expression."),
         ("a" * 501, "A regular expression is at most 500 characters."),
     ],

@@ -58,7 +58,7 @@ def test_a_regex_rule_with_a_bad_pattern_is_refused_on_save(account) -> None:
     with pytest.raises(ValidationError) as error:
         rule(account, trigger_type="regex", keywords="(price")
     assert error.value.message_dict["keywords"] == [
-        "This is not a valid regular expression: missing ), unterminated subpattern at position 0."
+        "This is not a valid regular expression (RE2 syntax): missing ): (price."
     ]
     with pytest.raises(ValidationError) as error:
         rule(account, reply_templates="")
