@@ -443,9 +443,9 @@ Operation = Callable[[int, User], object]
 
 # The operations of the change page's buttons, by url path, and when each applies.
 DETAIL_OPERATIONS: dict[str, Callable[[InstagramAccount], bool]] = {
-    "pause": lambda account: lifecycle.is_allowed(account.state, AccountState.PAUSED),
+    "pause": lambda account: lifecycle.transition_refusal(account, AccountState.PAUSED) is None,
     "resume": lambda account: account.state == AccountState.PAUSED,
-    "suspend": lambda account: lifecycle.is_allowed(account.state, AccountState.SUSPENDED),
+    "suspend": lambda account: lifecycle.transition_refusal(account, AccountState.SUSPENDED) is None,
     "approve": lambda account: account.state == AccountState.SUSPENDED,
     "reconnect": lambda account: (
         lifecycle.is_allowed(account.state, AccountState.CONNECTING) and bool(account.access_token_encrypted)
@@ -487,7 +487,19 @@ class InstagramAccountAdmin(ModelAdmin):
     show_full_result_count = False
     fieldsets = (
         (None, {"fields": ("username", "name", "ig_user_id", "workspace", "time_zone")}),
-        ("Lifecycle", {"fields": ("state_label", "state_reason", "resume_state", "state_changed_at")}),
+        (
+            "Lifecycle",
+            {
+                "fields": (
+                    "state_label",
+                    "state_reason",
+                    "resume_state",
+                    "state_before_suspension",
+                    "state_before_error",
+                    "state_changed_at",
+                )
+            },
+        ),
         (
             "Connection",
             {"fields": ("token_status", "token_expires_at", "token_permissions", "connected_at", "created_at")},
@@ -503,6 +515,8 @@ class InstagramAccountAdmin(ModelAdmin):
         "state_label",
         "state_reason",
         "resume_state",
+        "state_before_suspension",
+        "state_before_error",
         "state_changed_at",
         "token_status",
         "token_expires_at",
@@ -611,7 +625,7 @@ class InstagramAccountAdmin(ModelAdmin):
             request,
             self._selected(queryset),
             done="paused",
-            operation=lambda account_id, actor: account_pause(account_id=account_id, actor=actor),
+            operation=lambda account_id, actor: account_pause(account_id=account_id, actor=actor, by_operator=True),
         )
 
     @admin.action(description="Resume selected paused accounts", permissions=["change"])
@@ -723,7 +737,9 @@ class InstagramAccountAdmin(ModelAdmin):
             request,
             object_id,
             done="paused",
-            operation=lambda account_id, actor: account_pause(account_id=account_id, actor=actor, reason=reason),
+            operation=lambda account_id, actor: account_pause(
+                account_id=account_id, actor=actor, reason=reason, by_operator=True
+            ),
         )
 
     @action(
@@ -777,7 +793,8 @@ class InstagramAccountAdmin(ModelAdmin):
         permissions=["change"],
         dialog={
             "title": "Approve this account",
-            "description": "It leaves the review queue and resumes where it was.",
+            "description": "It leaves the review queue and returns to the state it held before its suspension: "
+            "paused stays paused; a warm-up resumes on its day.",
             "form_class": TransitionNoteForm,
             "form_submit_text": "Approve",
         },

@@ -149,6 +149,10 @@ class InstagramAccount(WorkspaceOwned):
     state = models.CharField(max_length=20, choices=AccountState.choices, default=AccountState.INACTIVE)
     # The acting state to return to after a pause, a review or a reconnect.
     resume_state = models.CharField(max_length=20, choices=AccountState.choices, blank=True, default="")
+    # The state held when the account was suspended (acting, or PAUSED): approving the review returns there.
+    state_before_suspension = models.CharField(max_length=20, choices=AccountState.choices, blank=True, default="")
+    # The state held when the account went to ERROR (acting, PAUSED or SUSPENDED): reconnecting returns there.
+    state_before_error = models.CharField(max_length=20, choices=AccountState.choices, blank=True, default="")
     state_changed_at = models.DateTimeField(default=timezone.now)
     state_reason = models.CharField(max_length=500, blank=True, default="")
     access_token_encrypted = models.TextField(blank=True, default="", editable=False)

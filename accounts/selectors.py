@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.db.models import QuerySet
 
+from accounts import vault
 from accounts.models import AccountTransition, InstagramAccount, Invitation, Membership
+from accounts.vault import EncryptedField, VaultFieldReport, token_key_index
 
 
 def accounts_list() -> QuerySet[InstagramAccount]:
@@ -21,3 +25,40 @@ def members_list() -> QuerySet[Membership]:
 
 def invitations_open() -> QuerySet[Invitation]:
     return Invitation.objects.filter(accepted_at__isnull=True).select_related("invited_by").order_by("-created_at")
+
+
+# --- the vault (cross-tenant: operators' commands) ----------------------------------------------------------
+
+
+def encrypted_values_batches(*, entry: EncryptedField, batch_size: int = 500) -> Iterator[list[tuple[object, str]]]:
+    """Every stored (non-empty) value of one registered field as (pk, ciphertext), in batches ordered by pk.
+
+    Cross-tenant by design (key rotation concerns every workspace); pages by
+    primary key, so rows added meanwhile are still reached and memory stays bounded.
+    """
+    model = entry.model()
+    rows = model._base_manager.exclude(**{entry.field_name: ""}).exclude(**{f"{entry.field_name}__isnull": True})
+    last = None
+    while True:
+        page = rows.order_by("pk") if last is None else rows.filter(pk__gt=last).order_by("pk")
+        batch = list(page.values_list("pk", entry.field_name)[:batch_size])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1][0]
+
+
+def vault_status(*, batch_size: int = 500) -> list[VaultFieldReport]:
+    """For every registered encrypted field: how many values the newest key reads, an older key only, or none.
+
+    Values are decrypted in memory and never returned. Older keys can be
+    removed from ``TOKEN_ENCRYPTION_KEYS`` when no report counts ``older_key``.
+    """
+    reports = []
+    for entry in vault.ENCRYPTED_FIELDS:
+        report = VaultFieldReport(entry=entry)
+        for batch in encrypted_values_batches(entry=entry, batch_size=batch_size):
+            for pk, ciphertext in batch:
+                report.count(token_key_index(ciphertext=ciphertext), pk)
+        reports.append(report)
+    return reports

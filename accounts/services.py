@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import lifecycle
+from accounts import lifecycle, selectors, vault
 from accounts.models import (
     AccountState,
     AccountTransition,
@@ -23,9 +23,17 @@ from accounts.models import (
     Workspace,
 )
 from accounts.tenancy import workspace_scope
-from accounts.vault import TokenDecryptionError, token_decrypt, token_encrypt, token_reencrypt
+from accounts.vault import (
+    TokenDecryptionError,
+    VaultFieldReport,
+    token_decrypt,
+    token_encrypt,
+    token_key_index,
+    token_reencrypt,
+)
+from instaforge.redaction import secrets_redact
 from instagram.client import InstagramClient
-from instagram.errors import GraphAPIError, TokenInvalidError
+from instagram.errors import GraphAPIError, NotSentError, TokenInvalidError
 
 logger = logging.getLogger(__name__)
 
@@ -103,31 +111,31 @@ def account_transition(
     """Move an account to ``to_state`` if the lifecycle table allows it, and record the change.
 
     Raises ``ForbiddenTransition`` (and changes nothing) otherwise. The row is
-    locked for the read-check-write, so concurrent transitions serialise.
+    locked for the read-check-write, so concurrent transitions serialise. The
+    reason (often an error's text) is stored redacted.
     """
+    reason = secrets_redact(reason)
     with transaction.atomic():
         account = InstagramAccount.all_workspaces.select_for_update().get(pk=account_id)
         from_state = account.state
-        if not lifecycle.is_allowed(from_state, to_state):
-            raise ForbiddenTransition(f"{account} cannot go from {from_state} to {to_state}.")
-        if from_state in lifecycle.HOLDING_STATES and to_state in lifecycle.ACTING_STATES:
-            # A paused, reviewed or reconnecting account goes back to where it was, nowhere else.
-            expected = account.resume_state or AccountState.WARMUP_DAY_1
-            if to_state != expected:
-                raise ForbiddenTransition(f"{account} can only return to {expected} from {from_state}, not {to_state}.")
+        refusal = lifecycle.transition_refusal(account, to_state)
+        if refusal is not None:
+            raise ForbiddenTransition(refusal)
         now = timezone.now()
-        if from_state in lifecycle.ACTING_STATES and to_state in (
-            AccountState.PAUSED,
-            AccountState.SUSPENDED,
-            AccountState.ERROR,
-        ):
-            account.resume_state = from_state
-        if to_state in lifecycle.ACTING_STATES:
-            account.resume_state = ""
+        _hold_record(account, from_state=from_state, to_state=to_state)
         account.state = to_state
         account.state_changed_at = now
         account.state_reason = reason
-        account.save(update_fields=["state", "resume_state", "state_changed_at", "state_reason"])
+        account.save(
+            update_fields=[
+                "state",
+                "resume_state",
+                "state_before_suspension",
+                "state_before_error",
+                "state_changed_at",
+                "state_reason",
+            ]
+        )
         AccountTransition.all_workspaces.create(
             workspace_id=account.workspace_id,
             account=account,
@@ -141,12 +149,50 @@ def account_transition(
     return account
 
 
+def _hold_record(account: InstagramAccount, *, from_state: str, to_state: str) -> None:
+    """Remember what a hold interrupts, so that ending it returns there (``lifecycle.return_state``).
+
+    Holds nest (paused, then suspended, then in error): each level keeps its own
+    field, and returning from one level leaves the levels below as they were.
+    """
+    if from_state in lifecycle.ACTING_STATES and to_state in (
+        AccountState.PAUSED,
+        AccountState.SUSPENDED,
+        AccountState.ERROR,
+    ):
+        account.resume_state = from_state
+    if to_state == AccountState.SUSPENDED and from_state != AccountState.CONNECTING:
+        account.state_before_suspension = from_state
+    if to_state == AccountState.ERROR and from_state != AccountState.CONNECTING:
+        # (A failed reconnection keeps what the first error interrupted.)
+        account.state_before_error = from_state
+    if from_state == AccountState.SUSPENDED and to_state == AccountState.PAUSED:
+        account.state_before_suspension = ""  # out of review; the pause keeps its acting state
+    if from_state == AccountState.CONNECTING and to_state != AccountState.ERROR:
+        account.state_before_error = ""  # the reconnection is over
+    if to_state in lifecycle.ACTING_STATES:
+        account.resume_state = account.state_before_suspension = account.state_before_error = ""
+    if to_state == AccountState.INACTIVE:
+        # Disconnected: a later connection begins afresh (its warm-up from day 1 unless resume_state says otherwise).
+        account.state_before_suspension = account.state_before_error = ""
+
+
 def _resume_target(account: InstagramAccount) -> str:
-    return account.resume_state or AccountState.WARMUP_DAY_1
+    return lifecycle.return_state(account)
 
 
-def account_pause(*, account_id: int, actor: User | None, reason: str = "") -> InstagramAccount:
-    """Pause an acting account. Its planned actions are kept and wait."""
+def account_pause(
+    *, account_id: int, actor: User | None, reason: str = "", by_operator: bool = False
+) -> InstagramAccount:
+    """Pause an acting account. Its planned actions are kept and wait.
+
+    A suspended account is paused only by an operator (taking it out of the
+    review queue): a member who could pause it could then resume it, and so
+    skip the review.
+    """
+    if not by_operator and InstagramAccount.all_workspaces.filter(pk=account_id, state=AccountState.SUSPENDED).exists():
+        account = InstagramAccount.all_workspaces.get(pk=account_id)
+        raise ForbiddenTransition(f"{account} cannot be paused while it waits for an operator's review.")
     return account_transition(
         account_id=account_id, to_state=AccountState.PAUSED, actor=actor, cause="paused by a person", reason=reason
     )
@@ -170,7 +216,11 @@ def account_suspend(*, account_id: int, actor: User | None, cause: str, reason: 
 
 
 def account_approve(*, account_id: int, actor: User, reason: str = "") -> InstagramAccount:
-    """An operator approves a suspended account after review: it resumes where it was."""
+    """An operator approves a suspended account after review: it returns to the state it held before.
+
+    An account that was paused when it was suspended stays paused (its member
+    resumes it); one suspended while acting resumes on its warm-up day, or active.
+    """
     account = InstagramAccount.all_workspaces.get(pk=account_id)
     if account.state != AccountState.SUSPENDED:
         raise ForbiddenTransition(f"{account} is not waiting for review.")
@@ -270,27 +320,54 @@ def tokens_refresh_due(*, now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def tokens_reencrypt(*, batch_size: int = 200) -> int:
-    """Re-encrypt every stored token under the newest key (the first of TOKEN_ENCRYPTION_KEYS).
+def vault_reencrypt(*, batch_size: int = 200) -> list[VaultFieldReport]:
+    """Re-encrypt every value of every registered encrypted field under the newest key. Idempotent.
 
-    Runs while the product serves: every process decrypts with any listed key,
-    and each row is rewritten under its own lock. Returns how many were rewritten.
+    Walks ``accounts.vault.ENCRYPTED_FIELDS`` (Instagram tokens, CRM secrets,
+    AI keys…) in batches while the product serves: every process decrypts with
+    any listed key. Values already under the newest key are left alone, so a
+    second run rewrites nothing. Each rewrite is a conditional update (only if
+    the value is still the one read), so a value changed meanwhile, which was
+    written under the newest key, is never overwritten. A value no key reads is
+    counted as unreadable and left as it is; it does not stop the others.
     """
-    rewritten = 0
-    ids = list(InstagramAccount.all_workspaces.exclude(access_token_encrypted="").values_list("pk", flat=True))
-    for start in range(0, len(ids), batch_size):
-        with transaction.atomic():
-            for account in InstagramAccount.all_workspaces.select_for_update().filter(
-                pk__in=ids[start : start + batch_size]
-            ):
-                account.access_token_encrypted = token_reencrypt(ciphertext=account.access_token_encrypted)
-                account.save(update_fields=["access_token_encrypted"])
-                rewritten += 1
-    return rewritten
+    reports = []
+    for entry in vault.ENCRYPTED_FIELDS:
+        report = VaultFieldReport(entry=entry)
+        manager = entry.model()._base_manager
+        for batch in selectors.encrypted_values_batches(entry=entry, batch_size=batch_size):
+            with transaction.atomic():
+                for pk, ciphertext in batch:
+                    key_index = token_key_index(ciphertext=ciphertext)
+                    if key_index:  # readable, but only with an older key
+                        fresh = token_reencrypt(ciphertext=ciphertext)
+                        changed = manager.filter(pk=pk, **{entry.field_name: ciphertext}).update(
+                            **{entry.field_name: fresh}
+                        )
+                        report.rewritten += changed
+                        key_index = 0  # rewritten now, or rewritten meanwhile by a writer using the newest key
+                    report.count(key_index, pk)
+        reports.append(report)
+    return reports
+
+
+class StoredTokenUnreadable(TokenInvalidError, TokenDecryptionError):
+    """No configured key decrypts the account's stored token (or none is stored).
+
+    For the product this is a token Instagram would refuse: every caller that
+    handles an invalid token (ERROR, "reconnect it", pages that show Instagram's
+    errors) handles this one the same way, instead of failing with a 500.
+    """
 
 
 def account_access_token(*, account: InstagramAccount) -> str:
-    return token_decrypt(ciphertext=account.access_token_encrypted)
+    """The account's decrypted access token; raises ``StoredTokenUnreadable`` when it cannot be read."""
+    try:
+        return token_decrypt(ciphertext=account.access_token_encrypted)
+    except TokenDecryptionError as exc:
+        raise StoredTokenUnreadable(
+            f"the stored access token cannot be decrypted with the configured keys ({exc}); reconnect the account"
+        ) from exc
 
 
 def account_reconnect_with_stored_token(*, account_id: int, actor: User | None) -> InstagramAccount:
@@ -301,13 +378,17 @@ def account_reconnect_with_stored_token(*, account_id: int, actor: User | None) 
     try:
         InstagramClient(access_token=account_access_token(account=account)).me()
     except (GraphAPIError, Exception) as exc:
+        # Unreachable is no verdict on the token: the account stays in ERROR, where the reconnect found it.
+        unreached = isinstance(exc, NotSentError)
         account_transition(
             account_id=account_id,
             to_state=AccountState.ERROR,
             actor=actor,
-            cause="reconnect failed",
+            cause="reconnect not checked: Instagram unreachable" if unreached else "reconnect failed",
             reason=str(exc)[:500],
         )
+        if unreached:
+            raise ConnectionFailed(f"The stored token was not checked, try again: {exc}") from exc
         raise ConnectionFailed(f"Instagram did not accept the stored token: {exc}") from exc
     return account_transition(
         account_id=account_id,
@@ -324,7 +405,8 @@ def account_connect_complete(
     """Finish Instagram Login: exchange the code, store the token encrypted, move the account on.
 
     A new account goes INACTIVE → CONNECTING → WARMUP_DAY_1; a reconnected one
-    returns to the state it had before its error.
+    returns to the state it had before its error (``lifecycle.return_state``):
+    paused or in review stays so. A paused or suspended account only gets its new token.
     """
     client = InstagramClient()
     try:
@@ -363,13 +445,14 @@ def account_connect_complete(
     with workspace_scope(workspace):
         if account.state in lifecycle.ACTING_STATES:
             return account  # already connected: the token was refreshed
-        if account.state == AccountState.PAUSED:
-            return account
+        if account.state in (AccountState.PAUSED, AccountState.SUSPENDED):
+            return account  # the token was refreshed; a pause stays a pause, a review stays in review
         if account.state != AccountState.CONNECTING:
-            account_transition(
+            account = account_transition(
                 account_id=account.pk, to_state=AccountState.CONNECTING, actor=actor, cause="Instagram Login started"
             )
-        target = account.resume_state if account.resume_state in lifecycle.ACTING_STATES else AccountState.WARMUP_DAY_1
+        # Back where it was before its error (paused, in review, or its warm-up day), or day 1 when new.
+        target = lifecycle.return_state(account)
         account = account_transition(
             account_id=account.pk,
             to_state=target,

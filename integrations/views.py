@@ -15,7 +15,9 @@ from integrations.services import (
     TIMESTAMP_HEADER,
     endpoint_create,
     endpoint_ping,
-    endpoint_secret,
+    endpoint_secret_readable,
+    endpoint_secret_rotate,
+    endpoint_secret_set,
     endpoint_update,
     webhook_delivery_resend,
 )
@@ -64,12 +66,32 @@ def endpoint_edit(request: WorkspaceRequest, endpoint_id: int) -> HttpResponse:
         {
             "endpoint": endpoint,
             "form": form,
-            "secret": endpoint_secret(endpoint=endpoint),
+            # None when no configured key decrypts it: the page says so and offers to re-enter it, never a 500.
+            "secret": endpoint_secret_readable(endpoint=endpoint),
             "signature_header": SIGNATURE_HEADER,
             "timestamp_header": TIMESTAMP_HEADER,
             "deliveries": deliveries_recent(endpoint=endpoint, limit=20),
         },
     )
+
+
+@manager_required
+@require_POST
+def endpoint_secret_reset(request: WorkspaceRequest, endpoint_id: int) -> HttpResponse:
+    """Re-enter the secret the CRM already has, or (with nothing entered) generate a new one."""
+    endpoint = get_object_or_404(WebhookEndpoint.objects, pk=endpoint_id)
+    entered = request.POST.get("secret", "").strip()
+    if entered:
+        try:
+            endpoint_secret_set(endpoint=endpoint, secret=entered)
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Signing secret saved. Deliveries are signed with it from now on.")
+    else:
+        endpoint_secret_rotate(endpoint=endpoint)
+        messages.success(request, "New signing secret generated: copy it into your CRM.")
+    return redirect("webhook_endpoint_edit", endpoint_id=endpoint.pk)
 
 
 @manager_required

@@ -20,6 +20,7 @@ from accounts.services import (
 ALL_PAIRS = list(itertools.product(AccountState.values, AccountState.values))
 ALLOWED = [(a, b) for a, b in ALL_PAIRS if b in ALLOWED_TRANSITIONS[a]]
 FORBIDDEN = [(a, b) for a, b in ALL_PAIRS if b not in ALLOWED_TRANSITIONS[a]]
+HELD_BEFORE_ERROR = (AccountState.PAUSED, AccountState.SUSPENDED)
 
 
 def test_the_table_matches_the_documented_lifecycle() -> None:
@@ -39,7 +40,12 @@ def test_allowed_transition_changes_state_and_is_recorded(
 ) -> None:
     # A held account (paused, in review, reconnecting) returns to the state it left: make that the target.
     resume_state = to_state if from_state in HOLDING_STATES and to_state in ACTING_STATES else ""
-    account = make_account(workspace, state=from_state, resume_state=resume_state)
+    # A reconnection ends in PAUSED or SUSPENDED only when that is what the account held before its error.
+    reconnecting_to_hold = from_state == AccountState.CONNECTING and to_state in HELD_BEFORE_ERROR
+    state_before_error = to_state if reconnecting_to_hold else ""
+    account = make_account(
+        workspace, state=from_state, resume_state=resume_state, state_before_error=state_before_error
+    )
     actor = make_user()
     account_transition(account_id=account.pk, to_state=to_state, actor=actor, cause="test", reason="because")
     account.refresh_from_db()
