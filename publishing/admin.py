@@ -12,8 +12,13 @@ from publishing.models import PostEvent, PostMedia, ScheduledPost
 
 class PostMediaInline(ReadOnlyInlineMixin, TabularInline):
     model = PostMedia
-    fields = ("order", "media_type", "file", "width", "height", "duration_seconds", "size_bytes")
+    fields = ("order", "media_type", "stored_name", "width", "height", "duration_seconds", "size_bytes")
     readonly_fields = fields
+
+    @admin.display(description="file")
+    def stored_name(self, item: PostMedia) -> str:
+        # The name only: media has no public URL (members see it in the app, Meta through a signed URL).
+        return item.file.name
 
 
 class PostEventInline(ReadOnlyInlineMixin, TabularInline):

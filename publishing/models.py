@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -82,11 +85,34 @@ class ScheduledPost(WorkspaceOwned):
         return f"{self.get_kind_display()} post #{self.pk} ({self.state})"
 
 
+# The stored file's extension for each format the media checks read (Pillow's or ``mediainfo``'s name).
+FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "mp4": ".mp4", "mov": ".mov"}
+STORED_EXTENSIONS = frozenset(FORMAT_EXTENSIONS.values())
+
+
+def media_upload_to(instance: PostMedia, filename: str) -> str:
+    """A random, unguessable storage name: ``publishing/<workspace id>/<32 random characters><extension>``.
+
+    Nothing of the uploader's file name is kept (it stays in ``original_name``
+    for the pages): only an extension from ``STORED_EXTENSIONS``, which the
+    service derives from the format the checks read, else ``.bin``. 192 random
+    bits make the name impossible to guess; the file is still only served to
+    members of its workspace and to Meta through a signed URL
+    (``publishing.services.media_url_sign``), never at a public path.
+    """
+    extension = os.path.splitext(filename)[1].lower()
+    if extension not in STORED_EXTENSIONS:
+        extension = ".bin"
+    return f"publishing/{instance.workspace_id}/{secrets.token_urlsafe(24)}{extension}"
+
+
 class PostMedia(WorkspaceOwned):
     """One file of a post (a carousel has 2–10), kept with Django's storage API."""
 
     post = models.ForeignKey(ScheduledPost, on_delete=models.CASCADE, related_name="media")
-    file = models.FileField(upload_to="publishing/%Y/%m/", max_length=300)
+    # Files stored before random names ("publishing/%Y/%m/<uploader's name>") keep their names, and are
+    # served the same way: to members through ``media_file`` and to Meta through a signed URL.
+    file = models.FileField(upload_to=media_upload_to, max_length=300)
     media_type = models.CharField(max_length=6, choices=MediaType.choices)
     original_name = models.CharField(max_length=255, blank=True, default="")
     size_bytes = models.PositiveBigIntegerField(default=0)

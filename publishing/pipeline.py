@@ -31,11 +31,12 @@ from accounts.models import InstagramAccount
 from actions.executor import Reconciliation, executor_register
 from actions.models import Action, ActionType
 from actions.services import action_plan
+from instaforge.redaction import secrets_redact
 from instagram.client import InstagramClient
 from instagram.errors import GraphAPIError, NotSentError, OutcomeUnknownError, PublishingLimitError, TransientError
 from publishing import limits
 from publishing.models import MediaType, PostEvent, PostKind, PostState, ScheduledPost
-from publishing.services import media_public_url, post_event_record, post_stored_errors, step_plan
+from publishing.services import media_url_sign, post_event_record, post_stored_errors, step_plan
 from publishing.windows import publishing_blocked_reason
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def _update(post: ScheduledPost, *, unchanged: bool = False, **changes: Any) -> 
 
 
 def _fail(post: ScheduledPost, reason: str, action: Action | None = None) -> None:
-    _update(post, state=PostState.FAILED, state_reason=reason[:500])
+    _update(post, state=PostState.FAILED, state_reason=secrets_redact(reason)[:500])
     post_event_record(post=post, kind=PostEvent.Kind.FAILED, message=reason, action=action)
 
 
@@ -186,7 +187,7 @@ def _prepare(post: ScheduledPost, action: Action, client: InstagramClient) -> di
     if post.kind == PostKind.CAROUSEL:
         tagged = False
         for item in items:
-            url = media_public_url(item)
+            url = media_url_sign(item=item)
             is_video = item.media_type == MediaType.VIDEO
             children.append(
                 client.media_container_create(
@@ -209,7 +210,7 @@ def _prepare(post: ScheduledPost, action: Action, client: InstagramClient) -> di
         )
     else:
         item = items[0]
-        url = media_public_url(item)
+        url = media_url_sign(item=item)
         is_video = item.media_type == MediaType.VIDEO
         container_id = client.media_container_create(
             image_url=None if is_video else url,

@@ -12,17 +12,20 @@ from datetime import datetime
 from typing import IO, Any, TypedDict
 
 from django.conf import settings
+from django.core import signing
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import InstagramAccount, User
 from actions.models import Action, ActionState, ActionType
 from actions.services import action_plan
+from instaforge.redaction import secrets_redact
 from publishing import validation
 from publishing.mediainfo import MediaInfo, MediaUnreadable, image_info, video_info
-from publishing.models import MediaType, PostEvent, PostKind, PostMedia, PostState, ScheduledPost
+from publishing.models import FORMAT_EXTENSIONS, MediaType, PostEvent, PostKind, PostMedia, PostState, ScheduledPost
 
 VIDEO_EXTENSIONS = {".mp4", ".mov"}
 
@@ -142,8 +145,9 @@ def _text_errors(
 
 
 def post_event_record(*, post: ScheduledPost, kind: str, message: str, action: Action | None = None) -> PostEvent:
+    """Record a step of a post's life; the message (often an error's text) is stored redacted."""
     return PostEvent.all_workspaces.create(
-        workspace_id=post.workspace_id, post=post, kind=kind, message=message[:500], action=action
+        workspace_id=post.workspace_id, post=post, kind=kind, message=secrets_redact(message)[:500], action=action
     )
 
 
@@ -213,7 +217,9 @@ def _media_store(post: ScheduledPost, uploads: Sequence[Upload], stored: list[st
             order=order,
         )
         upload.stream.seek(0)
-        item.file.save(os.path.basename(upload.name), File(upload.stream), save=False)
+        # The storage name is random (``media_upload_to``); its extension comes from the format read, never
+        # from the uploader's file name.
+        item.file.save(f"media{FORMAT_EXTENSIONS.get(info.format, '.bin')}", File(upload.stream), save=False)
         stored.append(item.file.name)
         item.save()
 
@@ -415,9 +421,60 @@ def post_unschedule(*, post: ScheduledPost) -> ScheduledPost:
     return locked
 
 
-def media_public_url(item: PostMedia) -> str:
-    """Where Meta fetches the file: the storage's own URL when absolute (S3), else under PUBLIC_BASE_URL."""
-    url = default_storage.url(item.file.name)
-    if url.startswith(("http://", "https://")):
-        return url
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/{url.lstrip('/')}"
+# Signed media URLs: the salt keeps these signatures from being valid anywhere else SECRET_KEY signs.
+MEDIA_URL_SALT = "publishing.media.signed-url"
+# A member's browser gets a presigned storage URL (S3) this short: it only has to load the page's file.
+MEMBER_URL_SECONDS = 300
+
+
+def _storage_presigned_url(name: str, *, seconds: int) -> str | None:
+    """The storage's own expiring URL (django-storages' S3 presigned URL), or None when it has none.
+
+    Only a storage that signs its URLs (``querystring_auth``) qualifies; local
+    disk, or a bucket configured with public URLs, falls back to InstaForge's
+    own signed URL, which streams the file through ``default_storage.open``.
+    """
+    if not getattr(default_storage, "querystring_auth", False):
+        return None
+    url: str = default_storage.url(name, expire=seconds)  # type: ignore[call-arg]  # S3Storage.url takes expire
+    return url
+
+
+def media_url_sign(*, item: PostMedia, seconds: int | None = None, now: datetime | None = None) -> str:
+    """An absolute URL Meta fetches the file from (``image_url``/``video_url``), without login, until it expires.
+
+    Valid for ``seconds`` (default ``MEDIA_SIGNED_URL_SECONDS``) from ``now``.
+    With S3 it is the storage's presigned URL; on local disk it is
+    ``PUBLIC_BASE_URL/media/signed/<token>/media.<ext>``, where the token signs
+    (with SECRET_KEY and a salt of its own) this item's id, its storage name
+    and the expiry, so it opens this one file only, and nothing once the
+    item is replaced or deleted.
+    """
+    seconds = settings.MEDIA_SIGNED_URL_SECONDS if seconds is None else seconds
+    presigned = _storage_presigned_url(item.file.name, seconds=seconds)
+    if presigned is not None:
+        return presigned
+    expires = int((now or timezone.now()).timestamp()) + seconds
+    token = signing.Signer(salt=MEDIA_URL_SALT).sign_object([item.pk, item.file.name, expires])
+    extension = os.path.splitext(item.file.name)[1].lower() or ".bin"
+    path = reverse("publishing_media_signed", kwargs={"token": token, "filename": f"media{extension}"})
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}{path}"
+
+
+def media_token_resolve(*, token: str, now: datetime | None = None) -> PostMedia | None:
+    """The item a signed URL's token names, or None when the token is tampered with, expired or its item gone.
+
+    Cross-tenant by nature (Meta has no workspace): the signature is the authorization.
+    """
+    try:
+        media_id, name, expires = signing.Signer(salt=MEDIA_URL_SALT).unsign_object(token)
+    except (signing.BadSignature, TypeError, ValueError):
+        return None
+    if not isinstance(expires, int) or expires <= int((now or timezone.now()).timestamp()):
+        return None
+    return PostMedia.all_workspaces.filter(pk=media_id, file=name).first()
+
+
+def media_member_url(*, item: PostMedia) -> str | None:
+    """Where a member's browser is sent for the file: a short-lived presigned URL with S3, else None (streamed)."""
+    return _storage_presigned_url(item.file.name, seconds=MEMBER_URL_SECONDS)

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from publishing import views
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("publishing/posts/<int:post_id>/schedule/", views.post_schedule_view, name="post_schedule"),
     path("publishing/posts/<int:post_id>/unschedule/", views.post_unschedule_view, name="post_unschedule"),
     path("publishing/posts/<int:post_id>/move/", views.post_move, name="post_move"),
-    # Uploaded media on local disk, public so that Meta can fetch it (PUBLIC_BASE_URL + MEDIA_URL).
-    re_path(r"^media/(?P<path>publishing/.+)$", views.media_serve, name="publishing_media"),
+    # Uploaded media is never public: members see it here (their workspace's only)...
+    path("publishing/media/<int:media_id>/", views.media_file, name="publishing_media"),
+    # ...and Meta fetches it through a signed URL that expires (publishing.services.media_url_sign).
+    path("media/signed/<str:token>/<str:filename>", views.media_signed, name="publishing_media_signed"),
 ]

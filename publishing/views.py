@@ -2,28 +2,40 @@ from __future__ import annotations
 
 import calendar
 import json
+import mimetypes
+import os
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
-from django.views.static import serve
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.decorators import workspace_required
 from accounts.middleware import WorkspaceRequest
 from accounts.models import InstagramAccount
 from publishing import importing
-from publishing.forms import ImportForm, PostEditForm, PostForm, local_to_aware, uploads_from
-from publishing.models import PostState, ScheduledPost
+from publishing.forms import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    ImportForm,
+    PostEditForm,
+    PostForm,
+    TimeOutOfRange,
+    local_to_aware,
+    uploads_from,
+)
+from publishing.models import PostMedia, PostState, ScheduledPost
 from publishing.selectors import calendar_days, post_flag, post_history, posts_queue, posts_state_counts
 from publishing.services import (
     EDITABLE_STATES,
     PostInvalid,
     PostNotEditable,
+    media_member_url,
+    media_token_resolve,
     post_create,
     post_edit,
     post_schedule,
@@ -32,9 +44,48 @@ from publishing.services import (
 from publishing.windows import local_time, publishing_blocked_reason
 
 
-def media_serve(request: HttpRequest, path: str) -> HttpResponseBase:
-    """An uploaded file on local disk, without login: Meta fetches it from PUBLIC_BASE_URL (image_url, video_url)."""
-    return serve(request, path, document_root=str(settings.MEDIA_ROOT))
+def _media_response(item: PostMedia, *, filename: str, cache_control: str) -> FileResponse:
+    """The file itself, inline, with the content type its name says and nothing a browser could sniff into HTML."""
+    content_type = mimetypes.guess_type(item.file.name)[0] or "application/octet-stream"
+    try:
+        stream = default_storage.open(item.file.name, "rb")
+    except FileNotFoundError:
+        raise Http404("No such file.") from None
+    response = FileResponse(
+        stream,
+        content_type=content_type,
+        as_attachment=False,
+        filename=filename,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = cache_control
+    return response
+
+
+@workspace_required  # type: ignore[arg-type]  # typed for HttpResponse; a FileResponse streams
+def media_file(request: WorkspaceRequest, media_id: int) -> HttpResponseBase:
+    """A post's file for a member of its workspace; someone else's (or no such file) is a 404, as with posts."""
+    item = get_object_or_404(PostMedia.objects, pk=media_id)
+    presigned = media_member_url(item=item)
+    if presigned is not None:
+        return redirect(presigned)
+    filename = item.original_name or os.path.basename(item.file.name)
+    return _media_response(item, filename=filename, cache_control="private, max-age=300")
+
+
+@require_safe
+def media_signed(request: HttpRequest, token: str, filename: str) -> HttpResponseBase:
+    """The file for Meta's fetch (``image_url``/``video_url``): no login, the signed token is the authorization.
+
+    A token that is expired, tampered with, or names a file since replaced is
+    a 404 that says nothing more. ``filename`` (``media.<ext>``) only gives the URL an extension; the
+    uploader's file name is not given to Meta.
+    """
+    item = media_token_resolve(token=token)
+    if item is None:
+        raise Http404("No such file.")
+    # no-store: the URL is a bearer credential, no cache in between keeps the file under it.
+    return _media_response(item, filename=filename, cache_control="private, no-store")
 
 
 @workspace_required
@@ -141,6 +192,9 @@ def post_schedule_view(request: WorkspaceRequest, post_id: int) -> HttpResponse:
     raw = request.POST.get("scheduled_at", "")
     try:
         when = local_to_aware(datetime.fromisoformat(raw), post.account) if raw else None
+    except TimeOutOfRange as exc:
+        messages.error(request, str(exc))
+        return redirect("post_detail", post_id=post.pk)
     except ValueError:
         when = None
     if when is None:
@@ -174,12 +228,14 @@ def post_move(request: WorkspaceRequest, post_id: int) -> JsonResponse:
     try:
         body = json.loads(request.body or b"{}") if request.content_type == "application/json" else request.POST
         day = date.fromisoformat(str(body["date"]))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested thousands deep
         return JsonResponse({"ok": False, "error": "Send a date as YYYY-MM-DD."}, status=400)
     current = local_time(post.account, post.scheduled_at) if post.scheduled_at else None
     hour_minute = str(body.get("time") or (current.strftime("%H:%M") if current else "12:00"))
     try:
         when = local_to_aware(datetime.fromisoformat(f"{day.isoformat()}T{hour_minute}"), post.account)
+    except TimeOutOfRange as exc:
+        return JsonResponse({"ok": False, "error": str(exc)}, status=400)
     except ValueError:
         return JsonResponse({"ok": False, "error": "Send the time as HH:MM."}, status=400)
     try:
@@ -201,6 +257,8 @@ def post_calendar(request: WorkspaceRequest) -> HttpResponse:
     try:
         anchor = date.fromisoformat(request.GET.get("date", ""))
     except ValueError:
+        anchor = date.today()
+    if not FIRST_YEAR <= anchor.year <= LAST_YEAR:  # the grid and its links would run off datetime's range
         anchor = date.today()
     if view == "week":
         start = anchor - timedelta(days=anchor.weekday())

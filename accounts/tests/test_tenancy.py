@@ -19,8 +19,11 @@ from publishing.models import PostMedia, ScheduledPost
 
 
 @pytest.fixture
-def world(make_user, make_workspace, make_account) -> dict[str, Any]:
+def world(make_user, make_workspace, make_account, settings, tmp_path) -> dict[str, Any]:
     """Workspace A with an account, a rule, a comment and an action; a member of workspace B."""
+    settings.MEDIA_ROOT = tmp_path
+    (tmp_path / "publishing").mkdir()
+    (tmp_path / "publishing" / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0")
     owner_a = make_user("a@example.com")
     workspace_a = make_workspace("A", owner=owner_a)
     account = make_account(workspace_a, state=AccountState.ACTIVE)
@@ -58,7 +61,7 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
         workspace=workspace_a, endpoint=endpoint, event_kind="new_lead", body="{}", state="failed"
     )
     post = ScheduledPost.all_workspaces.create(workspace=workspace_a, account=account, kind="image")
-    PostMedia.all_workspaces.create(
+    media = PostMedia.all_workspaces.create(
         workspace=workspace_a, post=post, file="publishing/a.jpg", media_type="image", width=1080, height=1080
     )
     member_b = make_user("b@example.com")
@@ -67,6 +70,7 @@ def world(make_user, make_workspace, make_account) -> dict[str, Any]:
         "dm_rule": dm_rule,
         "flow": flow,
         "post": post,
+        "media": media,
         "conversation": conversation,
         "owner_a": owner_a,
         "member_b": member_b,
@@ -114,6 +118,7 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "webhook_endpoint_edit", [world["endpoint"].pk]),
         ("post", "webhook_endpoint_delete", [world["endpoint"].pk]),
         ("post", "webhook_endpoint_test", [world["endpoint"].pk]),
+        ("post", "webhook_endpoint_secret_reset", [world["endpoint"].pk]),
         ("post", "webhook_delivery_resend", [world["delivery"].pk]),
         ("get", "post_detail", [world["post"].pk]),
         ("get", "post_edit", [world["post"].pk]),
@@ -121,6 +126,7 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "post_schedule", [world["post"].pk]),
         ("post", "post_unschedule", [world["post"].pk]),
         ("post", "post_move", [world["post"].pk]),
+        ("get", "publishing_media", [world["media"].pk]),
         ("get", "ice_breakers_edit", [account.pk]),
         ("post", "ice_breakers_edit", [account.pk]),
     ]
@@ -145,7 +151,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 40
+URL_COUNT = 42
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))

@@ -1,4 +1,4 @@
-"""The web app: composer with uploads, queue, post page, calendar with moves, CSV import, public media."""
+"""The web app: composer with uploads, queue, post page, calendar with moves, CSV import, private media."""
 
 from __future__ import annotations
 
@@ -59,10 +59,10 @@ def test_compose_a_carousel_with_several_files_schedules_it(client: Client, memb
     assert [item.original_name for item in post.media.all()] == ["one.jpg", "two.jpg", "clip.mp4"]
     page = client.get(reverse("post_detail", args=[post.pk])).content.decode()
     assert "Scheduled for" in page and "clip.mp4" in page
-    # The stored file is public, for Meta to fetch.
-    anonymous = Client()
+    # The stored file is private: the member sees it, no one else (Meta gets a signed URL, test_media.py).
     item = post.media.get(order=0)
-    assert anonymous.get(item.file.url).status_code == 200
+    assert client.get(reverse("publishing_media", args=[item.pk])).status_code == 200
+    assert Client().get(reverse("publishing_media", args=[item.pk])).status_code == 302
 
 
 def test_compose_shows_every_limit_broken_and_saves_nothing(client: Client, member) -> None:
