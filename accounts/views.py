@@ -57,7 +57,9 @@ def workspace_create_view(request: WorkspaceRequest) -> HttpResponse:
 def workspace_switch(request: WorkspaceRequest) -> HttpResponse:
     workspace_id = request.POST.get("workspace_id", "")
     membership = None
-    if workspace_id.isdigit():
+    # isdecimal, not isdigit: "²" is a digit int() refuses. Past 18 digits no row has the id (a 64-bit
+    # integer), SQLite would overflow, and int() refuses past 4,300 digits.
+    if workspace_id.isdecimal() and len(workspace_id) <= 18:
         membership = Membership.all_workspaces.filter(user=request.user, workspace_id=int(workspace_id)).first()
     if membership is None:
         raise Http404("No such workspace.")

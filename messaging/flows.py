@@ -25,6 +25,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
+from engagement.matching import keyword_list_error
 from instaforge.outbound import outbound_url_problem
 from instagram.limits import message_text_error
 
@@ -43,6 +44,13 @@ QUICK_REPLIES_MAX = 13  # Meta: at most 13 quick replies
 QUICK_REPLY_TITLE_MAX = 20  # Meta: titles are cut at 20 characters
 DELAY_MAX_SECONDS = 23 * 3600  # a delay must end inside the 24-hour window
 WEBHOOK_TIMEOUT_MAX = 30.0
+# Steps of one flow. Meta sets no limit; a conversation script longer than this is not one a
+# follower sits through, and the editor builds and renders one form per step (the formset refuses more).
+FLOW_STEPS_MAX = 50
+# Cases of a branch: each answer is matched against them in order (each a keyword list within
+# ``engagement.matching``'s limits), so their number bounds the work per answer. Meta sets none;
+# a branch on a quick-reply answer needs at most one case per button (13).
+BRANCH_CASES_MAX = 20
 VARIABLE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 STEP_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -107,9 +115,13 @@ def _step_errors(step: dict[str, Any]) -> list[str]:
         cases = step.get("cases") or []
         if not cases:
             errors.append("needs at least one case (keywords -> step id)")
+        if len(cases) > BRANCH_CASES_MAX:
+            errors.append(f"has at most {BRANCH_CASES_MAX} cases")
         for case in cases:
             if not case.get("match") or not case.get("goto"):
                 errors.append("each case is written 'keywords -> step id'")
+            elif (problem := keyword_list_error(str(case["match"]), what="A case's keyword list")) is not None:
+                errors.append(problem)
     if kind == "delay":
         seconds = step.get("seconds")
         if not isinstance(seconds, int) or not 1 <= seconds <= DELAY_MAX_SECONDS:
@@ -132,6 +144,8 @@ def steps_validate(steps: list[dict[str, Any]]) -> list[str]:
     """Every problem of a step list, in words (empty when it can be saved)."""
     if not steps:
         return ["A flow needs at least one step."]
+    if len(steps) > FLOW_STEPS_MAX:
+        return [f"A flow has at most {FLOW_STEPS_MAX} steps (this one has {len(steps)})."]
     errors: list[str] = []
     ids = [str(step.get("id") or "") for step in steps]
     for position, step in enumerate(steps, start=1):

@@ -6,9 +6,10 @@ from typing import Any
 from django import forms
 
 from accounts.models import InstagramAccount
+from engagement.matching import keyword_list_error
 from instaforge.outbound import outbound_url_problem
 from instagram.limits import MESSAGE_MAX_BYTES, message_texts_error
-from messaging.flows import STEP_TYPES, cases_format, cases_parse, options_format, options_parse
+from messaging.flows import FLOW_STEPS_MAX, STEP_TYPES, cases_format, cases_parse, options_format, options_parse
 from messaging.models import ConversationState, DmRule, Flow, MessagingSettings, TriggerKind
 
 
@@ -195,7 +196,25 @@ class StepForm(forms.Form):
         }
 
 
-StepFormSet = forms.formset_factory(StepForm, extra=0, can_order=True, can_delete=True)
+class BaseStepFormSet(forms.BaseFormSet):
+    default_error_messages = {
+        "missing_management_form": "The list of steps arrived incomplete (%(field_names)s); reload the editor.",
+        "too_many_forms": "A flow has at most %(num)d steps.",
+    }
+
+
+# absolute_max: a bound formset builds at most this many forms whatever TOTAL_FORMS claims (Django's
+# default is 2,000, seconds of CPU per request), and validate_max refuses a claim above it.
+StepFormSet = forms.formset_factory(
+    StepForm,
+    formset=BaseStepFormSet,
+    extra=0,
+    can_order=True,
+    can_delete=True,
+    max_num=FLOW_STEPS_MAX,
+    absolute_max=FLOW_STEPS_MAX,
+    validate_max=True,
+)
 
 
 def steps_from_formset(formset: forms.BaseFormSet) -> list[dict[str, Any]]:
@@ -265,6 +284,9 @@ class MessagingSettingsForm(forms.ModelForm):
                 self.add_error("ai_model", "The AI needs a model name.")
         if data.get("ai_base_url") and (problem := outbound_url_problem(str(data["ai_base_url"]))) is not None:
             self.add_error("ai_base_url", problem)
+        blocked = keyword_list_error(str(data.get("ai_blocked_words") or ""), what="The list of blocked words")
+        if blocked is not None:
+            self.add_error("ai_blocked_words", blocked)
         return data
 
 

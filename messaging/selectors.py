@@ -49,8 +49,10 @@ def conversations_search(
         conversations = conversations.filter(assigned_to=membership)
     elif assigned == UNASSIGNED:
         conversations = conversations.filter(assigned_to__isnull=True)
-    elif assigned.isdigit():
-        conversations = conversations.filter(assigned_to_id=int(assigned))
+    elif assigned.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
+        # Past 18 digits no membership has the id (a 64-bit integer; the database would overflow).
+        fits = len(assigned) <= 18
+        conversations = conversations.filter(assigned_to_id=int(assigned)) if fits else conversations.none()
     return conversations
 
 

@@ -10,8 +10,9 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import manager_required, workspace_required
 from accounts.middleware import WorkspaceRequest
 from accounts.models import InstagramAccount, Membership
+from accounts.vault import token_key_index
 from messaging.automation import flow_save, messaging_settings_get, messaging_settings_save
-from messaging.flows import STEP_TYPES, steps_validate
+from messaging.flows import FLOW_STEPS_MAX, STEP_TYPES, steps_validate
 from messaging.forms import (
     DmRuleForm,
     FlowForm,
@@ -144,7 +145,8 @@ def conversation_assign_post(request: WorkspaceRequest, conversation_id: int) ->
     raw = request.POST.get("membership_id", "")
     membership = None
     if raw:
-        if not raw.isdigit():
+        # isdecimal, not isdigit: "²" is a digit int() refuses; past 18 digits no row has the id.
+        if not raw.isdecimal() or len(raw) > 18:
             messages.error(request, "Choose a member.")
             return redirect("conversation_detail", conversation_id=conversation.pk)
         # The scoped manager: only members of the workspace in scope can be found.
@@ -228,6 +230,15 @@ def _flow_editor(
     )
 
 
+def _steps_claimed(data: Any) -> int | None:
+    """How many steps the page says it sent (TOTAL_FORMS), or None when that is garbage or over the limit."""
+    management = StepFormSet(data, prefix="steps").management_form
+    if not management.is_valid():
+        return None
+    claimed = management.cleaned_data["TOTAL_FORMS"]
+    return claimed if claimed is not None and 0 <= claimed <= FLOW_STEPS_MAX else None
+
+
 def _steps_initial(flow: Flow | None) -> list[dict[str, Any]]:
     if flow is None or flow.current_version is None:
         return [{"id": "step-1", "type": "send_text"}]
@@ -240,15 +251,25 @@ def _flow_edit(request: WorkspaceRequest, flow: Flow | None) -> HttpResponse:
         formset = StepFormSet(prefix="steps", initial=_steps_initial(flow))
         return _flow_editor(request, flow=flow, form=form, formset=formset)
     data = request.POST.copy()
+    total = _steps_claimed(data)
+    if total is None:
+        # Only a broken or forged page sends this. Building (and rendering) the forms it claims is
+        # refused: the editor shows the saved steps again with the error, and nothing is saved.
+        form = FlowForm(data, instance=flow)
+        formset = StepFormSet(prefix="steps", initial=_steps_initial(flow))
+        problem = f"The list of steps arrived incomplete or with more than {FLOW_STEPS_MAX} steps; nothing was saved."
+        return _flow_editor(request, flow=flow, form=form, formset=formset, errors=[problem])
     if "add_step" in data:  # one more blank step, nothing saved yet
-        total = int(data.get("steps-TOTAL_FORMS") or 0)
-        data["steps-TOTAL_FORMS"] = str(total + 1)
-        data[f"steps-{total}-ORDER"] = str(total + 1)
-        data[f"steps-{total}-type"] = data.get("new_step_type") or "send_text"
-        data[f"steps-{total}-id"] = f"step-{total + 1}"
+        full = total >= FLOW_STEPS_MAX
+        if not full:
+            data["steps-TOTAL_FORMS"] = str(total + 1)
+            data[f"steps-{total}-ORDER"] = str(total + 1)
+            data[f"steps-{total}-type"] = data.get("new_step_type") or "send_text"
+            data[f"steps-{total}-id"] = f"step-{total + 1}"
         form = FlowForm(data, instance=flow)
         formset = StepFormSet(data, prefix="steps")
-        return _flow_editor(request, flow=flow, form=form, formset=formset)
+        at_limit = [f"A flow has at most {FLOW_STEPS_MAX} steps."] if full else None
+        return _flow_editor(request, flow=flow, form=form, formset=formset, errors=at_limit)
     form = FlowForm(data, instance=flow)
     formset = StepFormSet(data, prefix="steps")
     errors: list[str] = []
@@ -343,4 +364,9 @@ def messaging_settings_edit(request: WorkspaceRequest) -> HttpResponse:
         )
         messages.success(request, "Automation settings saved.")
         return redirect("messaging_settings")
-    return render(request, "messaging/settings.html", {"form": form, "has_key": bool(config.ai_api_key_encrypted)})
+    has_key = bool(config.ai_api_key_encrypted)
+    # A stored key that no configured key decrypts: the page asks for it again (AI replies fall back meanwhile).
+    key_unreadable = has_key and token_key_index(ciphertext=config.ai_api_key_encrypted) is None
+    return render(
+        request, "messaging/settings.html", {"form": form, "has_key": has_key, "key_unreadable": key_unreadable}
+    )

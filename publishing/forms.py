@@ -55,13 +55,34 @@ def names_parse(text: str) -> list[str]:
     return [name.strip().lstrip("@") for name in text.replace("\n", ",").split(",") if name.strip()]
 
 
+# The years a member can schedule in or browse: from Instagram's launch to far enough ahead. Outside,
+# a date is a typo, and near datetime's own ends (years 1 and 9999) the conversion to UTC and the
+# calendar's "next month" overflow.
+FIRST_YEAR = 2010
+LAST_YEAR = 2100
+
+
+class TimeOutOfRange(ValueError):
+    """A date or time outside FIRST_YEAR..LAST_YEAR."""
+
+    def __init__(self) -> None:
+        super().__init__(f"Pick a date between {FIRST_YEAR} and {LAST_YEAR}.")
+
+
+def time_in_range(value: datetime) -> datetime:
+    """``value`` itself, or ``TimeOutOfRange`` when its year is out of range (then it converts to UTC safely)."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise TimeOutOfRange()
+    return value
+
+
 def local_to_aware(value: datetime, account: InstagramAccount) -> datetime:
-    """A time typed in the account's time zone, made aware."""
+    """A time typed in the account's time zone, made aware (``TimeOutOfRange``, a ValueError, if out of range)."""
     try:
         zone = ZoneInfo(account.time_zone or "UTC")
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
-    return value.replace(tzinfo=zone)
+    return time_in_range(value.replace(tzinfo=zone))
 
 
 class PostForm(forms.Form):
@@ -116,6 +137,13 @@ class PostForm(forms.Form):
     def clean_user_tags(self) -> list[dict[str, Any]]:
         return user_tags_parse(self.cleaned_data.get("user_tags") or "")
 
+    def clean_scheduled_at(self) -> datetime | None:
+        value: datetime | None = self.cleaned_data.get("scheduled_at")
+        try:
+            return time_in_range(value) if value is not None else None
+        except TimeOutOfRange as exc:
+            raise forms.ValidationError(str(exc)) from None
+
     def clean_collaborators(self) -> list[str]:
         return names_parse(self.cleaned_data.get("collaborators") or "")
 
@@ -143,8 +171,20 @@ class PostEditForm(PostForm):
         files.help_text = "Leave empty to keep the current files. New files replace all of them, in this order."
 
 
+# A CSV of the most rows an import takes (500), each with the longest texts Meta allows, is well under this.
+IMPORT_CSV_MAX_BYTES = 10 * 1024 * 1024
+
+
 class ImportForm(forms.Form):
     csv_file = forms.FileField(label="CSV file", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
     media_files = MultipleFileField(
         label="Media files", required=False, help_text="The images and videos the CSV names in its media column."
     )
+
+    def clean_csv_file(self) -> UploadedFile:
+        file: UploadedFile = self.cleaned_data["csv_file"]
+        if (file.size or 0) > IMPORT_CSV_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The CSV may be at most {IMPORT_CSV_MAX_BYTES // (1024 * 1024)} MB; split it into several imports."
+            )
+        return file

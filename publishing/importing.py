@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import InstagramAccount
-from publishing.forms import local_to_aware
+from publishing.forms import TimeOutOfRange, local_to_aware, time_in_range
 from publishing.models import ScheduledPost
 from publishing.services import PostInvalid, PostNotEditable, Upload, post_create, post_errors
 
@@ -45,7 +45,10 @@ def _when(raw: str, account: InstagramAccount) -> datetime | None:
     parsed = parse_datetime(raw.replace("T", " ") if "+" not in raw and "Z" not in raw else raw)
     if parsed is None:
         raise ValueError(f"scheduled_at “{raw}” is not a date and time (YYYY-MM-DD HH:MM)")
-    return parsed if parsed.tzinfo else local_to_aware(parsed, account)
+    try:
+        return time_in_range(parsed) if parsed.tzinfo else local_to_aware(parsed, account)
+    except TimeOutOfRange as exc:
+        raise ValueError(f"scheduled_at “{raw}”: {exc}") from None
 
 
 def _copy(upload: Upload) -> Upload:
@@ -54,10 +57,37 @@ def _copy(upload: Upload) -> Upload:
     return Upload(name=upload.name, stream=io.BytesIO(data), size=len(data))
 
 
+def _unreadable(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        # Python's csv module refuses cells over 131,072 characters; no column takes a tenth of that.
+        return f"a cell is longer than {csv.field_size_limit():,} characters (a caption takes at most 2,200)"
+    return f"the CSV cannot be read here ({exc})"
+
+
 def posts_import(*, accounts: Sequence[InstagramAccount], csv_text: str, files: Sequence[Upload]) -> ImportReport:
-    """Check every row first (columns, account, time, files, Meta's limits); create all posts only if all pass."""
+    """Check every row first (columns, account, time, files, Meta's limits); create all posts only if all pass.
+
+    A file the csv module cannot read (a cell over its size limit, a broken quote) or that holds a
+    NUL character (which PostgreSQL refuses in text) is refused whole, naming the line.
+    """
     report = ImportReport()
+    if "\x00" in csv_text:
+        line = csv_text.count("\n", 0, csv_text.index("\x00")) + 1
+        report.errors.append((line, "the file contains a NUL character: save it from the spreadsheet as CSV text"))
+        return report
     reader = csv.DictReader(io.StringIO(csv_text))
+    try:
+        return _rows_import(reader, report, accounts=accounts, files=files)
+    except csv.Error as exc:
+        # line_num counts the lines parsed whole: the one that failed is the next.
+        report.errors.append((reader.line_num + 1, _unreadable(exc)))
+        report.created = []
+        return report
+
+
+def _rows_import(
+    reader: csv.DictReader[str], report: ImportReport, *, accounts: Sequence[InstagramAccount], files: Sequence[Upload]
+) -> ImportReport:
     missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
     if missing:
         report.errors.append((1, f"missing column(s): {', '.join(missing)}"))

@@ -76,5 +76,12 @@ STORY_VIDEO = VideoSpec(100 * MB, 3, 60, 1920, 0.1, 10.0, "story video")
 # Carousel video items: the earlier "Video Specifications" (3 – 60 s, 100 MB, 4:5 to 16:9); not on today's page.
 CAROUSEL_VIDEO = VideoSpec(100 * MB, 3, 60, 1920, 4 / 5, 16 / 9, "carousel video")
 
+# Pixels an image may claim in its header. Meta scales feed images down to 1,440 pixels wide (its image
+# specification's "maximum width"), so a larger file is still accepted; a camera's full-size photo
+# (up to about 50 megapixels) stays under this. More is not a photo but a decompression bomb (a few
+# kilobytes that decode to gigabytes); it is also under Pillow's own warning threshold (about 89 MP),
+# so a real photo never trips Pillow's guard.
+IMAGE_MAX_PIXELS = 8192 * 8192
+
 # Containers accepted for video files.
 VIDEO_CONTAINERS = frozenset({"mp4", "mov"})

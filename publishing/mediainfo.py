@@ -16,6 +16,8 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
+from publishing import limits
+
 CONTAINER_BOXES = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
 
 
@@ -33,11 +35,29 @@ class MediaInfo:
 
 
 def image_info(stream: IO[bytes]) -> MediaInfo:
+    """Format and size from the image's header; the pixels are never decoded.
+
+    An image whose header claims more than ``limits.IMAGE_MAX_PIXELS`` is
+    refused as too large: that is a decompression bomb (a few kilobytes that
+    would decode to gigabytes), not a photo. Pillow's own guard fires in
+    ``Image.open`` (a ``DecompressionBombError`` above twice its
+    ``MAX_IMAGE_PIXELS``, a warning above it, an error too where warnings are
+    errors): both become the same refusal.
+    """
     try:
         with Image.open(stream) as image:
-            return MediaInfo("image", str(image.format or ""), image.width, image.height)
-    except (UnidentifiedImageError, OSError) as exc:
+            width, height, image_format = image.width, image.height, str(image.format or "")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaUnreadable(f"the image is too large to read (at most {limits.IMAGE_MAX_PIXELS:,} pixels)") from exc
+    except UnidentifiedImageError as exc:
         raise MediaUnreadable("not an image Pillow can read") from exc
+    except Exception as exc:  # a damaged header breaks each format plugin its own way (SyntaxError, struct.error…)
+        raise MediaUnreadable("the image is damaged or truncated") from exc
+    if width * height > limits.IMAGE_MAX_PIXELS:
+        raise MediaUnreadable(
+            f"the image is too large to read ({width}×{height}; at most {limits.IMAGE_MAX_PIXELS:,} pixels)"
+        )
+    return MediaInfo("image", image_format, width, height)
 
 
 def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
@@ -73,8 +93,15 @@ HEADER_BYTES = 4 * 1024 * 1024
 
 
 def video_info(stream: IO[bytes]) -> MediaInfo:
-    """Duration and the largest track's picture size of an MP4/MOV file."""
+    """Duration and the largest track's picture size of an MP4/MOV file (``MediaUnreadable`` if damaged)."""
     data = stream.read(HEADER_BYTES)
+    try:
+        return _video_header(data)
+    except (struct.error, IndexError) as exc:  # a box shorter than its type's fields: truncated or forged
+        raise MediaUnreadable("the video's header is damaged or truncated") from exc
+
+
+def _video_header(data: bytes) -> MediaInfo:
     top = _boxes(data, 0, len(data))
     kinds = [kind for kind, _, _ in top]
     if not kinds or kinds[0] != b"ftyp":

@@ -14,6 +14,8 @@ from typing import Any
 from publishing import limits
 from publishing.mediainfo import MediaInfo
 
+# What ScheduledPost.location_id stores (a Facebook Page id is far shorter); PostgreSQL refuses more.
+LOCATION_ID_MAX_CHARS = 64
 # Instagram hashtags and mentions: "#" or "@" followed by word characters (mentions also take dots).
 HASHTAG = re.compile(r"(?<![\w#])#\w+", re.UNICODE)
 MENTION = re.compile(r"(?<![\w@])@[\w.]+", re.UNICODE)
@@ -162,4 +164,6 @@ def options_errors(
                     errors.append(f"User tag @{tag['username']}: {axis} must be between 0.0 and 1.0.")
     if location_id and kind == "story":
         errors.append("Stories cannot carry a location.")
+    if len(location_id) > LOCATION_ID_MAX_CHARS:  # the CSV import reaches here without the composer's form
+        errors.append(f"A location id has at most {LOCATION_ID_MAX_CHARS} characters (a Facebook Page id).")
     return errors
