@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,15 @@ FIELD_MAX_LENGTH = InboundEvent._meta.get_field("field").max_length or 60
 ENTRY_ID_MAX_LENGTH = InboundEvent._meta.get_field("entry_id").max_length or 64
 # Rows per INSERT: well under SQLite's and PostgreSQL's limits on the parameters of one statement.
 UPSERT_BATCH_ROWS = 500
+# Strict JSON refuses raw control characters and UTF-8 cannot hold a surrogate, so a NUL or a lone surrogate
+# can only reach a decoded string through an escape: ``\u0000``, or a high-surrogate escape not followed by a
+# low one, or a low one not preceded by a high one. A body without any of them needs no walk of its strings
+# (an escaped backslash before "u" can only make this find too much, never too little).
+_UNSTORABLE_ESCAPE = re.compile(
+    r"\\u(?:0000"
+    r"|[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\u)[dD][c-fC-F][0-9a-fA-F]{2})"
+)
 
 
 class MalformedDelivery(ValueError):
@@ -86,7 +96,12 @@ def _nesting_depth_exceeds(document: Any, limit: int) -> bool:
 
 
 def webhook_decode(*, body: bytes) -> Any:
-    """The JSON document of a delivery, read strictly. Raises ``MalformedDelivery``, never anything else.
+    """The JSON document of a delivery, read strictly (see ``_webhook_decode``)."""
+    return _webhook_decode(body)[0]
+
+
+def _webhook_decode(body: bytes) -> tuple[Any, str]:
+    """The JSON document of a delivery and its text. Raises ``MalformedDelivery``, never anything else.
 
     Refused: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, bytes that are not
     UTF-8, NaN and ±Infinity (Python's json reads them, RFC 8259 and PostgreSQL
@@ -108,9 +123,12 @@ def webhook_decode(*, body: bytes) -> Any:
         raise MalformedDelivery("The body is nested too deeply.") from exc
     except ValueError as exc:  # not JSON; or an integer past sys.get_int_max_str_digits()
         raise MalformedDelivery("The body is not JSON.") from exc
-    if _nesting_depth_exceeds(document, MAX_NESTING_DEPTH):
+    # Nesting is at most the number of brackets: Meta's deliveries have far fewer than the limit, so the
+    # walk runs only for bodies that could be too deep.
+    brackets = text.count("{") + text.count("[")
+    if brackets > MAX_NESTING_DEPTH and _nesting_depth_exceeds(document, MAX_NESTING_DEPTH):
         raise MalformedDelivery("The body is nested too deeply.")
-    return document
+    return document, text
 
 
 def _text_problem(text: str) -> str | None:
@@ -173,7 +191,9 @@ def _list_of(entry: dict[str, Any], name: str) -> list[Any]:
     return raw
 
 
-def _change_parse(change: Any, *, object_type: str, entry_id: str, entry_time: datetime | None) -> ParsedChange:
+def _change_parse(
+    change: Any, *, object_type: str, entry_id: str, entry_time: datetime | None, scan: bool
+) -> ParsedChange:
     if not isinstance(change, dict):
         raise _Skip("it is not an object")
     if "value" not in change:
@@ -181,7 +201,7 @@ def _change_parse(change: Any, *, object_type: str, entry_id: str, entry_time: d
     field = _short_text(change.get("field"), name="field", max_length=FIELD_MAX_LENGTH)
     if field in KNOWN_CHANGE_FIELDS and not isinstance(change["value"], dict):
         raise _Skip(f"its {field} value is not an object")
-    problem = _unstorable(change)
+    problem = _unstorable(change) if scan else None
     if problem:
         raise _Skip(f"it has {problem}")
     key = dedupe_key_for(field=field, entry_id=entry_id, payload=change)
@@ -189,21 +209,23 @@ def _change_parse(change: Any, *, object_type: str, entry_id: str, entry_time: d
 
 
 def _item_parse(
-    item: Any, *, list_name: str, object_type: str, entry_id: str, entry_time: datetime | None
+    item: Any, *, list_name: str, object_type: str, entry_id: str, entry_time: datetime | None, scan: bool
 ) -> ParsedChange:
     if not isinstance(item, dict):
         raise _Skip("it is not an object")
-    problem = _unstorable(item)
+    problem = _unstorable(item) if scan else None
     if problem:
         raise _Skip(f"it has {problem}")
     key = dedupe_key_for(field=list_name, entry_id=entry_id, payload=item)
     return ParsedChange(key, object_type, list_name, entry_id, entry_time, item)
 
 
-def _entry_parse(entry: Any, *, object_type: str, where: str) -> list[ParsedChange]:
+def _entry_parse(entry: Any, *, object_type: str, where: str, scan: bool) -> list[ParsedChange]:
     """The storable changes of one entry; an entry whose own fields do not fit raises ``_Skip``.
 
     A change or messaging item that does not fit is logged and left out; the rest of the entry is kept.
+    ``scan``: whether the body may hold a NUL or a lone surrogate (``_UNSTORABLE_ESCAPE``), so that every
+    string of each change must be looked at.
     """
     if not isinstance(entry, dict):
         raise _Skip("it is not an object")
@@ -218,7 +240,9 @@ def _entry_parse(entry: Any, *, object_type: str, where: str) -> list[ParsedChan
     changes: list[ParsedChange] = []
     for index, change in enumerate(raw_changes):
         try:
-            changes.append(_change_parse(change, object_type=object_type, entry_id=entry_id, entry_time=entry_time))
+            changes.append(
+                _change_parse(change, object_type=object_type, entry_id=entry_id, entry_time=entry_time, scan=scan)
+            )
         except _Skip as skip:
             logger.warning("Skipped change %d of webhook %s: %s", index, where, skip)
     for list_name, items in lists.items():
@@ -226,7 +250,12 @@ def _entry_parse(entry: Any, *, object_type: str, where: str) -> list[ParsedChan
             try:
                 changes.append(
                     _item_parse(
-                        item, list_name=list_name, object_type=object_type, entry_id=entry_id, entry_time=entry_time
+                        item,
+                        list_name=list_name,
+                        object_type=object_type,
+                        entry_id=entry_id,
+                        entry_time=entry_time,
+                        scan=scan,
                     )
                 )
             except _Skip as skip:
@@ -247,7 +276,8 @@ def webhook_parse(*, body: bytes) -> list[ParsedChange]:
     Every change returned fits its ``InboundEvent`` columns on any database.
     Unknown fields are kept (stored and counted, not processed).
     """
-    document = webhook_decode(body=body)
+    document, text = _webhook_decode(body)
+    scan = "\\u" in text and _UNSTORABLE_ESCAPE.search(text) is not None
     if not isinstance(document, dict) or not isinstance(document.get("entry"), list):
         raise MalformedDelivery("The body has no entry list.")
     object_type = document.get("object", "")
@@ -257,7 +287,7 @@ def webhook_parse(*, body: bytes) -> list[ParsedChange]:
     for index, entry in enumerate(document["entry"]):
         where = f"entry {index}"
         try:
-            changes.extend(_entry_parse(entry, object_type=object_type, where=where))
+            changes.extend(_entry_parse(entry, object_type=object_type, where=where, scan=scan))
         except _Skip as skip:
             logger.warning("Skipped webhook %s: %s", where, skip)
     return changes
