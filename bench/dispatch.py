@@ -47,9 +47,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.bench_environment import bench_environment  # noqa: E402 (after the path)
-from instaforge.database_create import database_ready  # noqa: E402
-from instaforge.open_policies import OPEN_POLICIES  # noqa: E402
+from devtools.bench_environment import bench_environment  # noqa: E402 (after the path)
+from devtools.database_create import database_ready  # noqa: E402
+from devtools.open_policies import OPEN_POLICIES  # noqa: E402
 
 PER_ACCOUNT_DAILY_CAP = 55
 # The bench's sandbox accounts (and InstaForge's) are named from this.
@@ -84,8 +84,8 @@ def configure(workdir: Path) -> dict[str, str]:
 def prepare(*, accounts: int, comments_per_account: int) -> dict[str, Any]:
     """Bench accounts connected to the sandbox, each with its comments. Returns ids for later phases."""
     from accounts.models import Workspace
+    from devtools.seeding import connected_accounts
     from instaforge.maintenance import database_vacuum
-    from instaforge.seeding import connected_accounts
     from safety.models import SafetyCounter
     from sandbox.models import SandboxAccount, SandboxCall
 
@@ -240,7 +240,7 @@ GATE_WORKER = """
 import django, sys
 django.setup()
 from django.utils import timezone
-from actions.dispatcher import actions_claim_and_gate
+from actions.dispatcher.claim import actions_claim_and_gate
 from actions.models import Action, ActionState
 worker = sys.argv[1]
 while (claimed := actions_claim_and_gate(worker_id=worker, now=timezone.now(), limit=20))[0]:

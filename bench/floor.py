@@ -53,8 +53,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.bench_environment import bench_environment  # noqa: E402 (after the path)
-from instaforge.database_create import database_ready  # noqa: E402
+from devtools.bench_environment import bench_environment  # noqa: E402 (after the path)
+from devtools.database_create import database_ready  # noqa: E402
 
 
 def configure(workdir: Path) -> None:

@@ -50,9 +50,9 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from instaforge.bench_environment import bench_environment  # noqa: E402 (after the path)
-from instaforge.database_create import database_ready  # noqa: E402
-from instaforge.open_policies import OPEN_POLICIES  # noqa: E402
+from devtools.bench_environment import bench_environment  # noqa: E402 (after the path)
+from devtools.database_create import database_ready  # noqa: E402
+from devtools.open_policies import OPEN_POLICIES  # noqa: E402
 
 WORKSPACE = "Bench pipeline"
 
@@ -88,10 +88,10 @@ def configure(workdir: Path) -> tuple[dict[str, str], int]:
 def prepare(*, accounts: int) -> list[dict[str, Any]]:
     """Bench accounts connected to the sandbox (active, past the warm-up), each with a "price" rule."""
     from accounts.models import Workspace
+    from devtools.seeding import COMMENT_SCOPES, sandbox_connected_account
     from engagement.models import CommentRule
     from engagement.services import comment_rule_save
     from instaforge.maintenance import database_vacuum
-    from instaforge.seeding import COMMENT_SCOPES, sandbox_connected_account
     from instagram.models import InboundEvent
     from messaging.models import DmRule
     from safety.models import SafetyCounter

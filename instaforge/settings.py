@@ -80,7 +80,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "django_q",
     "csp",
-    "instaforge",  # the project's own management commands (demo_setup, schedules_sync)
+    "instaforge",  # the project's own management commands (schedules_sync)
     "accounts",
     "instagram",
     "actions",
@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "integrations",
     "sandbox",
     "publishing",
+    "devtools",  # demo_setup, seeding, stress and benchmark support: no product app imports it
 ]
 
 MIDDLEWARE = [

@@ -89,7 +89,7 @@ def _used_by_date(*, account: InstagramAccount, since: date, until: date) -> Cou
     """Started actions (counted ones) of each local date from ``since`` to ``until``, in one query."""
     zone = account_zone(account)
     starts = (
-        Action.all_workspaces.filter(
+        Action.objects.filter(
             account_id=account.pk,
             started_at__gte=local_midnight(zone, since),
             started_at__lt=local_midnight(zone, until + timedelta(days=1)),
@@ -106,9 +106,9 @@ def warmup_progress(*, account: InstagramAccount, now: datetime | None = None, e
     policy = warmup_policy()
     zone = account_zone(account)
     today = now.astimezone(zone).date()
-    plan = WarmupPlan.all_workspaces.filter(account_id=account.pk).first()
+    plan = WarmupPlan.objects.filter(account_id=account.pk).first()
     day = warmup_day_of(account) if plan is None or plan.status == PlanStatus.RUNNING else None
-    rows: list[WarmupDay] = list(WarmupDay.all_workspaces.filter(plan=plan).order_by("local_date")) if plan else []
+    rows: list[WarmupDay] = list(WarmupDay.objects.filter(plan=plan).order_by("local_date")) if plan else []
     if plan is not None and plan.status == PlanStatus.RUNNING:
         # Only the current run of the warm-up (a restart begins again).
         rows = [row for row in rows if row.local_date >= plan.started_on]
@@ -143,7 +143,7 @@ def warmup_progress(*, account: InstagramAccount, now: datetime | None = None, e
         midnight = local_midnight(zone, plan.day_local_date + timedelta(days=1))
         next_advance = midnight.astimezone(zone)
         overdue = midnight <= now
-    history = list(WarmupEvent.all_workspaces.filter(plan=plan).select_related("actor")[:events]) if plan else []
+    history = list(WarmupEvent.objects.filter(plan=plan).select_related("actor")[:events]) if plan else []
     held = account.state in (
         AccountState.PAUSED,
         AccountState.SUSPENDED,

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from accounts.tenancy import workspace_scope
 from engagement.forms import CommentRuleForm
 from engagement.matching import (
     KEYWORD_MAX_LENGTH,
@@ -171,7 +172,7 @@ def test_a_legacy_pattern_re2_cannot_run_never_matches_is_logged_and_shown(
     account = make_account(make_workspace(owner=owner), username="bakery")
     rule = _legacy_rule(account, trigger_type="regex", keywords=r"(?<=price)\s+(\d)\1")
     comment = Comment(account=account, workspace=account.workspace, text="price 11", from_id="fan")
-    with caplog.at_level(logging.WARNING, logger="engagement.matching"):
+    with caplog.at_level(logging.WARNING, logger="engagement.matching"), workspace_scope(account.workspace):
         assert comment_rules_match(account=account, comment=comment, rules=[rule]) == []
     assert "never matches" in caplog.text
     assert "Look-ahead and look-behind" in rule.trigger_problem

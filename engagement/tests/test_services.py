@@ -33,7 +33,8 @@ def event(text: str, *, media: str = "m1", author: str = "fan", author_id: str |
 
 
 @pytest.fixture
-def account(make_account, workspace):
+def account(make_account, workspace, in_workspace):
+    """The services run in the workspace's scope, as the webhook task and the views that call them do."""
     return make_account(workspace, username="bakery")
 
 

@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from publishing.stress import stress_run, stress_setup, stress_verify
+from devtools.publishing_stress import stress_run, stress_setup, stress_verify
 from sandbox.selectors import sandbox_settings
 from sandbox.services import sandbox_settings_update
 from sandbox.testing import start_sandbox_server

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from instaforge.database_create import database_create_missing
+from devtools.database_create import database_create_missing
 
 
 def test_a_sqlite_url_needs_no_server(tmp_path) -> None:

@@ -10,17 +10,22 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from publishing.stress import stress_run, stress_setup, stress_verify
+from devtools.publishing_stress import stress_run, stress_setup, stress_verify
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="several dispatcher processes need PostgreSQL (SQLite has one writer)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="several dispatcher processes need PostgreSQL (SQLite has one writer)"
+    ),
+]
 
 
-def test_each_post_is_published_exactly_once_within_the_quota_despite_kills(sandbox_server, media_root) -> None:
+def test_each_post_is_published_exactly_once_within_the_quota_despite_kills(sandbox_live_server, media_root) -> None:
     quota = 4
     workspace = stress_setup(accounts=10, posts=60, quota=quota, container_delay=0.2, tag="ci")
-    report = stress_run(workspace=workspace, graph_url=sandbox_server.url, dispatchers=2, kill_every=8.0, timeout=150)
+    report = stress_run(
+        workspace=workspace, graph_url=sandbox_live_server.url, dispatchers=2, kill_every=8.0, timeout=150
+    )
     result = stress_verify(workspace=workspace, quota=quota)
     assert report.settled, (report, result)
     assert report.kills >= 1
