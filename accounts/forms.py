@@ -16,7 +16,3 @@ class WorkspaceForm(forms.Form):
 class InvitationForm(forms.Form):
     email = forms.EmailField(widget=forms.EmailInput(attrs={"data-testid": "invite-email"}))
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
-
-
-class AccountSettingsForm(forms.Form):
-    time_zone = forms.CharField(max_length=64)

@@ -37,10 +37,6 @@ def current_workspace_id() -> int:
     return workspace_id
 
 
-def workspace_in_scope() -> int | None:
-    return _current_workspace_id.get()
-
-
 @contextmanager
 def workspace_scope(workspace: Workspace | int) -> Iterator[None]:
     workspace_id = workspace if isinstance(workspace, int) else workspace.pk

@@ -32,6 +32,7 @@ from typing import Any
 
 import re2
 
+from instaforge.text import accents_strip, text_fold
 from instagram.limits import COMMENT_MAX_CHARS
 
 logger = logging.getLogger(__name__)
@@ -65,20 +66,10 @@ _EMOJI_JOINERS = {"\u200d", "\ufe0e", "\ufe0f", "\u20e3"}
 _BEFORE_WORD, _AFTER_WORD = "\x01", "\x02"
 
 
-def normalize(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
-def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
 @lru_cache(maxsize=64)
 def _normalized_text(text: str) -> str:
     """The text as triggers see it, once per event however many rules look at it."""
-    return normalize(text[:TEXT_MAX_LENGTH])[:NORMALIZED_MAX_LENGTH]
+    return text_fold(text[:TEXT_MAX_LENGTH])[:NORMALIZED_MAX_LENGTH]
 
 
 class _BoundaryMarks(dict[int, str]):
@@ -163,7 +154,7 @@ class _KeywordSet:
         options.log_errors = False
         matcher = re2.Set.SearchSet(options)
         for position, keyword in enumerate(keywords):
-            needle = normalize(keyword).strip()
+            needle = text_fold(keyword).strip()
             if not needle or len(keyword) > KEYWORD_MAX_LENGTH:
                 continue
             matcher.Add(_marked(needle))
@@ -191,7 +182,7 @@ def _keywords_found(keywords: Sequence[str], text: str) -> list[int]:
 
 def keyword_matches(*, keyword: str, text: str) -> bool:
     """True when ``keyword`` stands in ``text`` as whole words."""
-    needle = normalize(keyword).strip()
+    needle = text_fold(keyword).strip()
     if not needle or len(keyword) > KEYWORD_MAX_LENGTH:
         return False
     return _marked(needle) in _marked_text(text)
@@ -213,7 +204,7 @@ def all_keywords_match(*, keywords: Sequence[str], text: str) -> str | None:
 
 def phrase_matches(*, phrase: str, text: str) -> str | None:
     """The phrase when ``text`` contains it word for word (spacing and punctuation around it aside)."""
-    words = normalize(phrase[:KEYWORDS_MAX_CHARS]).split()
+    words = text_fold(phrase[:KEYWORDS_MAX_CHARS]).split()
     if not words:
         return None
     return phrase.strip() if _marked(" ".join(words)) in _marked_text_single_spaced(text) else None
@@ -262,7 +253,7 @@ def regex_compile(pattern: str) -> Any:
     if len(pattern) > REGEX_MAX_LENGTH:
         raise ValueError(f"A regular expression is at most {REGEX_MAX_LENGTH} characters.")
     try:
-        compiled = re2.compile(_strip_accents(pattern), _regex_options())
+        compiled = re2.compile(accents_strip(pattern), _regex_options())
     except re2.error as exc:
         raise ValueError(_re2_problem(exc)) from exc
     if compiled.programsize > REGEX_MAX_PROGRAM_SIZE:

@@ -78,14 +78,17 @@ class CommentRule(WorkspaceOwned):
         blank=True,
         default="",
         help_text=(
-            "Public reply: one variation per line, used in rotation. Variables: {username}, {first_name}, "
-            "{keyword}, {post_caption}."
+            "Public reply: one variation per line, used in rotation. Variables: {username}, {name}, "
+            "{first_name}, {keyword}, {post_caption}."
         ),
     )
     private_reply_templates = models.TextField(
         blank=True,
         default="",
-        help_text="Private reply (a DM to the commenter, once per comment, within 7 days): one variation per line.",
+        help_text=(
+            "Private reply (a DM to the commenter, once per comment, within 7 days): one variation per line. "
+            "Same variables as the public reply."
+        ),
     )
     action_hide = models.BooleanField("Hide the comment", default=False)
     action_delete = models.BooleanField("Delete the comment", default=False)

@@ -54,7 +54,3 @@ def actions_of_comment(*, comment: Comment) -> list[Action]:
 
 def hits_of_comment(*, comment: Comment) -> list[CommentRuleHit]:
     return list(CommentRuleHit.objects.filter(comment=comment).select_related("rule").order_by("id"))
-
-
-def reply_action_of(*, comment: Comment) -> Action | None:
-    return Action.objects.filter(source_kind="comment", source_id=str(comment.pk), action_type="comment_reply").first()

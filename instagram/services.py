@@ -95,11 +95,6 @@ def _nesting_depth_exceeds(document: Any, limit: int) -> bool:
     return False
 
 
-def webhook_decode(*, body: bytes) -> Any:
-    """The JSON document of a delivery, read strictly (see ``_webhook_decode``)."""
-    return _webhook_decode(body)[0]
-
-
 def _webhook_decode(body: bytes) -> tuple[Any, str]:
     """The JSON document of a delivery and its text. Raises ``MalformedDelivery``, never anything else.
 
@@ -266,7 +261,7 @@ def _entry_parse(entry: Any, *, object_type: str, where: str, scan: bool) -> lis
 def webhook_parse(*, body: bytes) -> list[ParsedChange]:
     """Split a delivery into the changes that can be stored. Raises ``MalformedDelivery``, never anything else.
 
-    The body itself must be strict JSON (``webhook_decode``) holding an object
+    The body itself must be strict JSON (``_webhook_decode``) holding an object
     with an ``entry`` list and, if any, a short string ``object``: otherwise the
     whole delivery is refused (400). Below that, Meta retries whatever is not
     answered 2xx, and a retry of the same bytes cannot fare better: so an

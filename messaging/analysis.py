@@ -2,19 +2,19 @@
 
 Intent rules are keyword lists per intent, matched as whole words ignoring case
 and accents (``engagement.matching``). Sentiment is VADER's compound score
-(-1 … 1), a maintained lexicon rather than home-made word lists.
+(-1 … 1, ``instaforge.text.sentiment_score``), a maintained lexicon rather than
+home-made word lists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-from engagement.matching import any_keyword_matches, normalize
+from engagement.matching import any_keyword_matches
+from engagement.models import Comment  # engagement owns comments; read only
 from engagement.spam import SPAM_PHRASES
+from instaforge.text import text_fold
 from messaging.models import Conversation, Intent, Message
 
 # Checked in this order: the first intent with a keyword in the message wins
@@ -131,7 +131,7 @@ def _keyword_in(keywords: list[str], text: str) -> str | None:
     found = any_keyword_matches(keywords=plain, text=text)
     if found:
         return found
-    folded = normalize(text)
+    folded = text_fold(text)
     return next((symbol for symbol in keywords if not symbol[:1].isalnum() and symbol in folded), None)
 
 
@@ -149,26 +149,12 @@ def intent_classify_rules(*, text: str) -> IntentResult:
     return IntentResult(Intent.OTHER, CONFIDENCE_NOTHING, "rules")
 
 
-@lru_cache(maxsize=1)
-def _vader() -> SentimentIntensityAnalyzer:
-    return SentimentIntensityAnalyzer()
-
-
-def sentiment_score(*, text: str) -> float:
-    """VADER's compound score of ``text``: -1 (most negative) to 1 (most positive); 0 for no text."""
-    if not text.strip():
-        return 0.0
-    return float(_vader().polarity_scores(text)["compound"])
-
-
 CONTEXT_MESSAGES = 10
 CONTEXT_COMMENTS = 5
 
 
 def conversation_context(*, conversation: Conversation, message: Message | None = None) -> dict[str, Any]:
     """What the generators know: the last messages, the sender's profile and their comments on the account's posts."""
-    from engagement.models import Comment  # engagement owns comments; read only
-
     recent = list(
         Message.objects.filter(conversation=conversation, is_deleted=False)
         .order_by("-created_at", "-id")

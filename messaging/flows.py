@@ -16,7 +16,8 @@ the version), a ``type`` and the fields its type needs:
 - ``end``: ends the flow
 
 After a step the next one in the list runs, unless a branch jumps.
-Texts may use ``{username}``, ``{name}`` and ``{variable}`` of earlier answers.
+Texts may use a person's ``{username}``, ``{name}`` and ``{first_name}`` (``instaforge.text``) and the
+``{variable}`` of earlier answers.
 """
 
 from __future__ import annotations

@@ -216,7 +216,7 @@ class DmRule(WorkspaceOwned):
     )
     intent = models.CharField(max_length=12, choices=Intent.choices, blank=True, default="")
     reply_templates = models.TextField(
-        help_text="One variation per line; one is chosen per message. Variables: {username}, {name}."
+        help_text="One variation per line; one is chosen per message. Variables: {username}, {name}, {first_name}."
     )
     quick_replies = models.TextField(
         blank=True,
@@ -420,10 +420,6 @@ class MessagingSettings(WorkspaceOwned):
     @property
     def handover_keyword_list(self) -> list[str]:
         return [word.strip() for word in self.handover_keywords.split(",") if word.strip()]
-
-    @property
-    def blocked_word_list(self) -> list[str]:
-        return [word.strip() for word in self.ai_blocked_words.split(",") if word.strip()]
 
 
 class ConversationEvent(WorkspaceOwned):

@@ -18,16 +18,16 @@ actions (under the account's row lock, like every per-account limit):
   ``patterns.user_burst_window_seconds`` (*defer*).
 
 Every hit is recorded as a ``SafetyEvent`` (at most one per kind and account
-in ``FLAG_EVERY``), which the risk assessor scores (*flag*) and the account's
-safety page shows. A person's reply from the inbox is not automation and is
-not checked; sender actions (typing indicators) neither.
+in ``FLAG_EVERY``; this module finds them, ``safety.services`` records them),
+which the risk assessor scores (*flag*) and the account's safety page shows.
+A person's reply from the inbox is not automation and is not checked; sender
+actions (typing indicators) neither.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +36,7 @@ from django.db.models import Count
 
 from accounts.models import InstagramAccount
 from actions.models import NOT_CONTENT_TYPES, Action
+from instaforge.text import text_fold
 from safety.decision import Decision
 from safety.ledger import Tally
 from safety.models import SafetyEventKind, SafetyEventOutcome
@@ -47,10 +48,20 @@ FLAG_EVERY = timedelta(minutes=10)
 _NOT_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
+@dataclass(frozen=True)
+class PatternHit:
+    """A hit to record as a ``SafetyEvent`` (``safety.services``). A *vary* hit also writes the varied payload."""
+
+    kind: str
+    outcome: str
+    detail: str
+    data: dict[str, Any]
+    dedupe: timedelta | None  # not recorded again within this time (None: always)
+
+
 def text_normalise(text: str) -> str:
     """Lowercase, accents folded, punctuation/emoji/spacing removed: "Thanks!! 😊" and "thanks" are the same."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(char for char in folded if not unicodedata.combining(char))
+    folded = text_fold(text)
     return " ".join(_NOT_WORD.sub(" ", folded).split())
 
 
@@ -141,25 +152,30 @@ def patterns_check(
     now: datetime,
     policy: SafetyPolicy,
     counts: dict[str, Any],
-) -> Decision | None:
-    """Vary, defer or pass ``action``; every hit is flagged for the risk score. No query when nothing hits.
+) -> tuple[Decision | None, list[PatternHit]]:
+    """Vary, defer or pass ``action``, with the hits to flag for the risk score. No query when nothing hits.
 
     ``counts`` holds ``patterns_tallies`` as the gate read them. Returns a
     deferral, an allow whose reason tells that the text was varied (the gate
-    still takes the shared counters), or None.
+    still takes the shared counters), or None; and the hits, which the gate's
+    caller records (``safety.services``): a varied text is changed on the
+    action in memory here and written there.
     """
     rules = _Settings.of(policy)
     checks = _checks(action, now, rules)
+    hits: list[PatternHit] = []
     if not checks:
-        return None
+        return None, hits
     repeat_max, repeat, factor, velocity = rules.repeat_max, rules.repeat, rules.factor, rules.velocity
     burst_max, burst = rules.burst_max, rules.burst
     mine = Action.all_workspaces.filter(account_id=account.pk, started_at__isnull=False).exclude(pk=action.pk)
     counts = {name: counts[f"pattern_{name}"] for name in checks}
     varied_note = None
     if counts.get("repeat", 0) >= repeat_max > 0:
-        varied = _vary(action=action, mine=mine, now=now, repeat=repeat, repeat_max=repeat_max)
-        if varied is not None:
+        variation = _vary(action=action, mine=mine, now=now, repeat=repeat, repeat_max=repeat_max)
+        if variation is not None:
+            varied, hit = variation
+            hits.append(hit)
             varied_note = (
                 f"pattern: the same text was sent {counts['repeat']} times in {_span(repeat)}; "
                 f"sent the variation “{varied[:80]}” instead"
@@ -171,8 +187,8 @@ def patterns_check(
                 f"pattern: the same text was sent {used} times in the last {_span(repeat)} "
                 f"(at most {repeat_max}) and the action offers no unused variation"
             )
-            _flag(action, SafetyEventKind.REPEATED_TEXT, SafetyEventOutcome.DEFER, reason, now, {"count": used})
-            return Decision.defer(until, reason)
+            hits.append(_hit(SafetyEventKind.REPEATED_TEXT, SafetyEventOutcome.DEFER, reason, {"count": used}))
+            return Decision.defer(until, reason), hits
 
     if "recent" in checks:
         recent, day = counts["recent"], counts["day"]
@@ -186,8 +202,8 @@ def patterns_check(
                 f"{baseline:.1f} (at most {threshold}: {factor}× the account's own rate)"
             )
             data = {"recent": recent, "baseline": round(baseline, 2), "threshold": threshold}
-            _flag(action, SafetyEventKind.VELOCITY_SPIKE, SafetyEventOutcome.DEFER, reason, now, data)
-            return Decision.defer(until, reason)
+            hits.append(_hit(SafetyEventKind.VELOCITY_SPIKE, SafetyEventOutcome.DEFER, reason, data))
+            return Decision.defer(until, reason), hits
 
     if counts.get("to_user", 0) >= burst_max > 0:
         used = counts["to_user"]
@@ -196,14 +212,19 @@ def patterns_check(
             f"pattern: {used} answers to the same person in the last {_span(burst)} (at most {burst_max}); "
             "the next waits"
         )
-        _flag(action, SafetyEventKind.USER_BURST, SafetyEventOutcome.DEFER, reason, now, {"count": used})
-        return Decision.defer(until, reason)
+        hits.append(_hit(SafetyEventKind.USER_BURST, SafetyEventOutcome.DEFER, reason, {"count": used}))
+        return Decision.defer(until, reason), hits
     # A varied text is allowed (so far): the allow's reason says what was changed.
-    return Decision.allow(varied_note) if varied_note else None
+    return (Decision.allow(varied_note) if varied_note else None), hits
 
 
-def _vary(*, action: Action, mine: Any, now: datetime, repeat: timedelta, repeat_max: int) -> str | None:
-    """Swap in the least used of the payload's variations still under the limit; returns it, or None."""
+def _vary(
+    *, action: Action, mine: Any, now: datetime, repeat: timedelta, repeat_max: int
+) -> tuple[str, PatternHit] | None:
+    """Swap in the least used of the payload's variations still under the limit (on ``action``, in memory).
+
+    Returns it, with the hit to record (which writes the varied payload), or None.
+    """
     payload = dict(action.payload or {})
     variations = [text for text in payload.get("variations") or [] if isinstance(text, str) and text.strip()]
     if not variations:
@@ -234,21 +255,12 @@ def _vary(*, action: Action, mine: Any, now: datetime, repeat: timedelta, repeat
     payload["varied"] = True
     action.payload = payload
     action.text_fingerprint = prints[chosen]
-    Action.all_workspaces.filter(pk=action.pk).update(payload=payload, text_fingerprint=action.text_fingerprint)
     reason = (
         f"pattern: the same text reached its limit of {repeat_max} in {_span(repeat)}; "
         f"sent a variation used {count} times instead"
     )
-    _flag(
-        action,
-        SafetyEventKind.REPEATED_TEXT,
-        SafetyEventOutcome.VARY,
-        reason,
-        now,
-        {"original": original[:200], "variation": chosen[:200]},
-        always=True,
-    )
-    return chosen
+    data = {"original": original[:200], "variation": chosen[:200]}
+    return chosen, _hit(SafetyEventKind.REPEATED_TEXT, SafetyEventOutcome.VARY, reason, data, always=True)
 
 
 def _span(window: timedelta) -> str:
@@ -260,26 +272,5 @@ def _span(window: timedelta) -> str:
     return f"{seconds} s"
 
 
-def _flag(
-    action: Action,
-    kind: str,
-    outcome: str,
-    detail: str,
-    now: datetime,
-    data: dict[str, Any],
-    *,
-    always: bool = False,
-) -> None:
-    from safety.risk import safety_event_record
-
-    safety_event_record(
-        account_id=action.account_id,
-        workspace_id=action.workspace_id,
-        kind=kind,
-        outcome=outcome,
-        detail=detail,
-        action=action,
-        data=data,
-        now=now,
-        dedupe=None if always else FLAG_EVERY,
-    )
+def _hit(kind: str, outcome: str, detail: str, data: dict[str, Any], *, always: bool = False) -> PatternHit:
+    return PatternHit(kind=kind, outcome=outcome, detail=detail, data=data, dedupe=None if always else FLAG_EVERY)

@@ -27,7 +27,6 @@ from sandbox.models import (
     SandboxFault,
     SandboxMedia,
     SandboxMessage,
-    SandboxOutbox,
     SandboxSettings,
     SandboxToken,
     SandboxWebhookDelivery,
@@ -449,7 +448,3 @@ def conversations_of_account(*, account: SandboxAccount) -> QuerySet[SandboxConv
     """The account's DM threads with their messages, oldest message first (for the follower page)."""
     messages = SandboxMessage.objects.order_by("created_at", "id")
     return account.conversations.prefetch_related(Prefetch("messages", queryset=messages)).order_by("-updated_at")
-
-
-def outbox_due(*, limit: int) -> list[SandboxOutbox]:
-    return list(SandboxOutbox.objects.filter(delivered_at__isnull=True, due_at__lte=timezone.now())[:limit])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from messaging.analysis import intent_classify_rules, sentiment_score
+from instaforge.text import sentiment_score
+from messaging.analysis import intent_classify_rules
 
 
 @pytest.mark.parametrize(
