@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.tenancy import WorkspaceOwned
+from actions.specs import ActionTypesWhere
 
 
 class ActionType(models.TextChoices):
@@ -21,8 +22,9 @@ class ActionType(models.TextChoices):
 
 
 # Calls that send nothing to a person and publish nothing: only Meta's own limits apply to them, not the
-# account's content limits, cooldowns, warm-up budget or pattern detector (safety.gate).
-NOT_CONTENT_TYPES = frozenset({ActionType.SENDER_ACTION, ActionType.MESSENGER_PROFILE})
+# account's content limits, cooldowns, warm-up budget or pattern detector (safety.gate). Read from the
+# action specs (``content=False``: typing indicators, ice breakers).
+NOT_CONTENT_TYPES: ActionTypesWhere = ActionTypesWhere(lambda spec: not spec.content)
 
 
 class ActionState(models.TextChoices):

@@ -6,10 +6,11 @@ class EngagementConfig(AppConfig):
     verbose_name = "Comments"
 
     def ready(self) -> None:
-        from engagement.executors import executors_register
+        from actions.specs import action_specs_register
+        from engagement.executors import ACTION_SPECS
         from engagement.services import comments_event_handle, mentions_event_handle
         from instagram.events import register_handler
 
         register_handler("comments", comments_event_handle)
         register_handler("mentions", mentions_event_handle)
-        executors_register()
+        action_specs_register(ACTION_SPECS)

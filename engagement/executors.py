@@ -1,73 +1,97 @@
-"""How the executor runs (and reconciles) the comment actions of this app: private replies and moderation.
+"""The action types of comments: public replies, private replies (comment to DM) and moderation.
 
-Registered from ``EngagementConfig.ready`` with ``actions.executor.executor_register``.
+Declared once each as an ``ActionSpec`` and registered from ``EngagementConfig.ready``.
 A reconciler answers, for an action whose outcome is unknown, whether
-Instagram shows it happened: the comment's hidden state, its existence, or
-our message in the conversation with the commenter.
+Instagram shows it happened: our reply among the comment's replies, the
+comment's hidden state, its existence, or our message in the conversation
+with the commenter.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-
-from actions.executor import Reconciliation, executor_register
 from actions.models import Action, ActionType
+from actions.specs import ActionPayload, ActionSpec, LimitUse, Reconciliation
 from instagram.client import InstagramClient
+from messaging.executors import our_message_reconcile
+from safety.policies import PRIVATE_REPLIES, SEND_API, SEND_API_AUDIO_VIDEO
 
-RECONCILE_SLACK = timedelta(minutes=2)
+
+@dataclass(frozen=True)
+class CommentReplyPayload(ActionPayload):
+    comment_id: str
+    message: str
+
+
+def _comment_reply(action: Action, client: InstagramClient) -> dict[str, Any]:
+    payload = CommentReplyPayload.of(action)
+    return client.comment_reply(comment_id=payload.comment_id, message=payload.message)
+
+
+def _comment_reply_reconcile(action: Action, client: InstagramClient) -> Reconciliation:
+    """Did our reply reach the comment? Look for it among the comment's replies."""
+    payload = CommentReplyPayload.of(action)
+    account_id = action.account.ig_user_id
+    for reply in client.comment_replies(comment_id=payload.comment_id):
+        author = reply.get("from") or {}
+        if reply.get("text") == payload.message and str(author.get("id", account_id)) == account_id:
+            return Reconciliation(True, {"id": reply.get("id"), "reconciled": True})
+    return Reconciliation(False, {})
+
+
+@dataclass(frozen=True)
+class PrivateReplyPayload(ActionPayload):
+    comment_id: str
+    message: str
+    recipient_id: str | None = None  # the commenter, whose conversation the reconciler reads
 
 
 def _private_reply(action: Action, client: InstagramClient) -> dict[str, Any]:
     """``POST /me/messages`` with ``recipient: {"comment_id"}``: one per comment, within 7 days."""
-    return client.private_reply(comment_id=action.payload["comment_id"], text=action.payload["message"])
+    payload = PrivateReplyPayload.of(action)
+    return client.private_reply(comment_id=payload.comment_id, text=payload.message)
 
 
 def _private_reply_reconcile(action: Action, client: InstagramClient) -> Reconciliation:
     """Our message in the conversation with the commenter, sent after the attempt began."""
-    account_id = action.account.ig_user_id
-    recipient_id = str(action.payload.get("recipient_id") or "")
+    payload = PrivateReplyPayload.of(action)
+    recipient_id = str(payload.recipient_id or "")
     if not recipient_id:
         return Reconciliation(False, {})
-    for conversation in client.conversations_list(user_id=recipient_id, max_items=1):
-        for item in client.conversation_messages(conversation_id=str(conversation["id"])):
-            message = client.message_get(message_id=str(item["id"]))
-            sender = str((message.get("from") or {}).get("id", ""))
-            created = parse_datetime(str(message.get("created_time") or ""))
-            recent = action.started_at is None or created is None or created >= action.started_at - RECONCILE_SLACK
-            if sender == account_id and message.get("message") == action.payload["message"] and recent:
-                return Reconciliation(
-                    True, {"recipient_id": recipient_id, "message_id": message.get("id"), "reconciled": True}
-                )
-    return Reconciliation(False, {})
+    return our_message_reconcile(action, client, recipient_id=recipient_id, text=payload.message)
 
 
-def _comment_seen(action: Action, client: InstagramClient) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class ModerationPayload(ActionPayload):
+    comment_id: str
+    media_id: str | None = None  # the post, whose comments list shows a top-level comment
+    parent_id: str | None = None  # for a reply: the comment whose replies show it
+
+
+def _comment_seen(payload: ModerationPayload, client: InstagramClient) -> dict[str, Any] | None:
     """The comment as Instagram lists it now (among its post's comments, or its parent's replies), or None."""
-    comment_id = action.payload["comment_id"]
-    parent_id = action.payload.get("parent_id")
-    if parent_id:
-        listed = client.comment_replies(comment_id=parent_id)
-    elif action.payload.get("media_id"):
-        listed = client.comments_list(media_id=action.payload["media_id"], fields="id,hidden")
+    if payload.parent_id:
+        listed = client.comment_replies(comment_id=payload.parent_id)
+    elif payload.media_id:
+        listed = client.comments_list(media_id=payload.media_id, fields="id,hidden")
     else:
         return None
-    return next((comment for comment in listed if str(comment.get("id")) == comment_id), None)
+    return next((comment for comment in listed if str(comment.get("id")) == payload.comment_id), None)
 
 
 def _hide(action: Action, client: InstagramClient) -> dict[str, Any]:
-    return client.comment_hide(comment_id=action.payload["comment_id"], hide=True)
+    return client.comment_hide(comment_id=ModerationPayload.of(action).comment_id, hide=True)
 
 
 def _unhide(action: Action, client: InstagramClient) -> dict[str, Any]:
-    return client.comment_hide(comment_id=action.payload["comment_id"], hide=False)
+    return client.comment_hide(comment_id=ModerationPayload.of(action).comment_id, hide=False)
 
 
 def _hidden_state_reconcile(hidden: bool) -> Any:
     def reconcile(action: Action, client: InstagramClient) -> Reconciliation:
-        seen = _comment_seen(action, client)
+        seen = _comment_seen(ModerationPayload.of(action), client)
         if seen is not None and "hidden" in seen and bool(seen["hidden"]) is hidden:
             return Reconciliation(True, {"success": True, "reconciled": True})
         return Reconciliation(False, {})
@@ -76,19 +100,54 @@ def _hidden_state_reconcile(hidden: bool) -> Any:
 
 
 def _delete(action: Action, client: InstagramClient) -> dict[str, Any]:
-    return client.comment_delete(comment_id=action.payload["comment_id"])
+    return client.comment_delete(comment_id=ModerationPayload.of(action).comment_id)
 
 
 def _delete_reconcile(action: Action, client: InstagramClient) -> Reconciliation:
-    if not (action.payload.get("parent_id") or action.payload.get("media_id")):
+    payload = ModerationPayload.of(action)
+    if not (payload.parent_id or payload.media_id):
         return Reconciliation(False, {})
-    if _comment_seen(action, client) is None:
+    if _comment_seen(payload, client) is None:
         return Reconciliation(True, {"success": True, "reconciled": True})
     return Reconciliation(False, {})
 
 
-def executors_register() -> None:
-    executor_register(ActionType.PRIVATE_REPLY, run=_private_reply, reconcile=_private_reply_reconcile)
-    executor_register(ActionType.HIDE_COMMENT, run=_hide, reconcile=_hidden_state_reconcile(True))
-    executor_register(ActionType.UNHIDE_COMMENT, run=_unhide, reconcile=_hidden_state_reconcile(False))
-    executor_register(ActionType.DELETE_COMMENT, run=_delete, reconcile=_delete_reconcile)
+def _moderation(action_type: str, run: Any, reconcile: Any) -> ActionSpec[ModerationPayload]:
+    return ActionSpec(
+        action_type=action_type,
+        payload=ModerationPayload,
+        run=run,
+        reconcile=reconcile,
+        capability="moderation",
+        policy_key=None,
+        content=True,
+        limits=(),
+    )
+
+
+ACTION_SPECS: tuple[ActionSpec[Any], ...] = (
+    ActionSpec(
+        action_type=ActionType.COMMENT_REPLY,
+        payload=CommentReplyPayload,
+        run=_comment_reply,
+        reconcile=_comment_reply_reconcile,
+        capability="comment_reply",
+        policy_key=("comment_reply", "comment_replies"),
+        content=True,
+        limits=(),
+    ),
+    ActionSpec(
+        action_type=ActionType.PRIVATE_REPLY,
+        payload=PrivateReplyPayload,
+        run=_private_reply,
+        reconcile=_private_reply_reconcile,
+        capability="private_reply",
+        policy_key=("private_reply", "private_replies"),
+        content=True,
+        # Sent with the Send API, and counted by Meta's own private replies limit.
+        limits=(LimitUse(SEND_API), LimitUse(SEND_API_AUDIO_VIDEO), LimitUse(PRIVATE_REPLIES)),
+    ),
+    _moderation(ActionType.HIDE_COMMENT, _hide, _hidden_state_reconcile(True)),
+    _moderation(ActionType.UNHIDE_COMMENT, _unhide, _hidden_state_reconcile(False)),
+    _moderation(ActionType.DELETE_COMMENT, _delete, _delete_reconcile),
+)

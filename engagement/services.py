@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -13,10 +12,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramAccount, User
-from accounts.services import account_access_token
 from actions.models import Action, ActionType
 from actions.services import action_plan
-from engagement.analysis import language_of, sentiment_of
 from engagement.matching import trigger_match
 from engagement.models import (
     COMMENT_RULES_MAX,
@@ -30,12 +27,14 @@ from engagement.models import (
     RuleScope,
 )
 from engagement.spam import spam_reason
-from instagram.client import InstagramClient
+from instaforge.text import language_of, person_values, sentiment_score, template_render
 from instagram.errors import GraphAPIError
 from instagram.events import HandlerResult
 from instagram.models import InboundEvent, InboundEventState
 from instagram.parsing import CommentEvent, MentionEvent, event_parse
 from integrations.services import crm_event_send
+from messaging.models import Conversation  # the inbox knows a commenter's name; read only
+from safety.graph import graph_client
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def account_media_fetch(*, account: InstagramAccount, max_items: int = 50) -> li
     key = f"engagement:media:{account.pk}"
     media = cache.get(key)
     if media is None:
-        client = InstagramClient(access_token=account_access_token(account=account), max_retries=0)
+        client = graph_client(account=account, max_retries=0)
         media = client.media_list(fields="id,caption,media_type,permalink,timestamp", max_items=max_items)
         cache.set(key, media, MEDIA_CACHE_SECONDS)
     return list(media)
@@ -98,7 +97,7 @@ def comment_rule_active_set(*, rule: CommentRule, active: bool) -> CommentRule:
 
 def comment_settings_of(*, account: InstagramAccount) -> CommentSettings:
     """The account's settings; the defaults (unsaved) when it has none yet."""
-    settings = CommentSettings.all_workspaces.filter(account=account).first()
+    settings = CommentSettings.objects.filter(account=account).first()
     return settings or CommentSettings(account=account, workspace_id=account.workspace_id)
 
 
@@ -122,7 +121,7 @@ def _in_scope(rule: CommentRule, comment: Comment) -> bool:
         if not comment.media_id or comment.is_mention or comment.media_id in rule.known_media_ids:
             return False
         # The first comment on a post that did not exist when the rule was saved binds the rule to it.
-        CommentRule.all_workspaces.filter(pk=rule.pk, next_media_id="").update(next_media_id=comment.media_id)
+        CommentRule.objects.filter(pk=rule.pk, next_media_id="").update(next_media_id=comment.media_id)
         rule.refresh_from_db(fields=["next_media_id"])
         return comment.media_id == rule.next_media_id
     return True
@@ -138,7 +137,7 @@ def _passes_filters(rule: CommentRule, comment: Comment) -> bool:
     if languages and comment.language.split("-")[0] not in {code.split("-")[0] for code in languages}:
         return False
     if rule.once_per_commenter and comment.from_id:
-        earlier = CommentRuleHit.all_workspaces.filter(rule=rule, media_id=comment.media_id, from_id=comment.from_id)
+        earlier = CommentRuleHit.objects.filter(rule=rule, media_id=comment.media_id, from_id=comment.from_id)
         if earlier.exclude(comment=comment).exists():
             return False
     return True
@@ -146,7 +145,7 @@ def _passes_filters(rule: CommentRule, comment: Comment) -> bool:
 
 def _active_rules(account: InstagramAccount) -> list[CommentRule]:
     """The rules a comment is matched against: bounded, like each rule's trigger (``engagement.matching``)."""
-    rules = CommentRule.all_workspaces.filter(account=account, is_active=True).order_by("priority", "id")
+    rules = CommentRule.objects.filter(account=account, is_active=True).order_by("priority", "id")
     return list(rules[:COMMENT_RULES_MAX])
 
 
@@ -175,57 +174,44 @@ def comment_rules_match(
     return matches
 
 
-def comment_rule_match(*, account: InstagramAccount, text: str) -> CommentRule | None:
-    """The first active rule of the account that a plain comment with ``text`` would match (for previews)."""
-    comment = Comment(account=account, text=text, sentiment=sentiment_of(text), language=language_of(text))
-    found = comment_rules_match(account=account, comment=comment)
-    return found[0][0] if found else None
-
-
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def _first_name(account: InstagramAccount, comment: Comment) -> str:
-    from messaging.models import Conversation
-
+def _inbox_name(account: InstagramAccount, comment: Comment) -> str:
+    """The name the commenter gave Instagram, when they have written to the account (the inbox knows it)."""
     if not comment.from_username:
         return ""
     name = (
-        Conversation.all_workspaces.filter(account=account, participant_username=comment.from_username)
+        Conversation.objects.filter(account=account, participant_username=comment.from_username)
         .exclude(participant_name="")
         .values_list("participant_name", flat=True)
         .first()
     )
-    return name.split()[0] if name else ""
+    return name or ""
 
 
-def template_render(*, template: str, account: InstagramAccount, comment: Comment, keyword: str) -> str:
-    """Fill ``{username}``, ``{first_name}``, ``{keyword}`` and ``{post_caption}`` (empty when unknown)."""
-    values = {
-        "{username}": f"@{comment.from_username}" if comment.from_username else "",
-        "{keyword}": keyword,
-    }
-    if "{first_name}" in template:
-        values["{first_name}"] = _first_name(account, comment)
+def comment_template_render(*, template: str, account: InstagramAccount, comment: Comment, keyword: str) -> str:
+    """A reply to ``comment``: a person's placeholders (``instaforge.text``), ``{keyword}`` and ``{post_caption}``.
+
+    A placeholder whose value is unknown is left out (``template_render``).
+    """
+    name_used = "{name}" in template or "{first_name}" in template
+    values = person_values(username=comment.from_username, name=_inbox_name(account, comment) if name_used else "")
+    values["keyword"] = keyword
     if "{post_caption}" in template:
-        values["{post_caption}"] = _post_caption(account, comment.media_id)
-    text = template
-    for variable, value in values.items():
-        text = text.replace(variable, value)
-    # A variable that is unknown leaves no double space or dangling " ," behind.
-    text = re.sub(r" {2,}", " ", text).replace(" ,", ",")
-    return re.sub(r",\s*(?=[!?.]|$)", "", text).strip()
+        values["post_caption"] = _post_caption(account, comment.media_id)
+    return template_render(template, values=values)
 
 
 def _next_rotation(rule: CommentRule) -> int:
     """A counter per rule: consecutive comments get consecutive variations, so none repeats back to back."""
-    CommentRule.all_workspaces.filter(pk=rule.pk).update(rotation=F("rotation") + 1)
-    return int(CommentRule.all_workspaces.filter(pk=rule.pk).values_list("rotation", flat=True).get()) - 1
+    CommentRule.objects.filter(pk=rule.pk).update(rotation=F("rotation") + 1)
+    return int(CommentRule.objects.filter(pk=rule.pk).values_list("rotation", flat=True).get()) - 1
 
 
 def reply_render(*, rule: CommentRule, comment: Comment, keyword: str = "", rotation: int = 0) -> str:
     templates = rule.template_list
-    return template_render(
+    return comment_template_render(
         template=templates[rotation % len(templates)], account=comment.account, comment=comment, keyword=keyword
     )
 
@@ -265,7 +251,7 @@ def mention_ingest(
     assert event.comment_id is not None
     text = ""
     try:
-        client = InstagramClient(access_token=account_access_token(account=account))
+        client = graph_client(account=account)
         text = str(client.mentioned_comment(comment_id=event.comment_id).get("text") or "")
     except GraphAPIError as exc:
         logger.warning("Could not read mentioned comment %s: %s", event.comment_id, exc)
@@ -289,20 +275,20 @@ def _comment_store_and_apply(
     with transaction.atomic():
         try:
             with transaction.atomic():
-                comment, created = Comment.all_workspaces.get_or_create(
+                comment, created = Comment.objects.get_or_create(
                     account=account,
                     ig_comment_id=comment_id,
                     defaults={
                         **defaults,
                         "workspace_id": account.workspace_id,
-                        "sentiment": sentiment_of(text),
+                        "sentiment": sentiment_score(text=text),
                         # Detected only when a rule of the account filters on language (costlier than sentiment).
-                        "language": language_of(text) if any(rule.languages for rule in rules) else "",
+                        "language": language_of(text=text) if any(rule.languages for rule in rules) else "",
                         "inbound_event": inbound_event,
                     },
                 )
         except IntegrityError:
-            comment, created = Comment.all_workspaces.get(account=account, ig_comment_id=comment_id), False
+            comment, created = Comment.objects.get(account=account, ig_comment_id=comment_id), False
         if not created and comment.outcome:
             return comment  # a redelivery: its actions are planned already
         comment.account = account
@@ -320,7 +306,7 @@ def comment_rules_apply(
     # A spam comment is hidden and no rule answers it: a reply or a DM to a spammer only rewards the spam.
     matches = [] if spam else comment_rules_match(account=account, comment=comment, rules=rules, settings=settings)
     for rule, matched in matches:
-        CommentRuleHit.all_workspaces.get_or_create(
+        CommentRuleHit.objects.get_or_create(
             comment=comment,
             rule=rule,
             defaults={
@@ -389,10 +375,10 @@ def _rule_actions_plan(*, account: InstagramAccount, comment: Comment, rule: Com
     own = comment.from_id == account.ig_user_id
     if rule.private_template_list and comment.from_id and not own and _private_reply_allowed(comment):
         templates = rule.private_template_list
-        message = template_render(
+        message = comment_template_render(
             template=templates[rotation % len(templates)], account=account, comment=comment, keyword=matched
         )
-        earlier_to_commenter = Action.all_workspaces.filter(
+        earlier_to_commenter = Action.objects.filter(
             account=account, action_type=ActionType.PRIVATE_REPLY, payload__recipient_id=comment.from_id
         ).exists()
         _action, created = action_plan(
@@ -455,7 +441,7 @@ def _moderation_plan(
 def comment_flag(*, comment: Comment, reason: str) -> Comment:
     """Put a comment on the workspace's review list (once) and tell the CRM (``comment_flagged``)."""
     flagged = (
-        Comment.all_workspaces.filter(pk=comment.pk)
+        Comment.objects.filter(pk=comment.pk)
         .exclude(review_state=ReviewState.FLAGGED)
         .update(review_state=ReviewState.FLAGGED, flagged_at=timezone.now(), reviewed_by=None)
     )
@@ -491,9 +477,7 @@ def comment_review(*, comment: Comment, decision: str, user: User) -> Action | N
     action = None
     if decision in action_types:
         action_type = action_types[decision]
-        earlier = Action.all_workspaces.filter(
-            account=comment.account, source_kind="comment", source_id=str(comment.pk)
-        )
+        earlier = Action.objects.filter(account=comment.account, source_kind="comment", source_id=str(comment.pk))
         action, _ = action_plan(
             account=comment.account,
             action_type=action_type,
@@ -507,7 +491,7 @@ def comment_review(*, comment: Comment, decision: str, user: User) -> Action | N
             source_kind="comment",
             source_id=str(comment.pk),
         )
-    Comment.all_workspaces.filter(pk=comment.pk).update(review_state=ReviewState.RESOLVED, reviewed_by=user)
+    Comment.objects.filter(pk=comment.pk).update(review_state=ReviewState.RESOLVED, reviewed_by=user)
     comment.refresh_from_db(fields=["review_state", "reviewed_by"])
     return action
 

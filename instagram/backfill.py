@@ -19,11 +19,10 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.lifecycle import ACTING_STATES
 from accounts.models import InstagramAccount
-from accounts.services import account_access_token
-from instagram.client import InstagramClient
 from instagram.models import InboundEvent
 from instagram.parsing import dedupe_key_for
 from instagram.services import ParsedChange, StoreSummary, webhook_store
+from safety.graph import graph_client
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ def account_backfill(*, account_id: int, now: datetime | None = None) -> StoreSu
     """Store what one account's recent comments and conversations hold that no webhook brought."""
     now = now or timezone.now()
     account = InstagramAccount.all_workspaces.get(pk=account_id)
-    client = InstagramClient(access_token=account_access_token(account=account))
+    client = graph_client(account=account)
     changes: list[ParsedChange] = []
     for media in client.media_list(max_items=RECENT_MEDIA, page_size=RECENT_MEDIA):
         for comment in client.comments_list(media_id=str(media["id"]), max_items=COMMENTS_PER_MEDIA):

@@ -239,6 +239,10 @@ ATTACHMENT_TYPES = frozenset({"image", "video", "audio"})
 DEFAULT_MAX_ITEMS = 10_000
 
 UsageCallback = Callable[[dict[str, Any]], None]
+# Called before each request to one of Meta's APIs with a rate limit of its own, with the API's name.
+CallCallback = Callable[[str], None]
+# The Conversations API (conversations, a conversation's messages, a message): 2 calls/s per account.
+CONVERSATIONS_API = "conversations"
 
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -306,13 +310,24 @@ class InstagramClient:
 
     ``on_usage`` is called after every answer (success or error) with the
     parsed usage headers (see ``parse_usage_headers``); an exception it raises
-    is logged and never breaks the call.
+    is logged and never breaks the call. ``before_call`` is called before each
+    request (each page, each retry) to an API with a limit of its own
+    (``CONVERSATIONS_API``) with its name: it may wait, or raise to stop the call.
+    Clients for an account are built by ``safety.graph.graph_client``, which sets both.
     """
 
-    def __init__(self, *, access_token: str = "", max_retries: int = 2, on_usage: UsageCallback | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        access_token: str = "",
+        max_retries: int = 2,
+        on_usage: UsageCallback | None = None,
+        before_call: CallCallback | None = None,
+    ) -> None:
         self.access_token = access_token
         self.max_retries = max_retries
         self.on_usage = on_usage
+        self.before_call = before_call
         self.last_usage: dict[str, Any] = {}
 
     # --- plumbing -------------------------------------------------------
@@ -381,9 +396,12 @@ class InstagramClient:
         data: dict[str, Any] | None = None,
         json_body: dict[str, Any] | None = None,
         is_write: bool = False,
+        api: str = "",
     ) -> GraphResponse:
         attempt = 0
         while True:
+            if api and self.before_call is not None:
+                self.before_call(api)
             try:
                 return self._send(method, url, params=params, data=data, json_body=json_body, is_write=is_write)
             except OutcomeUnknownError:
@@ -400,10 +418,10 @@ class InstagramClient:
         params["access_token"] = self.access_token
         return params
 
-    def _get(self, path: str, **params: Any) -> dict[str, Any]:
-        return self._call("GET", self._graph_url(path), params=self._params(params)).data
+    def _get(self, path: str, /, api: str = "", **params: Any) -> dict[str, Any]:
+        return self._call("GET", self._graph_url(path), params=self._params(params), api=api).data
 
-    def _paged(self, path: str, *, params: dict[str, Any], max_items: int) -> Iterator[dict[str, Any]]:
+    def _paged(self, path: str, *, params: dict[str, Any], max_items: int, api: str = "") -> Iterator[dict[str, Any]]:
         """Every item of a cursor-paged edge, page after page, at most ``max_items``.
 
         Graph pages carry ``paging.cursors.after`` and, unless it is the last
@@ -416,7 +434,7 @@ class InstagramClient:
         query: dict[str, Any] | None = self._params(params)
         seen = 0
         while True:
-            body = self._call("GET", url, params=query).data
+            body = self._call("GET", url, params=query, api=api).data
             for item in body.get("data", []):
                 if seen >= max_items:
                     return
@@ -714,7 +732,7 @@ class InstagramClient:
         https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/conversations-api
         """
         params = {"platform": "instagram", "user_id": user_id, "fields": "id,updated_time"}
-        return self._paged("me/conversations", params=params, max_items=max_items)
+        return self._paged("me/conversations", params=params, max_items=max_items, api=CONVERSATIONS_API)
 
     def conversations_list(
         self, *, user_id: str | None = None, max_items: int = DEFAULT_MAX_ITEMS
@@ -726,12 +744,12 @@ class InstagramClient:
 
         The Conversations API returns details for the 20 most recent messages only.
         """
-        body = self._get(conversation_id, fields="messages")
+        body = self._get(conversation_id, api=CONVERSATIONS_API, fields="messages")
         return list((body.get("messages") or {}).get("data", []))
 
     def message_get(self, *, message_id: str, fields: str = MESSAGE_FIELDS) -> dict[str, Any]:
         """``GET /{message-id}?fields=id,created_time,from,to,message``."""
-        return self._get(message_id, fields=fields)
+        return self._get(message_id, api=CONVERSATIONS_API, fields=fields)
 
     def user_profile(self, *, igsid: str, fields: str = USER_PROFILE_FIELDS) -> dict[str, Any]:
         """``GET /{IGSID}?fields=...``: a messaging user's profile (needs their consent: they messaged first)."""

@@ -6,11 +6,12 @@ class MessagingConfig(AppConfig):
     verbose_name = "Direct messages"
 
     def ready(self) -> None:
+        from actions.specs import action_specs_register
         from instagram.events import register_handler
-        from messaging.ice_breakers import ice_breakers_executor_register
+        from messaging.executors import ACTION_SPECS
         from messaging.services import messaging_event_handle
 
-        ice_breakers_executor_register()
+        action_specs_register(ACTION_SPECS)
 
         # Messaging items are stored under "messaging" (one handler routes them by kind); the App
         # Dashboard's test notifications arrive as "messages" changes and parse the same way.

@@ -3,24 +3,23 @@
 Saving plans one ``messenger_profile`` action (``POST /me/messenger_profile``, or
 ``DELETE`` when no question is left). Only the newest revision is ever sent: an
 older action still waiting, or one whose outcome was unknown, steps aside, so a
-reconciliation can never put old questions back over new ones.
+reconciliation can never put old questions back over new ones (the action type's
+spec, run and reconciler: ``messaging.executors``).
 https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/messaging-api/ice-breakers
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import InstagramAccount, User
-from actions.executor import Reconciliation, executor_register
 from actions.models import Action, ActionType
 from actions.services import action_plan
-from instagram.client import MAX_ICE_BREAKERS, InstagramClient
+from instagram.client import MAX_ICE_BREAKERS
 from messaging.models import IceBreakerSet
 
 PAYLOAD_PREFIX = "ICEBREAKER_"
@@ -103,38 +102,3 @@ def ice_breakers_statuses(*, accounts: list[InstagramAccount]) -> dict[int, IceB
 
 def ice_breakers_status(*, account: InstagramAccount) -> IceBreakersStatus:
     return ice_breakers_statuses(accounts=[account])[account.pk]
-
-
-def _superseded(action: Action) -> bool:
-    revision = (
-        IceBreakerSet.all_workspaces.filter(account_id=action.account_id).values_list("revision", flat=True).first()
-    )
-    return revision is not None and int(action.payload.get("revision", 0)) < revision
-
-
-def _run(action: Action, client: InstagramClient) -> dict[str, Any]:
-    if _superseded(action):
-        return {"skipped": "a newer version of the ice breakers was saved; that one is sent instead"}
-    questions = action.payload.get("ice_breakers") or []
-    answer = client.ice_breakers_set(questions=questions) if questions else client.ice_breakers_delete()
-    return {**answer, "ice_breakers": len(questions)}
-
-
-def _reconcile(action: Action, client: InstagramClient) -> Reconciliation:
-    """Instagram shows what it holds: the update happened if its default questions are ours."""
-    if _superseded(action):
-        return Reconciliation(True, {"skipped": "superseded by a newer version", "reconciled": True})
-    live: list[dict[str, Any]] = []
-    for entry in client.ice_breakers_get():
-        if entry.get("locale") == "default":
-            live = [
-                {"question": item.get("question"), "payload": item.get("payload")}
-                for item in entry.get("call_to_actions") or []
-            ]
-    if live == (action.payload.get("ice_breakers") or []):
-        return Reconciliation(True, {"reconciled": True, "ice_breakers": len(live)})
-    return Reconciliation(False, {})
-
-
-def ice_breakers_executor_register() -> None:
-    executor_register(ActionType.MESSENGER_PROFILE, run=_run, reconcile=_reconcile)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import InstagramAccount, Membership, User
-from accounts.services import account_access_token
 from accounts.vault import TokenDecryptionError
 from actions.models import Action, ActionState, ActionType
 from actions.services import action_plan
@@ -24,7 +23,7 @@ from instaforge.tasks import enqueue_with_commit
 from instagram.client import InstagramClient
 from instagram.errors import GraphAPIError
 from instagram.events import HandlerResult
-from instagram.limits import message_text_error
+from instagram.limits import HUMAN_AGENT_WINDOW, STANDARD_WINDOW, message_text_error
 from instagram.models import InboundEvent, InboundEventState
 from instagram.parsing import (
     Attachment,
@@ -36,15 +35,12 @@ from instagram.parsing import (
     SeenEvent,
     event_parse,
 )
+from messaging.automation import Inbound, message_automate
 from messaging.models import Conversation, ConversationState, Message, MessageDirection, Note
-from safety.services import usage_observe
+from safety.graph import graph_client
 
 logger = logging.getLogger(__name__)
 
-# Meta's Send API: a normal message within 24 hours of the person's last message; a person
-# (never automation) may answer up to 7 days after it with the HUMAN_AGENT tag.
-STANDARD_WINDOW = timedelta(hours=24)
-HUMAN_AGENT_WINDOW = timedelta(days=7)
 # Instagram text messages are at most 1,000 characters.
 PREVIEW_LENGTH = 200
 DELETED_PREVIEW = "(message deleted)"
@@ -137,8 +133,6 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
     if isinstance(parsed, MessageEvent):
         message, outcome = message_ingest(account=event.account, event=parsed, inbound_event=event)
         if message is not None and message.direction == MessageDirection.INBOUND and not message.is_deleted:
-            from messaging.automation import Inbound, message_automate
-
             story_reply = parsed.reply_to is not None and parsed.reply_to.is_story
             inbound = Inbound(quick_reply_payload=parsed.quick_reply_payload, story_reply=story_reply)
             automated = message_automate(message_id=message.pk, inbound=inbound)
@@ -415,11 +409,7 @@ def note_add(*, conversation: Conversation, author: User, text: str) -> Note:
 
 def _reading_client(account: InstagramAccount) -> InstagramClient:
     """A client whose answers' usage headers reach the safety engine; no retries (best effort)."""
-
-    def observe(usage: dict[str, Any]) -> None:
-        usage_observe(account_id=account.pk, usage=usage)
-
-    return InstagramClient(access_token=account_access_token(account=account), max_retries=0, on_usage=observe)
+    return graph_client(account=account, max_retries=0)
 
 
 def conversation_profile_refresh(*, conversation_id: int) -> str:

@@ -6,6 +6,7 @@ class PublishingConfig(AppConfig):
     verbose_name = "Scheduled publishing"
 
     def ready(self) -> None:
-        from publishing.pipeline import executors_register
+        from actions.specs import action_specs_register
+        from publishing.executors import ACTION_SPECS
 
-        executors_register()
+        action_specs_register(ACTION_SPECS)

@@ -15,11 +15,16 @@ the next check with a growing delay and returns.
   this account's publishes in flight), then the intent, then ``media_publish``.
   An unknown outcome is reconciled by the container's status and the
   account's recent media before anything is sent again.
+
+A prepare step declares in its payload how many media containers it will
+create (``containers``) and reports in its result how many it did: the gate
+counts them toward Meta's 400 containers a day (``publishing.executors``).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,9 +33,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import InstagramAccount
-from actions.executor import Reconciliation, executor_register
 from actions.models import Action, ActionType
 from actions.services import action_plan
+from actions.specs import ActionPayload, Reconciliation
 from instaforge.redaction import secrets_redact
 from instagram.client import InstagramClient
 from instagram.errors import GraphAPIError, NotSentError, OutcomeUnknownError, PublishingLimitError, TransientError
@@ -55,13 +60,34 @@ RECONCILE_SLACK = timedelta(minutes=5)
 MEDIA_TYPE_FOR = {PostKind.REEL: "REELS", PostKind.STORY: "STORIES", PostKind.CAROUSEL: "CAROUSEL"}
 
 
+@dataclass(frozen=True)
+class PublishPayload(ActionPayload):
+    """One step of a post's publishing (``publishing.services.step_plan``)."""
+
+    post_id: int | None = None
+    step: str | None = None  # prepare, check or publish
+    schedule_version: int | None = None  # the post's, when planned: a step of an older schedule stops
+    generation: int | None = None  # the post's containers' generation, likewise
+    sequence: int = 0  # the how-many-th try of this step (checks, deferrals)
+    containers: int = 0  # a prepare step: the media containers it will create
+
+
+@dataclass(frozen=True)
+class FirstCommentPayload(ActionPayload):
+    media_id: str
+    message: str
+    post_id: int | None = None
+
+
 def _post_for(action: Action) -> ScheduledPost | None:
     """The post, when this step still belongs to its current schedule and generation."""
-    payload = action.payload
-    post = ScheduledPost.all_workspaces.select_related("account").filter(pk=payload.get("post_id")).first()
+    payload = PublishPayload.of(action)
+    if payload.post_id is None:
+        return None
+    post = ScheduledPost.all_workspaces.select_related("account").filter(pk=payload.post_id).first()
     if post is None or post.state not in {PostState.SCHEDULED, PostState.PUBLISHING}:
         return None
-    if post.schedule_version != payload.get("schedule_version") or post.generation != payload.get("generation"):
+    if post.schedule_version != payload.schedule_version or post.generation != payload.generation:
         return None
     return post
 
@@ -87,7 +113,7 @@ def _fail(post: ScheduledPost, reason: str, action: Action | None = None) -> Non
 
 
 def _defer(post: ScheduledPost, action: Action, *, step: str, until: datetime, reason: str) -> dict[str, Any]:
-    sequence = int(action.payload.get("sequence", 0)) + 1
+    sequence = int(PublishPayload.of(action).sequence) + 1
     step_plan(post=post, step=step, due_at=until, sequence=sequence)
     _update(post, state_reason=f"Deferred until {until:%Y-%m-%d %H:%M} UTC: {reason}"[:500])
     post_event_record(
@@ -234,7 +260,7 @@ def _prepare(post: ScheduledPost, action: Action, client: InstagramClient) -> di
     post_event_record(post=post, kind=PostEvent.Kind.CONTAINER, message=message, action=action)
     has_video = any(item.media_type == MediaType.VIDEO for item in items)
     step_plan(post=post, step="check", due_at=now + (CHECK_FIRST_DELAY if has_video else timedelta(0)))
-    return {"post_id": post.pk, "container_id": container_id, "children": children}
+    return {"post_id": post.pk, "container_id": container_id, "children": children, "containers": len(children) + 1}
 
 
 # --- check --------------------------------------------------------------------------------------
@@ -250,7 +276,7 @@ def _check(post: ScheduledPost, action: Action, client: InstagramClient) -> dict
         return _reprepare(post, action, "the container is (nearly) 24 hours old")
     status = client.media_container_status(container_id=post.container_id)
     code = str(status.get("status_code") or "")
-    sequence = int(action.payload.get("sequence", 0))
+    sequence = int(PublishPayload.of(action).sequence)
     if code == "FINISHED":
         post_event_record(
             post=post, kind=PostEvent.Kind.STATUS, message="Container FINISHED: publishing", action=action
@@ -373,12 +399,21 @@ STEPS = {"prepare": _prepare, "check": _check, "publish": _publish}
 
 
 def publish_run(action: Action, client: InstagramClient) -> dict[str, Any]:
+    """Run the step; a prepare step's result says how many media containers it created (0 unless it did)."""
+    payload = PublishPayload.of(action)
+    result = _publish_step_run(action, payload, client)
+    if payload.step == "prepare":
+        result.setdefault("containers", 0)
+    return result
+
+
+def _publish_step_run(action: Action, payload: PublishPayload, client: InstagramClient) -> dict[str, Any]:
     post = _post_for(action)
     if post is None:
         return {"skipped": "the post was rescheduled, re-prepared or finished meanwhile"}
-    step = STEPS.get(str(action.payload.get("step")))
+    step = STEPS.get(str(payload.step))
     if step is None:
-        return {"skipped": f"unknown step {action.payload.get('step')!r}"}
+        return {"skipped": f"unknown step {payload.step!r}"}
     try:
         return step(post, action, client)
     except PostChanged:
@@ -392,7 +427,7 @@ def publish_reconcile(action: Action, client: InstagramClient) -> Reconciliation
     expires on its own); a check is a read.
     """
     post = _post_for(action)
-    if post is None or action.payload.get("step") != "publish":
+    if post is None or PublishPayload.of(action).step != "publish":
         return Reconciliation(False, {})
     try:
         code = str(client.media_container_status(container_id=post.container_id).get("status_code") or "")
@@ -416,13 +451,15 @@ def publish_reconcile(action: Action, client: InstagramClient) -> Reconciliation
 
 
 def first_comment_run(action: Action, client: InstagramClient) -> dict[str, Any]:
-    result = client.media_comment_create(media_id=action.payload["media_id"], message=action.payload["message"])
+    payload = FirstCommentPayload.of(action)
+    result = client.media_comment_create(media_id=payload.media_id, message=payload.message)
     _first_comment_done(action, str(result.get("id") or ""))
     return result
 
 
 def _first_comment_done(action: Action, comment_id: str) -> None:
-    post = ScheduledPost.all_workspaces.filter(pk=action.payload.get("post_id")).first()
+    post_id = FirstCommentPayload.of(action).post_id
+    post = ScheduledPost.all_workspaces.filter(pk=post_id).first() if post_id is not None else None
     if post is not None:
         _update(post, first_comment_id=comment_id)
         post_event_record(
@@ -431,15 +468,11 @@ def _first_comment_done(action: Action, comment_id: str) -> None:
 
 
 def first_comment_reconcile(action: Action, client: InstagramClient) -> Reconciliation:
+    payload = FirstCommentPayload.of(action)
     account_id = action.account.ig_user_id
-    for comment in client.comments_list(media_id=action.payload["media_id"], fields="id,text,from,timestamp"):
+    for comment in client.comments_list(media_id=payload.media_id, fields="id,text,from,timestamp"):
         author = str((comment.get("from") or {}).get("id", account_id))
-        if comment.get("text") == action.payload["message"] and author == account_id:
+        if comment.get("text") == payload.message and author == account_id:
             _first_comment_done(action, str(comment.get("id")))
             return Reconciliation(True, {"id": comment.get("id"), "reconciled": True})
     return Reconciliation(False, {})
-
-
-def executors_register() -> None:
-    executor_register(ActionType.PUBLISH, run=publish_run, reconcile=publish_reconcile)
-    executor_register(ActionType.FIRST_COMMENT, run=first_comment_run, reconcile=first_comment_reconcile)

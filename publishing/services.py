@@ -350,19 +350,30 @@ def _cancel_planned_steps(post: ScheduledPost, reason: str) -> None:
     ).update(state=ActionState.DENIED, last_reason=reason[:500], finished_at=timezone.now(), lease_until=None)
 
 
+def post_containers_count(*, post: ScheduledPost) -> int:
+    """The media containers preparing ``post`` creates: one per item and the parent for a carousel, else one."""
+    return post.media.count() + 1 if post.kind == PostKind.CAROUSEL else 1
+
+
 def step_plan(*, post: ScheduledPost, step: str, due_at: datetime, sequence: int = 0) -> Action:
-    """Plan one publishing step of the post's current schedule and generation (idempotent per step)."""
+    """Plan one publishing step of the post's current schedule and generation (idempotent per step).
+
+    A prepare step carries the number of media containers it will create, for Meta's container limit.
+    """
+    payload: dict[str, Any] = {
+        "post_id": post.pk,
+        "step": step,
+        "schedule_version": post.schedule_version,
+        "generation": post.generation,
+        "sequence": sequence,
+    }
+    if step == "prepare":
+        payload["containers"] = post_containers_count(post=post)
     action, _ = action_plan(
         account=post.account,
         action_type=ActionType.PUBLISH,
         idempotency_key=f"post:{post.pk}:v{post.schedule_version}:g{post.generation}:{step}:{sequence}",
-        payload={
-            "post_id": post.pk,
-            "step": step,
-            "schedule_version": post.schedule_version,
-            "generation": post.generation,
-            "sequence": sequence,
-        },
+        payload=payload,
         due_at=due_at,
         source_kind="post",
         source_id=str(post.pk),

@@ -2,7 +2,8 @@
 
 A ``Tally`` says which of an account's recent actions to count (or whose
 latest start to find): since when, of which action types, with which text
-fingerprint, to which person, audio or video only. The gate, the per-person
+fingerprint, to which person, audio or video only; and whether to count
+actions or units of them (``units``: the media containers of publishing steps). The gate, the per-person
 cooldowns and the pattern detector each describe theirs; ``ledger_tallies``
 reads every tally of every action of a dispatcher's round in one
 ``UNION ALL`` statement (one branch per action: a plain aggregate over that
@@ -42,6 +43,9 @@ class Tally:
     counterpart: str = ""  # only answers to this person (``Action.counterpart_id``)
     audio_video: bool = False  # only messages with an audio or video attachment
     latest: bool = False
+    # Sum this integer of each action (its result's, else its payload's, else 0: ``actions.specs.LimitUse``)
+    # instead of counting actions.
+    units: str = ""
 
     def condition(self) -> Q:
         """The rows this tally reads, for the ORM."""
@@ -81,12 +85,28 @@ class Tally:
             params.extend(sorted(AUDIO_VIDEO))
         return " AND ".join(terms) or "1 = 1"
 
+    def _aggregate_sql(self, params: list[Any]) -> str:
+        """The count (or the sum of units, or the latest start) over the rows of this tally, in SQL."""
+        if self.latest:
+            return f"MAX(CASE WHEN {self._sql(params)} THEN started_at END)"
+        if not self.units:
+            return f"COUNT(CASE WHEN {self._sql(params)} THEN 1 END)"
+        condition = self._sql(params)
+        path = _JSON_KEY[connection.vendor](self.units)
+        params += [path, path]
+        units = f"COALESCE(CAST({_JSON_TEXT[connection.vendor].format('result')} AS INTEGER), "
+        units += f"CAST({_JSON_TEXT[connection.vendor].format('payload')} AS INTEGER), 0)"
+        return f"COALESCE(SUM(CASE WHEN {condition} THEN {units} END), 0)"
+
 
 # The attachment type of a message payload, as text, in each database's JSON syntax.
 _ATTACHMENT_TYPE = {
     "postgresql": "(payload -> 'message' -> 'attachment' ->> 'type')",
     "sqlite": "json_extract(payload, '$.message.attachment.type')",
 }
+# A top-level key of a JSON column (the key a parameter), and the parameter for a key.
+_JSON_TEXT = {"postgresql": "({} ->> %s)", "sqlite": "json_extract({}, %s)"}
+_JSON_KEY = {"postgresql": lambda key: key, "sqlite": lambda key: f'$."{key}"'}
 
 
 @dataclass(frozen=True)
@@ -116,11 +136,8 @@ def ledger_tallies(reads: Sequence[LedgerRead]) -> list[dict[str, Any]]:
     branches = []
     for index, read in enumerate(reads):
         columns = [str(index)]
-        for names, width, aggregate, padding in (
-            (counted[index], count_width, "COUNT(CASE WHEN {} THEN 1 END)", "0"),
-            (latest[index], latest_width, "MAX(CASE WHEN {} THEN started_at END)", no_time),
-        ):
-            columns += [aggregate.format(read.tallies[name]._sql(params)) for name in names]
+        for names, width, padding in ((counted[index], count_width, "0"), (latest[index], latest_width, no_time)):
+            columns += [read.tallies[name]._aggregate_sql(params) for name in names]
             columns += [padding] * (width - len(names))
         # The table's name and the columns come from this module; every value is a parameter.
         where = "account_id = %s AND id <> %s AND started_at >= %s"

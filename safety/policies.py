@@ -20,13 +20,27 @@ import yaml
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-# How each action type is named in the policy's cooldowns and hourly/daily limits.
-ACTION_POLICY_KEYS: dict[str, tuple[str, str]] = {
-    "comment_reply": ("comment_reply", "comment_replies"),
-    "private_reply": ("private_reply", "private_replies"),
-    "dm": ("dm", "dms"),
-    "media_container": ("media_container", "media_containers"),
-}
+from actions.specs import action_spec_find
+from instagram.client import CONVERSATIONS_API
+
+# The per-type names the policy knows, (cooldown key, hourly/daily limit key): an action spec names its
+# own (``ActionSpec.policy_key``: "dm" → ("dm", "dms")); stored overrides use them, so they stay.
+# "media_containers" is not an action type's: its hourly and daily limits lower Meta's media container
+# ceiling, which publishing steps consume (``MetaCeiling.policy_plural``); ``cooldowns.media_container``
+# is accepted and has no effect.
+TYPE_POLICY_KEYS: tuple[tuple[str, str], ...] = (
+    ("comment_reply", "comment_replies"),
+    ("private_reply", "private_replies"),
+    ("dm", "dms"),
+    ("media_container", "media_containers"),
+)
+
+
+def action_policy_key(action_type: str) -> tuple[str, str] | None:
+    """How the policy names ``action_type`` (its spec's ``policy_key``), or None when it has no name there."""
+    spec = action_spec_find(action_type)
+    return spec.policy_key if spec is not None else None
+
 
 # --- Meta's documented limits: hard ceilings ----------------------------------
 # Messenger API for Instagram / Instagram API with Instagram Login, per Instagram
@@ -50,29 +64,41 @@ META_MEDIA_CONTAINERS_PER_DAY = 400
 # (https://developers.facebook.com/docs/messenger-platform/reference/messenger-profile-api/greeting, "Rate Limit").
 META_MESSENGER_PROFILE_PER_10_MINUTES = 10
 
-# Action types whose call goes through the Send API (private replies and sender actions are sent with it too).
-SEND_API_ACTION_TYPES = frozenset({"dm", "private_reply", "sender_action"})
-CONVERSATIONS_API_ACTION_TYPES = frozenset({"conversation_sync"})
 AUDIO_VIDEO = frozenset({"audio", "video"})
+
+# The keys of Meta's limits, as action specs name what they consume (``actions.specs.LimitUse``).
+SEND_API = "send_api"  # DMs, private replies and sender actions are all sent with the Send API
+SEND_API_AUDIO_VIDEO = "send_api_audio_video"
+PRIVATE_REPLIES = "private_replies"
+CONVERSATIONS = "conversations_api"
+MESSENGER_PROFILE = "messenger_profile"
+MEDIA_CONTAINERS = "media_containers"
 
 
 @dataclass(frozen=True)
 class MetaCeiling:
-    """One of Meta's limits, enforced by the gate per account whatever the policy says."""
+    """One of Meta's limits, enforced per account whatever the policy says.
 
+    Counted on the ledger by the gate, over the actions whose spec consumes it
+    (``ActionSpec.limits``), or, with ``per_call_api``, per Graph API call of
+    that API (``instagram.client`` names it) by the account's client
+    (``safety.graph``): the calls no action goes through (reads, reconciliations).
+    """
+
+    key: str
     name: str
-    action_types: frozenset[str]
     window: timedelta
     limit: int
     audio_video_only: bool = False
+    per_call_api: str = ""
+    # The policy's hourly and daily limits of this name may lower it (never raise it).
+    policy_plural: str = ""
 
-    def applies_to(self, *, action_type: str, payload: dict[str, Any]) -> bool:
-        if action_type not in self.action_types:
-            return False
-        return not self.audio_video_only or _is_audio_video(payload)
+    def applies_to_payload(self, payload: dict[str, Any]) -> bool:
+        return not self.audio_video_only or is_audio_video(payload)
 
 
-def _is_audio_video(payload: dict[str, Any]) -> bool:
+def is_audio_video(payload: dict[str, Any]) -> bool:
     message = payload.get("message")
     attachment = message.get("attachment") if isinstance(message, dict) else None
     return isinstance(attachment, dict) and attachment.get("type") in AUDIO_VIDEO
@@ -80,36 +106,38 @@ def _is_audio_video(payload: dict[str, Any]) -> bool:
 
 SECOND = timedelta(seconds=1)
 META_CEILINGS: tuple[MetaCeiling, ...] = (
-    MetaCeiling("Meta's Send API limit", SEND_API_ACTION_TYPES, SECOND, META_SEND_API_PER_SECOND),
+    MetaCeiling(SEND_API, "Meta's Send API limit", SECOND, META_SEND_API_PER_SECOND),
     MetaCeiling(
+        SEND_API_AUDIO_VIDEO,
         "Meta's Send API limit for audio and video",
-        SEND_API_ACTION_TYPES,
         SECOND,
         META_SEND_API_AUDIO_VIDEO_PER_SECOND,
         audio_video_only=True,
     ),
+    MetaCeiling(PRIVATE_REPLIES, "Meta's private replies limit", timedelta(hours=1), META_PRIVATE_REPLIES_PER_HOUR),
     MetaCeiling(
-        "Meta's private replies limit",
-        frozenset({"private_reply"}),
-        timedelta(hours=1),
-        META_PRIVATE_REPLIES_PER_HOUR,
+        CONVERSATIONS,
+        "Meta's Conversations API limit",
+        SECOND,
+        META_CONVERSATIONS_API_PER_SECOND,
+        per_call_api=CONVERSATIONS_API,
     ),
     MetaCeiling(
-        "Meta's Conversations API limit", CONVERSATIONS_API_ACTION_TYPES, SECOND, META_CONVERSATIONS_API_PER_SECOND
-    ),
-    MetaCeiling(
+        MESSENGER_PROFILE,
         "Meta's Messenger Profile API limit",
-        frozenset({"messenger_profile"}),
         timedelta(minutes=10),
         META_MESSENGER_PROFILE_PER_10_MINUTES,
     ),
+    # Counted in containers: a publishing step declares how many it will create and reports how many it did.
     MetaCeiling(
+        MEDIA_CONTAINERS,
         "Meta's media container limit",
-        frozenset({"media_container"}),
         timedelta(days=1),
         META_MEDIA_CONTAINERS_PER_DAY,
+        policy_plural="media_containers",
     ),
 )
+META_CEILINGS_BY_KEY: dict[str, MetaCeiling] = {ceiling.key: ceiling for ceiling in META_CEILINGS}
 
 
 # --- The keys of a policy -----------------------------------------------------
@@ -133,7 +161,7 @@ class PolicyKey:
 
 def _type_keys(section: str, label: str, per: str) -> list[PolicyKey]:
     keys = []
-    for singular, plural in ACTION_POLICY_KEYS.values():
+    for singular, plural in TYPE_POLICY_KEYS:
         name = singular if section == "cooldowns" else plural
         ceiling, why = None, ""
         if section == "hourly_limits" and plural == "private_replies":
@@ -377,16 +405,16 @@ class SafetyPolicy:
         return int(self.engine.get(key, default))
 
     def cooldown_seconds(self, action_type: str) -> int:
-        key = ACTION_POLICY_KEYS.get(action_type, (action_type, action_type))[0]
+        key = (action_policy_key(action_type) or (action_type, action_type))[0]
         return int(self.cooldowns.get(key, 0))
 
     def daily_limit(self, action_type: str) -> int | None:
-        key = ACTION_POLICY_KEYS.get(action_type, (action_type, action_type))[1]
+        key = (action_policy_key(action_type) or (action_type, action_type))[1]
         value = self.daily_limits.get(key)
         return int(value) if value is not None else None
 
     def hourly_limit(self, action_type: str) -> int | None:
-        key = ACTION_POLICY_KEYS.get(action_type, (action_type, action_type))[1]
+        key = (action_policy_key(action_type) or (action_type, action_type))[1]
         value = self.hourly_limits.get(key)
         return int(value) if value is not None else None
 
@@ -482,4 +510,4 @@ def policy_with_overrides(base: SafetyPolicy, *overrides: dict[str, int]) -> Saf
 
 def plural_label(action_type: str) -> str:
     """ "comment_reply" → "comment replies", for messages."""
-    return ACTION_POLICY_KEYS.get(action_type, (action_type, action_type + "s"))[1].replace("_", " ")
+    return (action_policy_key(action_type) or (action_type, action_type + "s"))[1].replace("_", " ")

@@ -1,4 +1,6 @@
-"""The warm-up phases from ``config/policies.yaml`` (ARCHITECTURE.md, "Warm-up phases"), validated.
+"""The warm-up phases from ``config/policies.yaml``, validated.
+
+The table is docs/architecture.md's ("Safety defaults and warm-up phases").
 
 A phase names the days it covers, the capabilities it enables, the range each
 day's action target is drawn from and its active hours in the account's own
@@ -6,7 +8,8 @@ time zone. ``[8, 10]`` means from 08:00 to 10:00 local time (the end is
 excluded), ``waking`` means ``warmup.waking_hours`` (08:00–22:00 by default)
 and ``full`` means the whole day.
 
-Action types map to the capabilities of the phase table:
+Each action type's spec names the capability of the phase table it needs
+(``actions.specs.ActionSpec.capability``):
 
 ====================================== ===============
 action type                            capability
@@ -30,19 +33,12 @@ import yaml
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from actions.specs import ActionTypesWhere, action_spec_find
+
 WARMUP_DAYS = 7
 ALL = "all"
 CAPABILITIES = frozenset({"sync", "dm_reply", "comment_reply", "private_reply", "moderation", ALL})
 
-ACTION_CAPABILITY: dict[str, str] = {
-    "comment_reply": "comment_reply",
-    "dm": "dm_reply",
-    "sender_action": "dm_reply",
-    "private_reply": "private_reply",
-    "hide_comment": "moderation",
-    "unhide_comment": "moderation",
-    "delete_comment": "moderation",
-}
 # How each capability is named in messages to members.
 CAPABILITY_LABELS: dict[str, str] = {
     "dm_reply": "DM replies",
@@ -52,12 +48,13 @@ CAPABILITY_LABELS: dict[str, str] = {
     ALL: "publishing and every other action",
 }
 # Action types that accompany another action and do not use the day's budget (a typing indicator).
-NOT_COUNTED = frozenset({"sender_action"})
+NOT_COUNTED: ActionTypesWhere = ActionTypesWhere(lambda spec: not spec.warmup_budget)
 
 
 def capability_of(action_type: str) -> str:
-    """The phase capability an action type needs; publishing and unknown types need ``all``."""
-    return ACTION_CAPABILITY.get(action_type, ALL)
+    """The phase capability an action type needs (its spec's); publishing and unknown types need ``all``."""
+    spec = action_spec_find(action_type)
+    return spec.capability if spec is not None else ALL
 
 
 @dataclass(frozen=True)

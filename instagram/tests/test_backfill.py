@@ -24,7 +24,9 @@ def account(sandbox_server: SandboxServer, workspace: Workspace, settings):
     return connected, sandbox_account
 
 
-def test_a_comment_and_a_dm_whose_webhooks_were_lost_are_backfilled_once(account, settings) -> None:
+def test_a_comment_and_a_dm_whose_webhooks_were_lost_are_backfilled_once(
+    account, settings, transactional_db: None
+) -> None:
     connected, sandbox_account = account
     sandbox_fault_add(kind="drop_webhooks", ratio=1.0)  # Meta's notifications never arrive
     media = sandbox_account.media.get()

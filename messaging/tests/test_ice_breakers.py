@@ -14,12 +14,13 @@ from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount, Membership, Workspace
 from accounts.services import account_access_token, account_connect_complete
-from actions.dispatcher import actions_reconcile_unknown, dispatch_once
+from actions.dispatcher.loop import dispatch_once
+from actions.dispatcher.recovery import actions_reconcile_unknown
 from actions.models import Action, ActionState, ActionType
 from instagram.client import InstagramClient
 from messaging.ice_breakers import ice_breakers_save
 from messaging.models import IceBreakerSet
-from safety.gate import gate_evaluate
+from safety.services import gate_evaluate
 from sandbox.models import SandboxAccount, SandboxCall
 from sandbox.services import sandbox_account_create, sandbox_authorize
 from sandbox.testing import SandboxServer, WebhookReceiver
@@ -175,7 +176,10 @@ def test_more_than_four_questions_are_refused(shop: tuple[InstagramAccount, Sand
 
 
 def test_a_follower_taps_an_ice_breaker_in_the_sandbox(
-    sandbox_server: SandboxServer, shop: tuple[InstagramAccount, SandboxAccount], webhook_receiver: WebhookReceiver
+    sandbox_server: SandboxServer,
+    shop: tuple[InstagramAccount, SandboxAccount],
+    webhook_receiver: WebhookReceiver,
+    transactional_db: None,
 ) -> None:
     account, sandbox_account = shop
     ice_breakers_save(account=account, questions=QUESTIONS, actor=None)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.models import AccountState, InstagramAccount, Workspace
-from actions.dispatcher import dispatch_once
+from actions.dispatcher.loop import dispatch_once
 from actions.models import Action, ActionState
 from publishing.mediainfo import mp4_build
 from publishing.models import PostState, ScheduledPost

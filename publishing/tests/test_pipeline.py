@@ -80,7 +80,7 @@ def test_an_expired_container_is_prepared_again_never_published(publisher) -> No
     sandbox_settings_update(container_delay_seconds=3600)
     post = post_create(account=publisher, kind="image", caption="late", uploads=[jpeg()], scheduled_at=timezone.now())
     # Run the prepare step and the first check; the container is still processing.
-    from actions.dispatcher import dispatch_once
+    from actions.dispatcher.loop import dispatch_once
 
     dispatch_once(worker_id="test")
     dispatch_once(worker_id="test")
@@ -104,7 +104,7 @@ def test_quota_reached_defers_with_the_reason_before_any_container(publisher) ->
     sandbox_settings_update(publishing_quota_total=1)
     first = post_create(account=publisher, kind="image", caption="one", uploads=[jpeg()], scheduled_at=timezone.now())
     second = post_create(account=publisher, kind="image", caption="two", uploads=[jpeg()], scheduled_at=timezone.now())
-    from actions.dispatcher import dispatch_once
+    from actions.dispatcher.loop import dispatch_once
 
     for _ in range(10):
         dispatch_once(worker_id="test")
@@ -122,7 +122,8 @@ def test_unknown_outcome_is_reconciled_from_recent_media_not_resent(publisher) -
     post = post_create(
         account=publisher, kind="image", caption="once only", uploads=[jpeg()], scheduled_at=timezone.now()
     )
-    from actions.dispatcher import actions_reconcile_unknown, dispatch_once
+    from actions.dispatcher.loop import dispatch_once
+    from actions.dispatcher.recovery import actions_reconcile_unknown
     from publishing import pipeline
 
     real = pipeline._publish
@@ -190,7 +191,8 @@ def test_options_reach_the_containers_where_the_api_takes_them(publisher) -> Non
 
 
 def test_unknown_outcome_that_did_not_happen_is_published_once_after_reconciling(publisher) -> None:
-    from actions.dispatcher import actions_reconcile_unknown, dispatch_once
+    from actions.dispatcher.loop import dispatch_once
+    from actions.dispatcher.recovery import actions_reconcile_unknown
     from instagram.errors import OutcomeUnknownError
     from publishing import pipeline
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountState, Membership
-from actions.dispatcher import dispatch_once
+from actions.dispatcher.loop import dispatch_once
 from actions.models import Action, ActionState
 from publishing.models import PostState, ScheduledPost
 from publishing.services import post_create

@@ -11,9 +11,9 @@ from django.utils import timezone
 from accounts.models import AccountState, InstagramAccount
 from actions.models import Action, ActionState, Verdict
 from safety.counters import window_start
-from safety.gate import gate_evaluate
 from safety.models import SafetyCounter
 from safety.policies import SafetyPolicy
+from safety.services import gate_evaluate
 
 GENEROUS = SafetyPolicy(
     global_per_hour=100_000,
@@ -66,6 +66,7 @@ def account(make_account, workspace) -> InstagramAccount:
 
 
 AUDIO = {"message": {"attachment": {"type": "audio", "payload": {"url": "https://example.com/a.mp3"}}}}
+PREPARE = {"step": "prepare", "containers": 1}
 
 # (policy changes, action type, payload, past actions, seconds ago, reason expected, window in seconds)
 LEDGER_CASES = [
@@ -79,8 +80,12 @@ LEDGER_CASES = [
     ({}, "private_reply", {}, 100, 0.2, "Meta's Send API limit: 100 of 100", 1),
     ({}, "dm", AUDIO, 10, 0.2, "Meta's Send API limit for audio and video: 10 of 10", 1),
     ({}, "private_reply", {}, 750, 600, "Meta's private replies limit: 750 of 750", 3600),
-    ({}, "conversation_sync", {}, 2, 0.2, "Meta's Conversations API limit: 2 of 2", 1),
-    ({}, "media_container", {}, 400, 7200, "Meta's media container limit: 400 of 400", 86400),
+    ({}, "sender_action", {}, 100, 0.2, "Meta's Send API limit: 100 of 100", 1),
+    ({}, "messenger_profile", {}, 10, 60, "Meta's Messenger Profile API limit: 10 of 10", 600),
+    # Media containers are created by a publish action's prepare step, which says how many (one per image here).
+    ({}, "publish", PREPARE, 400, 7200, "Meta's media container limit: 400 of 400", 86400),
+    ({"daily_limits": {"media_containers": 5}}, "publish", PREPARE, 5, 60, "daily limit for media containers", 86400),
+    # The Conversations API (2 calls/s) is called by reconcilers and reads, not by actions: safety/tests/test_graph.py.
 ]
 
 
@@ -160,3 +165,28 @@ def test_a_cap_of_zero_allows_nothing_and_says_so(account) -> None:
     decision = gate_evaluate(action=due(account), account=account, policy=policy(daily_limits={"comment_replies": 0}))
     assert decision.verdict == Verdict.DEFER
     assert "daily limit for comment replies: 0 of 0" in decision.reason
+
+
+def test_a_publish_counts_the_containers_it_creates_not_the_actions(account) -> None:
+    """Containers: each prepare step weighs what it created (its result), or what it planned while under way."""
+    started(account, 36, seconds_ago=3600, action_type="publish", step="prepare", containers=11)  # 396
+    Action.all_workspaces.filter(account=account).update(result={"containers": 11})
+    # A prepare that stopped before creating any container reports 0; check and publish steps create none.
+    started(account, 5, seconds_ago=60, action_type="publish", step="prepare", containers=11)
+    Action.all_workspaces.filter(account=account, started_at__gt=timezone.now() - timedelta(minutes=5)).update(
+        result={"containers": 0, "deferred_until": "later"}
+    )
+    started(account, 20, seconds_ago=60, action_type="publish", step="check")
+    carousel = gate_evaluate(
+        action=due(account, "publish", **{**PREPARE, "containers": 5}), account=account, policy=GENEROUS
+    )
+    assert carousel.verdict == Verdict.DEFER
+    assert "Meta's media container limit: 396 of 400 used" in carousel.reason
+    assert "needs 5 containers" in carousel.reason
+    # The window frees room when the oldest carousel's 11 containers leave it.
+    assert carousel.until is not None
+    assert timezone.now() + timedelta(hours=23) - timedelta(seconds=5) <= carousel.until
+    image = gate_evaluate(action=due(account, "publish", **PREPARE), account=account, policy=GENEROUS)
+    assert image.verdict == Verdict.ALLOW, image.reason
+    check = gate_evaluate(action=due(account, "publish", step="check"), account=account, policy=GENEROUS)
+    assert check.verdict == Verdict.ALLOW, check.reason

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import AccountState
 from actions.models import Action, ActionState, Verdict
-from safety.gate import KILL_SWITCH_RECHECK, gate_evaluate
+from safety.gate import KILL_SWITCH_RECHECK
 from safety.models import GlobalKillSwitchChange, SafetyChange, SafetyOverride
 from safety.policies import (
     META_MEDIA_CONTAINERS_PER_DAY,
@@ -19,7 +19,13 @@ from safety.policies import (
     policy_value_validate,
 )
 from safety.selectors import account_safety, policy_effective
-from safety.services import PolicyOverrideError, global_kill_switch_set, kill_switch_set, policy_override_set
+from safety.services import (
+    PolicyOverrideError,
+    gate_evaluate,
+    global_kill_switch_set,
+    kill_switch_set,
+    policy_override_set,
+)
 
 
 @pytest.fixture

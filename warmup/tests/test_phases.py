@@ -1,4 +1,4 @@
-"""The phase table from config/policies.yaml is ARCHITECTURE.md's, and a bad one is refused with a clear message."""
+"""The phase table from config/policies.yaml is the architecture page's; a bad one is refused with a clear message."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from warmup.phases import capability_of, warmup_policy, warmup_policy_parse
 
-# ARCHITECTURE.md, "Warm-up phases": days, phase, enabled, actions a day, active hours (local).
+# docs/architecture.md, "Safety defaults and warm-up phases": days, phase, enabled, actions a day, active hours (local).
 TABLE = [
     ((1, 2), "observation", {"sync", "dm_reply"}, (5, 10), (8, 10)),
     ((3, 4), "light", {"sync", "dm_reply", "comment_reply"}, (20, 30), (12, 14)),
