@@ -8,27 +8,23 @@
   type (errors other than rate limits, blocks and token problems, which have
   their own consequences), the type waits ``backoff.base_seconds * 2^(n-1)``,
   at most ``backoff.max_seconds``; a success resets it. Stored on
-  ``AccountUsage.backoff``, which the gate reads anyway.
+  ``AccountUsage.backoff``, which the gate reads anyway (written by
+  ``safety.services`` when an outcome is observed; this module only checks).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from actions.models import ActionType
+from actions.models import Action, ActionType
 from safety.decision import Decision
 from safety.ledger import Tally
-from safety.models import AccountUsage, SafetyEventKind, SafetyEventOutcome
+from safety.models import AccountUsage
 from safety.patterns import is_automated
 from safety.policies import SafetyPolicy, plural_label
-
-if TYPE_CHECKING:
-    from actions.models import Action
 
 COUNTERPART_KEYS: dict[str, tuple[str, str]] = {
     ActionType.DM: ("counterpart_cooldowns.conversation", "automated DMs to the same person"),
@@ -96,54 +92,5 @@ def backoff_check(*, action: Action, usage: AccountUsage | None, now: datetime) 
     )
 
 
-def backoff_failure_record(*, action: Action, error: str, now: datetime | None = None) -> int:
-    """One more consecutive failure of the account and type: the wait doubles. Returns the wait in seconds."""
-    from safety.risk import safety_event_record
-    from safety.selectors import account_safety
-
-    now = now or timezone.now()
-    policy = account_safety(workspace_id=action.workspace_id, account_id=action.account_id).policy
-    base, longest = policy.setting("backoff.base_seconds"), policy.setting("backoff.max_seconds", 3600)
-    with transaction.atomic():
-        AccountUsage.objects.get_or_create(account_id=action.account_id)
-        record = AccountUsage.objects.select_for_update().get(account_id=action.account_id)
-        backoff = dict(record.backoff or {})
-        failures = int((backoff.get(action.action_type) or {}).get("failures", 0)) + 1
-        seconds = min(longest, base * 2 ** (failures - 1)) if base else 0
-        backoff[action.action_type] = {
-            "failures": failures,
-            "seconds": seconds,
-            "until": (now + timedelta(seconds=seconds)).isoformat(),
-            "error": error[:200],
-        }
-        record.backoff = backoff
-        record.save(update_fields=["backoff"])
-    if seconds:
-        safety_event_record(
-            account_id=action.account_id,
-            workspace_id=action.workspace_id,
-            kind=SafetyEventKind.BACKOFF,
-            outcome=SafetyEventOutcome.DEFER,
-            detail=f"{failures} consecutive failures of {plural_label(action.action_type)}: "
-            f"waiting {seconds} s (last: {error[:200]})",
-            action=action,
-            now=now,
-            data={"failures": failures, "seconds": seconds},
-        )
-    return seconds
-
-
 # Set by the gate on an action whose type was backing off, so a success knows there is something to reset.
 BACKOFF_PENDING = "_safety_backoff_pending"
-
-
-def backoff_success_record(*, action: Action) -> None:
-    """A success ends the account and type's run of failures (no query when the gate saw none)."""
-    if not getattr(action, BACKOFF_PENDING, False):
-        return
-    with transaction.atomic():
-        record = AccountUsage.objects.select_for_update().get(account_id=action.account_id)
-        backoff = dict(record.backoff or {})
-        backoff.pop(action.action_type, None)
-        record.backoff = backoff
-        record.save(update_fields=["backoff"])

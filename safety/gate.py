@@ -1,7 +1,9 @@
 """The gate every action passes before it runs: allow, defer(until, reason) or deny(reason).
 
-``gate_evaluate`` is called by the dispatcher inside the transaction that holds
-the account's row lock and marks the action ``sending``. Checks, in order
+This module reads and decides; it writes nothing. ``safety.services.gate_evaluate_many``
+(what the dispatcher calls, inside the transaction that holds the account's row
+lock and marks the action ``sending``) asks it (``gate_assess_many``), then
+records the pattern hits and takes the shared counter slots. Checks, in order
 (each one in its own module where it is more than a few lines):
 
 1. kill switches (global, workspace, account): defer, recheck soon;
@@ -11,7 +13,9 @@ the account's row lock and marks the action ``sending``. Checks, in order
 3. backoff after consecutive failures of the account and type (``safety.cooldowns``);
 4. the risk band (``safety.risk``): spacing between actions, and the limits
    below scaled down — the reason says so;
-5. Meta's documented limits (``safety.policies.META_CEILINGS``), whatever the policy;
+5. Meta's documented limits (``safety.policies.META_CEILINGS``) the action's spec consumes
+   (``actions.specs``), whatever the policy, counted in the spec's units (a publishing step
+   that creates a carousel of N items takes N + 1 of the 400 media containers);
 6. per-account limits (hour, day, burst), per-type limits (hour, day) and
    cooldowns, counted on the ledger (sliding windows) under the account lock:
    no other dispatcher can start an action of this account meanwhile, so the
@@ -22,8 +26,8 @@ the account's row lock and marks the action ``sending``. Checks, in order
 8. the shared limits (platform, workspace; hour and day), taken from counter
    rows with one conditional update each (``safety.counters``): exact too.
 
-When it allows, the shared counter slots are taken: the caller's transaction
-must then mark the action as sending (or roll back).
+When it allows, the shared counter slots are taken (by ``safety.services``):
+the caller's transaction must then mark the action as sending (or roll back).
 """
 
 from __future__ import annotations
@@ -33,16 +37,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
 from actions.models import NOT_CONTENT_TYPES, Action, ActionType, Verdict
+from actions.specs import LimitUse, action_spec_find, limit_consumers
 from safety.cooldowns import backoff_check, counterpart_cooldown_check, counterpart_tallies
-from safety.counters import CounterSlot, counters_give_back, counters_take, window_start
+from safety.counters import CounterSlot, window_start
 from safety.decision import Decision
 from safety.ledger import LedgerRead, Tally, ledger_tallies
-from safety.patterns import patterns_check, patterns_tallies
-from safety.policies import META_CEILINGS, SafetyPolicy, plural_label
+from safety.patterns import PatternHit, patterns_check, patterns_tallies
+from safety.policies import META_CEILINGS, MetaCeiling, SafetyPolicy, plural_label
 from safety.risk import Slowdown, policy_slowed, risk_slowdown, risk_spacing_check
 from safety.selectors import AccountSafety, account_usage, accounts_safety
 from safety.timing import active_hours_next_start, is_proactive
@@ -76,17 +80,51 @@ class _LedgerLimit:
     window: timedelta
     limit: int
     of_type: bool  # only this action type, or every action of the account
-    of_types: frozenset[str] | None = None  # for Meta's limits: a set of action types
+    of_types: frozenset[str] | None = None  # for Meta's limits: the action types consuming it
     audio_video_only: bool = False
+    use: LimitUse | None = None  # for Meta's limits: how an action counts (one, or units such as containers)
+    asking: int = 1  # what the action asking takes of it
+
+
+def _meta_limits(action: Action, policy: SafetyPolicy) -> list[_LedgerLimit]:
+    """Meta's limits counted on the ledger that ``action`` consumes (its spec's ``limits``), in their units.
+
+    An action that takes none of a limit this time (a publishing step that creates no container) is not held
+    by it. A limit the policy names (``policy_plural``) may be lowered by its hourly and daily limits.
+    """
+    spec = action_spec_find(action.action_type)
+    if spec is None or not spec.limits:
+        return []
+    payload = action.payload or {}
+    limits = []
+    for ceiling in META_CEILINGS:
+        use = spec.limit_use(ceiling.key)
+        if use is None or ceiling.per_call_api or not ceiling.applies_to_payload(payload):
+            continue
+        asking = use.units_of(payload)
+        if asking <= 0:
+            continue
+        types = frozenset(limit_consumers(ceiling.key))
+        for name, window, limit in _ceiling_windows(ceiling, policy):
+            limits.append(_LedgerLimit(name, window, limit, False, types, ceiling.audio_video_only, use, asking))
+    return limits
+
+
+def _ceiling_windows(ceiling: MetaCeiling, policy: SafetyPolicy) -> list[tuple[str, timedelta, int]]:
+    windows = [(ceiling.name, ceiling.window, ceiling.limit)]
+    if ceiling.policy_plural:
+        label = ceiling.policy_plural.replace("_", " ")
+        hourly, daily = policy.hourly_limits.get(ceiling.policy_plural), policy.daily_limits.get(ceiling.policy_plural)
+        if hourly is not None:
+            windows.append((f"hourly limit for {label}", HOUR, int(hourly)))
+        if daily is not None:
+            windows.append((f"daily limit for {label}", DAY, int(daily)))
+    return windows
 
 
 def _ledger_limits(action: Action, policy: SafetyPolicy) -> list[_LedgerLimit]:
     """Per-account limits that apply to ``action``, Meta's first (only Meta's for a sender action: not content)."""
-    limits = [
-        _LedgerLimit(ceiling.name, ceiling.window, ceiling.limit, False, ceiling.action_types, ceiling.audio_video_only)
-        for ceiling in META_CEILINGS
-        if ceiling.applies_to(action_type=action.action_type, payload=action.payload or {})
-    ]
+    limits = _meta_limits(action, policy)
     if action.action_type in NOT_CONTENT_TYPES:
         return limits
     limits += [
@@ -109,7 +147,8 @@ def _ledger_tally(limit: _LedgerLimit, action: Action, now: datetime) -> Tally:
     """The actions ``limit`` counts: of the type, of Meta's set of types, or every content action of the account."""
     since = now - limit.window
     if limit.of_types is not None:
-        return Tally(since=since, types=limit.of_types, audio_video=limit.audio_video_only)
+        units = limit.use.units if limit.use is not None else ""
+        return Tally(since=since, types=limit.of_types, audio_video=limit.audio_video_only, units=units)
     if limit.of_type:
         return Tally(since=since, types=frozenset({action.action_type}))
     return Tally(since=since, content_only=True)  # the account's own limits count content, not typing indicators
@@ -168,18 +207,36 @@ def _ledger_verdict(ask: _Asking, *, counts: dict[str, Any], now: datetime) -> D
     action = ask.action
     for index, limit in enumerate(ask.limits):
         used = counts[f"limit_{index}"]
-        if used < limit.limit:
+        if used + limit.asking <= limit.limit:
             continue
-        # The window frees a slot when the (used - limit + 1)-th oldest start leaves it.
         in_window = ask.mine().filter(ask.tallies[f"limit_{index}"].condition()).order_by("started_at")
-        leaving = in_window.values_list("started_at", flat=True)[used - limit.limit] if limit.limit else None
+        leaving = _leaving(in_window, limit, needed=used + limit.asking - limit.limit)
         until = (leaving + limit.window + timedelta(seconds=1)) if leaving else now + limit.window
         reason = f"{limit.name}: {used} of {limit.limit} used in the last {_describe(limit.window)}"
+        if limit.use is not None and limit.use.units:
+            reason += f"; this action needs {limit.asking} {limit.use.units}"
         return Decision.defer(until, reason)
     last = counts.get("last_of_type")
     if ask.cooldown and last is not None and now < last + timedelta(seconds=ask.cooldown):
         reason = f"cooldown: {ask.cooldown} s between {plural_label(action.action_type)}"
         return Decision.defer(last + timedelta(seconds=ask.cooldown), reason)
+    return None
+
+
+def _leaving(in_window: QuerySet[Action], limit: _LedgerLimit, *, needed: int) -> datetime | None:
+    """The start whose leaving the window frees ``needed`` of the limit; None when no leaving ever does.
+
+    Counted in actions: the ``needed``-th oldest start. In units: the oldest starts until their units add up.
+    """
+    if not limit.limit or limit.asking > limit.limit:
+        return None
+    if limit.use is None or not limit.use.units:
+        return in_window.values_list("started_at", flat=True)[needed - 1]
+    freed = 0
+    for started_at, payload, result in in_window.values_list("started_at", "payload", "result"):
+        freed += limit.use.units_of(payload, result)
+        if freed >= needed:
+            return started_at
     return None
 
 
@@ -201,101 +258,59 @@ def _shared_slots(*, account: InstagramAccount, now: datetime, policy: SafetyPol
     return tuple(slots)
 
 
-def gate_allow_undo(*, action: Action, started_at: datetime | None) -> None:
-    """Undo what an allow at ``started_at`` counted, for an action that reached no one (Instagram unreachable).
+def gate_allow_slots(*, action: Action, at: datetime) -> tuple[CounterSlot, ...]:
+    """The shared counter slots an allow of ``action`` at ``at`` took (``_shared_slots`` then, with its policy).
 
-    The ledger's counts follow the action's start time, which the caller clears; the shared counter slots
-    the allow took (``_shared_slots`` at that time, with the account's policy) are given back here.
+    None for a typing indicator or ice breakers, which take no shared slot.
     """
-    if started_at is None or action.action_type in NOT_CONTENT_TYPES:
-        return  # a typing indicator or ice breakers take no shared slot
+    if action.action_type in NOT_CONTENT_TYPES:
+        return ()
     policy = accounts_safety(accounts=[(action.workspace_id, action.account_id)])[0].policy
-    counters_give_back(slots=list(_shared_slots(account=action.account, now=started_at, policy=policy)))
+    return _shared_slots(account=action.account, now=at, policy=policy)
 
 
-def gate_evaluate(
-    *, action: Action, account: InstagramAccount, now: datetime | None = None, policy: SafetyPolicy | None = None
-) -> Decision:
-    """Decide whether ``action`` may run now. Never drops work: over-limit work is deferred.
+@dataclass(frozen=True)
+class Assessment:
+    """The gate's reading of one action, before any write.
 
-    ``policy`` replaces the effective policy of the account (for tests); kill
-    switches are always read. An allow has taken the shared counter slots.
+    ``decision`` is final when set. Otherwise the action is allowed, with
+    ``note`` as its reason, once the shared counter ``slots`` are taken (or
+    deferred to the first full one's reset). ``hits`` are the pattern
+    detector's, to record either way. ``safety.services.gate_evaluate_many``
+    does both.
     """
-    action.account = account
-    return gate_evaluate_many(actions=[action], now=now, policy=policy)[0]
+
+    decision: Decision | None
+    slots: tuple[CounterSlot, ...] = ()
+    note: str = ""
+    hits: tuple[PatternHit, ...] = ()
 
 
-def gate_evaluate_many(
-    *, actions: list[Action], now: datetime | None = None, policy: SafetyPolicy | None = None
-) -> list[Decision]:
-    """Decide about several actions of different accounts (``action.account`` loaded) at once, in their order.
+def gate_assess_many(*, actions: list[Action], now: datetime, policy: SafetyPolicy | None = None) -> list[Assessment]:
+    """Assess several actions of different accounts (``action.account`` loaded) at once, in their order.
 
     The same checks as one at a time, with one read of the ledger (``safety.ledger``) for
-    all of them and one counter statement per set of shared slots: an action
-    of an account does not count another of the same call, so the caller gives
-    at most one action per account (``actions.dispatcher`` gates a claim in
-    rounds). ``policy`` as for ``gate_evaluate``.
+    all of them: an action of an account does not count another of the same call, so the
+    caller gives at most one action per account (the dispatcher gates a claim in rounds).
+    ``policy`` replaces the effective policy of the accounts (for tests); kill switches are
+    always read.
     """
-    now = now or timezone.now()
-    decisions: list[Decision | None] = []
+    assessments: list[Assessment | None] = []
     asking: list[tuple[int, _Asking]] = []
     scopes = accounts_safety(accounts=[(action.account.workspace_id, action.account.pk) for action in actions])
     for index, (action, safety) in enumerate(zip(actions, scopes, strict=True)):
         started = _gate_start(action=action, account=action.account, now=now, safety=safety, policy=policy)
-        decisions.append(started if isinstance(started, Decision) else None)
+        assessments.append(Assessment(started) if isinstance(started, Decision) else None)
         if isinstance(started, _Asking):
             asking.append((index, started))
-    notes: dict[int, str] = {}
     for (index, ask), counts in zip(asking, ledger_tallies([ask.read() for _, ask in asking]), strict=True):
-        finished = _gate_finish(ask, counts=counts, now=now)
+        finished, hits = _gate_finish(ask, counts=counts, now=now)
         if isinstance(finished, Decision):
-            decisions[index] = finished
+            assessments[index] = Assessment(finished, hits=tuple(hits))
         else:
-            notes[index] = finished
-    for slots, indexes in _by_slots(asking, notes, now=now).items():
-        for index, full in zip(indexes, _counters_take_each(slots, len(indexes)), strict=True):
-            decisions[index] = _counted(full, notes[index])
-    return [decision for decision in decisions if decision is not None]
-
-
-def _by_slots(
-    asking: list[tuple[int, _Asking]], notes: dict[int, str], *, now: datetime
-) -> dict[tuple[CounterSlot, ...], list[int]]:
-    """The actions still allowed that take counter slots, by the slots they take (a workspace's share them)."""
-    groups: dict[tuple[CounterSlot, ...], list[int]] = {}
-    for index, ask in asking:
-        if index in notes:
             slots = _shared_slots(account=ask.account, now=now, policy=ask.policy)
-            groups.setdefault(slots, []).append(index)
-    return groups
-
-
-def _counters_take_each(slots: tuple[CounterSlot, ...], units: int) -> list[CounterSlot | None]:
-    """Take one unit of ``slots`` for each of ``units`` actions: for each, None if taken, else the full slot.
-
-    All at once when there is room for all; else one by one in order until one
-    does not fit, and the rest wait too (the slot only fills up meanwhile).
-    """
-    full = counters_take(slots=list(slots), units=units)
-    if full is None or units == 1:
-        return [full] * units
-    results: list[CounterSlot | None] = []
-    for _ in range(units):
-        full = counters_take(slots=list(slots))
-        results.append(full)
-        if full is not None:
-            return results + [full] * (units - len(results))
-    return results
-
-
-def _counted(full: CounterSlot | None, note: str) -> Decision:
-    if full is not None:
-        return Decision.defer(
-            full.resets_at,
-            f"{full.what}: {full.limit} of {full.limit} used (fixed {full.window} window, "
-            f"resets at {full.resets_at:%H:%M} UTC)",
-        )
-    return Decision.allow(note[:500])
+            assessments[index] = Assessment(None, slots=slots, note=finished, hits=tuple(hits))
+    return [assessment for assessment in assessments if assessment is not None]
 
 
 def _gate_start(
@@ -343,8 +358,11 @@ def _gate_start(
     return _asking(action=action, account=account, now=now, policy=policy, slowdown=slowdown, more=more)
 
 
-def _gate_finish(ask: _Asking, *, counts: dict[str, Any], now: datetime) -> Decision | str:
-    """The checks on the ledger's counts: a decision, or the reason of an allow once the shared slots are taken."""
+def _gate_finish(ask: _Asking, *, counts: dict[str, Any], now: datetime) -> tuple[Decision | str, list[PatternHit]]:
+    """The checks on the ledger's counts: a decision, or the reason of an allow once the shared slots are taken.
+
+    With the pattern detector's hits, to record.
+    """
     action, account, policy, slowdown = ask.action, ask.account, ask.policy, ask.slowdown
     decision = _ledger_verdict(ask, counts=counts, now=now)
     if ask.not_content:
@@ -352,30 +370,30 @@ def _gate_finish(ask: _Asking, *, counts: dict[str, Any], now: datetime) -> Deci
             "typing indicator: within Meta's Send API limit"
             if action.action_type == ActionType.SENDER_ACTION
             else "sends nothing to anyone: within Meta's limits"
-        )
+        ), []
     if decision is not None:
         if slowdown is not None and slowdown.limit_percent < 100:
-            return replace(decision, reason=f"{decision.reason} — {slowdown.note()}"[:500])
-        return decision
+            return replace(decision, reason=f"{decision.reason} — {slowdown.note()}"[:500]), []
+        return decision, []
 
-    decision = _checks_after_limits(action=action, account=account, now=now, policy=policy, counts=counts)
+    decision, hits = _checks_after_limits(action=action, account=account, now=now, policy=policy, counts=counts)
     if decision is not None and decision.verdict != Verdict.ALLOW:
-        return decision
+        return decision, hits
     note = decision.reason if decision is not None else ""  # e.g. "pattern: … sent a variation instead"
     reason = "within every limit" + (f" ({slowdown.note()})" if slowdown is not None else "")
-    return f"{note}; {reason}" if note else reason
+    return (f"{note}; {reason}" if note else reason), hits
 
 
 def _checks_after_limits(
     *, action: Action, account: InstagramAccount, now: datetime, policy: SafetyPolicy, counts: dict[str, Any]
-) -> Decision | None:
+) -> tuple[Decision | None, list[PatternHit]]:
     """Per-person cooldowns, active hours, then the pattern detector (which may vary the text); each in its module.
 
-    ``counts`` holds what they read from the ledger (the limits' query).
+    ``counts`` holds what they read from the ledger (the limits' query). With the pattern detector's hits.
     """
     decision = counterpart_cooldown_check(action=action, policy=policy, counts=counts)
     if decision is not None:
-        return decision
+        return decision, []
     if is_proactive(payload=action.payload or {}):
         opening = active_hours_next_start(now=now, time_zone=account.time_zone, policy=policy)
         if opening is not None:
@@ -383,5 +401,5 @@ def _checks_after_limits(
                 opening,
                 f"active hours: proactive actions run {policy.setting('active_hours.start_hour')}:00–"
                 f"{policy.setting('active_hours.end_hour', 24)}:00 in the account's timezone ({account.time_zone})",
-            )
+            ), []
     return patterns_check(action=action, account=account, now=now, policy=policy, counts=counts)

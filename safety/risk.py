@@ -24,29 +24,26 @@ within ``risk.rate_limit_window_seconds``, suspends the account (``SUSPENDED``,
 through the accounts lifecycle) for an operator's review, with the evidence
 (the error, the action, the risk components) recorded as a ``SafetyEvent``
 that the review queue and the account's safety page show.
+
+This module computes and reads. The writes (events, the stored score, the
+suspension: what the engine learns from an outcome) are ``safety.services``'
+(``action_outcome_observe``, ``safety_event_record``, ``risk_refresh``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.db import transaction
 from django.db.models import Count, Max
-from django.utils import timezone
 
 from accounts.models import InstagramAccount
-from accounts.services import ForbiddenTransition, account_suspend
-from instaforge.redaction import secrets_redact, value_redact
+from actions.models import NOT_CONTENT_TYPES, Action
 from safety.decision import Decision
 from safety.models import AccountUsage, SafetyEvent, SafetyEventKind, SafetyEventOutcome
 from safety.policies import SafetyPolicy
-
-if TYPE_CHECKING:
-    from actions.models import Action
 
 WINDOW = timedelta(hours=24)
 RATE_LIMIT_POINTS = 25
@@ -58,45 +55,6 @@ USAGE_POINTS_PER_PERCENT = 0.8
 PATTERN_POINTS: dict[str, int] = {SafetyEventOutcome.DEFER: 5, SafetyEventOutcome.VARY: 2, SafetyEventOutcome.FLAG: 5}
 PATTERNS_MAX = 25
 PATTERN_KINDS = (SafetyEventKind.REPEATED_TEXT, SafetyEventKind.VELOCITY_SPIKE, SafetyEventKind.USER_BURST)
-
-
-def safety_event_record(
-    *,
-    account_id: int,
-    workspace_id: int,
-    kind: str,
-    detail: str,
-    outcome: str = SafetyEventOutcome.FLAG,
-    action: Action | None = None,
-    code: int | None = None,
-    data: dict[str, Any] | None = None,
-    now: datetime | None = None,
-    dedupe: timedelta | None = None,
-) -> SafetyEvent | None:
-    """Record what the engine saw about an account and refresh its risk score.
-
-    With ``dedupe``, nothing is recorded when an event of the same kind and
-    outcome was recorded for the account within that time (a deferred action
-    is checked again and again; one hit is one event). Returns the event, or None.
-    The detail and the data (which quote Instagram's errors) are stored redacted.
-    """
-    now = now or timezone.now()
-    events = SafetyEvent.all_workspaces.filter(account_id=account_id, kind=kind, outcome=outcome)
-    if dedupe is not None and events.filter(at__gte=now - dedupe).exists():
-        return None
-    event = SafetyEvent.all_workspaces.create(
-        workspace_id=workspace_id,
-        account_id=account_id,
-        at=now,
-        kind=kind,
-        outcome=outcome,
-        code=code,
-        action_id_ref=action.pk if action is not None else None,
-        detail=secrets_redact(detail)[:500],
-        data=value_redact(data or {}),
-    )
-    risk_refresh(account_id=account_id, now=now)
-    return event
 
 
 def _component(points: float, detail: str) -> dict[str, Any]:
@@ -153,18 +111,6 @@ def risk_total(components: dict[str, dict[str, Any]]) -> int:
     return min(100, sum(int(part["points"]) for part in components.values()))
 
 
-def risk_refresh(*, account_id: int, now: datetime | None = None) -> AccountUsage:
-    """Recompute and store the account's score and components."""
-    now = now or timezone.now()
-    record, _ = AccountUsage.objects.get_or_create(account_id=account_id)
-    components = risk_components_compute(account_id=account_id, now=now, peak_percent=record.peak_percent)
-    AccountUsage.objects.filter(pk=record.pk).update(
-        risk_score=risk_total(components), risk_components=components, risk_updated_at=now
-    )
-    record.risk_score, record.risk_components, record.risk_updated_at = risk_total(components), components, now
-    return record
-
-
 def risk_as_of(*, account_id: int, at: datetime) -> AccountUsage:
     """The account's score from the 24 hours before ``at``, computed and not stored (e.g. for a past midnight)."""
     peak = AccountUsage.objects.filter(account_id=account_id).values_list("peak_percent", flat=True).first() or 0
@@ -177,16 +123,6 @@ def risk_as_of(*, account_id: int, at: datetime) -> AccountUsage:
 # A score is recomputed when events come in; without new events its old ones still leave the
 # 24-hour window, so the dispatcher's housekeeping recomputes scores older than this.
 STALE_AFTER = timedelta(minutes=5)
-
-
-def risks_refresh_stale(*, now: datetime | None = None, limit: int = 100) -> int:
-    """Recompute the scores above zero that were computed more than ``STALE_AFTER`` ago: risk decays."""
-    now = now or timezone.now()
-    stale = AccountUsage.objects.filter(risk_score__gt=0).exclude(risk_updated_at__gt=now - STALE_AFTER)
-    account_ids = list(stale.values_list("account_id", flat=True)[:limit])
-    for account_id in account_ids:
-        risk_refresh(account_id=account_id, now=now)
-    return len(account_ids)
 
 
 def risk_usage_apply(record: AccountUsage) -> None:
@@ -258,14 +194,11 @@ def risk_spacing_check(
     *, action: Action, account: InstagramAccount, now: datetime, slowdown: Slowdown
 ) -> Decision | None:
     """While slowed down: at least the band's spacing between two actions of the account."""
-    from actions.models import NOT_CONTENT_TYPES
-    from actions.models import Action as ActionModel
-
     if not slowdown.spacing_seconds:
         return None
     spacing = timedelta(seconds=slowdown.spacing_seconds)
     last = (
-        ActionModel.all_workspaces.filter(account_id=account.pk, started_at__gte=now - spacing)
+        Action.all_workspaces.filter(account_id=account.pk, started_at__gte=now - spacing)
         .exclude(pk=action.pk)
         .exclude(action_type__in=NOT_CONTENT_TYPES)
         .aggregate(last=Max("started_at"))["last"]
@@ -273,147 +206,3 @@ def risk_spacing_check(
     if last is None:
         return None
     return Decision.defer(last + spacing, slowdown.note())
-
-
-# --- Learning from Instagram's answers ------------------------------------------------------
-def action_error_observe(*, action: Action, error: Any, now: datetime | None = None) -> None:
-    """What an error answer to ``action`` teaches: an event, the risk score, backoff, maybe a suspension.
-
-    ``error`` is one of ``instagram.errors``' typed errors. A call that never left (``NotSentError``:
-    Instagram unreachable) teaches nothing about the account: no event, no risk, no backoff.
-    """
-    from instagram.errors import (
-        NotSentError,
-        OutsideMessagingWindowError,
-        PolicyBlockedError,
-        RateLimitedError,
-        TokenInvalidError,
-    )
-    from safety.cooldowns import backoff_failure_record
-    from safety.selectors import account_safety
-
-    if isinstance(error, NotSentError):
-        return
-    now = now or timezone.now()
-    code = getattr(error, "code", None)
-    message = secrets_redact(str(getattr(error, "message", "") or error))[:300]
-    common: dict[str, Any] = {
-        "account_id": action.account_id,
-        "workspace_id": action.workspace_id,
-        "action": action,
-        "now": now,
-    }
-    evidence = {
-        "error": {"code": code, "message": message, "type": type(error).__name__},
-        "action": _action_data(action),
-    }
-    if isinstance(error, PolicyBlockedError):
-        safety_event_record(
-            kind=SafetyEventKind.POLICY_BLOCK,
-            code=code,
-            detail=f"policy block (368): {message}",
-            data=evidence,
-            **common,
-        )
-        account_suspend_with_evidence(
-            action=action,
-            cause="safety engine: policy block from Instagram",
-            reason=f"Instagram blocked the action for policy reasons (code 368): {message}",
-            evidence=evidence,
-            now=now,
-        )
-        return
-    if isinstance(error, RateLimitedError):
-        safety_event_record(
-            kind=SafetyEventKind.RATE_LIMIT,
-            code=code,
-            detail=f"rate limited (code {code}): {message}",
-            data=evidence,
-            **common,
-        )
-        policy = account_safety(workspace_id=action.workspace_id, account_id=action.account_id).policy
-        limit = policy.setting("risk.suspend_after_rate_limits")
-        window = timedelta(seconds=policy.setting("risk.rate_limit_window_seconds", 3600))
-        hits = SafetyEvent.all_workspaces.filter(
-            account_id=action.account_id, kind=SafetyEventKind.RATE_LIMIT, at__gte=now - window
-        ).count()
-        if limit and hits >= limit:
-            account_suspend_with_evidence(
-                action=action,
-                cause="safety engine: repeated rate limiting",
-                reason=f"{hits} rate-limit answers from Instagram within {int(window.total_seconds() // 60)} min "
-                f"(last: code {code})",
-                evidence={**evidence, "rate_limits_in_window": hits},
-                now=now,
-            )
-        return
-    if isinstance(error, TokenInvalidError | OutsideMessagingWindowError):
-        # A rejected token has its own consequence (ERROR); a closed messaging window is Meta's rule about
-        # one conversation, not pressure on the account: neither slows the account's other messages down.
-        safety_event_record(
-            kind=SafetyEventKind.ERROR,
-            outcome=SafetyEventOutcome.NOTE,
-            code=code,
-            detail=f"token rejected: {message}" if isinstance(error, TokenInvalidError) else message,
-            data=evidence,
-            **common,
-        )
-        return
-    safety_event_record(
-        kind=SafetyEventKind.ERROR,
-        outcome=SafetyEventOutcome.NOTE,
-        code=code,
-        detail=message or "error",
-        data=evidence,
-        **common,
-    )
-    backoff_failure_record(action=action, error=message or type(error).__name__, now=now)
-
-
-def _action_data(action: Action) -> dict[str, Any]:
-    return {
-        "id": action.pk,
-        "type": action.action_type,
-        "idempotency_key": action.idempotency_key,
-        "payload": action.payload,
-        "started_at": action.started_at.isoformat() if action.started_at else None,
-    }
-
-
-def account_suspend_with_evidence(
-    *, action: Action, cause: str, reason: str, evidence: dict[str, Any], now: datetime
-) -> SafetyEvent | None:
-    """Suspend the account for review; the evidence (error, action, risk components) is kept as a SafetyEvent.
-
-    An account already held (suspended, paused, in error) is left as it is, and no second event is recorded.
-    """
-    usage = AccountUsage.objects.filter(account_id=action.account_id).first()
-    risk = {
-        "score": usage.risk_score if usage else 0,
-        "components": usage.risk_components if usage else {},
-    }
-    with transaction.atomic():
-        account = InstagramAccount.all_workspaces.select_for_update().get(pk=action.account_id)
-        if not account.is_acting:
-            return None
-        event = SafetyEvent.all_workspaces.create(
-            workspace_id=action.workspace_id,
-            account_id=action.account_id,
-            at=now,
-            kind=SafetyEventKind.SUSPENSION,
-            outcome=SafetyEventOutcome.SUSPEND,
-            code=(evidence.get("error") or {}).get("code"),
-            action_id_ref=action.pk,
-            detail=secrets_redact(reason)[:500],
-            data=value_redact({**evidence, "risk": risk, "cause": cause}),
-        )
-        with contextlib.suppress(ForbiddenTransition):
-            account_suspend(
-                account_id=action.account_id,
-                actor=None,
-                cause=cause,
-                reason=(
-                    f"{reason} · risk {risk['score']}/100 · action #{action.pk} · evidence: safety event #{event.pk}"
-                )[:500],
-            )
-    return event

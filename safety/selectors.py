@@ -23,6 +23,7 @@ from safety.models import (
     SafetyOverride,
 )
 from safety.policies import POLICY_KEYS, SafetyPolicy, default_policy, policy_with_overrides
+from safety.risk import risk_slowdown
 
 
 @dataclass(frozen=True)
@@ -202,8 +203,6 @@ COMPONENT_NAMES = {
 
 def account_risk(*, workspace_id: int, account_id: int, now: datetime | None = None) -> AccountRiskView:
     """The account's risk score and what follows from it, as the gate sees it now."""
-    from safety.risk import risk_slowdown
-
     now = now or timezone.now()
     usage = AccountUsage.objects.filter(account_id=account_id).first()
     policy = _account_safety(_scope_safety_read(workspace_id=workspace_id), account_id, None).policy  # not cached

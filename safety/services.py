@@ -1,21 +1,544 @@
-"""Writes of the safety engine: what it learns from Instagram's answers, overrides and kill switches."""
+"""Writes of the safety engine: every one of them lives here.
+
+The modules that check and read (``safety.gate``, ``safety.risk``,
+``safety.cooldowns``, ``safety.patterns``, ``safety.selectors``,
+``safety.ledger``) write nothing and import nothing from here. What writes:
+
+- ``gate_evaluate_many`` (and ``gate_evaluate``): the gate's decisions
+  (``safety.gate.gate_assess_many``), with what an allow takes (the shared
+  counter slots) and the pattern detector's hits (events, a varied text);
+- ``action_outcome_observe``: the one call the dispatcher makes per outcome of
+  a sent action — what the engine learns from Instagram's answer (events, risk
+  score, backoff, regain time after a rate limit, suspension with evidence);
+- ``usage_observe``: the usage headers of every answer (the Graph client);
+- ``safety_housekeep``: the dispatcher's housekeeping (old counter rows, risk
+  scores whose events left the 24-hour window);
+- overrides of the policy and kill switches, audited (members, operators).
+"""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from safety.models import AccountUsage, GlobalKillSwitch, GlobalKillSwitchChange, SafetyChange, SafetyOverride
-from safety.policies import PolicyValueError, Scope, default_policy, policy_value_validate, policy_values_check
-from safety.risk import USAGE_FROM_PERCENT, risk_usage_apply
-from safety.selectors import account_safety_cache_clear
+from accounts.models import InstagramAccount, User
+from accounts.services import ForbiddenTransition, account_suspend
+from actions.models import Action, ActionState
+from instaforge.redaction import secrets_redact, value_redact
+from instagram.errors import (
+    NotSentError,
+    OutsideMessagingWindowError,
+    PolicyBlockedError,
+    RateLimitedError,
+    TokenInvalidError,
+)
+from safety.cooldowns import BACKOFF_PENDING
+from safety.counters import CounterSlot
+from safety.decision import Decision
+from safety.gate import gate_allow_slots, gate_assess_many
+from safety.models import (
+    AccountUsage,
+    GlobalKillSwitch,
+    GlobalKillSwitchChange,
+    SafetyChange,
+    SafetyCounter,
+    SafetyEvent,
+    SafetyEventKind,
+    SafetyEventOutcome,
+    SafetyOverride,
+)
+from safety.patterns import PatternHit
+from safety.policies import (
+    PolicyValueError,
+    SafetyPolicy,
+    Scope,
+    default_policy,
+    plural_label,
+    policy_value_validate,
+    policy_values_check,
+)
+from safety.risk import STALE_AFTER, USAGE_FROM_PERCENT, risk_components_compute, risk_total, risk_usage_apply
+from safety.selectors import account_safety, account_safety_cache_clear
 
-if TYPE_CHECKING:
-    from accounts.models import User
 
+# --- The gate: decisions, the shared slots an allow takes, pattern hits ----------------------
+def gate_evaluate(
+    *, action: Action, account: InstagramAccount, now: datetime | None = None, policy: SafetyPolicy | None = None
+) -> Decision:
+    """Decide whether ``action`` may run now. Never drops work: over-limit work is deferred.
+
+    ``policy`` replaces the effective policy of the account (for tests); kill
+    switches are always read. An allow has taken the shared counter slots.
+    """
+    action.account = account
+    return gate_evaluate_many(actions=[action], now=now, policy=policy)[0]
+
+
+def gate_evaluate_many(
+    *, actions: list[Action], now: datetime | None = None, policy: SafetyPolicy | None = None
+) -> list[Decision]:
+    """Decide about several actions of different accounts (``action.account`` loaded) at once, in their order.
+
+    ``safety.gate.gate_assess_many`` decides (one read of the ledger for all);
+    then, in the caller's transaction, the pattern detector's hits are recorded
+    and the shared counter slots of the actions still allowed are taken, one
+    counter statement per set of slots (a workspace's actions share theirs).
+    The caller gives at most one action per account (the dispatcher gates a
+    claim in rounds) and must mark the allowed ones sending, or roll back.
+    ``policy`` as for ``gate_evaluate``.
+    """
+    now = now or timezone.now()
+    assessments = gate_assess_many(actions=actions, now=now, policy=policy)
+    for action, assessment in zip(actions, assessments, strict=True):
+        for hit in assessment.hits:
+            _pattern_hit_record(action=action, hit=hit, now=now)
+    decisions = [assessment.decision for assessment in assessments]
+    by_slots: dict[tuple[CounterSlot, ...], list[int]] = {}
+    for index, assessment in enumerate(assessments):
+        if assessment.decision is None:
+            by_slots.setdefault(assessment.slots, []).append(index)
+    for slots, indexes in by_slots.items():
+        for index, full in zip(indexes, _counters_take_each(slots, len(indexes)), strict=True):
+            decisions[index] = _counted(full, assessments[index].note)
+    return [decision for decision in decisions if decision is not None]
+
+
+def _pattern_hit_record(*, action: Action, hit: PatternHit, now: datetime) -> None:
+    """A pattern hit as a ``SafetyEvent`` (for the risk score); a varied text is written on the action too."""
+    if hit.outcome == SafetyEventOutcome.VARY:
+        Action.all_workspaces.filter(pk=action.pk).update(
+            payload=action.payload, text_fingerprint=action.text_fingerprint
+        )
+    safety_event_record(
+        account_id=action.account_id,
+        workspace_id=action.workspace_id,
+        kind=hit.kind,
+        outcome=hit.outcome,
+        detail=hit.detail,
+        action=action,
+        data=hit.data,
+        now=now,
+        dedupe=hit.dedupe,
+    )
+
+
+def _counters_take_each(slots: tuple[CounterSlot, ...], units: int) -> list[CounterSlot | None]:
+    """Take one unit of ``slots`` for each of ``units`` actions: for each, None if taken, else the full slot.
+
+    All at once when there is room for all; else one by one in order until one
+    does not fit, and the rest wait too (the slot only fills up meanwhile).
+    """
+    full = counters_take(slots=list(slots), units=units)
+    if full is None or units == 1:
+        return [full] * units
+    results: list[CounterSlot | None] = []
+    for _ in range(units):
+        full = counters_take(slots=list(slots))
+        results.append(full)
+        if full is not None:
+            return results + [full] * (units - len(results))
+    return results
+
+
+def _counted(full: CounterSlot | None, note: str) -> Decision:
+    if full is not None:
+        return Decision.defer(
+            full.resets_at,
+            f"{full.what}: {full.limit} of {full.limit} used (fixed {full.window} window, "
+            f"resets at {full.resets_at:%H:%M} UTC)",
+        )
+    return Decision.allow(note[:500])
+
+
+def gate_allow_undo(*, action: Action, started_at: datetime | None) -> None:
+    """Undo what an allow at ``started_at`` counted, for an action that reached no one (Instagram unreachable).
+
+    The ledger's counts follow the action's start time, which the caller clears; the shared counter slots
+    the allow took (``safety.gate.gate_allow_slots``) are given back here, all or none.
+    """
+    if started_at is None:
+        return
+    slots = gate_allow_slots(action=action, at=started_at)
+    if slots:
+        with transaction.atomic():
+            counters_give_back(slots=list(slots))
+
+
+# --- The shared counters (``safety.counters`` describes them) ---------------------------------
+def _take_all(slots: list[CounterSlot], units: int) -> set[tuple[str, str]]:
+    """One statement: take ``units`` of every slot that has room for them; returns the (scope, window) of those taken.
+
+    The rows are locked in one order (scope, window) by every dispatcher (``FOR
+    UPDATE`` in the sub-select, PostgreSQL; SQLite serialises writers), so
+    transactions waiting on each other's rows cannot deadlock; a row another
+    transaction holds is re-checked against its limit once that one commits.
+    """
+    table, quote = SafetyCounter._meta.db_table, connection.ops.quote_name
+    one = f"{quote('scope')} = %s AND {quote('window')} = %s AND {quote('window_start')} = %s"
+    match = " OR ".join(f"({one} AND {quote('count')} <= %s)" for _ in slots)
+    params: list[Any] = []
+    for slot in slots:
+        start = connection.ops.adapt_datetimefield_value(slot.window_start)
+        params += [slot.scope, slot.window, start, slot.limit - units]  # room for ``units`` more
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"UPDATE {quote(table)} SET {quote('count')} = {quote('count')} + %s WHERE {quote('id')} IN "  # noqa: S608
+        f"(SELECT {quote('id')} FROM {quote(table)} WHERE {match} ORDER BY {quote('scope')}, {quote('window')}{lock}) "
+        f"RETURNING {quote('scope')}, {quote('window')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [units, *params])
+        return {(scope, window) for scope, window in cursor.fetchall()}
+
+
+def _take_all_or_none(slots: list[CounterSlot], units: int) -> set[tuple[str, str]] | None:
+    """``_take_all`` in a savepoint: None when every slot was taken; else those that had room, with nothing kept.
+
+    Rolling back to the savepoint gives the units back and releases the rows'
+    locks (PostgreSQL): this transaction then holds no counter row while it
+    creates a new window's rows. Holding some while inserting others could
+    deadlock with a dispatcher that inserted first and waits for those rows.
+    """
+    with transaction.atomic():  # a savepoint inside the caller's transaction
+        taken = _take_all(slots, units)
+        if len(taken) == len(slots):
+            return None
+        transaction.set_rollback(True)  # leaving the block rolls back to the savepoint
+    return taken
+
+
+def counters_take(*, slots: list[CounterSlot], units: int = 1) -> CounterSlot | None:
+    """Take ``units`` of every slot, all or none. Returns the first slot without room, or None when all were taken.
+
+    Must run inside the transaction that records the action as sending. One
+    statement in a savepoint when every window's row exists; a new window's
+    rows are created, then it runs once more.
+    """
+    for slot in slots:
+        if slot.limit < units:
+            return slot
+    if not slots:
+        return None
+    taken = _take_all_or_none(slots, units)
+    if taken is None:
+        return None
+    # A row may be missing (a new hour or day): create the windows' rows, in the order every statement
+    # locks them, then try once more.
+    ordered = sorted(slots, key=lambda slot: (slot.scope, slot.window))
+    SafetyCounter.objects.bulk_create(
+        [SafetyCounter(scope=s.scope, window=s.window, window_start=s.window_start, count=0) for s in ordered],
+        ignore_conflicts=True,
+    )
+    taken = _take_all_or_none(slots, units)
+    if taken is None:
+        return None
+    return next(slot for slot in slots if (slot.scope, slot.window) not in taken)
+
+
+def counters_give_back(*, slots: list[CounterSlot], units: int = 1) -> None:
+    """Give back ``units`` of every slot taken for a call that never happened (never below zero).
+
+    The rows are updated in the order every ``counters_take`` locks them (scope, then window): no deadlock.
+    """
+    for slot in sorted(slots, key=lambda slot: (slot.scope, slot.window)):
+        SafetyCounter.objects.filter(
+            scope=slot.scope, window=slot.window, window_start=slot.window_start, count__gte=units
+        ).update(count=F("count") - units)
+
+
+def counters_prune(*, now: datetime) -> int:
+    """Delete counters of windows that ended more than a day ago."""
+    deleted, _ = SafetyCounter.objects.filter(window_start__lt=now - timedelta(days=2)).delete()
+    return deleted
+
+
+# --- What the engine learns from an outcome ---------------------------------------------------
+def action_outcome_observe(
+    *, action: Action, outcome: str, error: Exception | None = None, now: datetime | None = None
+) -> None:
+    """What the safety engine learns from the outcome of one sent action: the dispatcher's one call per outcome.
+
+    ``outcome`` is the action's new state; ``error`` the typed error of
+    ``instagram.errors`` that Instagram's answer (or its absence) raised, if any.
+
+    - a success ends the run of failures of its type (no query when the gate saw none);
+    - not sent (``NotSentError``: Instagram unreachable) teaches nothing about the
+      account: no event, no risk, no backoff; the shared counter slots its allow
+      took are given back (``gate_allow_undo``);
+    - a rate limit: no call for the account until Instagram's regain time (at
+      least ``USAGE_STOP_DEFAULT``, ``rate_limit_observe``), and one ``rate_limit``
+      event, with the risk score and the suspension it may bring
+      (``action_error_observe``);
+    - any other error: ``action_error_observe``.
+    """
+    if isinstance(error, NotSentError):
+        gate_allow_undo(action=action, started_at=action.started_at)
+        return
+    if error is None:
+        if outcome == ActionState.SUCCEEDED:
+            backoff_success_record(action=action)
+        return
+    now = now or timezone.now()
+    if isinstance(error, RateLimitedError):
+        rate_limit_observe(
+            account_id=action.account_id, code=error.code, retry_after_seconds=error.retry_after_seconds, now=now
+        )
+    action_error_observe(action=action, error=error, now=now)
+
+
+def action_error_observe(*, action: Action, error: Exception, now: datetime | None = None) -> None:
+    """What an error answer to ``action`` teaches: an event, the risk score, backoff, maybe a suspension.
+
+    ``error`` is one of ``instagram.errors``' typed errors. A call that never left (``NotSentError``:
+    Instagram unreachable) teaches nothing about the account: no event, no risk, no backoff.
+    """
+    if isinstance(error, NotSentError):
+        return
+    now = now or timezone.now()
+    code = getattr(error, "code", None)
+    message = secrets_redact(str(getattr(error, "message", "") or error))[:300]
+    common: dict[str, Any] = {
+        "account_id": action.account_id,
+        "workspace_id": action.workspace_id,
+        "action": action,
+        "now": now,
+    }
+    evidence = {
+        "error": {"code": code, "message": message, "type": type(error).__name__},
+        "action": _action_data(action),
+    }
+    if isinstance(error, PolicyBlockedError):
+        safety_event_record(
+            kind=SafetyEventKind.POLICY_BLOCK,
+            code=code,
+            detail=f"policy block (368): {message}",
+            data=evidence,
+            **common,
+        )
+        account_suspend_with_evidence(
+            action=action,
+            cause="safety engine: policy block from Instagram",
+            reason=f"Instagram blocked the action for policy reasons (code 368): {message}",
+            evidence=evidence,
+            now=now,
+        )
+        return
+    if isinstance(error, RateLimitedError):
+        safety_event_record(
+            kind=SafetyEventKind.RATE_LIMIT,
+            code=code,
+            detail=f"rate limited (code {code}): {message}",
+            data=evidence,
+            **common,
+        )
+        policy = account_safety(workspace_id=action.workspace_id, account_id=action.account_id).policy
+        limit = policy.setting("risk.suspend_after_rate_limits")
+        window = timedelta(seconds=policy.setting("risk.rate_limit_window_seconds", 3600))
+        hits = SafetyEvent.all_workspaces.filter(
+            account_id=action.account_id, kind=SafetyEventKind.RATE_LIMIT, at__gte=now - window
+        ).count()
+        if limit and hits >= limit:
+            account_suspend_with_evidence(
+                action=action,
+                cause="safety engine: repeated rate limiting",
+                reason=f"{hits} rate-limit answers from Instagram within {int(window.total_seconds() // 60)} min "
+                f"(last: code {code})",
+                evidence={**evidence, "rate_limits_in_window": hits},
+                now=now,
+            )
+        return
+    if isinstance(error, TokenInvalidError | OutsideMessagingWindowError):
+        # A rejected token has its own consequence (ERROR); a closed messaging window is Meta's rule about
+        # one conversation, not pressure on the account: neither slows the account's other messages down.
+        safety_event_record(
+            kind=SafetyEventKind.ERROR,
+            outcome=SafetyEventOutcome.NOTE,
+            code=code,
+            detail=f"token rejected: {message}" if isinstance(error, TokenInvalidError) else message,
+            data=evidence,
+            **common,
+        )
+        return
+    safety_event_record(
+        kind=SafetyEventKind.ERROR,
+        outcome=SafetyEventOutcome.NOTE,
+        code=code,
+        detail=message or "error",
+        data=evidence,
+        **common,
+    )
+    backoff_failure_record(action=action, error=message or type(error).__name__, now=now)
+
+
+def _action_data(action: Action) -> dict[str, Any]:
+    return {
+        "id": action.pk,
+        "type": action.action_type,
+        "idempotency_key": action.idempotency_key,
+        "payload": action.payload,
+        "started_at": action.started_at.isoformat() if action.started_at else None,
+    }
+
+
+def account_suspend_with_evidence(
+    *, action: Action, cause: str, reason: str, evidence: dict[str, Any], now: datetime
+) -> SafetyEvent | None:
+    """Suspend the account for review; the evidence (error, action, risk components) is kept as a SafetyEvent.
+
+    An account already held (suspended, paused, in error) is left as it is, and no second event is recorded.
+    """
+    usage = AccountUsage.objects.filter(account_id=action.account_id).first()
+    risk = {
+        "score": usage.risk_score if usage else 0,
+        "components": usage.risk_components if usage else {},
+    }
+    with transaction.atomic():
+        account = InstagramAccount.all_workspaces.select_for_update().get(pk=action.account_id)
+        if not account.is_acting:
+            return None
+        event = SafetyEvent.all_workspaces.create(
+            workspace_id=action.workspace_id,
+            account_id=action.account_id,
+            at=now,
+            kind=SafetyEventKind.SUSPENSION,
+            outcome=SafetyEventOutcome.SUSPEND,
+            code=(evidence.get("error") or {}).get("code"),
+            action_id_ref=action.pk,
+            detail=secrets_redact(reason)[:500],
+            data=value_redact({**evidence, "risk": risk, "cause": cause}),
+        )
+        with contextlib.suppress(ForbiddenTransition):
+            account_suspend(
+                account_id=action.account_id,
+                actor=None,
+                cause=cause,
+                reason=(
+                    f"{reason} · risk {risk['score']}/100 · action #{action.pk} · evidence: safety event #{event.pk}"
+                )[:500],
+            )
+    return event
+
+
+def backoff_failure_record(*, action: Action, error: str, now: datetime | None = None) -> int:
+    """One more consecutive failure of the account and type: the wait doubles. Returns the wait in seconds."""
+    now = now or timezone.now()
+    policy = account_safety(workspace_id=action.workspace_id, account_id=action.account_id).policy
+    base, longest = policy.setting("backoff.base_seconds"), policy.setting("backoff.max_seconds", 3600)
+    with transaction.atomic():
+        AccountUsage.objects.get_or_create(account_id=action.account_id)
+        record = AccountUsage.objects.select_for_update().get(account_id=action.account_id)
+        backoff = dict(record.backoff or {})
+        failures = int((backoff.get(action.action_type) or {}).get("failures", 0)) + 1
+        seconds = min(longest, base * 2 ** (failures - 1)) if base else 0
+        backoff[action.action_type] = {
+            "failures": failures,
+            "seconds": seconds,
+            "until": (now + timedelta(seconds=seconds)).isoformat(),
+            "error": error[:200],
+        }
+        record.backoff = backoff
+        record.save(update_fields=["backoff"])
+    if seconds:
+        safety_event_record(
+            account_id=action.account_id,
+            workspace_id=action.workspace_id,
+            kind=SafetyEventKind.BACKOFF,
+            outcome=SafetyEventOutcome.DEFER,
+            detail=f"{failures} consecutive failures of {plural_label(action.action_type)}: "
+            f"waiting {seconds} s (last: {error[:200]})",
+            action=action,
+            now=now,
+            data={"failures": failures, "seconds": seconds},
+        )
+    return seconds
+
+
+def backoff_success_record(*, action: Action) -> None:
+    """A success ends the account and type's run of failures (no query when the gate saw none)."""
+    if not getattr(action, BACKOFF_PENDING, False):
+        return
+    with transaction.atomic():
+        record = AccountUsage.objects.select_for_update().get(account_id=action.account_id)
+        backoff = dict(record.backoff or {})
+        backoff.pop(action.action_type, None)
+        record.backoff = backoff
+        record.save(update_fields=["backoff"])
+
+
+def safety_event_record(
+    *,
+    account_id: int,
+    workspace_id: int,
+    kind: str,
+    detail: str,
+    outcome: str = SafetyEventOutcome.FLAG,
+    action: Action | None = None,
+    code: int | None = None,
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    dedupe: timedelta | None = None,
+) -> SafetyEvent | None:
+    """Record what the engine saw about an account and refresh its risk score.
+
+    With ``dedupe``, nothing is recorded when an event of the same kind and
+    outcome was recorded for the account within that time (a deferred action
+    is checked again and again; one hit is one event). Returns the event, or None.
+    The detail and the data (which quote Instagram's errors) are stored redacted.
+    """
+    now = now or timezone.now()
+    events = SafetyEvent.all_workspaces.filter(account_id=account_id, kind=kind, outcome=outcome)
+    if dedupe is not None and events.filter(at__gte=now - dedupe).exists():
+        return None
+    event = SafetyEvent.all_workspaces.create(
+        workspace_id=workspace_id,
+        account_id=account_id,
+        at=now,
+        kind=kind,
+        outcome=outcome,
+        code=code,
+        action_id_ref=action.pk if action is not None else None,
+        detail=secrets_redact(detail)[:500],
+        data=value_redact(data or {}),
+    )
+    risk_refresh(account_id=account_id, now=now)
+    return event
+
+
+def risk_refresh(*, account_id: int, now: datetime | None = None) -> AccountUsage:
+    """Recompute and store the account's score and components."""
+    now = now or timezone.now()
+    record, _ = AccountUsage.objects.get_or_create(account_id=account_id)
+    components = risk_components_compute(account_id=account_id, now=now, peak_percent=record.peak_percent)
+    AccountUsage.objects.filter(pk=record.pk).update(
+        risk_score=risk_total(components), risk_components=components, risk_updated_at=now
+    )
+    record.risk_score, record.risk_components, record.risk_updated_at = risk_total(components), components, now
+    return record
+
+
+def risks_refresh_stale(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Recompute the scores above zero that were computed more than ``STALE_AFTER`` ago: risk decays."""
+    now = now or timezone.now()
+    stale = AccountUsage.objects.filter(risk_score__gt=0).exclude(risk_updated_at__gt=now - STALE_AFTER)
+    account_ids = list(stale.values_list("account_id", flat=True)[:limit])
+    for account_id in account_ids:
+        risk_refresh(account_id=account_id, now=now)
+    return len(account_ids)
+
+
+def safety_housekeep(*, now: datetime | None = None) -> None:
+    """The dispatcher's housekeeping: counter rows of ended windows go, and risk scores decay."""
+    now = now or timezone.now()
+    counters_prune(now=now)
+    risks_refresh_stale(now=now)
+
+
+# --- Usage headers and rate limits -----------------------------------------------------------
 # Above this share of a usage budget, the account waits (Meta throttles at 100 %).
 USAGE_STOP_PERCENT = 95
 # How long to wait when usage is near the limit and Meta gave no regain time.
@@ -104,6 +627,7 @@ def _stop_until(record: AccountUsage, until: datetime, reason: str) -> None:
         record.regain_reason = reason
 
 
+# --- Overrides and kill switches --------------------------------------------------------------
 class PolicyOverrideError(ValueError):
     """Overrides refused; ``errors`` maps each policy key to a message naming it and the limit."""
 

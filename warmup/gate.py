@@ -1,6 +1,6 @@
 """The warm-up's part of the safety gate: the phase's action types, daily budget and active hours.
 
-``safety.gate.gate_evaluate`` calls ``warmup_gate_check`` for every action,
+The gate (``safety.gate``, run by ``safety.services.gate_evaluate``) calls ``warmup_gate_check`` for every action,
 under the account's row lock, so the day's count is exact. It only reads.
 
 While an account is on warm-up day N:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -10,10 +11,22 @@ from accounts.models import InstagramAccount, Workspace
 from accounts.services import account_connect_complete
 from actions.models import Action, ActionType
 from actions.services import action_plan
+from safety.selectors import account_safety_cache_clear
 from sandbox.models import SandboxAccount, SandboxCall, SandboxComment
 from sandbox.services import sandbox_account_create, sandbox_authorize
 from sandbox.testing import SandboxServer
 from warmup.services import warmup_skip
+
+
+@pytest.fixture(autouse=True)
+def _safety_settings_cache_emptied() -> Iterator[None]:
+    """Each test starts without cached safety settings (a workspace's id may be another test's, rolled back).
+
+    With production cache times (INSTAFORGE_TEST_PRODUCTION_CACHES=1, a CI leg) the cache is on.
+    """
+    account_safety_cache_clear()
+    yield
+    account_safety_cache_clear()
 
 
 @dataclass

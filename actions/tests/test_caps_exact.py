@@ -26,7 +26,7 @@ from django.utils import timezone
 from actions.models import Action, ActionState
 from actions.tests.processes import dispatcher_env, dispatcher_start, processes_stop, wait_until
 from actions.tests.test_crash_safety import replies_plan
-from instaforge.seeding import connected_accounts
+from devtools.seeding import connected_accounts
 from sandbox.models import SandboxCall
 from sandbox.services import sandbox_settings_update
 from sandbox.testing import SandboxServer
@@ -58,9 +58,10 @@ def busy() -> bool:
     ).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent dispatchers are proven on PostgreSQL")
 def test_four_dispatcher_processes_never_exceed_a_cap_by_one(
-    sandbox_server: SandboxServer, make_workspace, tmp_path: Path
+    sandbox_live_server: SandboxServer, make_workspace, tmp_path: Path
 ) -> None:
     from safety.services import policy_override_set
 

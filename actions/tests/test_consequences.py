@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import AccountState
-from actions.dispatcher import dispatch_once
+from actions.dispatcher.loop import dispatch_once
 from actions.models import Action, ActionState
 from actions.tests.conftest import Connected, plan_reply, replies_sent
 from safety.models import AccountUsage, SafetyEvent, SafetyEventKind

@@ -14,13 +14,14 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from django.db.models import Count
 
 from accounts.models import InstagramAccount, Workspace
 from actions.models import Action, ActionState, ActionType
 from actions.tests.processes import dispatcher_env, dispatcher_start, processes_stop, wait_until
-from instaforge.open_policies import OPEN_POLICIES
-from instaforge.seeding import connected_accounts
+from devtools.open_policies import OPEN_POLICIES
+from devtools.seeding import connected_accounts
 from sandbox.models import SandboxCall, SandboxComment
 from sandbox.services import sandbox_fault_add
 from sandbox.testing import SandboxServer
@@ -51,8 +52,9 @@ def succeeded() -> int:
     return Action.all_workspaces.filter(state=ActionState.SUCCEEDED).count()
 
 
+@pytest.mark.slow
 def test_kill_9_mid_sending_never_sends_twice_and_loses_nothing(
-    sandbox_server: SandboxServer, workspace: Workspace, tmp_path: Path
+    sandbox_live_server: SandboxServer, workspace: Workspace, tmp_path: Path
 ) -> None:
     policies = tmp_path / "policies.yaml"
     policies.write_text(OPEN_POLICIES)

@@ -11,13 +11,10 @@ from django.utils import timezone
 
 from accounts.models import AccountState
 from accounts.services import account_pause
-from actions.dispatcher import (
-    Senders,
-    actions_claim_due,
-    actions_reconcile_unknown,
-    dispatch_once,
-    leases_recover,
-)
+from actions.dispatcher.claim import actions_claim_due
+from actions.dispatcher.loop import dispatch_once
+from actions.dispatcher.recovery import actions_reconcile_unknown, leases_recover
+from actions.dispatcher.sending import Senders
 from actions.models import Action, ActionDecision, ActionState, ActionType, Verdict
 from actions.services import action_plan
 from actions.tests.conftest import Connected, plan_reply, replies_sent
@@ -142,7 +139,7 @@ def test_a_gate_decision_takes_a_bounded_number_of_queries(
     make_account, workspace, django_assert_max_num_queries
 ) -> None:
     """The dispatcher's hot path, in steady state (the window's counter rows exist)."""
-    from actions.dispatcher import action_gate_and_mark, actions_claim_due
+    from actions.dispatcher.claim import action_gate_and_mark, actions_claim_due
     from actions.services import action_plan
     from safety.models import AccountUsage
 
@@ -175,7 +172,7 @@ def test_a_claim_of_many_accounts_is_gated_in_a_bounded_number_of_queries(
     make_account, workspace, django_assert_max_num_queries
 ) -> None:
     """One round per claim when each account has one action: the query count does not grow with the claim."""
-    from actions.dispatcher import actions_gate_and_mark
+    from actions.dispatcher.claim import actions_gate_and_mark
 
     _one_reply_due_on_each_of(make_account, workspace, accounts=12)
     claimed = actions_claim_due(worker_id="w", now=timezone.now(), limit=12)
@@ -193,7 +190,7 @@ def test_claiming_and_gating_together_takes_a_bounded_number_of_queries(
     make_account, workspace, django_assert_max_num_queries
 ) -> None:
     """``dispatch``'s path: the claim is the gate's own read, whatever the number of accounts."""
-    from actions.dispatcher import actions_claim_and_gate
+    from actions.dispatcher.claim import actions_claim_and_gate
 
     _one_reply_due_on_each_of(make_account, workspace, accounts=12)
     # As above (the counters' rows of a new window included), the claim being the gate's read on
@@ -208,7 +205,7 @@ def test_claiming_and_gating_together_takes_a_bounded_number_of_queries(
 
 def test_a_later_action_of_an_account_in_the_same_claim_counts_the_earlier_one(make_account, workspace) -> None:
     """Rounds: the second reply of an account is gated after the first is marked sending (the cooldown binds)."""
-    from actions.dispatcher import actions_gate_and_mark
+    from actions.dispatcher.claim import actions_gate_and_mark
 
     first_account, other = make_account(workspace), make_account(workspace)
     for account, key in ((first_account, "a"), (first_account, "b"), (other, "a")):
@@ -224,9 +221,12 @@ def test_a_later_action_of_an_account_in_the_same_claim_counts_the_earlier_one(m
     assert "cooldown: 30 s between comment replies" in held.last_reason
 
 
-def test_a_sender_sends_while_the_lease_runs_and_leaves_a_lapsed_one_to_recovery(connected: Connected) -> None:
+def test_a_sender_sends_while_the_lease_runs_and_leaves_a_lapsed_one_to_recovery(
+    connected: Connected, transactional_db: None
+) -> None:
     """The gate's lease travels with the action; the sender sends on it without reading the row again."""
-    from actions.dispatcher import OutcomeWriter, _send_if_still_ours, actions_gate_and_mark
+    from actions.dispatcher.claim import actions_gate_and_mark
+    from actions.dispatcher.sending import OutcomeWriter, _send_if_still_ours
 
     outcomes = OutcomeWriter()
     on_time, late = plan_reply(connected, key="on-time"), plan_reply(connected, key="late", message="Too late")
@@ -258,7 +258,7 @@ def test_a_sender_sends_while_the_lease_runs_and_leaves_a_lapsed_one_to_recovery
     ],
 )
 def test_deferred_actions_are_written_back_with_their_own_time_and_reason(make_account, workspace, states) -> None:
-    from actions.dispatcher import actions_gate_and_mark
+    from actions.dispatcher.claim import actions_gate_and_mark
 
     accounts = [make_account(workspace, state=state) for state in states]
     for account in accounts:
@@ -319,7 +319,7 @@ def test_outcomes_written_together_keep_their_own_result_reason_and_time(make_ac
 def test_the_outcome_writer_writes_what_senders_hand_over_and_retries_a_failed_write(
     make_account, workspace, monkeypatch
 ) -> None:
-    from actions import dispatcher
+    from actions.dispatcher import sending
     from actions.services import Outcome, actions_finish
 
     account = make_account(workspace)
@@ -333,8 +333,8 @@ def test_the_outcome_writer_writes_what_senders_hand_over_and_retries_a_failed_w
             raise RuntimeError("database gone")
         actions_finish(outcomes)
 
-    monkeypatch.setattr(dispatcher, "actions_finish", failing_once)
-    writer = dispatcher.OutcomeWriter(interval=0.01)
+    monkeypatch.setattr(sending, "actions_finish", failing_once)
+    writer = sending.OutcomeWriter(interval=0.01)
     writer.add(Outcome(action_id=action.pk, state=ActionState.SUCCEEDED, result={"id": "1"}, reason="sent"))
     deadline = timezone.now() + timedelta(seconds=5)
     while len(tries) < 2 and timezone.now() < deadline:

@@ -12,13 +12,13 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from accounts.models import AccountState, InstagramAccount
-from actions.dispatcher import (
+from actions.dispatcher.claim import (
     action_gate_and_mark,
     actions_claim_and_gate,
     actions_claim_due,
     actions_gate_and_mark,
-    dispatch_once,
 )
+from actions.dispatcher.loop import dispatch_once
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from actions.tests.conftest import Connected, plan_reply, replies_sent
 from safety.models import SafetyCounter

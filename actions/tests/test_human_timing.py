@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from actions.dispatcher import dispatch_once
+from actions.dispatcher.loop import dispatch_once
 from actions.models import Action, ActionState, ActionType
 from actions.services import action_plan
 from actions.tests.conftest import Connected

@@ -16,7 +16,8 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from accounts.models import AccountState
-from actions.dispatcher import NOT_SENT_TRIES, RETRY_AFTER_NOT_SENT_MAX, dispatch_once
+from actions.dispatcher.loop import dispatch_once
+from actions.dispatcher.sending import NOT_SENT_TRIES, RETRY_AFTER_NOT_SENT_MAX
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from actions.tests.conftest import Connected, plan_reply, replies_sent
 from instagram.tests import misbehaving

@@ -34,7 +34,9 @@ from accounts.services import (
     account_reconnect_with_stored_token,
     tokens_refresh_due,
 )
-from actions.dispatcher import action_send, actions_reconcile_unknown, dispatch_once
+from actions.dispatcher.loop import dispatch_once
+from actions.dispatcher.recovery import actions_reconcile_unknown
+from actions.dispatcher.sending import action_send
 from actions.models import Action, ActionState, ActionType
 from actions.services import action_plan
 from actions.tests.conftest import Connected
@@ -104,6 +106,7 @@ def _formatted(record: logging.LogRecord, *, redacting: bool) -> str:
     return logging.Formatter("%(name)s %(levelname)s %(message)s").format(record)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_no_secret_is_stored_logged_or_shown_after_every_kind_of_graph_failure(
     connected: Connected,

@@ -52,7 +52,7 @@ def test_the_review_queue_shows_the_evidence_of_a_suspension(client: Client, mak
     from actions.services import action_plan
     from instagram.errors import PolicyBlockedError
     from safety.models import SafetyEvent, SafetyEventKind
-    from safety.risk import action_error_observe
+    from safety.services import action_error_observe
 
     account = make_account(workspace, state=AccountState.ACTIVE)
     action, _ = action_plan(

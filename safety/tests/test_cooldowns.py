@@ -11,10 +11,9 @@ from django.utils import timezone
 from accounts.models import AccountState
 from actions.models import Action, ActionState, Verdict
 from actions.services import action_plan
-from safety.cooldowns import backoff_failure_record, backoff_success_record
-from safety.gate import gate_evaluate
 from safety.models import AccountUsage, SafetyEvent, SafetyEventKind
 from safety.policies import SafetyPolicy
+from safety.services import backoff_failure_record, backoff_success_record, gate_evaluate
 
 POLICY = SafetyPolicy(
     global_per_hour=5000,

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from accounts.models import AccountState
 from actions.models import Action, ActionState, Verdict
-from safety.gate import gate_evaluate, gate_evaluate_many
 from safety.policies import SafetyPolicy, policy_parse
+from safety.services import gate_evaluate, gate_evaluate_many
 
 POLICY = SafetyPolicy(
     global_per_hour=500,

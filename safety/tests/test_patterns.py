@@ -12,10 +12,10 @@ from django.utils import timezone
 from accounts.models import AccountState
 from actions.models import Action, ActionState, Verdict
 from actions.services import action_plan
-from safety.gate import gate_evaluate
 from safety.models import AccountUsage, SafetyEvent, SafetyEventKind, SafetyEventOutcome
 from safety.patterns import text_fingerprint, text_normalise
 from safety.policies import SafetyPolicy
+from safety.services import gate_evaluate
 
 BASE = SafetyPolicy(
     global_per_hour=5000,

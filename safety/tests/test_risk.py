@@ -12,11 +12,16 @@ from accounts.models import AccountState
 from actions.models import Action, ActionState, Verdict
 from actions.services import action_plan
 from instagram.errors import PolicyBlockedError, RateLimitedError
-from safety.gate import gate_evaluate
 from safety.models import AccountUsage, SafetyEvent, SafetyEventKind
 from safety.policies import SafetyPolicy
-from safety.risk import action_error_observe, risk_refresh, risks_refresh_stale, safety_event_record
-from safety.services import usage_observe
+from safety.services import (
+    action_error_observe,
+    gate_evaluate,
+    risk_refresh,
+    risks_refresh_stale,
+    safety_event_record,
+    usage_observe,
+)
 
 POLICY = SafetyPolicy(
     global_per_hour=5000,

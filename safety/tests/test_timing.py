@@ -13,8 +13,8 @@ from django.utils import timezone
 from accounts.models import AccountState
 from actions.models import Action, ActionType, Verdict
 from actions.services import action_plan
-from safety.gate import gate_evaluate
 from safety.policies import SafetyPolicy
+from safety.services import gate_evaluate
 from safety.timing import active_hours_next_start, reply_delay_draw, timing_parse
 
 POLICY = SafetyPolicy(

@@ -8,9 +8,8 @@ from django.utils import timezone
 
 from accounts.models import AccountState
 from actions.models import Action, Verdict
-from safety.gate import gate_evaluate
 from safety.models import AccountUsage
-from safety.services import USAGE_STOP_DEFAULT, rate_limit_observe, usage_observe
+from safety.services import USAGE_STOP_DEFAULT, gate_evaluate, rate_limit_observe, usage_observe
 
 
 def planned(account) -> Action:

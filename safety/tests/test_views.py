@@ -86,7 +86,7 @@ def test_the_account_page_explains_its_risk_and_what_the_engine_saw(
 ) -> None:
     from actions.services import action_plan
     from safety.models import SafetyEventKind
-    from safety.risk import safety_event_record
+    from safety.services import safety_event_record
 
     workspace, account = setup
     client.force_login(owner)

@@ -8,7 +8,7 @@ import pytest
 
 from accounts.models import AccountState, InstagramAccount
 from actions.models import Verdict
-from safety.gate import gate_evaluate
+from safety.services import gate_evaluate
 from warmup.gate import day_target, fallback_target, warmup_gate_check
 from warmup.models import WarmupDay
 from warmup.phases import warmup_policy

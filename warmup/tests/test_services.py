@@ -8,8 +8,7 @@ from accounts.models import AccountState, AccountTransition, InstagramAccount
 from accounts.services import ForbiddenTransition, account_pause, account_resume, account_transition
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from safety.models import SafetyEventKind
-from safety.risk import safety_event_record
-from safety.services import rate_limit_observe
+from safety.services import rate_limit_observe, safety_event_record
 from warmup.models import EventKind, PlanStatus, WarmupDay, WarmupEvent, WarmupPlan
 from warmup.services import (
     WarmupError,

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from actions.dispatcher import dispatcher_run, worker_name
+from actions.dispatcher.loop import dispatcher_run, worker_name
 
 
 class Command(BaseCommand):
