@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up install test lint typecheck migrations-check pytest e2e browser clean
+.PHONY: up install test test-fast lint lint-imports typecheck migrations-check pytest e2e browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,11 +24,15 @@ up: install
 	$(VENV)/bin/honcho start -f Procfile
 
 ## Lint, types, migrations, then the whole test suite (browser tests included).
-test: install browser lint typecheck migrations-check pytest
+test: install browser lint lint-imports typecheck migrations-check pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+## The architecture's import contracts (.importlinter): e.g. no product app imports the sandbox or devtools.
+lint-imports: install
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 typecheck: install
 	$(VENV)/bin/mypy .
@@ -36,8 +40,16 @@ typecheck: install
 migrations-check: install
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
+## Every test: all but the slow ones spread over the cores (pytest-xdist: a test database, and a Redis database, per
+## worker), then the slow ones (kill -9, several dispatcher processes, long fuzzing) alone, as their timing expects.
 pytest: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses=8 -m "not slow"
+	$(PY) -m pytest -m slow
+
+## The quick loop while coding (under 2 minutes on 2 cores): every test but the slow ones (pytest -m slow) and the
+## browser tests, spread over the machine's cores by pytest-xdist. `make test` still runs everything.
+test-fast: install
+	$(PY) -m pytest -q -n auto --maxprocesses=8 -m "not slow and not e2e"
 
 e2e: install browser
 	$(PY) -m pytest -m e2e tests/e2e

@@ -9,9 +9,9 @@ from allauth.account.models import EmailAddress
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import AccountState, InstagramAccount, Membership, Role, User, Workspace
+from accounts.models import AccountState, InstagramAccount, Role, User, Workspace
 from accounts.tenancy import workspace_scope
-from accounts.vault import token_encrypt
+from tests.factories import TEST_PASSWORD, InstagramAccountFactory, UserFactory, WorkspaceFactory
 
 pytest_plugins = ["sandbox.testing"]
 
@@ -35,16 +35,11 @@ def _shared_cache_emptied() -> Iterator[None]:
 def make_user(db: None):
     counter = iter(range(1, 10_000))
 
-    def make(email: str | None = None, password: str = "a-Strong-pass-123") -> User:
-        user = User.objects.create_user(email=email or f"user{next(counter)}@example.com", password=password)
-        # Sign-up verifies the address before the first login (settings: no account enumeration).
-        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
-        return user
+    def make(email: str | None = None, password: str = TEST_PASSWORD) -> User:
+        # A verified address, as sign-up leaves it before the first login (settings: no account enumeration).
+        return UserFactory.create(email=email or f"user{next(counter)}@example.com", password=password)
 
     return make
-
-
-TEST_PASSWORD = "a-Strong-pass-123"
 
 
 def totp_code(user: User) -> str:
@@ -99,10 +94,7 @@ def admin_login(db: None) -> Callable[..., None]:
 @pytest.fixture
 def make_workspace(db: None, make_user):
     def make(name: str = "Acme", owner: User | None = None, role: str = Role.OWNER) -> Workspace:
-        owner = owner or make_user()
-        workspace = Workspace.objects.create(name=name, created_by=owner)
-        Membership.all_workspaces.create(workspace=workspace, user=owner, role=role)
-        return workspace
+        return WorkspaceFactory.create(name=name, created_by=owner or make_user(), membership__role=role)
 
     return make
 
@@ -115,14 +107,9 @@ def make_account(db: None):
         workspace: Workspace, state: str = AccountState.ACTIVE, token: str = "test-token", **fields: object
     ) -> InstagramAccount:
         number = next(counter)
-        defaults: dict[str, object] = {
-            "ig_user_id": f"1784140000000{number:04d}",
-            "username": f"brand{number}",
-            "state": state,
-            "access_token_encrypted": token_encrypt(plaintext=token),
-        }
+        defaults: dict[str, object] = {"ig_user_id": f"1784140000000{number:04d}", "username": f"brand{number}"}
         defaults.update(fields)
-        return InstagramAccount.all_workspaces.create(workspace=workspace, **defaults)
+        return InstagramAccountFactory.create(workspace=workspace, state=state, token=token, **defaults)
 
     return make
 

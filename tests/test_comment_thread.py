@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AccountState, InstagramAccount, Membership
-from actions.dispatcher import dispatch_once
+from actions.dispatcher.loop import dispatch_once
 from actions.models import Action, ActionState
 from engagement.models import Comment
 from instagram.models import InboundEvent

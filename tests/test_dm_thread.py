@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from actions.dispatcher import actions_reconcile_unknown
+from actions.dispatcher.recovery import actions_reconcile_unknown
 from actions.models import Action, ActionState, ActionType
 from actions.services import action_plan
 from messaging.models import Conversation, Message, MessageDirection

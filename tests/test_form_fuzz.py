@@ -534,6 +534,7 @@ JSON_BODIES: dict[str, list[str]] = {
 }
 
 
+@pytest.mark.slow
 def test_no_page_of_the_web_app_answers_a_server_error(world: World) -> None:
     started = time.monotonic()
     fuzzer = Fuzzer(world)
@@ -601,6 +602,7 @@ def _raw(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+@pytest.mark.slow
 @FUZZ_SETTINGS
 @given(text=ANY_TEXT, total=strategies.one_of(ANY_TEXT, strategies.integers().map(str)))
 def test_any_text_in_the_flow_editor_and_the_composer_is_answered(world: World, text: str, total: str) -> None:

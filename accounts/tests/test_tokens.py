@@ -66,7 +66,7 @@ def test_tokens_close_to_expiry_are_refreshed_and_fresh_ones_left_alone(
 
 
 def test_a_revoked_token_moves_the_account_to_error_and_tells_the_workspace(
-    sandbox_server: SandboxServer, client: Client, make_user, make_workspace
+    sandbox_server: SandboxServer, client: Client, make_user, make_workspace, transactional_db: None
 ) -> None:
     owner = make_user("owner@shop.example")
     workspace = make_workspace("Shop", owner=owner)
@@ -131,7 +131,9 @@ def product_tables() -> list[str]:
     return [name for name in connection.introspection.table_names() if not name.startswith("sandbox_")]
 
 
-def test_no_token_is_stored_in_clear(sandbox_server: SandboxServer, workspace: Workspace, tmp_path) -> None:
+def test_no_token_is_stored_in_clear(
+    sandbox_server: SandboxServer, workspace: Workspace, tmp_path, transactional_db: None
+) -> None:
     account, _ = connect(workspace, "vault_check")
     token = account_access_token(account=account)
     assert len(token) > 20

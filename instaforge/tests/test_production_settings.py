@@ -97,7 +97,12 @@ def test_check_deploy_is_clean_on_the_production_example(tmp_path: Path) -> None
     [
         ("SECRET_KEY", DEMO_SECRET_KEY),
         ("TOKEN_ENCRYPTION_KEYS", DEMO_TOKEN_KEY),
-        ("TOKEN_ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},{DEMO_TOKEN_KEY}"),
+        # A new key first, the demo's after it. Named: a random test id differs between pytest-xdist's workers.
+        pytest.param(
+            "TOKEN_ENCRYPTION_KEYS",
+            f"{Fernet.generate_key().decode()},{DEMO_TOKEN_KEY}",
+            id="TOKEN_ENCRYPTION_KEYS-new-key,demo-key",
+        ),
         ("INSTAGRAM_APP_SECRET", "sandbox-app-secret"),
         ("INSTAGRAM_APP_ID", "sandbox-app-id"),
         ("INSTAGRAM_WEBHOOK_VERIFY_TOKEN", "sandbox-verify-token"),

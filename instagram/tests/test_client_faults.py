@@ -24,7 +24,7 @@ from sandbox.tests.conftest import issue_token
 
 
 @pytest.fixture
-def account(transactional_db: None) -> SandboxAccount:
+def account(db: None) -> SandboxAccount:
     return services.sandbox_account_create(username="demo_bakery")
 
 

@@ -561,6 +561,7 @@ def _processed_badly() -> list[tuple[str, str, str]]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_no_body_or_signature_makes_the_webhook_fail(client: Client, make_account, workspace: Workspace) -> None:
     """1,000 bodies (derandomized: the same ones on every run): 200, 400 or 403; what is stored is processed."""

@@ -14,6 +14,7 @@ from instagram.models import InboundEvent
 from instagram.services import webhook_parse, webhook_store
 from instagram.tasks import inbound_event_process
 from messaging.models import Conversation
+from tests.factories import ConversationFactory
 
 FOLLOWER_ID = "1234567890123456"
 
@@ -81,6 +82,6 @@ def make_conversation(account: InstagramAccount):
             "last_message_at": last_inbound_at,
         }
         defaults.update(fields)
-        return Conversation.all_workspaces.create(workspace_id=account.workspace_id, account=account, **defaults)
+        return ConversationFactory.create(account=account, **defaults)
 
     return make

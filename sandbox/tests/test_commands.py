@@ -66,7 +66,7 @@ def test_sandbox_simulate(webhook_receiver: WebhookReceiver, transactional_db: N
 
 
 def test_follower_page_dm_box(
-    sandbox_server: SandboxServer, webhook_receiver: WebhookReceiver, account: SandboxAccount
+    sandbox_server: SandboxServer, webhook_receiver: WebhookReceiver, account: SandboxAccount, transactional_db: None
 ) -> None:
     url = f"{sandbox_server.url}/u/{account.username}/messages/"
 
@@ -85,7 +85,7 @@ def test_follower_page_dm_box(
 
 
 def test_follower_page_quick_replies_and_postback_buttons(
-    sandbox_server: SandboxServer, webhook_receiver: WebhookReceiver, account: SandboxAccount
+    sandbox_server: SandboxServer, webhook_receiver: WebhookReceiver, account: SandboxAccount, transactional_db: None
 ) -> None:
     incoming = services.sandbox_follower_message(account=account, from_username="jane", text="Menu?")
     quick = {"text": "Pick one", "quick_replies": [{"content_type": "text", "title": "Rye", "payload": "RYE"}]}

@@ -22,7 +22,7 @@ from sandbox.webhooks import message_webhook_payload
 
 
 @pytest.fixture
-def account(transactional_db: None) -> SandboxAccount:
+def account(db: None) -> SandboxAccount:
     return services.sandbox_account_create(username="demo_bakery")
 
 
@@ -114,7 +114,7 @@ def test_documented_request_bodies_are_accepted(
         assert_same_shape(answer.json(), documented("send_message_response.json"))
 
 
-def test_messages_webhook(dm: SandboxMessage, webhook_receiver: WebhookReceiver) -> None:
+def test_messages_webhook(dm: SandboxMessage, webhook_receiver: WebhookReceiver, transactional_db: None) -> None:
     docs = documented("webhook_messages_text.json")
 
     assert_same_shape(message_webhook_payload(message=dm), docs)

@@ -30,7 +30,11 @@ def test_account_can_be_created_from_home(sandbox_server: SandboxServer) -> None
 
 
 def test_account_page_nests_api_replies_under_comments(
-    sandbox_server: SandboxServer, webhook_receiver: WebhookReceiver, post: SandboxMedia, token: SandboxToken
+    sandbox_server: SandboxServer,
+    webhook_receiver: WebhookReceiver,
+    post: SandboxMedia,
+    token: SandboxToken,
+    transactional_db: None,
 ) -> None:
     comment = services.sandbox_comment_post(media=post, from_username="jane.doe", text="Is it vegan?")
     services.sandbox_reply_create(account=token.account, comment=comment, message="Yes, 100%!")

@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from actions.dispatcher import dispatcher_run
+from actions.dispatcher.loop import dispatcher_run
 
 WAIT_SECONDS = 20
 

@@ -23,7 +23,7 @@ from warmup.services import warmup_skip
 def test_sign_up_connect_add_rule_and_see_a_comment_answered(
     browser: WebDriver,
     live_server,
-    sandbox_server: SandboxServer,
+    sandbox_live_server: SandboxServer,
     dispatcher: None,
     settings,
 ) -> None:
@@ -66,7 +66,7 @@ def test_sign_up_connect_add_rule_and_see_a_comment_answered(
     account_page = browser.current_url
 
     # As a follower, comment on the post in the sandbox.
-    browser.get(f"{sandbox_server.url}/u/corner_bakery/")
+    browser.get(f"{sandbox_live_server.url}/u/corner_bakery/")
     wait_for(browser, "follower-username").clear()
     browser.find_element(*by_testid("follower-username")).send_keys("hungry_fan")
     browser.find_element(*by_testid("follower-comment-text")).send_keys("What's the price?")
@@ -88,7 +88,7 @@ def test_sign_up_connect_add_rule_and_see_a_comment_answered(
     warmup_skip(account_id=account.pk, actor=None, reason="e2e: reviewed by an operator")
 
     # The reply appears in the sandbox (the page polls)...
-    browser.get(f"{sandbox_server.url}/u/corner_bakery/")
+    browser.get(f"{sandbox_live_server.url}/u/corner_bakery/")
     wait_for_text(browser, "sandbox-reply", "Hi @hungry_fan, a croissant is 2.50!")
     assert SandboxComment.objects.filter(via_api=True).count() == 1
 

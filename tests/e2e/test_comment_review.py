@@ -20,7 +20,7 @@ def test_rule_with_private_reply_and_flag_then_review_in_the_browser(
     browser: WebDriver,
     client: Client,
     live_server,
-    sandbox_server: SandboxServer,
+    sandbox_live_server: SandboxServer,
     dispatcher: None,
     settings,
     make_user,
@@ -62,7 +62,7 @@ def test_rule_with_private_reply_and_flag_then_review_in_the_browser(
         wait_for(browser, "rules-table")
 
         # A follower comments in the sandbox.
-        browser.get(f"{sandbox_server.url}/u/corner_bakery/")
+        browser.get(f"{sandbox_live_server.url}/u/corner_bakery/")
         wait_for(browser, "follower-username").clear()
         browser.find_element(*by_testid("follower-username")).send_keys("unhappy_fan")
         browser.find_element(*by_testid("follower-comment-text")).send_keys("I want my MONEY back!")

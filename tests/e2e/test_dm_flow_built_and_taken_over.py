@@ -37,7 +37,7 @@ def add_step(browser: WebDriver, kind: str, expected_total: int) -> None:
 def test_a_member_builds_a_flow_a_follower_runs_it_and_the_member_takes_over(
     browser: WebDriver,
     live_server,
-    sandbox_server: SandboxServer,
+    sandbox_live_server: SandboxServer,
     dispatcher: None,
     settings,
     make_user,
@@ -94,7 +94,7 @@ def test_a_member_builds_a_flow_a_follower_runs_it_and_the_member_takes_over(
     wait_for_text(browser, "flow-versions", "Version 1")
 
     # As a follower, DM the keyword in the sandbox and tap "Pickup".
-    browser.get(f"{sandbox_server.url}/u/corner_bakery/")
+    browser.get(f"{sandbox_live_server.url}/u/corner_bakery/")
     wait_for(browser, "follower-dm-username").clear()
     browser.find_element(*by_testid("follower-dm-username")).send_keys("hungry_fan")
     browser.find_element(*by_testid("follower-dm-text")).send_keys("Can I order a CAKE?")

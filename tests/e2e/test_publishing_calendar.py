@@ -35,7 +35,7 @@ target.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dat
 def test_upload_a_carousel_watch_it_publish_and_drag_another_post(
     browser: WebDriver,
     live_server,
-    sandbox_server: SandboxServer,
+    sandbox_live_server: SandboxServer,
     dispatcher: None,
     workspace,
     make_account,

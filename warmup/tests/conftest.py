@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
 from actions.models import Action, ActionState
+from tests.factories import ActionFactory
 from warmup.services import warmup_plan_start
 
 TOKYO = ZoneInfo("Asia/Tokyo")  # UTC+9 all year: a local midnight is 15:00 UTC the day before
@@ -53,8 +54,7 @@ def warming(clock: Clock, make_account, workspace) -> InstagramAccount:
 
 def started(account: InstagramAccount, action_type: str, at: datetime, **payload: Any) -> Action:
     """An action of the account that started at ``at`` (it counts toward that local day's budget)."""
-    return Action.all_workspaces.create(
-        workspace_id=account.workspace_id,
+    return ActionFactory.create(
         account=account,
         action_type=action_type,
         idempotency_key=f"done-{Action.all_workspaces.count()}",
@@ -66,8 +66,7 @@ def started(account: InstagramAccount, action_type: str, at: datetime, **payload
 
 
 def claimed(account: InstagramAccount, action_type: str, **payload: Any) -> Action:
-    return Action.all_workspaces.create(
-        workspace_id=account.workspace_id,
+    return ActionFactory.create(
         account=account,
         action_type=action_type,
         idempotency_key=f"claimed-{Action.all_workspaces.count()}",

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from accounts.models import AccountState, InstagramAccount
-from actions.dispatcher import action_gate_and_mark, actions_claim_due
+from actions.dispatcher.claim import action_gate_and_mark, actions_claim_due
 from actions.models import Action, ActionDecision, ActionState
 from actions.services import action_finish, action_plan
 from safety import policies as safety_policies
@@ -82,6 +82,7 @@ def _fresh_process() -> None:
     safety_policies._load.cache_clear()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 @pytest.mark.parametrize("draw", ["drawn", "highest", "lowest"])
 def test_eight_simulated_days_with_a_restart_land_in_active_with_every_days_caps_respected(

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountState, User
-from actions.dispatcher import dispatch_once
+from actions.dispatcher.loop import dispatch_once
 from actions.models import Action, ActionState
 from conftest import log_into_admin
 from sandbox.models import SandboxComment
