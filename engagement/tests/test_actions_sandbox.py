@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountState, InstagramAccount
-from actions.dispatcher import actions_reconcile_unknown
+from actions.dispatcher.recovery import actions_reconcile_unknown
 from actions.models import Action, ActionState
 from engagement.models import Comment, ReviewState
 from integrations.models import WebhookDelivery
