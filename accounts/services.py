@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -399,6 +400,18 @@ def account_reconnect_with_stored_token(*, account_id: int, actor: User | None) 
     )
 
 
+# Called, in order, when an account has finished connecting (Instagram Login) and is acting or warming up.
+# Apps built on accounts (warm-up) subscribe from their ``AppConfig.ready``: accounts imports none of them.
+AccountConnected = Callable[[InstagramAccount, User | None], None]
+_CONNECTED_SUBSCRIBERS: list[AccountConnected] = []
+
+
+def account_connected_subscribe(subscriber: AccountConnected) -> None:
+    """Run ``subscriber(account, actor)`` each time an account finishes connecting. Idempotent per subscriber."""
+    if subscriber not in _CONNECTED_SUBSCRIBERS:
+        _CONNECTED_SUBSCRIBERS.append(subscriber)
+
+
 def account_connect_complete(
     *, workspace: Workspace, code: str, redirect_uri: str, actor: User | None
 ) -> InstagramAccount:
@@ -460,9 +473,6 @@ def account_connect_complete(
             cause="Instagram Login completed",
             reason=f"connected as @{account.username}",
         )
-        if account.warmup_day is not None:
-            # The warm-up app builds on accounts, so it is imported here rather than at the top.
-            from warmup.services import warmup_plan_start
-
-            warmup_plan_start(account_id=account.pk, cause=f"connected as @{account.username}", actor=actor)
+        for subscriber in _CONNECTED_SUBSCRIBERS:
+            subscriber(account, actor)
         return account

@@ -11,8 +11,8 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 from unfold.utils import display_for_label
 
-from accounts.admin import AutocompleteFilter, ReadOnlyAdminMixin, ReadOnlyInlineMixin, json_block
 from actions.models import Action, ActionDecision, ActionState, Verdict
+from instaforge.admin_helpers import AutocompleteFilter, ReadOnlyAdminMixin, ReadOnlyInlineMixin, json_block
 
 ACTION_STATE_BADGES: dict[str, str] = {
     ActionState.PLANNED: "",

@@ -12,9 +12,9 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 
-from accounts.admin import AutocompleteFilter, ReadOnlyAdminMixin
 from engagement.models import Comment, CommentOutcome, CommentRule
 from engagement.services import comment_rule_active_set, comment_rule_save
+from instaforge.admin_helpers import AutocompleteFilter, ReadOnlyAdminMixin
 
 OUTCOME_BADGES: dict[str, str] = {
     CommentOutcome.REPLY_PLANNED: "success",

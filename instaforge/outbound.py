@@ -27,6 +27,11 @@ from django.conf import settings
 from requests_hardened import Config, Manager
 from requests_hardened.ip_filter import InvalidIPAddress
 
+# What a failed outbound call raises: requests' own classes, named here so that callers never import requests
+# (HTTP leaves the product only from this module and from instagram.client: .importlinter).
+OutboundError = requests.RequestException
+OutboundTimeout = requests.Timeout
+
 
 class OutboundRefused(requests.RequestException):
     """The URL leads to a private or local address: nothing was sent."""

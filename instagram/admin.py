@@ -8,7 +8,7 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import AllValuesCheckboxFilter, ChoicesDropdownFilter
 from unfold.decorators import display
 
-from accounts.admin import AutocompleteFilter, ReadOnlyAdminMixin, json_block
+from instaforge.admin_helpers import AutocompleteFilter, ReadOnlyAdminMixin, json_block
 from instagram.models import InboundEvent, InboundEventState
 
 EVENT_STATE_BADGES: dict[str, str] = {

@@ -9,8 +9,14 @@ emoji four), so that is the one checked. Private replies are messages too.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 MESSAGE_MAX_BYTES = 1000
+
+# Meta's Send API: a normal message within 24 hours of the person's last message; a person
+# (never automation) may answer up to 7 days after it with the HUMAN_AGENT tag.
+STANDARD_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 
 
 def message_text_size(text: str) -> int:

@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 
 from accounts.tenancy import workspace_scope
+from instagram.backfill import accounts_backfill
 from instagram.events import handler_for
 from instagram.models import InboundEventState
 from instagram.parsing import MalformedEvent
@@ -64,6 +65,4 @@ def inbound_events_sweep() -> int:
 
 def missed_webhooks_backfill() -> dict[str, int]:
     """Every 10 minutes: recent comments and conversations the webhooks missed."""
-    from instagram.backfill import accounts_backfill
-
     return accounts_backfill()

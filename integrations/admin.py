@@ -9,7 +9,7 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 
-from accounts.admin import AutocompleteFilter, ReadOnlyAdminMixin
+from instaforge.admin_helpers import AutocompleteFilter, ReadOnlyAdminMixin
 from integrations.models import DeliveryState, WebhookDelivery, WebhookEndpoint
 from integrations.services import webhook_delivery_resend
 

@@ -20,13 +20,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Workspace
 from accounts.vault import TokenDecryptionError, token_decrypt, token_encrypt
-from instaforge.outbound import outbound_post
+from instaforge.outbound import OutboundError, outbound_post
 from instaforge.redaction import secrets_redact
 from instaforge.tasks import enqueue_on_commit
 from integrations.models import DeliveryState, EventKind, WebhookDelivery, WebhookEndpoint
@@ -56,7 +55,7 @@ def signature_for(*, secret: str, body: bytes) -> str:
 
 
 def signature_verify(*, secret: str, body: bytes, header: str) -> bool:
-    """What a receiver does (documented in the README): recompute and compare in constant time."""
+    """What a receiver does (documented in docs/features/crm-webhooks.md): recompute and compare in constant time."""
     return hmac.compare_digest(signature_for(secret=secret, body=body), header)
 
 
@@ -224,7 +223,7 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
         excerpt = secrets_redact(response.text[:500])
         if not 200 <= status_code < 300:
             error = f"the endpoint answered HTTP {status_code}"
-    except requests.RequestException as exc:
+    except OutboundError as exc:
         # requests' texts hold the endpoint's URL, query string included: redacted before it is stored.
         error = secrets_redact(f"{type(exc).__name__}: {exc}")[:500]
     attempts = delivery.attempts + 1

@@ -11,7 +11,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 
-from accounts.admin import AutocompleteFilter, ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from instaforge.admin_helpers import AutocompleteFilter, ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from messaging.models import (
     Conversation,
     ConversationEvent,

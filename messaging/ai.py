@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from accounts.vault import TokenDecryptionError, token_decrypt
 from engagement.matching import any_keyword_matches, keyword_list_parse
-from instaforge.outbound import outbound_post
+from instaforge.outbound import OutboundError, OutboundTimeout, outbound_post
 from instagram.limits import message_text_clip
 from messaging.models import Intent, MessagingSettings
 
@@ -46,9 +44,9 @@ def _chat(*, config: MessagingSettings, messages: list[dict[str, str]], max_toke
         response = outbound_post(
             completions_url(config.ai_base_url), json=body, headers=headers, timeout=config.ai_timeout_seconds
         )
-    except requests.Timeout as exc:
+    except OutboundTimeout as exc:
         raise AIUnavailable(f"the AI endpoint did not answer within {config.ai_timeout_seconds:g} s") from exc
-    except requests.RequestException as exc:
+    except OutboundError as exc:
         raise AIUnavailable(f"the AI endpoint cannot be reached: {exc.__class__.__name__}") from exc
     if response.status_code != 200:
         raise AIUnavailable(f"the AI endpoint answered HTTP {response.status_code}")

@@ -21,21 +21,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
 from django.conf import settings as django_settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Membership
+from accounts.tenancy import workspace_scope
+from accounts.vault import token_encrypt
 from actions.models import ActionType
 from actions.services import action_plan
-from engagement.matching import TEXT_MAX_LENGTH, any_keyword_matches, keyword_list_parse, normalize
-from instaforge.outbound import outbound_post
-from instagram.limits import message_text_clip
+from engagement.matching import TEXT_MAX_LENGTH, any_keyword_matches, keyword_list_parse
+from instaforge.outbound import OutboundError, outbound_post
+from instaforge.text import person_values, sentiment_score, template_render, text_fold
+from instagram.limits import STANDARD_WINDOW, message_text_clip
 from messaging import events
 from messaging.ai import AIUnavailable, ai_intent_classify, ai_reply_generate
-from messaging.analysis import IntentResult, conversation_context, intent_classify_rules, sentiment_score
+from messaging.analysis import IntentResult, conversation_context, intent_classify_rules
 from messaging.flows import BRANCH_CASES_MAX
 from messaging.models import (
     ACTIVE_RUN_STATUSES,
@@ -55,7 +57,6 @@ from messaging.models import (
     MessagingSettings,
     TriggerKind,
 )
-from messaging.services import STANDARD_WINDOW
 
 logger = logging.getLogger(__name__)
 
@@ -88,24 +89,16 @@ class Why:
 
 
 def render(template: str, *, conversation: Conversation, variables: dict[str, Any] | None = None) -> str:
-    """Fill ``{username}``, ``{name}`` and ``{variable}`` placeholders; unknown ones stay as written.
+    """A DM: a person's placeholders (``instaforge.text``) and a flow's ``{variable}``; unknown ones stay as written.
 
-    A person's username and name may not be known yet: their placeholder goes, with the space before it.
+    A person's username and name may not be known yet (a new person's profile
+    is read in a task): their placeholder goes, with the space before it.
     """
-    values: dict[str, str] = {
-        "username": f"@{conversation.participant_username}" if conversation.participant_username else "",
-        "name": conversation.participant_name or conversation.participant_username or "",
-    }
+    values = person_values(username=conversation.participant_username, name=conversation.participant_name)
     for key, value in (variables or {}).items():
         if not key.startswith("_") and isinstance(value, str | int | float):
             values[key] = str(value)
-    text = template
-    for key, value in values.items():
-        placeholder = "{" + key + "}"
-        if not value:  # not known yet (a new person's profile is read in a task): "Hi {username}!" → "Hi!"
-            text = text.replace(" " + placeholder, placeholder)
-        text = text.replace(placeholder, value)
-    return message_text_clip(" ".join(text.split(" ")).strip())
+    return message_text_clip(template_render(template, values=values))
 
 
 def automated_message_send(
@@ -185,7 +178,7 @@ def automated_message_send(
 
 
 def _quick_replies(titles: list[str]) -> list[dict[str, str]]:
-    return [{"title": title[:20], "payload": normalize(title).upper().replace(" ", "_")[:100]} for title in titles]
+    return [{"title": title[:20], "payload": text_fold(title).upper().replace(" ", "_")[:100]} for title in titles]
 
 
 # ---------------------------------------------------------------------------
@@ -299,7 +292,7 @@ def _branch_target(step: dict[str, Any], steps: list[dict[str, Any]], variables:
     answer = str(variables.get(step.get("variable") or "", ""))
     for case in (step.get("cases") or [])[:BRANCH_CASES_MAX]:
         words = keyword_list_parse(str(case.get("match", "")))
-        if normalize(answer[:TEXT_MAX_LENGTH]) in {normalize(word) for word in words} or any_keyword_matches(
+        if text_fold(answer[:TEXT_MAX_LENGTH]) in {text_fold(word) for word in words} or any_keyword_matches(
             keywords=words, text=answer
         ):
             return str(case["goto"])
@@ -418,7 +411,7 @@ def _webhook_call(step: dict[str, Any], run: FlowRun) -> dict[str, Any]:
     }
     try:
         response = outbound_post(str(step["url"]), json=body, timeout=float(step.get("timeout") or 10))
-    except requests.RequestException as exc:
+    except OutboundError as exc:
         return {"ok": False, "error": exc.__class__.__name__}
     try:
         answer: Any = response.json()
@@ -471,8 +464,6 @@ def flow_run_advance(
 
 def flow_runs_resume_due(*, now: datetime | None = None) -> int:
     """Resume every delayed flow run whose delay is over (all workspaces). Returns how many ran."""
-    from accounts.tenancy import workspace_scope
-
     now = now or timezone.now()
     due = list(
         FlowRun.all_workspaces.filter(status=FlowRunStatus.DELAYED, resume_at__lte=now).values_list(
@@ -681,8 +672,6 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
 
 def messaging_settings_save(*, config: MessagingSettings, api_key: str = "", clear_api_key: bool = False) -> None:
     """Save a workspace's automation settings; a new AI API key is stored encrypted (the vault's keys)."""
-    from accounts.vault import token_encrypt
-
     if clear_api_key:
         config.ai_api_key_encrypted = ""
     elif api_key.strip():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from accounts.tenancy import workspace_scope
+from messaging.automation import flow_runs_resume_due
 from messaging.services import conversation_profile_refresh
 
 
@@ -14,6 +15,4 @@ def conversation_profile_fetch(workspace_id: int, conversation_id: int) -> str:
 
 def flow_runs_resume() -> int:
     """Resume delayed flow runs whose delay is over. Safe to run twice (each run is claimed under its row lock)."""
-    from messaging.automation import flow_runs_resume_due
-
     return flow_runs_resume_due()

@@ -6,7 +6,7 @@ from django.contrib import admin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
-from accounts.admin import ReadOnlyInlineMixin
+from instaforge.admin_helpers import ReadOnlyInlineMixin
 from publishing.models import PostEvent, PostMedia, ScheduledPost
 
 

@@ -16,7 +16,7 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import AllValuesCheckboxFilter
 from unfold.decorators import display
 
-from accounts.admin import ReadOnlyAdminMixin, json_block
+from instaforge.admin_helpers import ReadOnlyAdminMixin, json_block
 from sandbox.models import (
     SandboxAccount,
     SandboxAuthCode,

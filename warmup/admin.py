@@ -26,17 +26,15 @@ from unfold.forms import BaseDialogForm
 
 from accounts.admin import (
     STATE_BADGES,
-    AutocompleteFilter,
-    ReadOnlyInlineMixin,
     _operator,
     admin_redirect,
     reason_confirmation,
     reason_field,
-    superuser_only,
 )
 from accounts.models import User
 from accounts.services import ForbiddenTransition
 from accounts.tenancy import workspace_scope
+from instaforge.admin_helpers import AutocompleteFilter, ReadOnlyInlineMixin, superuser_only
 from warmup.clock import warmup_day_of
 from warmup.models import PlanStatus, WarmupDay, WarmupEvent, WarmupPlan
 from warmup.services import WarmupError, warmup_extend, warmup_restart, warmup_skip

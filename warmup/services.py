@@ -155,6 +155,13 @@ def _plan_reset(*, account: InstagramAccount, plan: WarmupPlan | None, today: da
     return plan
 
 
+def warmup_plan_start_on_connect(account: InstagramAccount, actor: User | None) -> None:
+    """An account finished connecting (``accounts.services.account_connected_subscribe``): start its plan
+    when it is on a warm-up day (a reconnected active, paused or suspended account has none to start)."""
+    if account.warmup_day is not None:
+        warmup_plan_start(account_id=account.pk, cause=f"connected as @{account.username}", actor=actor)
+
+
 def warmup_plan_start(
     *, account_id: int, cause: str, actor: User | None = None, now: datetime | None = None
 ) -> WarmupPlan:
