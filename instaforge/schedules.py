@@ -36,6 +36,10 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         Schedule.MINUTES,
         minutes=1,
     ),
+    # Every minute: evaluates the alert conditions, opens and resolves alerts, sends their notifications.
+    ScheduleSpec("alerts: sweep", "alerts.tasks.alerts_sweep_task", Schedule.MINUTES, minutes=1),
+    # Every minute: proves the scheduler and a worker alive (readiness, metrics), prunes old heartbeats.
+    ScheduleSpec("observability: heartbeat", "observability.tasks.schedules_heartbeat", Schedule.MINUTES, minutes=1),
 )
 
 MANAGED_PREFIXES = (
@@ -49,6 +53,8 @@ MANAGED_PREFIXES = (
     "warmup:",
     "publishing:",
     "integrations:",
+    "observability:",
+    "alerts:",
 )
 
 

@@ -8,6 +8,7 @@ brings the demo's defaults: SQLite, django-q2's ORM broker, the local Instagram 
 """
 
 import ipaddress
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -91,10 +92,14 @@ INSTALLED_APPS = [
     "integrations",
     "sandbox",
     "publishing",
+    "observability",  # heartbeats, /healthz, /readyz, /metrics
+    "alerts",  # conditions watched by a sweep, told by email and Slack (docs/features/alerts.md)
     "devtools",  # demo_setup, seeding, stress and benchmark support: no product app imports it
 ]
 
 MIDDLEWARE = [
+    # First: one correlation id per request (X-Request-ID in and out), on every log line the request writes.
+    "instaforge.correlation.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "instaforge.csp.ContentSecurityPolicyMiddleware",
     # A NUL anywhere in a request (path, query, cookies, form fields, file names) is a 400 before any view.
@@ -284,6 +289,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+# Probes and scrapers call each host directly over plain HTTP (docs/operations.md, "Health and metrics").
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -388,6 +395,29 @@ INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=60)
 # Graph API webhooks guide); a change older than that is a replay, not a retry: logged, not stored.
 INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS = env.int("INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS", default=36)
 
+# --- Health and metrics (observability/, docs/operations.md "Health and metrics") --------------------------
+# /readyz: a role whose newest heartbeat is older than this is down; the oldest unprocessed inbound event and
+# the oldest overdue action may be this old before the deployment is not ready.
+HEALTH_DISPATCHER_MAX_AGE_SECONDS = env.int("HEALTH_DISPATCHER_MAX_AGE_SECONDS", default=60)
+HEALTH_WORKER_MAX_AGE_SECONDS = env.int("HEALTH_WORKER_MAX_AGE_SECONDS", default=180)
+HEALTH_SCHEDULER_MAX_AGE_SECONDS = env.int("HEALTH_SCHEDULER_MAX_AGE_SECONDS", default=180)
+HEALTH_INBOUND_MAX_AGE_SECONDS = env.int("HEALTH_INBOUND_MAX_AGE_SECONDS", default=300)
+HEALTH_OVERDUE_ACTION_MAX_AGE_SECONDS = env.int("HEALTH_OVERDUE_ACTION_MAX_AGE_SECONDS", default=900)
+# /metrics: a bearer token, and/or networks (CIDR) allowed without one. Neither: closed unless DEBUG.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(network, strict=False) for network in env.list("METRICS_ALLOWED_NETWORKS", default=[])
+]
+# prometheus-client's multiprocess mode: the same directory for every process of a host (web, worker,
+# dispatcher), emptied before they start. Unset: /metrics shows the answering process's own counters.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+
+# --- Alerts (alerts/, docs/features/alerts.md) ---------------------------------------------------------------
+# Platform alerts (heartbeats, the inbound backlog, the global kill switch, suspensions) are emailed to these
+# addresses; empty: to every active staff user. And posted to this Slack-compatible incoming webhook, if set.
+ALERTS_OPERATOR_EMAILS = env.list("ALERTS_OPERATOR_EMAILS", default=[])
+ALERTS_SLACK_WEBHOOK_URL = env.str("ALERTS_SLACK_WEBHOOK_URL", default="")
+
 # --- Admin (django-unfold) -------------------------------------------------
 UNFOLD = {
     "SITE_TITLE": "InstaForge operations",
@@ -401,6 +431,7 @@ UNFOLD = {
                 "title": "Operations",
                 "items": [
                     {"title": "Review queue", "icon": "policy", "link": "/admin/accounts/suspendedaccount/"},
+                    {"title": "Open alerts", "icon": "notifications", "link": "/admin/alerts/alert/?status=open"},
                     {
                         "title": "Instagram accounts",
                         "icon": "photo_camera",
@@ -415,21 +446,60 @@ UNFOLD = {
     },
 }
 
+# JSON lines (one object a line: docs/operations.md, "Logs") in production; text for the demo and development.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+# Error tracking: Sentry when SENTRY_DSN is set (instaforge/error_tracking.py); otherwise Django mails the
+# server errors to ADMINS ("Name <address>" or an address, comma-separated), from SERVER_EMAIL.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+ADMINS = [parseaddr(admin) for admin in env.list("ADMINS", default=[])]
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+if SENTRY_DSN:
+    # Imported only with a DSN: sentry-sdk takes a tenth of a second to import, in every process and command.
+    from instaforge.error_tracking import error_tracking_init
+
+    error_tracking_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"))
+
+# Every handler redacts secrets (message, arguments, traceback; in JSON every field too) and adds the
+# correlation id and the workspace, account and action ids bound where the line is written.
+_LOG_FILTERS = ["redact_secrets", "log_context"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "instaforge.logfilters.SecretsRedactingFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "instaforge.logfilters.SecretsRedactingFilter"},
+        "log_context": {"()": "instaforge.correlation.LogContextFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(log_context)s: %(message)s"},
         "server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
+        "json": {"()": "instaforge.logfilters.JsonLogFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": _LOG_FILTERS,
+        },
         # The web server's and the sandbox's request lines: tokens travel in query strings there.
-        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact_secrets"]},
+        "server": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "server",
+            "filters": _LOG_FILTERS,
+        },
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "instaforge.logfilters.RedactingAdminEmailHandler",
+            "filters": ["require_debug_false", "redact_secrets"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own records reach the console through the root (one format); its server errors are mailed
+        # to ADMINS unless Sentry has them.
+        "django": {"handlers": [] if SENTRY_DSN else ["mail_admins"], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # SERVER_LOG_LEVEL=WARNING keeps only failed requests (the benchmarks: a line per call costs CPU).
         "django.server": {

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("observability.urls")),  # /healthz, /readyz, /metrics
     path("accounts/", include("allauth.urls")),
     path("webhooks/", include("instagram.urls")),
     path("", include("accounts.urls")),
@@ -13,4 +14,5 @@ urlpatterns = [
     path("", include("warmup.urls")),
     path("", include("integrations.urls")),
     path("", include("publishing.urls")),
+    path("", include("alerts.urls")),
 ]

@@ -42,10 +42,12 @@ from instagram.errors import (
     GraphAPIError,
     NotSentError,
     OutcomeUnknownError,
+    RateLimitedError,
     TransientError,
     error_from_response,
     retry_after_seconds,
 )
+from observability.metrics import GRAPH_RATE_LIMITED, GRAPH_REQUEST_SECONDS, GRAPH_REQUESTS, graph_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -354,6 +356,8 @@ class InstagramClient:
         json_body: dict[str, Any] | None = None,
     ) -> GraphResponse:
         session = _session()
+        endpoint = graph_endpoint(url)
+        started = time.monotonic()
         try:
             # Prepared and sent through the session's connection pool (its adapter) directly: the Graph API
             # sets no cookies and answers these calls without redirects, so the session's merging of
@@ -371,7 +375,20 @@ class InstagramClient:
             # whole URL, query string (the access token) included, and a chained exception would print it in
             # every traceback.
             error = _network_error(exc, method=method, url=url, is_write=is_write)
+            GRAPH_REQUESTS.labels(endpoint=endpoint, status="network_error").inc()
             raise _scrubbed(error, params=params, data=data) from None
+        GRAPH_REQUESTS.labels(endpoint=endpoint, status=str(response.status_code)).inc()
+        GRAPH_REQUEST_SECONDS.labels(endpoint=endpoint).observe(time.monotonic() - started)
+        # One line per answer, with what is bound (the action's correlation id and ids, when a sender calls):
+        # the path only, never the query string or the body (the token travels there).
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "Graph %s %s: HTTP %s",
+                method,
+                urlsplit(url).path,
+                response.status_code,
+                extra={"http_status": response.status_code},
+            )
         usage = parse_usage_headers(response.headers)
         usage["status"] = response.status_code
         self._report_usage(usage)
@@ -380,7 +397,10 @@ class InstagramClient:
         except ValueError:
             body = None
         if response.status_code >= 400 or (isinstance(body, dict) and ("error" in body or "error_type" in body)):
-            raise _scrubbed(error_from_response(response.status_code, body, usage=usage), params=params, data=data)
+            error = error_from_response(response.status_code, body, usage=usage)
+            if isinstance(error, RateLimitedError):
+                GRAPH_RATE_LIMITED.labels(code=str(error.code)).inc()
+            raise _scrubbed(error, params=params, data=data)
         if not isinstance(body, dict):
             raise TransientError(
                 f"HTTP {response.status_code} with a body that is not a JSON object", status=response.status_code

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.tenancy import workspace_scope
+from instaforge.correlation import correlation_bind
 from instagram.backfill import accounts_backfill
 from instagram.events import handler_for
-from instagram.models import InboundEventState
+from instagram.models import InboundEvent, InboundEventState
 from instagram.parsing import MalformedEvent
 from instagram.services import inbound_event_claim, inbound_event_finish, inbound_event_sweep
+from observability.metrics import INBOUND_LAG
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +24,18 @@ def inbound_event_process(event_id: int) -> str:
     event = inbound_event_claim(event_id=event_id)
     if event is None:
         return "already taken"
+    # The delivery's correlation id (a new one for an event stored without), with the event's workspace and
+    # account: on every line written while it is handled, and kept by the actions its handler plans.
+    with correlation_bind(
+        correlation_id=event.correlation_id, workspace_id=event.workspace_id, account_id=event.account_id
+    ):
+        outcome = _inbound_event_handle(event)
+        INBOUND_LAG.observe(max(0.0, (timezone.now() - event.received_at).total_seconds()))
+        logger.info("Inbound event %s (%s): %s", event.pk, event.field, outcome)
+        return outcome
+
+
+def _inbound_event_handle(event: InboundEvent) -> str:
     if event.account is None or event.workspace_id is None:
         inbound_event_finish(
             event=event, state=InboundEventState.IGNORED, outcome="no connected account has this Instagram id"
@@ -40,7 +55,7 @@ def inbound_event_process(event_id: int) -> str:
         inbound_event_finish(event=event, state=InboundEventState.FAILED, outcome=f"malformed: {exc}")
         return "malformed"
     except Exception as exc:
-        logger.exception("Processing inbound event %s failed", event_id)
+        logger.exception("Processing inbound event %s failed", event.pk)
         inbound_event_finish(event=event, state=InboundEventState.FAILED, outcome=f"{type(exc).__name__}: {exc}")
         raise
     inbound_event_finish(event=event, state=result.state, outcome=result.outcome)
@@ -64,5 +79,6 @@ def inbound_events_sweep() -> int:
 
 
 def missed_webhooks_backfill() -> dict[str, int]:
-    """Every 10 minutes: recent comments and conversations the webhooks missed."""
-    return accounts_backfill()
+    """Every 10 minutes: recent comments and conversations the webhooks missed (one correlation id per run)."""
+    with correlation_bind(fresh=True):
+        return accounts_backfill()

@@ -10,8 +10,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpR
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from instaforge.correlation import correlation_bind
 from instagram.services import MalformedDelivery, webhook_parse, webhook_store
 from instagram.signatures import signature_is_valid
+from observability.metrics import WEBHOOK_DELIVERIES, webhook_entries_count
 
 logger = logging.getLogger(__name__)
 
@@ -29,18 +31,35 @@ def instagram_webhook(request: HttpRequest) -> HttpResponse:
     except RawPostDataException:
         # A form content type whose body a middleware has already parsed (looking for NULs, say): the raw
         # bytes the signature covers are gone. Meta sends JSON, never a form: refused, nothing written.
+        WEBHOOK_DELIVERIES.labels(result="bad_request").inc()
         return HttpResponseBadRequest("a webhook delivery is JSON, not a form")
     if not signature_is_valid(
         body=body, header=request.headers.get("X-Hub-Signature-256"), secret=settings.INSTAGRAM_APP_SECRET
     ):
         logger.warning("Webhook with a bad or missing signature refused")
+        WEBHOOK_DELIVERIES.labels(result="bad_signature").inc()
         return HttpResponseForbidden("invalid signature")
     try:
         changes = webhook_parse(body=body)
     except MalformedDelivery as exc:
+        WEBHOOK_DELIVERIES.labels(result="bad_request").inc()
         return HttpResponseBadRequest(str(exc))
-    # Stored (and committed) before the 200: a failure here makes Meta retry.
-    webhook_store(changes=changes)
+    webhook_entries_count(change.field for change in changes)
+    # Stored (and committed) before the 200: a failure here makes Meta retry. Under the delivery's correlation
+    # id (the request's, from CorrelationIdMiddleware; a new one if none is bound), which its events keep.
+    with correlation_bind():
+        try:
+            summary = webhook_store(changes=changes)
+        except Exception:
+            WEBHOOK_DELIVERIES.labels(result="error").inc()  # a 500: Meta retries
+            raise
+        logger.info(
+            "Webhook delivery stored: %d new events, %d delivered again, %d too old",
+            summary.created,
+            summary.redelivered,
+            summary.stale,
+        )
+    WEBHOOK_DELIVERIES.labels(result="accepted").inc()
     return HttpResponse("EVENT_RECEIVED")
 
 

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from accounts.models import InstagramAccount, User
 from accounts.services import ForbiddenTransition, account_suspend
-from actions.models import Action, ActionState
+from actions.models import Action, ActionState, Verdict
 from instaforge.redaction import secrets_redact, value_redact
 from instagram.errors import (
     NotSentError,
@@ -37,6 +37,7 @@ from instagram.errors import (
     RateLimitedError,
     TokenInvalidError,
 )
+from observability.metrics import GATE_DECISIONS
 from safety.cooldowns import BACKOFF_PENDING
 from safety.counters import CounterSlot
 from safety.decision import Decision
@@ -105,7 +106,41 @@ def gate_evaluate_many(
     for slots, indexes in by_slots.items():
         for index, full in zip(indexes, _counters_take_each(slots, len(indexes)), strict=True):
             decisions[index] = _counted(full, assessments[index].note)
-    return [decision for decision in decisions if decision is not None]
+    decided = [decision for decision in decisions if decision is not None]
+    for decision in decided:
+        GATE_DECISIONS.labels(verdict=decision.verdict, reason=gate_reason_category(decision)).inc()
+    return decided
+
+
+# The gate's reasons are sentences with figures in them; a metric's label takes the kind of reason, by how each
+# check starts its sentence (safety.gate and its modules), so the label set stays small and fixed.
+_REASON_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("kill switch", "kill_switch"),
+    ("the account is ", "account_state"),
+    ("no calls until Instagram", "rate_limited"),
+    ("warm-up", "warmup"),
+    ("backoff", "backoff"),
+    ("cooldown", "cooldown"),
+    ("pattern", "pattern"),
+    ("active hours", "active_hours"),
+)
+
+
+def gate_reason_category(decision: Decision) -> str:
+    """A short, bounded category of a decision's reason (``instaforge_gate_decisions_total{reason}``)."""
+    if decision.verdict == Verdict.ALLOW:
+        return "allowed"
+    reason = decision.reason
+    for start, category in _REASON_CATEGORIES:
+        if reason.startswith(start):
+            return category
+    if "window, resets at" in reason:
+        return "shared_limit"
+    if " used in the last " in reason:
+        return "meta_limit" if reason.startswith("Meta") else "limit"
+    if " by risk " in reason:
+        return "risk"
+    return "other"
 
 
 def _pattern_hit_record(*, action: Action, hit: PatternHit, now: datetime) -> None:

@@ -15,6 +15,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from actions.models import Action, ActionDecision, ActionState, Verdict
+from observability.metrics import ACTIONS
 from safety.decision import Decision
 from safety.services import gate_evaluate_many
 
@@ -161,6 +162,8 @@ def _verdicts_apply(verdicts: list[tuple[Action, Decision]], *, worker_id: str, 
             action.lease_until = lease if decision.verdict == Verdict.ALLOW else None
             action.claimed_by = worker_id
             same.setdefault((decision.verdict, decision.reason[:500]), []).append(action.pk)
+            if decision.verdict == Verdict.DENY:
+                ACTIONS.labels(type=action.action_type, outcome="denied").inc()
     _deferrals_write(deferred)
     for (verdict, reason), ids in same.items():
         if verdict == Verdict.DENY:

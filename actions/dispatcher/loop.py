@@ -16,6 +16,8 @@ from django.utils import timezone
 from actions.dispatcher.claim import actions_claim_and_gate
 from actions.dispatcher.recovery import actions_reconcile_unknown, leases_recover
 from actions.dispatcher.sending import SEND_THREADS, Senders
+from observability.models import HeartbeatRole
+from observability.services import heartbeat_beat
 from safety.services import safety_housekeep
 
 logger = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ def dispatcher_run(
                     leases_recover(now=timezone.now())
                     actions_reconcile_unknown(worker_id=worker_id, now=timezone.now())
                     safety_housekeep(now=timezone.now())
+                    heartbeat_beat(role=HeartbeatRole.DISPATCHER)  # /readyz and /metrics: this dispatcher is alive
                     next_housekeeping = time.monotonic() + 5
                 if dispatch_once(worker_id=worker_id, senders=senders) == 0:
                     stop.wait(poll)

@@ -13,7 +13,9 @@ from actions.dispatcher.claim import lease_from
 from actions.executor import action_reconcile
 from actions.models import Action, ActionState, Verdict
 from actions.services import action_finish, action_record_decision
+from instaforge.correlation import correlation_bind
 from instagram.errors import GraphAPIError
+from observability.metrics import ACTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +49,21 @@ def actions_reconcile_unknown(*, worker_id: str, now: datetime, limit: int = 10)
         if not taken:
             continue
         action = Action.all_workspaces.select_related("account").get(pk=action_id)
-        try:
-            found = action_reconcile(action=action)
-        except (GraphAPIError, TokenDecryptionError) as exc:
-            logger.warning("Reconciling action %s failed, will try again: %s", action_id, exc)
-            continue
+        # The action's correlation id and ids on the reconciling lines, the Graph client's included.
+        with correlation_bind(
+            correlation_id=action.correlation_id,
+            workspace_id=action.workspace_id,
+            account_id=action.account_id,
+            action_id=action.pk,
+        ):
+            try:
+                found = action_reconcile(action=action)
+            except (GraphAPIError, TokenDecryptionError) as exc:
+                logger.warning("Reconciling action %s failed, will try again: %s", action_id, exc)
+                continue
+            logger.info(
+                "Action %s reconciled: Instagram shows it %s", action_id, "sent" if found.happened else "not sent"
+            )
         if found.happened:
             action_finish(
                 action_id=action_id,
@@ -59,6 +71,7 @@ def actions_reconcile_unknown(*, worker_id: str, now: datetime, limit: int = 10)
                 result=found.result,
                 reason="reconciled: Instagram shows it was sent",
             )
+            ACTIONS.labels(type=action.action_type, outcome="reconciled_sent").inc()
         else:
             with transaction.atomic():
                 reason = "reconciled: Instagram shows it was not sent; sending again"
@@ -66,5 +79,6 @@ def actions_reconcile_unknown(*, worker_id: str, now: datetime, limit: int = 10)
                 Action.all_workspaces.filter(pk=action_id, state=ActionState.UNKNOWN).update(
                     state=ActionState.PLANNED, due_at=now, claimed_by="", lease_until=None, last_reason=reason
                 )
+            ACTIONS.labels(type=action.action_type, outcome="reconciled_not_sent").inc()
         done += 1
     return done

@@ -23,6 +23,7 @@ from accounts.vault import TokenDecryptionError
 from actions.executor import action_execute
 from actions.models import Action, ActionState, Verdict
 from actions.services import Outcome, action_finish, action_record_decision, actions_finish
+from instaforge.correlation import LogContext, correlation_bind
 from instaforge.redaction import secrets_redact
 from instagram.errors import (
     GraphAPIError,
@@ -33,6 +34,7 @@ from instagram.errors import (
     TokenInvalidError,
     TransientError,
 )
+from observability.metrics import ACTION_LAG, ACTIONS
 from safety.services import action_outcome_observe
 
 logger = logging.getLogger(__name__)
@@ -58,12 +60,43 @@ def action_send(*, action: Action, finish: Callable[[Outcome], None] = _finish_n
     it, in one call (``safety.services.action_outcome_observe``). ``finish``
     records a success: at once, or handed to the senders' ``OutcomeWriter``.
     """
-    state, error = _send(action, finish)
-    try:
-        action_outcome_observe(action=action, outcome=state, error=error)
-    except Exception:
-        logger.exception("The safety engine could not learn from the outcome of action %s", action.pk)
+    with _action_bound(action):
+        state, error = _send(action, finish)
+        _outcome_count(action, state, error)
+        logger.info(
+            "Action %s (%s): %s",
+            action.pk,
+            action.action_type,
+            state,
+            extra={"action_type": action.action_type, "outcome": state, "error_code": getattr(error, "code", None)},
+        )
+        try:
+            action_outcome_observe(action=action, outcome=state, error=error)
+        except Exception:
+            logger.exception("The safety engine could not learn from the outcome of action %s", action.pk)
     return state
+
+
+def _action_bound(action: Action) -> contextlib.AbstractContextManager[LogContext]:
+    """The action's correlation id (the work that planned it) and its ids, on every line its sending writes."""
+    return correlation_bind(
+        correlation_id=action.correlation_id,
+        workspace_id=action.workspace_id,
+        account_id=action.account_id,
+        action_id=action.pk,
+    )
+
+
+def _outcome_count(action: Action, state: str, error: GraphAPIError | None) -> None:
+    """``instaforge_actions_total`` (a send planned again is ``not_sent`` or ``retry_later``) and, for a success,
+    ``instaforge_action_lag_seconds`` from its due time."""
+    if state == ActionState.PLANNED:
+        outcome = "not_sent" if isinstance(error, NotSentError) else "retry_later"
+    else:
+        outcome = state
+    ACTIONS.labels(type=action.action_type, outcome=outcome).inc()
+    if state == ActionState.SUCCEEDED and action.due_at is not None:
+        ACTION_LAG.observe(max(0.0, (timezone.now() - action.due_at).total_seconds()))
 
 
 def _send(action: Action, finish: Callable[[Outcome], None]) -> tuple[str, GraphAPIError | None]:
@@ -284,15 +317,16 @@ def _send_if_still_ours(action: Action, worker_id: str, finish: Callable[[Outcom
     ``sending`` action (recovery takes only lapsed leases), so the lease the
     gate wrote, kept on the action, says whether it is still ours.
     """
-    try:
-        if action.lease_until is not None and action.lease_until > timezone.now():
-            action_send(action=action, finish=finish)
-        else:
-            logger.warning(
-                "Action %s is no longer %s's to send (lease lapsed); recovery reconciles it", action.pk, worker_id
-            )
-    except Exception:
-        logger.exception("Sending action %s failed; its lease makes recovery reconcile it", action.pk)
+    with _action_bound(action):
+        try:
+            if action.lease_until is not None and action.lease_until > timezone.now():
+                action_send(action=action, finish=finish)
+            else:
+                logger.warning(
+                    "Action %s is no longer %s's to send (lease lapsed); recovery reconciles it", action.pk, worker_id
+                )
+        except Exception:
+            logger.exception("Sending action %s failed; its lease makes recovery reconcile it", action.pk)
 
 
 class _InlineExecutor(Executor):
