@@ -79,8 +79,10 @@ class ActionAdmin(ReadOnlyAdminMixin, ModelAdmin):
         ),
         ("Outcome", {"fields": ("last_reason", "result_display")}),
         ("Payload", {"fields": ("payload_display",)}),
+        # The logs' correlation id (docs/operations.md, "Logs"): grep for it to follow the action's work.
+        ("Logs", {"fields": ("correlation_id",)}),
     )
-    readonly_fields = ("result_display", "payload_display")
+    readonly_fields = ("result_display", "payload_display", "correlation_id")
     inlines = (ActionDecisionInline,)
 
     @display(description="state", ordering="state", label=ACTION_STATE_BADGES)

@@ -61,6 +61,9 @@ class Action(WorkspaceOwned):
     # who the action answers (a DM recipient, a commenter) and a hash of its normalised text.
     counterpart_id = models.CharField(max_length=64, blank=True, default="")
     text_fingerprint = models.CharField(max_length=40, blank=True, default="")
+    # The correlation id bound when it was planned (instaforge.correlation: the webhook delivery that led to
+    # it), bound again while it is sent, so its Graph call and outcome log lines carry it too.
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta(WorkspaceOwned.Meta):
         constraints = [

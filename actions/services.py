@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,9 +13,12 @@ from django.utils import timezone
 
 from accounts.models import InstagramAccount
 from actions.models import Action, ActionDecision, ActionState, ActionType
+from instaforge.correlation import correlation_id
 from instaforge.redaction import secrets_redact, value_redact
 from safety.patterns import payload_counterpart, payload_text, text_fingerprint
 from safety.timing import reply_delay_draw, typing_lead
+
+logger = logging.getLogger(__name__)
 
 
 def action_plan(
@@ -56,6 +60,8 @@ def action_plan(
                 source_id=source_id,
                 counterpart_id=payload_counterpart(payload)[:64],
                 text_fingerprint=text_fingerprint(text) if text else "",
+                # The work that planned it (a webhook delivery's id, bound by the inbound task): its sending's too.
+                correlation_id=correlation_id(),
             )
             _typing_plan(action=action, now=now)
     except IntegrityError:
@@ -63,6 +69,13 @@ def action_plan(
         if existing is None:  # another constraint refused it: not a repeat
             raise
         return existing, False
+    logger.info(
+        "Planned action %s (%s), due %s",
+        action.pk,
+        action_type,
+        due,
+        extra={"action_id": action.pk, "action_type": action_type},
+    )
     return action, True
 
 
@@ -81,6 +94,7 @@ def _typing_plan(*, action: Action, now: datetime) -> None:
         due_at=max(now, action.due_at - lead),
         source_kind="typing",
         source_id=str(action.pk),
+        correlation_id=action.correlation_id,
     )
 
 

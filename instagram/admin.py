@@ -48,8 +48,10 @@ class InboundEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
         (None, {"fields": ("field", "object_type", "entry_id", "entry_time", "dedupe_key", "workspace", "account")}),
         ("Processing", {"fields": ("state", "received_at", "deliveries", "attempts", "processed_at", "outcome")}),
         ("Payload", {"fields": ("payload_display",)}),
+        # The delivery's correlation id (docs/operations.md, "Logs"): grep for it to follow the event's work.
+        ("Logs", {"fields": ("correlation_id",)}),
     )
-    readonly_fields = ("payload_display",)
+    readonly_fields = ("payload_display", "correlation_id")
 
     @display(description="state", ordering="state", label=EVENT_STATE_BADGES)
     def state_badge(self, event: InboundEvent) -> tuple[str, str]:

@@ -39,6 +39,8 @@ class InboundEvent(models.Model):
     processing_since = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=500, blank=True, default="")
+    # The delivery's correlation id (instaforge.correlation): its log lines, its actions' and their Graph calls'.
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["state", "received_at"])]

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
+from instaforge.correlation import correlation_id
 from instaforge.redaction import secrets_redact
 from instaforge.tasks import broker_joins_transactions, enqueue_on_commit, enqueue_with_commit
 from instagram.models import InboundEvent, InboundEventState
@@ -322,6 +323,7 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
         return StoreSummary(created=0, redelivered=0, stale=stale)
 
     now = timezone.now()
+    delivery_correlation_id = correlation_id()  # the delivery's (the webhook request's), kept by its events
     rows = [
         {
             "dedupe_key": key,
@@ -335,6 +337,7 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
             "deliveries": 1,
             "attempts": 0,
             "outcome": "",
+            "correlation_id": delivery_correlation_id,
         }
         for key, change in fresh.items()
     ]

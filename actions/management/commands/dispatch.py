@@ -1,3 +1,4 @@
+import logging
 import signal
 import threading
 from typing import Any
@@ -5,6 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from actions.dispatcher.loop import dispatcher_run, worker_name
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -21,5 +24,7 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         worker_id = worker_name()
-        self.stdout.write(f"Dispatcher {worker_id} running; Ctrl-C to stop.")
+        # Log lines, not the command's output: a dispatcher is a long-running process, its lines JSON in production.
+        logger.info("Dispatcher %s running; Ctrl-C to stop", worker_id)
         dispatcher_run(stop=stop, worker_id=worker_id, poll_seconds=options["poll"])
+        logger.info("Dispatcher %s stopped", worker_id)
