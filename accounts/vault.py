@@ -49,6 +49,7 @@ ENCRYPTED_FIELDS: tuple[EncryptedField, ...] = (
     EncryptedField("accounts.InstagramAccount", "access_token_encrypted", "Instagram access tokens"),
     EncryptedField("integrations.WebhookEndpoint", "secret_encrypted", "CRM webhook signing secrets"),
     EncryptedField("messaging.MessagingSettings", "ai_api_key_encrypted", "AI API keys"),
+    EncryptedField("alerts.AlertSettings", "slack_webhook_url_encrypted", "Slack webhook URLs for alerts"),
 )
 
 

@@ -12,6 +12,7 @@ from accounts.models import AccountState, InstagramAccount, Membership
 from accounts.tenancy import NoWorkspaceInScope, workspace_scope
 from accounts.vault import token_encrypt
 from actions.models import Action
+from alerts.models import Alert, AlertScope
 from engagement.models import Comment, CommentRule
 from integrations.models import WebhookDelivery, WebhookEndpoint
 from messaging.models import Conversation, DmRule, Flow, FlowVersion, IceBreakerSet
@@ -66,6 +67,9 @@ def world(make_user, make_workspace, make_account, settings, tmp_path) -> dict[s
     )
     member_b = make_user("b@example.com")
     make_workspace("B", owner=member_b)
+    alert = Alert.all_workspaces.create(
+        workspace=workspace_a, scope=AlertScope.WORKSPACE, condition="kill_switch", subject="x", title="stopped"
+    )
     return {
         "dm_rule": dm_rule,
         "flow": flow,
@@ -80,6 +84,7 @@ def world(make_user, make_workspace, make_account, settings, tmp_path) -> dict[s
         "action": action,
         "endpoint": endpoint,
         "delivery": delivery,
+        "alert": alert,
     }
 
 
@@ -129,6 +134,8 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("get", "publishing_media", [world["media"].pk]),
         ("get", "ice_breakers_edit", [account.pk]),
         ("post", "ice_breakers_edit", [account.pk]),
+        ("get", "alert_detail", [world["alert"].pk]),
+        ("post", "alert_acknowledge", [world["alert"].pk]),
     ]
     return [(method, name, reverse(name, args=args)) for method, name, args in routes]
 
@@ -151,7 +158,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 42
+URL_COUNT = 44
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
@@ -184,6 +191,7 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
     assert (post.state, post.scheduled_at) == ("draft", None)
     assert post.caption != "stolen"
     assert not IceBreakerSet.all_workspaces.exists()
+    assert Alert.all_workspaces.get(pk=world["alert"].pk).acknowledged_at is None
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))

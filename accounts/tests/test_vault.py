@@ -34,6 +34,7 @@ from accounts.vault import (
     token_decrypt,
     token_encrypt,
 )
+from alerts.services import alert_settings_slack_set, alert_settings_slack_url
 from instagram.errors import GraphAPIError
 from integrations.models import DeliveryState, WebhookDelivery, WebhookEndpoint
 from integrations.services import crm_event_send, endpoint_create, endpoint_secret, signature_verify
@@ -103,6 +104,7 @@ def test_every_column_that_stores_a_ciphertext_belongs_to_a_registered_field(mak
     endpoint_create(workspace=workspace, url="https://crm.example.com/hook", event_kinds=["new_lead"])
     with workspace_scope(workspace):
         messaging_settings_save(config=messaging_settings_get(workspace_id=workspace.pk), api_key="sk-key")
+    alert_settings_slack_set(workspace_id=workspace.pk, url="https://hooks.slack.com/services/T/B/x")
     registered = set()
     for entry in ENCRYPTED_FIELDS:
         model_field = entry.model()._meta.get_field(entry.field_name)
@@ -172,6 +174,7 @@ def secrets_of_every_kind(make_account: Any, workspace: Workspace, *, crm_url: s
         config = messaging_settings_get(workspace_id=workspace.pk)
         config.ai_base_url, config.ai_model = ai_url, "tiny"
         messaging_settings_save(config=config, api_key="sk-ai-secret")
+    alert_settings_slack_set(workspace_id=workspace.pk, url="https://hooks.slack.com/services/T/B/slack-secret")
     return {"account": account, "endpoint": endpoint, "crm_secret": endpoint_secret(endpoint=endpoint)}
 
 
@@ -188,12 +191,13 @@ def test_rotation_reencrypts_every_registered_field_and_nothing_breaks_when_the_
     with pytest.raises(CommandError, match="still need an older key"):
         run("vault_check")  # not yet safe to remove key A
     output = run("rotate_token_keys")
-    assert "Re-encrypted 3 value(s)" in output
+    assert "Re-encrypted 4 value(s)" in output
     check = run("vault_check")
     assert "older key(s) can be removed" in check
     for entry in ENCRYPTED_FIELDS:
         assert f"{entry} ({entry.holds}): 1 stored, 1 newest key, 0 older key, 0 unreadable" in check
-    assert not any(secret in output + check for secret in ("ig-secret-token", "sk-ai-secret", made["crm_secret"]))
+    secrets = ("ig-secret-token", "sk-ai-secret", made["crm_secret"], "slack-secret")
+    assert not any(secret in output + check for secret in secrets)
     # Idempotent: a second run has nothing left to rewrite.
     assert sum(report.rewritten for report in vault_reencrypt()) == 0
 
@@ -217,6 +221,7 @@ def test_rotation_reencrypts_every_registered_field_and_nothing_breaks_when_the_
     config = MessagingSettings.all_workspaces.get(workspace=workspace)
     assert ai_reply_generate(config=config, context={"text": "hi"}) == "Hello!"
     assert fake_ai.auth == ["Bearer sk-ai-secret"]
+    assert alert_settings_slack_url(workspace_id=workspace.pk) == "https://hooks.slack.com/services/T/B/slack-secret"
 
 
 def test_values_no_key_reads_are_reported_by_row_not_by_value_and_do_not_stop_the_rotation(
