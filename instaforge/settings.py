@@ -423,6 +423,8 @@ UNFOLD = {
     "SITE_TITLE": "InstaForge operations",
     "SITE_HEADER": "InstaForge",
     "SITE_SYMBOL": "shield",
+    # The admin's index is the operators' console (docs/operations.md, "The operators' console").
+    "DASHBOARD_CALLBACK": "observability.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,

@@ -114,7 +114,7 @@ def gate_evaluate_many(
 
 # The gate's reasons are sentences with figures in them; a metric's label takes the kind of reason, by how each
 # check starts its sentence (safety.gate and its modules), so the label set stays small and fixed.
-_REASON_CATEGORIES: tuple[tuple[str, str], ...] = (
+GATE_REASON_CATEGORIES: tuple[tuple[str, str], ...] = (
     ("kill switch", "kill_switch"),
     ("the account is ", "account_state"),
     ("no calls until Instagram", "rate_limited"),
@@ -131,7 +131,7 @@ def gate_reason_category(decision: Decision) -> str:
     if decision.verdict == Verdict.ALLOW:
         return "allowed"
     reason = decision.reason
-    for start, category in _REASON_CATEGORIES:
+    for start, category in GATE_REASON_CATEGORIES:
         if reason.startswith(start):
             return category
     if "window, resets at" in reason:

@@ -51,6 +51,7 @@ ALLOWED: dict[str, str] = {
     "messaging.models": "a rule's or flow's validation also runs in the admin, with no scope",
     "messaging.selectors": "prefetches the decisions of messages already read through the scoped manager",
     "observability.collectors": "/metrics counts the accounts, actions and CRM deliveries of every workspace",
+    "observability.console": "the operators' console (the admin's index) reads the figures of every workspace",
     "observability.readiness": "/readyz finds the oldest overdue action of every workspace",
     "publishing.forms": "an empty queryset, replaced with the workspace's accounts when the form is built",
     "publishing.pipeline": "the publishing steps run in the dispatcher, outside any scope",
