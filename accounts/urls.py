@@ -11,6 +11,7 @@ urlpatterns = [
     path("instagram/connect/", views.instagram_connect, name="instagram_connect"),
     path("instagram/callback/", views.instagram_callback, name="instagram_callback"),
     path("instagram/accounts/<int:account_id>/", views.account_detail, name="account_detail"),
+    path("instagram/accounts/<int:account_id>/figures/", views.account_figures, name="account_figures"),
     path("instagram/accounts/<int:account_id>/pause/", views.account_pause_view, name="account_pause"),
     path("instagram/accounts/<int:account_id>/resume/", views.account_resume_view, name="account_resume"),
 ]

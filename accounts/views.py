@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts import selectors
+from accounts import figures, selectors
 from accounts.decorators import workspace_required
 from accounts.forms import InvitationForm, WorkspaceForm
 from accounts.middleware import SESSION_KEY, WorkspaceRequest
@@ -167,6 +167,29 @@ def account_detail(request: WorkspaceRequest, account_id: int) -> HttpResponse:
             "comments": comments_recent(account=account, limit=20),
             "transitions": selectors.account_transitions(account=account),
             "follower_page": _sandbox_page(account),
+        },
+    )
+
+
+@workspace_required
+def account_figures(request: WorkspaceRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(InstagramAccount.objects, pk=account_id)
+    try:
+        days = int(request.GET.get("days", figures.DEFAULT_RANGE))
+    except ValueError:
+        days = figures.DEFAULT_RANGE
+    if days not in figures.RANGES:
+        days = figures.DEFAULT_RANGE
+    shown = figures.account_figures(account=account, days=days)
+    return render(
+        request,
+        "accounts/account_figures.html",
+        {
+            "account": account,
+            "figures": shown,
+            "chart_data": shown.chart_data(),
+            "ranges": figures.RANGES,
+            "outcomes": figures.OUTCOMES,
         },
     )
 

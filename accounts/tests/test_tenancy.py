@@ -93,6 +93,7 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
     account, rule = world["account"], world["rule"]
     routes = [
         ("get", "account_detail", [account.pk]),
+        ("get", "account_figures", [account.pk]),
         ("post", "account_pause", [account.pk]),
         ("post", "account_resume", [account.pk]),
         ("get", "rule_create", [account.pk]),
@@ -158,7 +159,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 44
+URL_COUNT = 45
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
