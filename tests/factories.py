@@ -23,10 +23,14 @@ from django.db import models
 from factory.django import DjangoModelFactory
 
 from accounts.models import AccountState, InstagramAccount, Membership, Role, User, Workspace
+from accounts.services import account_connect_complete
 from accounts.vault import token_encrypt
 from actions.models import Action, ActionState, ActionType
 from engagement.models import Comment
 from messaging.models import Conversation, Message, MessageDirection
+from sandbox.models import SandboxAccount
+from sandbox.services import sandbox_account_create, sandbox_authorize
+from warmup.services import warmup_skip
 
 Row = TypeVar("Row", bound=models.Model)
 
@@ -162,3 +166,19 @@ class MessageFactory(TenantFactory[Message]):
     mid = factory.Sequence(lambda number: f"mid.{number:012d}")
     direction = MessageDirection.INBOUND
     text = "Hi!"
+
+
+def account_connected_in_sandbox(
+    *, workspace: Workspace, username: str, scopes: tuple[str, ...] = ("instagram_business_manage_comments",)
+) -> tuple[InstagramAccount, SandboxAccount]:
+    """An account connected through Instagram Login to the sandbox, its warm-up skipped by an operator.
+
+    For tests about what happens after the connection (the ledger, metrics, logs), not about the warm-up.
+    """
+    sandbox_account = sandbox_account_create(username=username)
+    redirect_uri = "http://testserver/instagram/callback/"
+    code = sandbox_authorize(account=sandbox_account, redirect_uri=redirect_uri, scopes=list(scopes))
+    account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=None)
+    warmup_skip(account_id=account.pk, actor=None, reason="test account: not about the warm-up")
+    account.refresh_from_db()
+    return account, sandbox_account

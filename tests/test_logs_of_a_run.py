@@ -21,7 +21,7 @@ from django.conf import settings
 from pytest_django.fixtures import Settings
 
 from accounts.models import InstagramAccount, Workspace
-from accounts.services import account_access_token, account_connect_complete
+from accounts.services import account_access_token
 from actions.dispatcher.loop import dispatch_once
 from actions.models import Action, ActionState, ActionType
 from engagement.models import CommentRule
@@ -29,10 +29,10 @@ from engagement.services import comment_rule_save
 from instaforge.logfilters import JsonLogFormatter, SecretsRedactingFilter
 from instagram.models import InboundEvent
 from sandbox.models import SandboxToken
-from sandbox.services import sandbox_account_create, sandbox_authorize, sandbox_comment_post
+from sandbox.services import sandbox_comment_post
 from sandbox.testing import SandboxServer
 from sandbox.webhooks import comment_webhook_payload, webhook_deliver
-from warmup.services import warmup_skip
+from tests.factories import account_connected_in_sandbox
 
 APP_SECRET = "app-secret-of-the-log-test-5d1c7a"  # noqa: S105 (a test's own secret, searched for)
 VERIFY_TOKEN = "verify-token-of-the-log-test-93be"  # noqa: S105
@@ -66,14 +66,7 @@ def json_log() -> Iterator[io.StringIO]:
 
 
 def _connected_account(workspace: Workspace) -> tuple[InstagramAccount, Any]:
-    sandbox_account = sandbox_account_create(username="log_bakery")
-    redirect_uri = "http://testserver/instagram/callback/"
-    code = sandbox_authorize(
-        account=sandbox_account, redirect_uri=redirect_uri, scopes=["instagram_business_manage_comments"]
-    )
-    account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=None)
-    warmup_skip(account_id=account.pk, actor=None, reason="test account: not about the warm-up")
-    account.refresh_from_db()
+    account, sandbox_account = account_connected_in_sandbox(workspace=workspace, username="log_bakery")
     comment_rule_save(
         rule=CommentRule(
             workspace=workspace,

@@ -8,14 +8,12 @@ from dataclasses import dataclass
 import pytest
 
 from accounts.models import InstagramAccount, Workspace
-from accounts.services import account_connect_complete
 from actions.models import Action, ActionType
 from actions.services import action_plan
 from safety.selectors import account_safety_cache_clear
 from sandbox.models import SandboxAccount, SandboxCall, SandboxComment
-from sandbox.services import sandbox_account_create, sandbox_authorize
 from sandbox.testing import SandboxServer
-from warmup.services import warmup_skip
+from tests.factories import account_connected_in_sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -39,15 +37,8 @@ class Connected:
 @pytest.fixture
 def connected(sandbox_server: SandboxServer, workspace: Workspace) -> Connected:
     """An account connected through Instagram Login to the sandbox, with a follower's comment on its post."""
-    sandbox_account = sandbox_account_create(username="dispatch_shop")
-    redirect_uri = "http://testserver/instagram/callback/"
-    code = sandbox_authorize(
-        account=sandbox_account, redirect_uri=redirect_uri, scopes=["instagram_business_manage_comments"]
-    )
-    account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=None)
     # These tests are about the ledger, not the warm-up (warmup/tests): an operator skips it.
-    warmup_skip(account_id=account.pk, actor=None, reason="test account: not about the warm-up")
-    account.refresh_from_db()
+    account, sandbox_account = account_connected_in_sandbox(workspace=workspace, username="dispatch_shop")
     media = sandbox_account.media.get()
     comment = SandboxComment.objects.create(media=media, from_id="1234567890123456", from_username="fan", text="price?")
     return Connected(account, sandbox_account, comment)

@@ -12,14 +12,13 @@ from prometheus_client import REGISTRY
 from pytest_django.fixtures import Settings
 
 from accounts.models import Workspace
-from accounts.services import account_connect_complete
 from actions.dispatcher.loop import dispatch_once
 from actions.models import Action, ActionState, ActionType
 from engagement.models import CommentRule
 from engagement.services import comment_rule_save
-from sandbox.services import sandbox_account_create, sandbox_authorize, sandbox_comment_post
+from sandbox.services import sandbox_comment_post
 from sandbox.webhooks import comment_webhook_payload, webhook_deliver
-from warmup.services import warmup_skip
+from tests.factories import account_connected_in_sandbox
 
 # (series, labels) → how much it must grow with one comment answered.
 EXPECTED: list[tuple[str, dict[str, str], float]] = [
@@ -43,14 +42,7 @@ def values() -> list[float]:
 
 
 def _connected(workspace: Workspace) -> Any:
-    sandbox_account = sandbox_account_create(username="metrics_bakery")
-    redirect_uri = "http://testserver/instagram/callback/"
-    code = sandbox_authorize(
-        account=sandbox_account, redirect_uri=redirect_uri, scopes=["instagram_business_manage_comments"]
-    )
-    account = account_connect_complete(workspace=workspace, code=code, redirect_uri=redirect_uri, actor=None)
-    warmup_skip(account_id=account.pk, actor=None, reason="test account: not about the warm-up")
-    account.refresh_from_db()
+    account, sandbox_account = account_connected_in_sandbox(workspace=workspace, username="metrics_bakery")
     comment_rule_save(
         rule=CommentRule(
             workspace=workspace, account=account, name="Prices", keywords="price", reply_templates="Hi {username}!"
