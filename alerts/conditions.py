@@ -25,7 +25,7 @@ from alerts.models import AlertScope
 from instagram.models import InboundEvent, InboundEventState
 from integrations.models import DeliveryState, WebhookDelivery, WebhookEndpoint
 from observability.models import HeartbeatRole
-from observability.selectors import heartbeat_ages
+from observability.selectors import heartbeat_ages, webhook_refusals_recent
 from publishing.models import PostState, ScheduledPost
 from safety.models import AccountUsage, GlobalKillSwitch, SafetyEvent, SafetyEventKind, SafetyOverride
 
@@ -43,6 +43,11 @@ INBOUND_FAILURE_WINDOW = timedelta(minutes=30)
 # within the window, with no successful delivery since.
 CRM_FAILED_ATTEMPTS = 2
 CRM_FAILURE_WINDOW = timedelta(hours=24)
+
+# Webhook deliveries refused (bad signature, malformed, an error of ours): this many within the window. Meta
+# retries a refused delivery and disables the subscription after about an hour of failures.
+WEBHOOK_REFUSALS_TO_ALERT = 5
+WEBHOOK_REFUSALS_WINDOW = timedelta(minutes=30)
 
 PLATFORM_SUBJECT = "platform"
 
@@ -212,6 +217,23 @@ def inbound_failures_find(now: datetime) -> list[Finding]:
     ]
 
 
+def webhook_refusals_find(now: datetime) -> list[Finding]:
+    refused = webhook_refusals_recent(window=WEBHOOK_REFUSALS_WINDOW, now=now)
+    if refused < WEBHOOK_REFUSALS_TO_ALERT:
+        return []
+    return [
+        Finding(
+            PLATFORM_SUBJECT,
+            None,
+            "Webhook deliveries are being refused",
+            f"{refused} deliveries were refused in the last {int(WEBHOOK_REFUSALS_WINDOW.total_seconds() // 60)} min "
+            "(bad signature, malformed body or an error: see instaforge_webhook_deliveries_total by result). Meta "
+            "retries them and disables the subscription after about an hour of failures: check that "
+            "INSTAGRAM_APP_SECRET is the app secret of the app Meta sends for.",
+        )
+    ]
+
+
 def _heartbeat_max_ages() -> dict[str, int]:
     """The readiness check's limits (observability): a role silent longer than its limit is down."""
     return {
@@ -306,6 +328,7 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition("global_kill_switch", AlertScope.PLATFORM, "Global kill switch on", global_kill_switch_find),
     Condition("inbound_backlog", AlertScope.PLATFORM, "Inbound backlog", inbound_backlog_find),
     Condition("inbound_failures", AlertScope.PLATFORM, "Inbound events failing", inbound_failures_find),
+    Condition("webhook_refused", AlertScope.PLATFORM, "Webhook deliveries refused", webhook_refusals_find),
     Condition("heartbeat_missing", AlertScope.PLATFORM, "Process heartbeat missing", heartbeats_missing_find),
 )
 

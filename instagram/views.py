@@ -14,6 +14,7 @@ from instaforge.correlation import correlation_bind
 from instagram.services import MalformedDelivery, webhook_parse, webhook_store
 from instagram.signatures import signature_is_valid
 from observability.metrics import WEBHOOK_DELIVERIES, webhook_entries_count
+from observability.services import webhook_refusal_record
 
 logger = logging.getLogger(__name__)
 
@@ -31,18 +32,18 @@ def instagram_webhook(request: HttpRequest) -> HttpResponse:
     except RawPostDataException:
         # A form content type whose body a middleware has already parsed (looking for NULs, say): the raw
         # bytes the signature covers are gone. Meta sends JSON, never a form: refused, nothing written.
-        WEBHOOK_DELIVERIES.labels(result="bad_request").inc()
+        _refused("bad_request")
         return HttpResponseBadRequest("a webhook delivery is JSON, not a form")
     if not signature_is_valid(
         body=body, header=request.headers.get("X-Hub-Signature-256"), secret=settings.INSTAGRAM_APP_SECRET
     ):
         logger.warning("Webhook with a bad or missing signature refused")
-        WEBHOOK_DELIVERIES.labels(result="bad_signature").inc()
+        _refused("bad_signature")
         return HttpResponseForbidden("invalid signature")
     try:
         changes = webhook_parse(body=body)
     except MalformedDelivery as exc:
-        WEBHOOK_DELIVERIES.labels(result="bad_request").inc()
+        _refused("bad_request")
         return HttpResponseBadRequest(str(exc))
     webhook_entries_count(change.field for change in changes)
     # Stored (and committed) before the 200: a failure here makes Meta retry. Under the delivery's correlation
@@ -51,7 +52,7 @@ def instagram_webhook(request: HttpRequest) -> HttpResponse:
         try:
             summary = webhook_store(changes=changes)
         except Exception:
-            WEBHOOK_DELIVERIES.labels(result="error").inc()  # a 500: Meta retries
+            _refused("error")  # a 500: Meta retries
             raise
         logger.info(
             "Webhook delivery stored: %d new events, %d delivered again, %d too old",
@@ -61,6 +62,13 @@ def instagram_webhook(request: HttpRequest) -> HttpResponse:
         )
     WEBHOOK_DELIVERIES.labels(result="accepted").inc()
     return HttpResponse("EVENT_RECEIVED")
+
+
+def _refused(result: str) -> None:
+    """A delivery not taken: counted for /metrics and for the alert on refused deliveries (Meta retries it, and
+    disables the subscription after about an hour of failures)."""
+    WEBHOOK_DELIVERIES.labels(result=result).inc()
+    webhook_refusal_record()
 
 
 def _verify_subscription(request: HttpRequest) -> HttpResponse:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Max
 from django.utils import timezone
 
 from observability.models import Heartbeat, HeartbeatRole
+from observability.services import WEBHOOK_REFUSALS_BUCKET_SECONDS, webhook_refusals_key
 
 
 def heartbeats_latest() -> dict[str, datetime | None]:
@@ -25,3 +27,11 @@ def heartbeat_ages(*, now: datetime | None = None) -> dict[str, float | None]:
         role: None if beat is None else max(0.0, (now - beat).total_seconds())
         for role, beat in heartbeats_latest().items()
     }
+
+
+def webhook_refusals_recent(*, window: timedelta, now: datetime | None = None) -> int:
+    """Webhook deliveries refused within about ``window`` (whole 5-minute buckets, the current one included)."""
+    last = int((now or timezone.now()).timestamp() // WEBHOOK_REFUSALS_BUCKET_SECONDS)
+    buckets = max(1, int(window.total_seconds() // WEBHOOK_REFUSALS_BUCKET_SECONDS))
+    counts = cache.get_many([webhook_refusals_key(bucket) for bucket in range(last - buckets + 1, last + 1)])
+    return sum(int(count) for count in counts.values())

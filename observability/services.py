@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.utils import timezone
 from django_q.signals import pre_execute
 
@@ -69,3 +70,25 @@ def worker_signals_connect() -> Callable[..., None]:
     """Connect ``worker_task_started`` to django-q2's ``pre_execute`` (sent in the worker process). Returns it."""
     pre_execute.connect(worker_task_started, dispatch_uid="observability.worker_heartbeat", weak=False)
     return worker_task_started
+
+
+# Webhook deliveries InstaForge did not take (a bad signature, a malformed body, an error: Meta retries them and
+# disables the subscription after about an hour of failures), tallied in the shared cache per 5-minute bucket
+# so that every web process adds to the same figure and the alerts' sweep can read it.
+WEBHOOK_REFUSALS_BUCKET_SECONDS = 300
+WEBHOOK_REFUSALS_KEEP_SECONDS = 2 * 3600
+
+
+def webhook_refusals_key(bucket: int) -> str:
+    return f"observability:webhook-refusals:{bucket}"
+
+
+def webhook_refusal_record(*, now: datetime | None = None) -> None:
+    """Count one refused webhook delivery. Never raises: a cache problem must not change the answer to Meta."""
+    moment = (now or timezone.now()).timestamp()
+    key = webhook_refusals_key(int(moment // WEBHOOK_REFUSALS_BUCKET_SECONDS))
+    try:
+        cache.add(key, 0, timeout=WEBHOOK_REFUSALS_KEEP_SECONDS)
+        cache.incr(key)
+    except Exception:  # a missing key (expired between the two calls) or an unreachable cache
+        logger.warning("Could not count a refused webhook delivery", exc_info=True)

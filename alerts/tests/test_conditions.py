@@ -19,6 +19,7 @@ from instagram.models import InboundEvent, InboundEventState
 from integrations.models import DeliveryState, WebhookDelivery
 from integrations.services import endpoint_create
 from observability.models import Heartbeat, HeartbeatRole
+from observability.services import webhook_refusal_record
 from publishing.models import PostState, ScheduledPost
 from safety.models import SafetyEvent, SafetyEventKind
 from safety.services import global_kill_switch_set, kill_switch_set, rate_limit_observe
@@ -238,6 +239,23 @@ def test_inbound_failures(db) -> None:
         subject="platform",
         now=now,
         cleared_at=now + timedelta(minutes=31),
+    )
+
+
+def test_webhook_refused(db) -> None:
+    now = timezone.now()
+    for _ in range(4):
+        webhook_refusal_record(now=now)
+    assert sweep("webhook_refused", now)["opened"] == 0  # four are not yet "refused"
+    lifecycle(
+        "webhook_refused",
+        start=lambda: webhook_refusal_record(now=now),
+        clear=lambda: None,  # no refusal for half an hour
+        recipients={OPERATORS},
+        workspace=None,
+        subject="platform",
+        now=now,
+        cleared_at=now + timedelta(minutes=40),
     )
 
 
