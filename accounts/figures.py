@@ -15,8 +15,9 @@ has none). Every query filters on ``account``, so it runs inside the member's wo
   answers it (``AutomatedReply.in_reply_to``) and was sent.
 - Errors by code: failed actions grouped by the Graph error stored in ``result["error"]`` (code and kind),
   and the codes of the safety engine's events (errors, rate limits, policy blocks).
-- Risk: no history of the score is stored (``AccountUsage`` keeps only the current one), so the page shows
-  the current score with its components and, per day, the safety events that move it.
+- Risk: the score over the period from its samples (``safety.RiskScoreSample``, written by ``risk_refresh`` when
+  the score changes and at least hourly), with the current score as the last point; the current score's
+  components; and, per day, the safety events that move it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from accounts.models import InstagramAccount
 from actions.models import Action, ActionState, ActionType
 from engagement.models import Comment
 from messaging.models import AutomatedReply, MessageDirection
-from safety.models import AccountUsage, SafetyEvent, SafetyEventKind
+from safety.models import AccountUsage, RiskScoreSample, SafetyEvent, SafetyEventKind
 from safety.selectors import COMPONENT_NAMES
 
 RANGES = (7, 30, 90)
@@ -127,6 +128,7 @@ class AccountFigures:
     risk_updated_at: datetime | None
     risk_components: list[tuple[str, int, str]]
     risk_events_by_day: dict[str, list[int]]  # event kind → count per day
+    risk_series: list[tuple[datetime, int]]  # (time, score): the samples in the period, then the current score
     risk_events_recent: list[SafetyEvent] = field(default_factory=list)
 
     @property
@@ -160,6 +162,9 @@ class AccountFigures:
                 {"key": key, "label": kind_labels[key], "data": counts}
                 for key, counts in self.risk_events_by_day.items()
             ],
+            # Milliseconds since the epoch: the script draws them on a linear time axis (no date adapter).
+            "riskFrom": int(self.since.timestamp() * 1000),
+            "riskScore": [{"t": int(at.timestamp() * 1000), "score": score} for at, score in self.risk_series],
         }
 
 
@@ -244,7 +249,7 @@ def _as_date(value: date | datetime | str) -> date:
 def account_figures(
     *, account: InstagramAccount, days: int = DEFAULT_RANGE, now: datetime | None = None
 ) -> AccountFigures:
-    """The account's figures over the last ``days`` days of its time zone (today included), in 8 queries."""
+    """The account's figures over the last ``days`` days of its time zone (today included), in 9 queries."""
     zone = account_time_zone(account)
     now = now or timezone.now()
     today = now.astimezone(zone).date()
@@ -326,7 +331,8 @@ def account_figures(
     ]
     errors.sort(key=lambda row: (-row.count, row.source, row.code))
 
-    # 6. Risk: the current score (7) and the events that move it, per day (6) and the latest ones (8).
+    # 6. Risk: the current score (7), the events that move it, per day (6) and the latest ones (8), and the
+    # score's samples in the period (9).
     risk_events_by_day: dict[str, list[int]] = {key: [0] * days for key, _ in RISK_EVENT_KINDS}
     for day, kind, count in (
         SafetyEvent.objects.filter(account=account, at__gte=since, kind__in=risk_events_by_day)
@@ -352,6 +358,12 @@ def account_figures(
             Q(kind__in=risk_events_by_day) | Q(kind=SafetyEventKind.SUSPENSION)
         )[:15]
     )
+    risk_series = list(
+        RiskScoreSample.objects.filter(account=account, at__gte=since, at__lte=now)
+        .order_by("at", "pk")
+        .values_list("at", "score")
+    )
+    risk_series.append((now, usage.risk_score if usage else 0))  # the current score ends the line
     return AccountFigures(
         account=account,
         days=days,
@@ -370,5 +382,6 @@ def account_figures(
         risk_updated_at=usage.risk_updated_at if usage else None,
         risk_components=components,
         risk_events_by_day=risk_events_by_day,
+        risk_series=risk_series,
         risk_events_recent=recent,
     )

@@ -21,6 +21,10 @@ class AccountUsage(models.Model):
     risk_score = models.PositiveSmallIntegerField(default=0)
     risk_components = models.JSONField(default=dict, blank=True)
     risk_updated_at = models.DateTimeField(null=True, blank=True)
+    # The score and time of the account's latest RiskScoreSample, so risk_refresh decides whether a new one is
+    # due from the row it already reads (no query for the last sample).
+    risk_sampled_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    risk_sampled_at = models.DateTimeField(null=True, blank=True)
     # Exponential backoff per action type after consecutive failures (safety.cooldowns):
     # {"comment_reply": {"failures": 3, "until": "<iso>", "error": "…"}}.
     backoff = models.JSONField(default=dict, blank=True)
@@ -98,6 +102,30 @@ class SafetyChange(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.setting}: {self.old_value or '—'} → {self.new_value or '—'}"
+
+
+class RiskScoreSample(WorkspaceOwned):
+    """The account's risk score at one time: its history, for the figures page.
+
+    Written by ``safety.services.risk_refresh`` when the score changed since the last sample or that sample
+    is older than ``RISK_SAMPLE_EVERY`` (a steady account: about 24 rows a day); pruned after
+    ``RISK_SAMPLES_KEPT`` by the dispatcher's housekeeping.
+    """
+
+    account = models.ForeignKey("accounts.InstagramAccount", on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    score = models.PositiveSmallIntegerField()
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(fields=["account", "at"], name="safety_risk_sample_account_at"),
+            # The prune's range scan over every account (safety.services.risk_samples_prune).
+            models.Index(fields=["at"], name="safety_risk_sample_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"risk {self.score} of account {self.account_id} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class GlobalKillSwitch(models.Model):

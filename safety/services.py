@@ -11,7 +11,7 @@ The modules that check and read (``safety.gate``, ``safety.risk``,
   a sent action — what the engine learns from Instagram's answer (events, risk
   score, backoff, regain time after a rate limit, suspension with evidence);
 - ``usage_observe``: the usage headers of every answer (the Graph client);
-- ``safety_housekeep``: the dispatcher's housekeeping (old counter rows, risk
+- ``safety_housekeep``: the dispatcher's housekeeping (old counter rows and risk samples, risk
   scores whose events left the 24-hour window);
 - overrides of the policy and kill switches, audited (members, operators).
 """
@@ -46,6 +46,7 @@ from safety.models import (
     AccountUsage,
     GlobalKillSwitch,
     GlobalKillSwitchChange,
+    RiskScoreSample,
     SafetyChange,
     SafetyCounter,
     SafetyEvent,
@@ -544,16 +545,63 @@ def safety_event_record(
     return event
 
 
+# A steady score is sampled again after this long (about 24 rows a day); a changed one at once.
+RISK_SAMPLE_EVERY = timedelta(hours=1)
+# The figures page shows at most 90 days; older samples are deleted, this many per housekeeping pass.
+RISK_SAMPLES_KEPT = timedelta(days=90)
+RISK_SAMPLES_PRUNE_BATCH = 500
+
+
 def risk_refresh(*, account_id: int, now: datetime | None = None) -> AccountUsage:
-    """Recompute and store the account's score and components."""
+    """Recompute and store the account's score and components, and sample the score's history.
+
+    A ``RiskScoreSample`` is written when the score differs from the account's last sample or that sample is
+    older than ``RISK_SAMPLE_EVERY``. The last sample's score and time are kept on the usage row this function
+    reads anyway, so a refresh that writes no sample runs no more statements than before (a read, an UPDATE).
+    A due sample is claimed by a conditional UPDATE on the last sample time, so two concurrent refreshes
+    write one sample.
+    """
     now = now or timezone.now()
-    record, _ = AccountUsage.objects.get_or_create(account_id=account_id)
+    record, _ = AccountUsage.objects.select_related("account").get_or_create(account_id=account_id)
     components = risk_components_compute(account_id=account_id, now=now, peak_percent=record.peak_percent)
-    AccountUsage.objects.filter(pk=record.pk).update(
-        risk_score=risk_total(components), risk_components=components, risk_updated_at=now
-    )
-    record.risk_score, record.risk_components, record.risk_updated_at = risk_total(components), components, now
+    score = risk_total(components)
+    fields: dict[str, Any] = {"risk_score": score, "risk_components": components, "risk_updated_at": now}
+    sampled = False
+    if (
+        record.risk_sampled_at is None
+        or record.risk_sampled_score != score
+        or now - record.risk_sampled_at >= RISK_SAMPLE_EVERY
+    ):
+        with transaction.atomic():
+            claim = AccountUsage.objects.filter(pk=record.pk)
+            claim = (
+                claim.filter(risk_sampled_at__isnull=True)
+                if record.risk_sampled_at is None
+                else claim.filter(risk_sampled_at=record.risk_sampled_at)
+            )
+            if claim.update(**fields, risk_sampled_score=score, risk_sampled_at=now):
+                RiskScoreSample.all_workspaces.create(
+                    workspace_id=record.account.workspace_id, account_id=account_id, at=now, score=score
+                )
+                record.risk_sampled_score, record.risk_sampled_at = score, now
+                sampled = True
+    if not sampled:
+        AccountUsage.objects.filter(pk=record.pk).update(**fields)
+    record.risk_score, record.risk_components, record.risk_updated_at = score, components, now
     return record
+
+
+def risk_samples_prune(*, now: datetime, batch: int = RISK_SAMPLES_PRUNE_BATCH) -> int:
+    """Delete up to ``batch`` risk score samples older than ``RISK_SAMPLES_KEPT`` (the oldest first).
+
+    Small batches keep each housekeeping pass short; a backlog goes over the following passes.
+    """
+    old = RiskScoreSample.all_workspaces.filter(at__lt=now - RISK_SAMPLES_KEPT).order_by("at")
+    ids = list(old.values_list("pk", flat=True)[:batch])
+    if not ids:
+        return 0
+    deleted, _ = RiskScoreSample.all_workspaces.filter(pk__in=ids).delete()
+    return deleted
 
 
 def risks_refresh_stale(*, now: datetime | None = None, limit: int = 100) -> int:
@@ -567,9 +615,10 @@ def risks_refresh_stale(*, now: datetime | None = None, limit: int = 100) -> int
 
 
 def safety_housekeep(*, now: datetime | None = None) -> None:
-    """The dispatcher's housekeeping: counter rows of ended windows go, and risk scores decay."""
+    """The dispatcher's housekeeping: counter rows of ended windows and old risk samples go, risk scores decay."""
     now = now or timezone.now()
     counters_prune(now=now)
+    risk_samples_prune(now=now)
     risks_refresh_stale(now=now)
 
 

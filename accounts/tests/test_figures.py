@@ -18,7 +18,7 @@ from accounts.tenancy import workspace_scope
 from actions.models import Action, ActionState, ActionType
 from engagement.models import Comment
 from messaging.models import AutomatedReply, Message, MessageDirection
-from safety.models import AccountUsage, SafetyEvent, SafetyEventKind, SafetyEventOutcome
+from safety.models import AccountUsage, RiskScoreSample, SafetyEvent, SafetyEventKind, SafetyEventOutcome
 from tests.factories import ActionFactory, CommentFactory, ConversationFactory, MessageFactory
 
 SUCCEEDED, FAILED = ActionState.SUCCEEDED, ActionState.FAILED
@@ -156,6 +156,32 @@ def test_the_figures_on_known_data(seeded: InstagramAccount) -> None:
     assert types["Direct message"] == 7
 
 
+def test_the_risk_series_on_known_samples(workspace: Workspace, make_account, make_workspace) -> None:
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    account = make_account(workspace)
+    other = make_account(make_workspace("B"))
+    for days, score in ((8, 90), (6, 10), (2, 40), (0.5, 25)):  # the first is before a 7-day period
+        RiskScoreSample.all_workspaces.create(
+            workspace=workspace, account=account, at=now - timedelta(days=days), score=score
+        )
+    RiskScoreSample.all_workspaces.create(workspace=other.workspace, account=other, at=now, score=77)
+    AccountUsage.objects.create(account=account, risk_score=30, risk_updated_at=now)
+    with workspace_scope(workspace):
+        figures = account_figures(account=account, days=7, now=now)
+    assert figures.risk_series == [
+        (now - timedelta(days=6), 10),
+        (now - timedelta(days=2), 40),
+        (now - timedelta(days=0.5), 25),
+        (now, 30),  # the current score ends the line
+    ]
+    data = figures.chart_data()
+    assert [point["score"] for point in data["riskScore"]] == [10, 40, 25, 30]
+    assert data["riskScore"][-1]["t"] == int(now.timestamp() * 1000)
+    assert data["riskFrom"] == int(figures.since.timestamp() * 1000)
+    with workspace_scope(workspace):  # no sample and no score yet: the line is the current 0
+        assert account_figures(account=make_account(workspace), days=7, now=now).risk_series == [(now, 0)]
+
+
 def test_the_range_decides_what_counts(seeded: InstagramAccount) -> None:
     with workspace_scope(seeded.workspace):
         assert account_figures(account=seeded, days=30).outcome_totals["succeeded"] == 10
@@ -190,6 +216,7 @@ def test_the_page_shows_the_figures_to_a_member(client: Client, member: User, se
     assert 'id="figures-data"' in content and "unfold/js/chart/chart.js" in content and "js/figures.js" in content
     assert "<script>" not in content  # the CSP allows no inline script: the data is JSON, the code a file
     assert "Application request limit reached" in content
+    assert 'data-chart="riskScore"' in content and '"riskScore": [' in content
     detail = client.get(reverse("account_detail", args=[seeded.pk])).content.decode()
     assert reverse("account_figures", args=[seeded.pk]) in detail
 
@@ -212,7 +239,8 @@ def test_another_workspace_gets_404(client: Client, make_user, make_workspace, s
 def test_a_bounded_number_of_queries(
     client: Client, member: User, seeded: InstagramAccount, django_assert_num_queries
 ) -> None:
-    with workspace_scope(seeded.workspace), django_assert_num_queries(8):
+    # 9: the eight grouped queries and the risk score's samples.
+    with workspace_scope(seeded.workspace), django_assert_num_queries(9):
         account_figures(account=seeded, days=30)
     client.force_login(member)
     url = reverse("account_figures", args=[seeded.pk])

@@ -44,13 +44,59 @@
     });
   }
 
+  function shortTime(ms) {
+    var at = new Date(ms);
+    return at.getDate() + "/" + (at.getMonth() + 1) + " " + ("0" + at.getHours()).slice(-2) + ":" + ("0" + at.getMinutes()).slice(-2);
+  }
+
+  // The risk score over time: its samples (irregular times, so a linear axis of milliseconds rather than the
+  // days' categories), held until the next one (stepped), ending with the current score.
+  function drawScore(canvas, points, from) {
+    return new window.Chart(canvas, {
+      type: "line",
+      data: {
+        datasets: [{
+          label: "Risk score",
+          data: points.map(function (point) { return { x: point.t, y: point.score }; }),
+          borderColor: COLORS.policy_block,
+          backgroundColor: COLORS.policy_block,
+          borderWidth: 2,
+          pointRadius: points.length > 60 ? 0 : 2,
+          stepped: true
+        }]
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        interaction: { mode: "nearest", axis: "x", intersect: false },
+        plugins: {
+          legend: { position: "bottom", labels: { boxWidth: 12 } },
+          tooltip: { callbacks: { title: function (items) { return shortTime(items[0].parsed.x); } } }
+        },
+        scales: {
+          x: {
+            type: "linear",
+            min: from,
+            grid: { display: false },
+            ticks: { autoSkip: true, maxRotation: 0, callback: function (value) { var at = new Date(value); return at.getDate() + "/" + (at.getMonth() + 1); } }
+          },
+          y: { beginAtZero: true, suggestedMax: 100, ticks: { precision: 0 } }
+        }
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var source = document.getElementById("figures-data");
     if (!source || !window.Chart) return;
     var data = JSON.parse(source.textContent);
     document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
-      var series = data[canvas.getAttribute("data-chart")];
-      if (series) draw(canvas, series, data.days);
+      var name = canvas.getAttribute("data-chart");
+      var series = data[name];
+      if (!series) return;
+      if (name === "riskScore") drawScore(canvas, series, data.riskFrom);
+      else draw(canvas, series, data.days);
     });
   });
 })();
