@@ -34,7 +34,7 @@ def test_the_charts_draw_and_the_page_fits_a_phone(browser: WebDriver, live_serv
     wait_for(browser, "account-figures").click()
     wait_for(browser, "success-rate")
     drawn = browser.execute_script(CHARTS_DRAWN)
-    assert drawn == [True, True, True], drawn  # by outcome, by type, risk events
+    assert drawn == [True, True, True, True], drawn  # by outcome, by type, risk score, risk events
     console = cast(Chrome, browser).get_log("browser")
     refused = [entry for entry in console if "Content Security Policy" in entry["message"]]
     assert not refused, refused
