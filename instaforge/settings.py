@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     "publishing",
     "observability",  # heartbeats, /healthz, /readyz, /metrics
     "alerts",  # conditions watched by a sweep, told by email and Slack (docs/features/alerts.md)
+    "privacy",  # Meta's deletion callbacks, disconnect and delete, retention (docs/features/data-lifecycle.md)
+    "auditlog",  # django-auditlog: who changed or deleted what (workspaces, accounts, members)
     "devtools",  # demo_setup, seeding, stress and benchmark support: no product app imports it
 ]
 
@@ -113,6 +115,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.WorkspaceMiddleware",
+    # django-auditlog: the signed-in user is the actor of the audit entries a request writes.
+    "auditlog.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "instaforge.urls"

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("publishing.urls")),
     path("", include("alerts.urls")),
+    path("", include("privacy.urls")),
 ]

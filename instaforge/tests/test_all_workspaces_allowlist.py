@@ -25,6 +25,7 @@ PRODUCT_APPS = (
     "integrations",
     "messaging",
     "observability",
+    "privacy",
     "publishing",
     "safety",
     "warmup",

@@ -1,0 +1,1 @@
+"""Erasing data: an account disconnected (its history kept or deleted), a workspace, a follower."""

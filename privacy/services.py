@@ -1,0 +1,1 @@
+"""Meta's callbacks acted on: deauthorization and data deletion requests."""

@@ -1,0 +1,1 @@
+"""The data lifecycle's background tasks and schedules."""
