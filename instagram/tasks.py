@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.models import AccountState
 from accounts.tenancy import workspace_scope
 from instaforge.correlation import correlation_bind
 from instagram.backfill import accounts_backfill
@@ -39,6 +40,14 @@ def _inbound_event_handle(event: InboundEvent) -> str:
     if event.account is None or event.workspace_id is None:
         inbound_event_finish(
             event=event, state=InboundEventState.IGNORED, outcome="no connected account has this Instagram id"
+        )
+        return "ignored"
+    if event.account.state == AccountState.INACTIVE:
+        # Disconnected (by its owner, or the app removed on Instagram): nothing is stored or answered for it.
+        inbound_event_finish(
+            event=event,
+            state=InboundEventState.IGNORED,
+            outcome="the account is disconnected: nothing is stored or answered for it",
         )
         return "ignored"
     handler = handler_for(event.field)

@@ -60,7 +60,6 @@ NOT_ACTING_RECHECK = {
     AccountState.SUSPENDED: timedelta(minutes=5),
     AccountState.ERROR: timedelta(minutes=5),
     AccountState.CONNECTING: timedelta(minutes=1),
-    AccountState.INACTIVE: timedelta(minutes=15),
 }
 # How long a scope whose kill switch is on waits before asking again.
 KILL_SWITCH_RECHECK = timedelta(minutes=1)
@@ -322,6 +321,9 @@ def _gate_start(
     if safety.stopped is not None:
         return Decision.defer(now + KILL_SWITCH_RECHECK, safety.stopped + "; the action waits, nothing is sent")
 
+    if account.state == AccountState.INACTIVE:
+        # Disconnected: what was planned for it is not sent later, when (if) it is connected again.
+        return Decision.deny("the account is disconnected; nothing is sent from it")
     if not account.is_acting:
         wait = NOT_ACTING_RECHECK.get(AccountState(account.state), timedelta(minutes=5))
         return Decision.defer(

@@ -254,7 +254,7 @@ def test_a_sender_sends_while_the_lease_runs_and_leaves_a_lapsed_one_to_recovery
     "states",
     [
         [AccountState.PAUSED, AccountState.PAUSED, AccountState.SUSPENDED],  # two sets: one UPDATE each
-        [AccountState.PAUSED, AccountState.SUSPENDED, AccountState.ERROR, AccountState.INACTIVE],  # bulk_update
+        [AccountState.PAUSED, AccountState.SUSPENDED, AccountState.ERROR, AccountState.CONNECTING],  # bulk_update
     ],
 )
 def test_deferred_actions_are_written_back_with_their_own_time_and_reason(make_account, workspace, states) -> None:

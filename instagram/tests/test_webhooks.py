@@ -11,6 +11,8 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import AccountState
+from actions.models import Action
 from engagement.models import Comment
 from instagram.models import InboundEvent, InboundEventState
 from instagram.services import ParsedChange, webhook_store
@@ -143,6 +145,19 @@ def test_a_comment_for_a_connected_account_is_routed_and_processed(client: Clien
         "commenter_example",
         "This is an example reply comment.",
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_comment_for_a_disconnected_account_is_kept_as_ignored_and_not_answered(
+    client: Client, make_account, workspace
+) -> None:
+    make_account(workspace, state=AccountState.INACTIVE, ig_user_id="17841405822304914")
+    assert post_signed(client, documented_comment_delivery()).status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.state == InboundEventState.IGNORED
+    assert "disconnected" in event.outcome
+    assert not Comment.all_workspaces.exists()
+    assert not Action.all_workspaces.exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -58,7 +58,7 @@ def test_allows_within_every_limit(account) -> None:
 
 @pytest.mark.parametrize(
     "state",
-    [AccountState.PAUSED, AccountState.SUSPENDED, AccountState.ERROR, AccountState.INACTIVE, AccountState.CONNECTING],
+    [AccountState.PAUSED, AccountState.SUSPENDED, AccountState.ERROR, AccountState.CONNECTING],
 )
 def test_accounts_that_cannot_act_are_deferred_not_dropped(make_account, workspace, state: str) -> None:
     account = make_account(workspace, state=state)
@@ -66,6 +66,13 @@ def test_accounts_that_cannot_act_are_deferred_not_dropped(make_account, workspa
     assert decision.verdict == Verdict.DEFER
     assert decision.until is not None and decision.until > timezone.now()
     assert account.get_state_display().lower() in decision.reason
+
+
+def test_a_disconnected_account_s_actions_are_denied_not_kept_for_a_reconnection(make_account, workspace) -> None:
+    account = make_account(workspace, state=AccountState.INACTIVE)
+    decision = gate_evaluate(action=make_action(account), account=account, policy=POLICY)
+    assert decision.verdict == Verdict.DENY
+    assert "disconnected" in decision.reason
 
 
 def test_cooldown_defers_until_it_has_passed(account) -> None:
