@@ -13,7 +13,12 @@ What counts as a secret here:
   (``access_token%3D…`` inside another URL's parameter);
 - the value of such a key in JSON or a Python repr (``"access_token": "…"``);
 - an ``Authorization`` header's credentials (``Bearer …``, ``OAuth …``);
-- a bare Instagram or Facebook access token (``IGAA…``, ``IGQV…``, ``EAA…``).
+- a bare Instagram or Facebook access token (``IGAA…``, ``IGQV…``, ``EAA…``);
+- the media store's credentials: a presigned URL's signature, credential scope and session token
+  (``X-Amz-Signature=…``, ``X-Amz-Credential=…``, ``X-Amz-Security-Token=…``; Signature V2's
+  ``Signature=…``, also in a Signature V4 ``Authorization`` header), an AWS secret key or
+  session token by its name (``aws_secret_access_key``, ``AWS_SECRET_ACCESS_KEY=…``), and a bare AWS
+  access key id (``AKIA…``, ``ASIA…``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ SECRET_PARAMETERS = (
     "hub.verify_token",
     "verify_token",
     "password",
+    # The media store (S3): a presigned URL's query, and boto3's and the environment's names for its secrets.
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "Signature",  # a Signature V2 presigned URL's, and the one in a Signature V4 Authorization header
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_security_token",
 )
 # The same as keys of JSON objects or Python dicts. Not ``code``: Graph errors carry a numeric ``"code": 190``.
 SECRET_KEYS = tuple(name for name in SECRET_PARAMETERS if name != "code")
@@ -52,10 +65,13 @@ _KEY_VALUE = re.compile(
     re.IGNORECASE,
 )
 _AUTHORIZATION = re.compile(r"\b(Bearer|OAuth)(\s+)[A-Za-z0-9._~+/=-]{16,}", re.IGNORECASE)
-# Instagram Login tokens begin with IGAA (new) or IGQV/IGQW (older), Facebook Login ones with EAA.
-_BARE_TOKEN = re.compile(r"\b(?:IGAA|IGQV|IGQW|EAA)[A-Za-z0-9_-]{20,}")
+# Instagram Login tokens begin with IGAA (new) or IGQV/IGQW (older), Facebook Login ones with EAA; an AWS
+# access key id (long-term AKIA, temporary ASIA) is 20 capitals and digits.
+_BARE_TOKEN = re.compile(r"\b(?:(?:IGAA|IGQV|IGQW|EAA)[A-Za-z0-9_-]{20,}|(?:AKIA|ASIA)[A-Z0-9]{16}\b)")
 # Cheap test before the regular expressions: most texts hold none of these.
-_MARKERS = re.compile(r"token|secret|code|proof|signed_request|password|bearer|oauth|IGAA|IGQ|EAA", re.IGNORECASE)
+_MARKERS = re.compile(
+    r"token|secret|code|proof|signed_request|password|bearer|oauth|IGAA|IGQ|EAA|amz-|AKIA|ASIA|signature", re.IGNORECASE
+)
 
 
 def secrets_redact(text: str) -> str:

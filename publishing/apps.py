@@ -7,6 +7,7 @@ class PublishingConfig(AppConfig):
 
     def ready(self) -> None:
         from actions.specs import action_specs_register
+        from publishing import checks  # noqa: F401  (registers the system checks)
         from publishing.executors import ACTION_SPECS
 
         action_specs_register(ACTION_SPECS)

@@ -26,6 +26,7 @@ from instaforge.redaction import secrets_redact
 from publishing import validation
 from publishing.mediainfo import MediaInfo, MediaUnreadable, image_info, video_info
 from publishing.models import FORMAT_EXTENSIONS, MediaType, PostEvent, PostKind, PostMedia, PostState, ScheduledPost
+from publishing.storage import storage_presigned_url
 
 VIDEO_EXTENSIONS = {".mp4", ".mov"}
 
@@ -438,19 +439,6 @@ MEDIA_URL_SALT = "publishing.media.signed-url"
 MEMBER_URL_SECONDS = 300
 
 
-def _storage_presigned_url(name: str, *, seconds: int) -> str | None:
-    """The storage's own expiring URL (django-storages' S3 presigned URL), or None when it has none.
-
-    Only a storage that signs its URLs (``querystring_auth``) qualifies; local
-    disk, or a bucket configured with public URLs, falls back to InstaForge's
-    own signed URL, which streams the file through ``default_storage.open``.
-    """
-    if not getattr(default_storage, "querystring_auth", False):
-        return None
-    url: str = default_storage.url(name, expire=seconds)  # type: ignore[call-arg]  # S3Storage.url takes expire
-    return url
-
-
 def media_url_sign(*, item: PostMedia, seconds: int | None = None, now: datetime | None = None) -> str:
     """An absolute URL Meta fetches the file from (``image_url``/``video_url``), without login, until it expires.
 
@@ -462,7 +450,7 @@ def media_url_sign(*, item: PostMedia, seconds: int | None = None, now: datetime
     item is replaced or deleted.
     """
     seconds = settings.MEDIA_SIGNED_URL_SECONDS if seconds is None else seconds
-    presigned = _storage_presigned_url(item.file.name, seconds=seconds)
+    presigned = storage_presigned_url(name=item.file.name, seconds=seconds)
     if presigned is not None:
         return presigned
     expires = int((now or timezone.now()).timestamp()) + seconds
@@ -488,4 +476,4 @@ def media_token_resolve(*, token: str, now: datetime | None = None) -> PostMedia
 
 def media_member_url(*, item: PostMedia) -> str | None:
     """Where a member's browser is sent for the file: a short-lived presigned URL with S3, else None (streamed)."""
-    return _storage_presigned_url(item.file.name, seconds=MEMBER_URL_SECONDS)
+    return storage_presigned_url(name=item.file.name, seconds=MEMBER_URL_SECONDS)

@@ -38,6 +38,43 @@ def test_every_shape_of_a_credential_is_redacted(text: str) -> None:
     assert "[redacted]" in redacted
 
 
+# The media store's (S3) credentials: AWS's documented example keys, a presigned URL as botocore builds it.
+AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+AWS_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+SIGNATURE = "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET https://media.s3.amazonaws.com/publishing/1/a.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Credential={AWS_KEY_ID}%2F20261207%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261207T000000Z"
+        f"&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Security-Token={SECRET}&X-Amz-Signature={SIGNATURE}",
+        f"image_url=https%3A%2F%2Fmedia.example%2Fa.jpg%3FX-Amz-Signature%3D{SIGNATURE}%26X-Amz-Expires%3D3600",
+        f"Authorization: AWS4-HMAC-SHA256 Credential={AWS_KEY_ID}/20261207/us-east-1/s3/aws4_request, "
+        f"SignedHeaders=host;x-amz-date, Signature={SIGNATURE}",
+        f"https://media.example/a.jpg?AWSAccessKeyId={AWS_KEY_ID}&Expires=1765000000&Signature={SECRET}%2B",
+        f"AWS_SECRET_ACCESS_KEY={AWS_SECRET_KEY}",
+        f"{{'aws_access_key_id': '{AWS_KEY_ID}', 'aws_secret_access_key': '{AWS_SECRET_KEY}'}}",
+        f'{{"aws_session_token": "{SECRET}"}}',
+        f"The AWS Access Key Id you provided does not exist in our records: {AWS_KEY_ID}",
+    ],
+)
+def test_the_media_stores_credentials_and_presigned_signatures_are_redacted(text: str) -> None:
+    redacted = secrets_redact(text)
+    for secret in (SECRET, AWS_KEY_ID, AWS_SECRET_KEY, SIGNATURE):
+        assert secret not in redacted
+    assert "[redacted]" in redacted
+
+
+def test_a_presigned_url_keeps_what_an_operator_needs() -> None:
+    url = (
+        "https://media.s3.amazonaws.com/publishing/1/a.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Date=20261207T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature={SIGNATURE}"
+    )
+    assert secrets_redact(url) == url.replace(SIGNATURE, "[redacted]")
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -45,6 +82,9 @@ def test_every_shape_of_a_credential_is_redacted(text: str) -> None:
         '{"code": 190, "error_subcode": 463, "message": "Session has expired"}',
         "GET /x?zipcode=123&status_code=200",
         "the 24-hour window closed before the automated message could be sent",
+        "webhook refused: bad X-Hub-Signature-256 signature",
+        "media store: PUT publishing/1/a.jpg took 120 ms (X-Amz-Request-Id 4442587FB7D0A2F9)",
+        "ASIAN food week #askia",
     ],
 )
 def test_texts_without_credentials_are_left_alone(text: str) -> None:
