@@ -64,6 +64,7 @@ from instaforge.admin_helpers import (
     ReadOnlyInlineMixin,
     superuser_only,
 )
+from privacy.audit import account_disconnect_audited, workspace_erase_audited
 from safety.selectors import suspension_evidence_annotations
 
 # Colour of each account state's badge.
@@ -205,6 +206,14 @@ class WorkspaceAdmin(ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Workspace | None = None) -> bool:
         # Deleting a workspace deletes its accounts and their whole ledger.
         return superuser_only(request)
+
+    def delete_model(self, request: HttpRequest, obj: Workspace) -> None:
+        # Through the erasure (batches, media files, inbound events, an audit entry), never a bare cascade.
+        workspace_erase_audited(workspace=obj, actor=_operator(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
+        for workspace in queryset:
+            workspace_erase_audited(workspace=workspace, actor=_operator(request))
 
 
 @admin.register(Membership)
@@ -465,6 +474,14 @@ class InstagramAccountAdmin(ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: InstagramAccount | None = None) -> bool:
         return superuser_only(request)
+
+    def delete_model(self, request: HttpRequest, obj: InstagramAccount) -> None:
+        # Deleting an account is disconnecting it with its history deleted: the erasure, never a bare cascade.
+        account_disconnect_audited(account=obj, actor=_operator(request), delete_history=True)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[InstagramAccount]) -> None:
+        for account in queryset:
+            account_disconnect_audited(account=account, actor=_operator(request), delete_history=True)
 
     def save_model(
         self, request: HttpRequest, obj: InstagramAccount, form: forms.ModelForm[InstagramAccount], change: bool

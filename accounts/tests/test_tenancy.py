@@ -137,6 +137,8 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "ice_breakers_edit", [account.pk]),
         ("get", "alert_detail", [world["alert"].pk]),
         ("post", "alert_acknowledge", [world["alert"].pk]),
+        ("get", "account_disconnect", [account.pk]),
+        ("post", "account_disconnect", [account.pk]),
     ]
     return [(method, name, reverse(name, args=args)) for method, name, args in routes]
 
@@ -159,7 +161,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 45
+URL_COUNT = 47
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
