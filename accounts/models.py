@@ -144,6 +144,10 @@ class InstagramAccount(WorkspaceOwned):
     """An Instagram professional account connected through Instagram Login."""
 
     ig_user_id = models.CharField("Instagram user id", max_length=64, blank=True, default="")
+    # The user id Instagram Login's token exchange returned (Meta calls it app-scoped). Webhooks name the account
+    # by ``ig_user_id`` (/me's user_id); Meta's deauthorize and data deletion callbacks carry "an app-scoped id",
+    # which may be this one: both are matched (privacy.services).
+    ig_scoped_id = models.CharField("Instagram-scoped user id", max_length=64, blank=True, default="")
     username = models.CharField(max_length=100, blank=True, default="")
     name = models.CharField(max_length=200, blank=True, default="")
     state = models.CharField(max_length=20, choices=AccountState.choices, default=AccountState.INACTIVE)
@@ -173,7 +177,10 @@ class InstagramAccount(WorkspaceOwned):
             ),
             models.CheckConstraint(condition=Q(state__in=AccountState.values), name="instagram_account_state_valid"),
         ]
-        indexes = [models.Index(fields=["state"])]
+        indexes = [
+            models.Index(fields=["state"]),
+            models.Index(fields=["ig_scoped_id"], name="account_ig_scoped_id_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"@{self.username}" if self.username else f"Instagram account {self.pk}"

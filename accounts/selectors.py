@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts import vault
 from accounts.models import AccountTransition, InstagramAccount, Invitation, Membership
@@ -13,6 +13,14 @@ from accounts.vault import EncryptedField, VaultFieldReport, token_key_index
 
 def accounts_list() -> QuerySet[InstagramAccount]:
     return InstagramAccount.objects.order_by("username", "id")
+
+
+def accounts_by_instagram_id(*, instagram_id: str) -> QuerySet[InstagramAccount]:
+    """Every workspace's accounts that Instagram knows by ``instagram_id``: /me's user id (webhooks) or the
+    token exchange's app-scoped one (Meta's deauthorize and data deletion callbacks). Cross-tenant by nature."""
+    if not instagram_id:
+        return InstagramAccount.all_workspaces.none()
+    return InstagramAccount.all_workspaces.filter(Q(ig_user_id=instagram_id) | Q(ig_scoped_id=instagram_id))
 
 
 def account_transitions(*, account: InstagramAccount, limit: int = 20) -> QuerySet[AccountTransition]:

@@ -174,8 +174,15 @@ def _hold_record(account: InstagramAccount, *, from_state: str, to_state: str) -
     if to_state in lifecycle.ACTING_STATES:
         account.resume_state = account.state_before_suspension = account.state_before_error = ""
     if to_state == AccountState.INACTIVE:
-        # Disconnected: a later connection begins afresh (its warm-up from day 1 unless resume_state says otherwise).
-        account.state_before_suspension = account.state_before_error = ""
+        # Disconnected: a later connection begins afresh (its warm-up from day 1 unless resume_state says otherwise),
+        # except an account that was waiting for an operator's review: connecting it again returns it to the review
+        # (``lifecycle.return_state`` after CONNECTING), so disconnecting is no way around one.
+        in_review = from_state == AccountState.SUSPENDED or (
+            from_state in (AccountState.ERROR, AccountState.CONNECTING)
+            and account.state_before_error == AccountState.SUSPENDED
+        )
+        account.state_before_suspension = ""
+        account.state_before_error = AccountState.SUSPENDED if in_review else ""
 
 
 def _resume_target(account: InstagramAccount) -> str:
@@ -452,6 +459,8 @@ def account_connect_complete(
             timezone.now() + timedelta(seconds=long_lived.expires_in) if long_lived.expires_in else None
         )
         account.token_permissions = ",".join(short.permissions)
+        # /me's id is the app-scoped one (the token exchange's user_id where /me leaves it out).
+        account.ig_scoped_id = str(profile.get("id") or short.user_id or "")
         account.connected_at = timezone.now()
         account.save()
 

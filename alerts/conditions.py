@@ -227,7 +227,8 @@ def webhook_refusals_find(now: datetime) -> list[Finding]:
             None,
             "Webhook deliveries are being refused",
             f"{refused} deliveries were refused in the last {int(WEBHOOK_REFUSALS_WINDOW.total_seconds() // 60)} min "
-            "(bad signature, malformed body or an error: see instaforge_webhook_deliveries_total by result). Meta "
+            "(bad signature, malformed body or an error: see instaforge_webhook_deliveries_total and "
+            "instaforge_meta_callbacks_total by result). Meta "
             "retries them and disables the subscription after about an hour of failures: check that "
             "INSTAGRAM_APP_SECRET is the app secret of the app Meta sends for.",
         )

@@ -40,6 +40,16 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("alerts: sweep", "alerts.tasks.alerts_sweep_task", Schedule.MINUTES, minutes=1),
     # Every minute: proves the scheduler and a worker alive (readiness, metrics), prunes old heartbeats.
     ScheduleSpec("observability: heartbeat", "observability.tasks.schedules_heartbeat", Schedule.MINUTES, minutes=1),
+    # Every 5 minutes: Meta's data deletion requests still pending 5 minutes after they came (a failed or lost task).
+    ScheduleSpec(
+        "privacy: retry data deletion requests",
+        "privacy.tasks.deletion_requests_retry_task",
+        Schedule.MINUTES,
+        minutes=5,
+    ),
+    # Hourly: deletes what is older than its retention period, in batches, for at most RETENTION_MAX_SECONDS
+    # (docs/features/data-lifecycle.md, "Retention").
+    ScheduleSpec("privacy: prune by retention", "privacy.retention.retention_prune_task", Schedule.HOURLY),
 )
 
 MANAGED_PREFIXES = (
@@ -55,6 +65,7 @@ MANAGED_PREFIXES = (
     "integrations:",
     "observability:",
     "alerts:",
+    "privacy:",
 )
 
 

@@ -118,6 +118,9 @@ MIDDLEWARE = [
     # django-auditlog: the signed-in user is the actor of the audit entries a request writes.
     "auditlog.middleware.AuditlogMiddleware",
 ]
+# An audit entry carries the correlation id of the request or task that wrote it (the X-Request-ID on its log
+# lines), so the admin's "correlation id" filter leads from an entry to everything else that request did.
+AUDITLOG_CID_GETTER = "instaforge.correlation.correlation_id"
 
 ROOT_URLCONF = "instaforge.urls"
 
@@ -276,11 +279,29 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "/media/"  # nothing is served here: FileField.url is not used for post media
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=SITE_URL).rstrip("/")
 MEDIA_SIGNED_URL_SECONDS = env.int("MEDIA_SIGNED_URL_SECONDS", default=3600)
-if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
+# django-storages' S3Storage reads these Django settings (names as in django-storages 1.14); docs/operations.md,
+# "Media storage", has AWS S3, MinIO and Cloudflare R2 examples. Several web hosts need this shared store: a
+# file uploaded on one host's disk is missing on the others.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+# Empty: AWS itself (the region's endpoint); else the store's address. Meta fetches presigned URLs on this host.
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+# Unset: boto3's own chain finds the credentials (AWS_SESSION_TOKEN too, ~/.aws, the instance's or task's role).
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
+# "path" (bucket in the path: MinIO), "virtual" (bucket in the host name) or unset (boto3 chooses).
+AWS_S3_ADDRESSING_STYLE = env.str("AWS_S3_ADDRESSING_STYLE", default="") or None
+if AWS_S3_ADDRESSING_STYLE not in {None, "auto", "path", "virtual"}:
+    raise ImproperlyConfigured("AWS_S3_ADDRESSING_STYLE must be path, virtual or auto (or unset).")
+AWS_LOCATION = env.str("AWS_LOCATION", default="").strip("/")  # a key prefix, for a bucket shared with others
+# Private objects (the bucket's own access), reached only through presigned URLs signed with Signature V4
+# (X-Amz-Signature, as AWS S3, MinIO and Cloudflare R2 take it), valid as long as InstaForge's own signed URLs.
+AWS_QUERYSTRING_AUTH = True
+AWS_QUERYSTRING_EXPIRE = MEDIA_SIGNED_URL_SECONDS
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+AWS_DEFAULT_ACL = None
+if AWS_STORAGE_BUCKET_NAME:
     STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
-    # Presigned URLs only; objects inherit the bucket's (private) access.
-    AWS_QUERYSTRING_AUTH = True
-    AWS_DEFAULT_ACL = None
 
 # --- Security for production ------------------------------------------------
 # On by default outside DEBUG (`manage.py check --deploy` is clean); each can be turned off, for example
@@ -386,6 +407,9 @@ SANDBOX_USAGE_CACHE_SECONDS = env.float("SANDBOX_USAGE_CACHE_SECONDS", default=1
 SANDBOX_KNOBS_CACHE_SECONDS = env.float("SANDBOX_KNOBS_CACHE_SECONDS", default=1.0)
 # Where the sandbox delivers its webhooks (the product's endpoint).
 SANDBOX_WEBHOOK_URL = env.str("SANDBOX_WEBHOOK_URL", default=f"{SITE_URL}/webhooks/instagram/")
+# Where the sandbox sends Meta's deauthorize and data deletion callbacks (its "Remove app" and "Delete my data").
+SANDBOX_DEAUTHORIZE_URL = env.str("SANDBOX_DEAUTHORIZE_URL", default=f"{SITE_URL}/instagram/deauthorize/")
+SANDBOX_DATA_DELETION_URL = env.str("SANDBOX_DATA_DELETION_URL", default=f"{SITE_URL}/instagram/data-deletion/")
 
 # --- Safety / actions -------------------------------------------------------
 POLICIES_FILE = env.path("POLICIES_FILE", default=BASE_DIR / "config" / "policies.yaml")
@@ -422,6 +446,73 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 ALERTS_OPERATOR_EMAILS = env.list("ALERTS_OPERATOR_EMAILS", default=[])
 ALERTS_SLACK_WEBHOOK_URL = env.str("ALERTS_SLACK_WEBHOOK_URL", default="")
 
+# --- Retention (privacy/retention.py, docs/features/data-lifecycle.md) -------------------------------------
+# Days each kind of data is kept before the schedule "privacy: prune by retention" deletes it, in small batches.
+# 0 keeps that kind forever; a negative number is refused. A redelivered webhook is recognised, in turn, by its
+# inbound event (dedupe key), its comment or message (Meta's id) and its actions' idempotency keys, and
+# ``instagram.services.webhook_store`` refuses a change older than Meta's retry horizon (the backfill's too: it
+# stores through the same call, with Instagram's time of each comment and message). So each of those four kinds
+# is kept at least that horizon plus a day of margin (clock skew, a retry right at the end): nothing that can
+# still arrive finds its earlier copy gone. Shorter is refused at start.
+RETENTION_DEDUPE_MIN_DAYS = -(-(INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS + 24) // 24)  # ceil: 36 h + 24 h → 3 days
+# The safety engine reads its events of the last 24 hours (safety.risk.WINDOW) and of the rate-limit window.
+RETENTION_SAFETY_EVENTS_MIN_DAYS = 2
+
+
+def _retention_days(name: str, default: int, *, minimum: int = 1, why: str = "") -> int:
+    """A retention period in days from the environment: 0 (forever), or at least ``minimum``."""
+    days: int = env.int(name, default=default)
+    if days < 0:
+        raise ImproperlyConfigured(f"{name}={days}: a retention period is a number of days, or 0 to keep forever.")
+    if 0 < days < minimum:
+        raise ImproperlyConfigured(
+            f"{name}={days} is too short: at least {minimum} days ({why}), or 0 to keep forever."
+        )
+    return days
+
+
+_DEDUPE_WHY = (
+    f"Meta redelivers a webhook for {INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS} hours "
+    "(INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS) plus a day of margin: a redelivery must still find it, "
+    "or its reply would be sent twice"
+)
+RETENTION_INBOUND_EVENTS_DAYS = _retention_days(
+    "RETENTION_INBOUND_EVENTS_DAYS", 30, minimum=RETENTION_DEDUPE_MIN_DAYS, why=_DEDUPE_WHY
+)
+RETENTION_COMMENTS_DAYS = _retention_days(
+    "RETENTION_COMMENTS_DAYS", 365, minimum=RETENTION_DEDUPE_MIN_DAYS, why=_DEDUPE_WHY
+)
+RETENTION_MESSAGES_DAYS = _retention_days(
+    "RETENTION_MESSAGES_DAYS", 365, minimum=RETENTION_DEDUPE_MIN_DAYS, why=_DEDUPE_WHY
+)
+RETENTION_ACTIONS_DAYS = _retention_days(
+    "RETENTION_ACTIONS_DAYS", 365, minimum=RETENTION_DEDUPE_MIN_DAYS, why=_DEDUPE_WHY
+)
+RETENTION_DECISIONS_DAYS = _retention_days("RETENTION_DECISIONS_DAYS", 90)
+RETENTION_CRM_DELIVERIES_DAYS = _retention_days("RETENTION_CRM_DELIVERIES_DAYS", 30)
+RETENTION_CONVERSATION_EVENTS_DAYS = _retention_days("RETENTION_CONVERSATION_EVENTS_DAYS", 365)
+RETENTION_POST_EVENTS_DAYS = _retention_days("RETENTION_POST_EVENTS_DAYS", 365)
+RETENTION_SAFETY_EVENTS_DAYS = _retention_days(
+    "RETENTION_SAFETY_EVENTS_DAYS",
+    180,
+    minimum=RETENTION_SAFETY_EVENTS_MIN_DAYS,
+    why="the safety engine scores an account on its events of the last 24 hours",
+)
+RETENTION_ALERTS_DAYS = _retention_days("RETENTION_ALERTS_DAYS", 90)
+RETENTION_DELETION_REQUESTS_DAYS = _retention_days("RETENTION_DELETION_REQUESTS_DAYS", 365)
+RETENTION_AUDIT_LOG_DAYS = _retention_days("RETENTION_AUDIT_LOG_DAYS", 365)
+# Rows per batch (one short transaction each), and how long one run may delete before it leaves the rest to the
+# next run: below django-q2's task timeout (Q_CLUSTER "timeout"), so the task is never killed mid-batch.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
+RETENTION_MAX_SECONDS = env.float("RETENTION_MAX_SECONDS", default=40.0)
+if RETENTION_BATCH_SIZE < 1:
+    raise ImproperlyConfigured(f"RETENTION_BATCH_SIZE={RETENTION_BATCH_SIZE}: at least 1 row per batch.")
+if not 0 < RETENTION_MAX_SECONDS < int(str(Q_CLUSTER["timeout"])):
+    raise ImproperlyConfigured(
+        f"RETENTION_MAX_SECONDS={RETENTION_MAX_SECONDS}: more than 0 and below the task timeout "
+        f"({Q_CLUSTER['timeout']} s), or the worker kills the prune mid-batch."
+    )
+
 # --- Admin (django-unfold) -------------------------------------------------
 UNFOLD = {
     "SITE_TITLE": "InstaForge operations",
@@ -446,6 +537,7 @@ UNFOLD = {
                     {"title": "Action ledger", "icon": "receipt_long", "link": "/admin/actions/action/"},
                     {"title": "Inbound events", "icon": "inbox", "link": "/admin/instagram/inboundevent/"},
                     {"title": "Workspaces", "icon": "groups", "link": "/admin/accounts/workspace/"},
+                    {"title": "Audit log", "icon": "history", "link": "/admin/auditlog/logentry/"},
                 ],
             },
         ],

@@ -530,7 +530,7 @@ class InstagramClient:
         )
 
     # --- profile -------------------------------------------------------------
-    def me(self, *, fields: str = "user_id,username,name,account_type") -> dict[str, Any]:
+    def me(self, *, fields: str = "id,user_id,username,name,account_type") -> dict[str, Any]:
         body = self._get("me", fields=fields)
         # The reference page shows the profile wrapped in "data": [...]; accept both.
         if isinstance(body.get("data"), list) and body["data"]:

@@ -43,6 +43,13 @@ GRAPH_REQUEST_SECONDS = Histogram(
 GRAPH_RATE_LIMITED = Counter("instaforge_graph_rate_limited", "Rate-limit errors from Meta by error code.", ["code"])
 WEBHOOK_DELIVERIES = Counter("instaforge_webhook_deliveries", "Webhook deliveries from Meta by result.", ["result"])
 WEBHOOK_ENTRIES = Counter("instaforge_webhook_entries", "Changes and messaging items received, by field.", ["field"])
+# Labelled by the kinds of privacy.retention (a fixed list: inbound_events, actions, messages, …).
+RETENTION_PRUNED = Counter("instaforge_retention_pruned", "Rows deleted by the retention prune, by kind.", ["kind"])
+META_CALLBACKS = Counter(
+    "instaforge_meta_callbacks",
+    "Meta's deauthorize and data deletion callbacks by callback and result.",
+    ["callback", "result"],
+)
 INBOUND_LAG = Histogram(
     "instaforge_inbound_lag_seconds", "From an inbound event's receipt to its being handled.", buckets=LAG_BUCKETS
 )

@@ -43,6 +43,12 @@ class DataDeletionRequest(models.Model):
         indexes = [models.Index(fields=["state", "requested_at"])]
         constraints = [
             models.CheckConstraint(condition=models.Q(state__in=DeletionState.values), name="deletion_state_valid"),
+            # One pending request per person: a callback repeated (or two at once) answers with the same code.
+            models.UniqueConstraint(
+                fields=["ig_user_id"],
+                condition=models.Q(state=DeletionState.PENDING) & ~models.Q(ig_user_id=""),
+                name="deletion_one_pending_per_user",
+            ),
         ]
 
     def __str__(self) -> str:

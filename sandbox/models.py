@@ -335,3 +335,40 @@ class SandboxOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"outbox entry #{self.pk} ({'sent' if self.delivered_at else 'pending'})"
+
+
+class SandboxAppCallback(models.Model):
+    """A deauthorize or data deletion callback the sandbox sent to the app (Meta's), with the app's answer."""
+
+    class Kind(models.TextChoices):
+        DEAUTHORIZE = "deauthorize", "Remove app (deauthorize callback)"
+        DATA_DELETION = "data_deletion", "Delete my data (data deletion request callback)"
+
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Who asked: an account's ``user_id``, or a follower's Instagram-scoped id, with the username for the pages.
+    user_id = models.CharField(max_length=32)
+    username = models.CharField(max_length=30, blank=True, default="")
+    url = models.CharField(max_length=500)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    # The app's answer as sent (a data deletion callback's ``{"url", "confirmation_code"}``), at most 2000 chars.
+    response = models.TextField(blank=True, default="")
+    # Parsed from the answer when it is the documented JSON object; empty otherwise.
+    confirmation_code = models.CharField(max_length=80, blank=True, default="")
+    status_url = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ("-at", "-id")
+        constraints = (
+            models.CheckConstraint(
+                condition=models.Q(kind__in=("deauthorize", "data_deletion")), name="sandbox_app_callback_kind_valid"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} callback for {self.user_id} → {self.status or self.error[:40]}"
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300

@@ -6,7 +6,7 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from django.utils import timezone
 from sandbox.errors import GraphError
 from sandbox.models import (
     SandboxAccount,
+    SandboxAppCallback,
     SandboxCall,
     SandboxComment,
     SandboxContainer,
@@ -157,6 +158,16 @@ def webhook_deliveries_recent(*, limit: int = 20) -> QuerySet[SandboxWebhookDeli
 
 def webhook_delivery_latest() -> SandboxWebhookDelivery | None:
     return SandboxWebhookDelivery.objects.order_by("-at", "-id").first()
+
+
+def app_callbacks_recent(*, limit: int = 20) -> QuerySet[SandboxAppCallback]:
+    """The deauthorize and data deletion callbacks sent to the app, newest first."""
+    return SandboxAppCallback.objects.order_by("-at", "-id")[:limit]
+
+
+def app_callbacks_of(*, user_ids: Iterable[str], limit: int = 5) -> list[SandboxAppCallback]:
+    """The latest callbacks sent for these users (an account and its followers), newest first."""
+    return list(SandboxAppCallback.objects.filter(user_id__in=list(user_ids)).order_by("-at", "-id")[:limit])
 
 
 def _percent(used: int, allowed: int) -> int:

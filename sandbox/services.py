@@ -30,6 +30,7 @@ from sandbox.errors import GraphError, OAuthExchangeError
 from sandbox.faults import sandbox_fault_consume as sandbox_fault_consume
 from sandbox.models import (
     SandboxAccount,
+    SandboxAppCallback,
     SandboxAuthCode,
     SandboxCall,
     SandboxComment,
@@ -42,7 +43,13 @@ from sandbox.models import (
     SandboxToken,
     graph_id,
 )
-from sandbox.webhooks import comment_webhook_payload, message_echo_payload, message_webhook_payload, webhook_emit
+from sandbox.webhooks import (
+    app_callback_send,
+    comment_webhook_payload,
+    message_echo_payload,
+    message_webhook_payload,
+    webhook_emit,
+)
 
 # Business Login for Instagram: codes live one hour, short-lived tokens one hour, long-lived ones 60 days.
 # https://developers.facebook.com/documentation/instagram-platform/instagram-api-with-instagram-login/business-login
@@ -288,6 +295,31 @@ def sandbox_tokens_revoke(*, account: SandboxAccount) -> int:
     revoked = SandboxToken.objects.filter(account=account, revoked=False).update(revoked=True)
     selectors.kept_answers_clear()  # the kept tokens
     return revoked
+
+
+def sandbox_app_remove(*, account: SandboxAccount) -> SandboxAppCallback:
+    """The person removes the app in Instagram's settings: its tokens stop working, then Meta calls the app's
+    Deauthorize callback URL with "an app-scoped id" of the user (Meta's words): the sandbox sends the
+    app-scoped id (/me's ``id``), not the ``user_id`` webhooks carry, so the app must know the account by both."""
+    sandbox_tokens_revoke(account=account)
+    return app_callback_send(
+        kind=SandboxAppCallback.Kind.DEAUTHORIZE, user_id=account.app_scoped_id, username=account.username
+    )
+
+
+def sandbox_data_deletion_request(*, account: SandboxAccount) -> SandboxAppCallback:
+    """The account's owner asks the app to delete their data: Meta's data deletion request callback, with the
+    app-scoped id (as ``sandbox_app_remove``)."""
+    return app_callback_send(
+        kind=SandboxAppCallback.Kind.DATA_DELETION, user_id=account.app_scoped_id, username=account.username
+    )
+
+
+def sandbox_follower_data_deletion_request(*, username: str) -> SandboxAppCallback:
+    """A follower (someone who commented or wrote) asks for their data to be deleted, with the Instagram-scoped
+    id the app saw on their comments and messages (``follower_id``)."""
+    clean = _username_clean(username)
+    return app_callback_send(kind=SandboxAppCallback.Kind.DATA_DELETION, user_id=follower_id(clean), username=clean)
 
 
 # --- the calls log -------------------------------------------------------------------

@@ -17,8 +17,9 @@ Use from pytest (import the fixtures into a conftest.py, or list
   before the server is done). Needs the database committed for the server
   thread, hence ``transactional_db``.
 - ``product_in_process``: ``SANDBOX_WEBHOOK_URL`` pointed at InstaForge's
-  own webhook endpoint, answered in this process the same way, so the
-  sandbox's signed webhooks reach the product without ``live_server``.
+  own webhook endpoint (and the deauthorize and data deletion callback URLs at
+  its callbacks), answered in this process the same way, so the sandbox's
+  signed webhooks and callbacks reach the product without ``live_server``.
 - ``webhook_receiver``: a tiny HTTP server with ``SANDBOX_WEBHOOK_URL``
   pointed at it; it records each request and answers with the statuses queued
   in ``respond_with`` (then 200).
@@ -45,6 +46,7 @@ from django.db import close_old_connections, connection
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.test.testcases import LiveServerThread
+from django.urls import get_urlconf, set_urlconf
 from pytest_django.fixtures import Settings
 from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3 import HTTPResponse
@@ -96,9 +98,12 @@ class WSGITransport(BaseAdapter):
         started = time.monotonic()
         in_test_transaction = connection.in_atomic_block
         was_connected = connection.connection is not None
-        if in_test_transaction:
-            request_started.disconnect(close_old_connections)
-            request_finished.disconnect(close_old_connections)
+        # Only the outermost call holds the cleanup off and puts it back: a call made while another is answered
+        # (the sandbox's view calling the app, both in process) must not put it back under the outer one.
+        started_held = in_test_transaction and request_started.disconnect(close_old_connections)
+        finished_held = in_test_transaction and request_finished.disconnect(close_old_connections)
+        # The app answering sets this thread's URLconf (the sandbox has its own): the caller's comes back after.
+        caller_urlconf = get_urlconf()
         try:
             result = self.app(_environ(request), start_response)
             try:
@@ -108,10 +113,12 @@ class WSGITransport(BaseAdapter):
                 if close is not None:
                     close()  # fires request_finished, as a WSGI server does
         finally:
-            if in_test_transaction:
+            set_urlconf(caller_urlconf)
+            if started_held:
                 request_started.connect(close_old_connections)
+            if finished_held:
                 request_finished.connect(close_old_connections)
-            elif not was_connected:
+            if not in_test_transaction and not was_connected:
                 connection.close()  # a thread that had no connection (a sender's) is left with none, as it was
         read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
         if isinstance(read_timeout, int | float) and time.monotonic() - started > read_timeout:
@@ -384,9 +391,11 @@ def sandbox_live_server(transactional_db: None, settings: Settings) -> Iterator[
 
 @pytest.fixture
 def product_in_process(db: None, settings: Settings) -> Iterator[str]:
-    """InstaForge answered in this process at the URL yielded, with the sandbox's webhooks pointed at it."""
+    """InstaForge answered in this process at the URL yielded; the sandbox's webhooks and callbacks point at it."""
     url, stop = serve_in_process(WSGIHandler())
     settings.SANDBOX_WEBHOOK_URL = f"{url}/webhooks/instagram/"
+    settings.SANDBOX_DEAUTHORIZE_URL = f"{url}/instagram/deauthorize/"
+    settings.SANDBOX_DATA_DELETION_URL = f"{url}/instagram/data-deletion/"
     yield url
     stop()
 

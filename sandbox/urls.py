@@ -21,6 +21,8 @@ urlpatterns = [
     path("u/<str:username>/posts/<str:media_id>/comments/", pages.comment_post, name="sandbox-comment-post"),
     path("u/<str:username>/messages/", pages.dm_post, name="sandbox-dm-post"),
     path("u/<str:username>/revoke/", pages.tokens_revoke, name="sandbox-tokens-revoke"),
+    path("u/<str:username>/remove-app/", pages.app_remove, name="sandbox-app-remove"),
+    path("u/<str:username>/delete-my-data/", pages.data_deletion_request, name="sandbox-data-deletion"),
     path("log/", pages.log, name="sandbox-log"),
     # The control API (fault injection, knobs): sandbox only, never on Meta.
     path("_control/faults", control.faults, name="sandbox-control-faults"),

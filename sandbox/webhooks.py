@@ -23,9 +23,10 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from instagram.signatures import SIGNED_REQUEST_ALGORITHM, signed_request_build
 from sandbox import selectors
 from sandbox.faults import sandbox_fault_consume
-from sandbox.models import SandboxComment, SandboxMessage, SandboxOutbox, SandboxWebhookDelivery
+from sandbox.models import SandboxAppCallback, SandboxComment, SandboxMessage, SandboxOutbox, SandboxWebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -294,3 +295,72 @@ class WebhookSenderLoop(threading.Thread):
 
     def stop(self) -> None:
         self._stopped.set()
+
+
+# --- Meta's app callbacks: deauthorize and data deletion request ----------------------------------------------
+
+CALLBACK_TIMEOUT_SECONDS = 10.0
+# The documented example's ``expires`` is one hour after its ``issued_at`` (privacy/tests/fixtures/).
+CALLBACK_EXPIRES_SECONDS = 3600
+
+
+def app_callback_payload(*, user_id: str, now: int | None = None) -> dict[str, Any]:
+    """The ``signed_request`` payload Meta sends, with the documented example's fields (algorithm, expires,
+    issued_at, user_id). Documented for the data deletion callback; Meta documents no other for deauthorize
+    (privacy/tests/fixtures/README.md), so the sandbox sends the same for both."""
+    issued_at = int(time.time()) if now is None else now
+    return {
+        "algorithm": SIGNED_REQUEST_ALGORITHM,
+        "expires": issued_at + CALLBACK_EXPIRES_SECONDS,
+        "issued_at": issued_at,
+        "user_id": user_id,
+    }
+
+
+def app_callback_send(*, kind: str, user_id: str, username: str = "") -> SandboxAppCallback:
+    """POST Meta's deauthorize or data deletion callback for ``user_id`` and record it with the app's answer.
+
+    A form field ``signed_request`` signed with the app secret, to ``SANDBOX_DEAUTHORIZE_URL`` or
+    ``SANDBOX_DATA_DELETION_URL``. One attempt (Meta documents no retries for these); never raises for a
+    failed call: the record says what happened.
+    """
+    url = (
+        settings.SANDBOX_DEAUTHORIZE_URL
+        if kind == SandboxAppCallback.Kind.DEAUTHORIZE
+        else settings.SANDBOX_DATA_DELETION_URL
+    )
+    signed_request = signed_request_build(
+        payload=app_callback_payload(user_id=user_id), app_secret=settings.INSTAGRAM_APP_SECRET
+    )
+    status: int | None = None
+    error = ""
+    text = ""
+    try:
+        response = requests.post(url, data={"signed_request": signed_request}, timeout=CALLBACK_TIMEOUT_SECONDS)
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    else:
+        status, text = response.status_code, response.text[:2000]
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+    code, status_url = "", ""
+    if kind == SandboxAppCallback.Kind.DATA_DELETION and not error:
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict):
+            code, status_url = str(answer.get("confirmation_code", ""))[:80], str(answer.get("url", ""))[:500]
+    if error:
+        logger.warning("The %s callback to %s failed: %s", kind, url, error)
+    return SandboxAppCallback.objects.create(
+        kind=kind,
+        user_id=user_id,
+        username=username,
+        url=url,
+        status=status,
+        error=error,
+        response=text,
+        confirmation_code=code,
+        status_url=status_url,
+    )

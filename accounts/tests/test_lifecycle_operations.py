@@ -334,3 +334,35 @@ def test_logging_in_again_while_suspended_refreshes_the_token_and_stays_in_revie
     account.refresh_from_db()
     assert account.state == S.SUSPENDED
     assert account.access_token_encrypted != old_token
+
+
+@pytest.mark.parametrize(
+    "path_to_review",
+    [[S.SUSPENDED], [S.SUSPENDED, S.ERROR]],
+    ids=["suspended", "in error while suspended"],
+)
+def test_disconnecting_and_connecting_again_returns_to_the_review_it_was_waiting_for(
+    sandbox_server: SandboxServer, workspace: Workspace, path_to_review: list[str]
+) -> None:
+    account, _ = connect(workspace, "underreview")
+    for state in path_to_review:
+        account_transition(account_id=account.pk, to_state=state, cause="test")
+    account_transition(account_id=account.pk, to_state=S.INACTIVE, cause="disconnected by its owner")
+
+    connect(workspace, "underreview")
+
+    account.refresh_from_db()
+    assert account.state == S.SUSPENDED  # back in the review queue, not on a fresh warm-up
+
+
+def test_disconnecting_an_acting_account_and_connecting_again_starts_afresh(
+    sandbox_server: SandboxServer, workspace: Workspace
+) -> None:
+    account, _ = connect(workspace, "fresh")
+    account_transition(account_id=account.pk, to_state=S.PAUSED, cause="test")
+    account_transition(account_id=account.pk, to_state=S.INACTIVE, cause="disconnected by its owner")
+
+    connect(workspace, "fresh")
+
+    account.refresh_from_db()
+    assert account.state == S.WARMUP_DAY_1

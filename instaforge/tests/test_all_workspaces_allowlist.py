@@ -34,6 +34,7 @@ PRODUCT_APPS = (
 ALLOWED: dict[str, str] = {
     "accounts.admin": "the operators' admin spans workspaces (the latest transitions of every account)",
     "accounts.middleware": "finds the user's memberships, which choose the workspace, before any is in scope",
+    "accounts.selectors": "Meta's callbacks name an Instagram user, whichever workspace holds the account",
     "accounts.services": "lifecycle transitions and tokens are changed by the dispatcher, sweeps and the admin",
     "accounts.views": "switching workspace checks a membership of a workspace that is not in scope yet",
     "alerts.conditions": "the alert sweep reads the conditions of every workspace and the platform",
@@ -54,6 +55,8 @@ ALLOWED: dict[str, str] = {
     "observability.collectors": "/metrics counts the accounts, actions and CRM deliveries of every workspace",
     "observability.console": "the operators' console (the admin's index) reads the figures of every workspace",
     "observability.readiness": "/readyz finds the oldest overdue action of every workspace",
+    "privacy.erasure": "a follower's erasure spans every workspace; an account's runs from Meta's callback, unscoped",
+    "privacy.retention": "the retention schedule prunes old rows of every workspace by age, outside any scope",
     "publishing.forms": "an empty queryset, replaced with the workspace's accounts when the form is built",
     "publishing.pipeline": "the publishing steps run in the dispatcher, outside any scope",
     "publishing.services": "post steps run in the dispatcher; a signed media URL is fetched by Meta with no session",

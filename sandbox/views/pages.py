@@ -43,15 +43,27 @@ def _account_page(
     account = selectors.account_feed(username=username)
     if account is None:
         raise Http404("No such sandbox account")
+    conversations = selectors.conversations_of_account(account=account)
     context = {
         "account": account,
-        "conversations": selectors.conversations_of_account(account=account),
+        "conversations": conversations,
         "commenter": request.COOKIES.get(COMMENTER_COOKIE, ""),
         "errors": errors or {},
         "last_delivery": selectors.webhook_delivery_latest(),
         "ice_breakers": services.sandbox_ice_breakers_default(account=account),
+        "app_callbacks": selectors.app_callbacks_of(
+            user_ids=_callback_user_ids(account=account, conversations=conversations)
+        ),
     }
     return page("sandbox/account.html", context, status=status)
+
+
+def _callback_user_ids(*, account: SandboxAccount, conversations: Any) -> list[str]:
+    """The ids whose callbacks the account page shows: the account's, its DM correspondents' and commenters'."""
+    ids = {account.user_id, account.app_scoped_id}
+    ids.update(conversation.follower_id for conversation in conversations)
+    ids.update(comment.from_id for media in account.media.all() for comment in media.comments.all())
+    return sorted(ids)
 
 
 @require_GET
@@ -160,11 +172,55 @@ def tokens_revoke(request: HttpRequest, username: str) -> HttpResponse:
     return HttpResponseRedirect(reverse("sandbox-account", args=[username]))
 
 
+def _callbacks_anchor(username: str) -> str:
+    """The account page's section that lists the callbacks sent and the app's answers."""
+    return reverse("sandbox-account", args=[username]) + "#app-callbacks"
+
+
+@csrf_exempt
+@require_POST
+def app_remove(request: HttpRequest, username: str) -> HttpResponse:
+    """The person removes the app in Instagram's settings: tokens revoked, Meta's deauthorize callback sent."""
+    back = _callbacks_anchor(username)
+    services.sandbox_app_remove(account=_account_or_404(username))
+    return HttpResponseRedirect(back)
+
+
+@csrf_exempt
+@require_POST
+def data_deletion_request(request: HttpRequest, username: str) -> HttpResponse:
+    """Ask the app to delete my data: as the account's owner, or as a follower (``from_username`` given).
+
+    Sends Meta's data deletion request callback; the app's answer (its status URL and confirmation code)
+    shows on the account page.
+    """
+    back = _callbacks_anchor(username)
+    account = _account_or_404(username)
+    follower = request.POST.get("from_username", "").strip()
+    if not follower:
+        services.sandbox_data_deletion_request(account=account)
+        return HttpResponseRedirect(back)
+    try:
+        callback = services.sandbox_follower_data_deletion_request(username=follower)
+    except ValidationError as error:
+        return _account_page(request, username, errors={"privacy": " ".join(error.messages)}, status=400)
+    response = HttpResponseRedirect(back)
+    response.set_cookie(COMMENTER_COOKIE, callback.username, samesite="Lax")
+    return response
+
+
 @require_GET
 def log(request: HttpRequest) -> HttpResponse:
     """What InstaForge sent to "Instagram" and which webhooks the sandbox sent back."""
     calls = [(call, _pretty(call.params), _pretty(call.response)) for call in selectors.calls_recent()]
-    return page("sandbox/log.html", {"calls": calls, "deliveries": selectors.webhook_deliveries_recent()})
+    return page(
+        "sandbox/log.html",
+        {
+            "calls": calls,
+            "deliveries": selectors.webhook_deliveries_recent(),
+            "app_callbacks": selectors.app_callbacks_recent(),
+        },
+    )
 
 
 def _pretty(value: Any) -> str:
