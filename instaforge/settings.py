@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "publishing",
     "observability",  # heartbeats, /healthz, /readyz, /metrics
     "alerts",  # conditions watched by a sweep, told by email and Slack (docs/features/alerts.md)
+    "analytics",  # the analytics pages, Meta's insights (docs/features/analytics.md)
     "privacy",  # Meta's deletion callbacks, disconnect and delete, retention (docs/features/data-lifecycle.md)
     "auditlog",  # django-auditlog: who changed or deleted what (workspaces, accounts, members)
     "devtools",  # demo_setup, seeding, stress and benchmark support: no product app imports it

@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("publishing.urls")),
     path("", include("alerts.urls")),
     path("", include("privacy.urls")),
+    path("", include("analytics.urls")),
 ]

@@ -19,6 +19,7 @@ PRODUCT_APPS = (
     "accounts",
     "actions",
     "alerts",
+    "analytics",
     "engagement",
     "instaforge",
     "instagram",

@@ -1,0 +1,1 @@
+"""The operators' view of stored insights."""

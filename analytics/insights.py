@@ -1,0 +1,1 @@
+"""Meta's insights of an account and its media, read with the documented endpoints and stored."""

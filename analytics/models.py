@@ -1,0 +1,1 @@
+"""Analytics' stored figures: Meta's insights of accounts and their media, read on a schedule."""

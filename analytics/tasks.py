@@ -1,0 +1,1 @@
+"""Analytics' background tasks (the insights schedule)."""

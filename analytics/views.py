@@ -1,0 +1,1 @@
+"""The analytics pages: the workspace's and an account's, with charts and CSV exports."""
