@@ -22,23 +22,26 @@ has none). Every query filters on ``account``, so it runs inside the member's wo
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import CharField, Count, Max, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
 from actions.models import Action, ActionState, ActionType
-from engagement.models import Comment
-from messaging.models import AutomatedReply, MessageDirection
+from analytics.selectors import (  # shared with the analytics pages: one definition of a response time
+    ResponseTimes,
+    comment_response_times,
+    dm_response_times,
+)
+from analytics.selectors import duration_text as duration_text  # re-exported for this page's callers
+from analytics.selectors import percentile as percentile
 from safety.models import AccountUsage, RiskScoreSample, SafetyEvent, SafetyEventKind
 from safety.selectors import COMPONENT_NAMES
 
@@ -67,37 +70,6 @@ RISK_EVENT_KINDS: tuple[tuple[str, str], ...] = (
     (SafetyEventKind.USER_BURST, "Reply bursts"),
 )
 _CODED_EVENT_KINDS = (SafetyEventKind.ERROR, SafetyEventKind.RATE_LIMIT, SafetyEventKind.POLICY_BLOCK)
-
-
-@dataclass(frozen=True)
-class ResponseTimes:
-    """Seconds from a comment or DM to its reply; ``None`` without any reply in the range."""
-
-    count: int
-    median_seconds: float | None
-    p95_seconds: float | None
-
-    @property
-    def median_text(self) -> str:
-        return duration_text(self.median_seconds)
-
-    @property
-    def p95_text(self) -> str:
-        return duration_text(self.p95_seconds)
-
-
-def duration_text(seconds: float | None) -> str:
-    """``None`` → "—"; 42 → "42 s"; 150 → "2 min 30 s"; 7260 → "2 h 1 min"."""
-    if seconds is None:
-        return "—"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        minutes, rest = divmod(whole, 60)
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    hours, rest = divmod(whole, 3600)
-    return f"{hours} h {rest // 60} min" if rest // 60 else f"{hours} h"
 
 
 @dataclass(frozen=True)
@@ -173,64 +145,6 @@ def account_time_zone(account: InstagramAccount) -> ZoneInfo:
         return ZoneInfo(account.time_zone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    """The nearest-rank percentile: the smallest value with at least ``fraction`` of the values at or below it."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
-
-
-def _response_times(pairs: list[tuple[datetime | None, datetime | None]]) -> ResponseTimes:
-    seconds = [max(0.0, (replied - received).total_seconds()) for received, replied in pairs if received and replied]
-    return ResponseTimes(
-        count=len(seconds),
-        median_seconds=statistics.median(seconds) if seconds else None,
-        p95_seconds=percentile(seconds, 0.95),
-    )
-
-
-def comment_response_times(*, account: InstagramAccount, since: datetime) -> ResponseTimes:
-    """Comments received since ``since`` that were answered: received → first successful reply (one query)."""
-    first_reply = (
-        Action.objects.filter(
-            account_id=account.pk,
-            source_kind="comment",
-            source_id=Cast(OuterRef("pk"), output_field=CharField()),
-            action_type__in=_COMMENT_REPLY_TYPES,
-            state=ActionState.SUCCEEDED,
-            finished_at__isnull=False,
-        )
-        .order_by("finished_at")
-        .values("finished_at")[:1]
-    )
-    pairs = (
-        Comment.objects.filter(account=account, received_at__gte=since)
-        .annotate(replied_at=Subquery(first_reply))
-        .filter(replied_at__isnull=False)
-        .values_list("received_at", "replied_at")
-    )
-    return _response_times(list(pairs))
-
-
-def dm_response_times(*, account: InstagramAccount, since: datetime) -> ResponseTimes:
-    """DMs received since ``since`` that an automated reply answered: received → first sent reply (one query)."""
-    pairs = (
-        AutomatedReply.objects.filter(
-            message__account=account,
-            message__action__state=ActionState.SUCCEEDED,
-            message__action__finished_at__isnull=False,
-            in_reply_to__direction=MessageDirection.INBOUND,
-            in_reply_to__created_at__gte=since,
-        )
-        .values("in_reply_to")
-        .annotate(replied_at=Min("message__action__finished_at"))
-        .values_list("in_reply_to__created_at", "replied_at")
-    )
-    return _response_times(list(pairs))
 
 
 def _day_index(days: list[date]) -> dict[date, int]:

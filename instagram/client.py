@@ -871,9 +871,10 @@ class InstagramClient:
 
     # --- insights -------------------------------------------------------------------
     def media_insights(self, *, media_id: str, metrics: list[str]) -> list[dict[str, Any]]:
-        """``GET /{ig-media-id}/insights?metric=...``: ``[{"name", "period", "values", "title", "description", "id"}]``.
+        """``GET /{ig-media-id}/insights?metric=...``: ``[{"name", "period", "values": [{"value"}], "title", …}]``.
 
         https://developers.facebook.com/documentation/instagram-platform/reference/instagram-media/insights
+        (fixture ``insights_media_response.json``). A metric with no data yet is left out of ``data``, not 0.
         """
         return list(self._get(f"{media_id}/insights", metric=",".join(metrics)).get("data", []))
 
@@ -886,9 +887,13 @@ class InstagramClient:
         since: int | None = None,
         until: int | None = None,
     ) -> list[dict[str, Any]]:
-        """``GET /me/insights?metric=...&period=...``: the account's insights (same item shape as media insights).
+        """``GET /me/insights?metric=...&period=...``: the account's insights, one item per metric.
 
-        https://developers.facebook.com/documentation/instagram-platform/insights
+        Without ``metric_type`` (``time_series``) an item holds ``values: [{"value", "end_time"}]`` per day
+        (``insights_account_time_series_response.json``); with ``metric_type="total_value"`` it holds
+        ``total_value: {"value"}`` for the whole ``since``–``until`` range
+        (``insights_account_total_value_response.json``). ``since``/``until`` are Unix times.
+        https://developers.facebook.com/documentation/instagram-platform/api-reference/instagram-user/insights
         """
         params: dict[str, Any] = {"metric": ",".join(metrics), "period": period, "metric_type": metric_type}
         params.update({"since": since, "until": until})

@@ -213,7 +213,8 @@ def test_the_page_shows_the_figures_to_a_member(client: Client, member: User, se
     assert 'data-testid="comment-p95">1 min 40 s<' in content
     assert 'data-testid="dm-median">15 s<' in content
     assert 'data-testid="dm-p95">1 min 5 s<' in content
-    assert 'id="figures-data"' in content and "unfold/js/chart/chart.js" in content and "js/figures.js" in content
+    assert 'id="figures-data"' in content and "js/figures.js" in content
+    assert "vendor/chartjs/chart.umd.min.js" in content  # the vendored Chart.js (static/vendor/chartjs)
     assert "<script>" not in content  # the CSP allows no inline script: the data is JSON, the code a file
     assert "Application request limit reached" in content
     assert 'data-chart="riskScore"' in content and '"riskScore": [' in content

@@ -16,6 +16,7 @@ ALL_SCOPES = [
     "instagram_business_manage_comments",
     "instagram_business_manage_messages",
     "instagram_business_content_publish",
+    "instagram_business_manage_insights",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.utils import timezone
@@ -94,7 +95,8 @@ def _user_fields(account: SandboxAccount, names: list[str]) -> dict[str, Any]:
         "user_id": account.user_id,
         "username": account.username,
         "account_type": account.account_type,
-        "followers_count": 0,
+        # A stable made-up audience (the insights' follower chart needs one that is not 0).
+        "followers_count": 1000 + int(hashlib.sha256(account.user_id.encode()).hexdigest()[:4], 16) % 9000,
         "follows_count": 0,
     }
     # Like Graph, fields without a value (no name, no profile picture) are left out.

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -59,6 +60,9 @@ PROFILE_FIELDS = frozenset(
         "is_verified_user",
     }
 )
+# Metrics of GET /<INSTAGRAM_MEDIA_ID>/insights for feed posts and reels, as the Instagram Media Insights
+# reference lists them (https://developers.facebook.com/documentation/instagram-platform/reference/
+# instagram-media/insights, read 2026-12-07); ``impressions`` and ``plays`` are gone since v22.0.
 MEDIA_METRICS = {
     "reach": ("Reach", "The number of unique accounts that have seen this media."),
     "views": ("Views", "The number of times this media was played or displayed."),
@@ -68,15 +72,67 @@ MEDIA_METRICS = {
     "shares": ("Shares", "The number of shares of this media."),
     "total_interactions": ("Total interactions", "Likes, saves, comments and shares, minus unlikes and unsaves."),
 }
-ACCOUNT_METRICS = {
-    "reach": ("Accounts reached", "The number of unique accounts that have seen your content."),
-    "views": ("Views", "The number of times your content was played or displayed."),
-    "follower_count": ("Follower count", "The number of new followers."),
-    "accounts_engaged": ("Accounts engaged", "The number of accounts that interacted with your content."),
-    "total_interactions": ("Content interactions", "The total number of interactions on your content."),
-    "likes": ("Likes", "The number of likes on your content."),
-    "comments": ("Comments", "The number of comments on your content."),
+TOTAL_VALUE = "total_value"
+TIME_SERIES = "time_series"
+# Metrics of GET /<IG_ID>/insights with the metric types each accepts: the "Interaction Metrics" table of the
+# Instagram Account Insights reference (https://developers.facebook.com/documentation/instagram-platform/
+# api-reference/instagram-user/insights, read 2026-12-07). ``follower_count`` (new followers per day, a time
+# series) is no longer in that table but its "Limitations" still name it and Graph still lists it among the
+# valid values in its unknown-metric error; ``impressions`` is refused since v22.0. Titles other than reach's
+# ("Accounts reached", the page's example) are not documented.
+ACCOUNT_METRICS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "reach": (
+        "Accounts reached",
+        "The number of unique accounts that have seen your content, at least once, including in ads.",
+        frozenset({TOTAL_VALUE, TIME_SERIES}),
+    ),
+    "follower_count": (
+        "Follower count",
+        "The number of new followers per day.",
+        frozenset({TIME_SERIES}),
+    ),
+    "views": (
+        "Views",
+        "The number of times your content was played or displayed.",
+        frozenset({TOTAL_VALUE}),
+    ),
+    "accounts_engaged": (
+        "Accounts engaged",
+        "The number of accounts that have interacted with your content, including in ads.",
+        frozenset({TOTAL_VALUE}),
+    ),
+    "total_interactions": (
+        "Content interactions",
+        "The total number of post, story, reels, video and live video interactions.",
+        frozenset({TOTAL_VALUE}),
+    ),
+    "profile_links_taps": (
+        "Profile links taps",
+        "The number of taps on your business address, call button, email button and text button.",
+        frozenset({TOTAL_VALUE}),
+    ),
+    "likes": ("Likes", "The number of likes on your posts, reels, and videos.", frozenset({TOTAL_VALUE})),
+    "comments": (
+        "Comments",
+        "The number of comments on your posts, reels, videos and live videos.",
+        frozenset({TOTAL_VALUE}),
+    ),
+    "shares": (
+        "Shares",
+        "The number of shares of your posts, stories, reels, videos and live videos.",
+        frozenset({TOTAL_VALUE}),
+    ),
+    "saves": ("Saves", "The number of saves of your posts, reels, and videos.", frozenset({TOTAL_VALUE})),
+    "replies": ("Replies", "The number of replies you received from your story.", frozenset({TOTAL_VALUE})),
+    "reposts": (
+        "Reposts",
+        "The number of reposts of your posts, stories, reels, and videos.",
+        frozenset({TOTAL_VALUE}),
+    ),
 }
+INSIGHTS_SCOPE = "instagram_business_manage_insights"
+# Graph refuses a since/until range longer than this for account insights (its error text, seen in the wild).
+INSIGHTS_MAX_RANGE_DAYS = 30
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -406,7 +462,8 @@ def content_publishing_limit(call: ApiCall, owner: str) -> dict[str, Any]:
 # --- insights ---------------------------------------------------------------------------------------
 
 
-def _metrics(call: ApiCall, known: dict[str, tuple[str, str]]) -> list[str]:
+def _metrics(call: ApiCall, known: Mapping[str, Any]) -> list[str]:
+    """The requested metrics; an unknown one is refused with Graph's own answer (code 100)."""
     names = [name.strip() for name in call.param("metric").split(",") if name.strip()]
     for index, name in enumerate(names):
         if name not in known:
@@ -416,32 +473,94 @@ def _metrics(call: ApiCall, known: dict[str, tuple[str, str]]) -> list[str]:
     return names
 
 
+def _insights_day_range(call: ApiCall) -> tuple[datetime, datetime]:
+    """``since``/``until`` (Unix times; both inclusive of whole UTC days here). Without them: the last 24 hours."""
+    now = timezone.now()
+
+    def moment(name: str, default: datetime) -> datetime:
+        raw = str(call.params.get(name) or "")
+        if not raw:
+            return default
+        try:
+            return datetime.fromtimestamp(int(raw), tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            raise GraphError.invalid_parameter(f"{name} must be a unix timestamp") from None
+
+    until = moment("until", now)
+    since = moment("since", until - timedelta(days=1))
+    if until < since:
+        raise GraphError.invalid_parameter("since must be before until")
+    if until - since > timedelta(days=INSIGHTS_MAX_RANGE_DAYS):
+        raise GraphError.invalid_parameter(
+            f"There cannot be more than {INSIGHTS_MAX_RANGE_DAYS} days between since and until"
+        )
+    return since, until
+
+
+def _account_daily_value(account: SandboxAccount, name: str, day: date) -> int:
+    high = 40 if name == "follower_count" else 1000
+    return _stable_number(f"{account.user_id}:{name}:{day.isoformat()}", low=0, high=high)
+
+
+def _account_insights(call: ApiCall, account: SandboxAccount) -> dict[str, Any]:
+    """The account's metrics: ``values`` per day (``time_series``, the default) or ``total_value``.
+
+    A metric that only has a total must be asked with ``metric_type=total_value``; Graph answers
+    "(#100) The following metrics (…) should be specified with parameter metric_type=total_value" otherwise.
+    Values are stable made-up figures per account, metric and UTC day; a total is the sum of its days.
+    """
+    names = _metrics(call, ACCOUNT_METRICS)
+    period = call.param("period")
+    if period != "day":
+        raise GraphError.invalid_parameter("period must be one of the following values: day")
+    metric_type = str(call.params.get("metric_type") or TIME_SERIES)
+    if metric_type not in (TIME_SERIES, TOTAL_VALUE):
+        raise GraphError.invalid_parameter("metric_type must be one of the following values: time_series, total_value")
+    refused = [name for name in names if metric_type not in ACCOUNT_METRICS[name][2]]
+    if refused:
+        if metric_type == TIME_SERIES:
+            raise GraphError.invalid_parameter(
+                f"The following metrics ({','.join(refused)}) should be specified with parameter "
+                "metric_type=total_value"
+            )
+        raise GraphError.invalid_parameter(f"metric_type=total_value is not supported for {','.join(refused)}")
+    since, until = _insights_day_range(call)
+    # The whole UTC days the range touches; a day's end_time is the midnight that closes it.
+    days = [since.date() + timedelta(days=offset) for offset in range(max(1, (until.date() - since.date()).days))]
+    rows = []
+    for name in names:
+        title, description, _ = ACCOUNT_METRICS[name]
+        row: dict[str, Any] = {"name": name, "period": period, "title": title, "description": description}
+        if metric_type == TOTAL_VALUE:
+            row["total_value"] = {"value": sum(_account_daily_value(account, name, day) for day in days)}
+        else:
+            row["values"] = [
+                {
+                    "value": _account_daily_value(account, name, day),
+                    "end_time": _graph_time(datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)),
+                }
+                for day in days
+            ]
+        row["id"] = f"{account.user_id}/insights/{name}/{period}"
+        rows.append(row)
+    return {"data": rows}
+
+
 @api_endpoint(methods={"GET"})
 def insights(call: ApiCall, object_id: str) -> dict[str, Any]:
     """``GET /{ig-media-id}/insights`` or ``GET /me/insights``: ``{"name", "period", "values", "title", …, "id"}``.
 
     https://developers.facebook.com/documentation/instagram-platform/reference/instagram-media/insights and
-    https://developers.facebook.com/documentation/instagram-platform/insights. Values are stable made-up
-    figures (comments are real counts); ``metric_type=total_value`` answers ``total_value`` instead of ``values``.
+    https://developers.facebook.com/documentation/instagram-platform/api-reference/instagram-user/insights
+    (examples kept in instagram/tests/fixtures/meta/insights_*.json). Both need the
+    ``instagram_business_manage_insights`` permission (code 10 without it). Media values are stable
+    made-up figures (comments are real counts).
     """
     token = call.authenticate()
+    _require_scope(token, INSIGHTS_SCOPE)
     account = token.account
     if _owner_is(account, object_id):
-        names = _metrics(call, ACCOUNT_METRICS)
-        period = call.param("period")
-        total = call.params.get("metric_type") == "total_value"
-        rows = []
-        for name in names:
-            title, description = ACCOUNT_METRICS[name]
-            value = _stable_number(f"{account.user_id}:{name}:{timezone.now().date()}", low=0, high=1000)
-            row: dict[str, Any] = {"name": name, "period": period, "title": title, "description": description}
-            if total:
-                row["total_value"] = {"value": value}
-            else:
-                row["values"] = [{"value": value, "end_time": _graph_time(timezone.now())}]
-            row["id"] = f"{account.user_id}/insights/{name}/{period}"
-            rows.append(row)
-        return {"data": rows}
+        return _account_insights(call, account)
     media = selectors.media_of(account=account, media_id=object_id)
     if media is None:
         raise GraphError.unknown_object(object_id=object_id, method=call.method)

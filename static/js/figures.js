@@ -1,4 +1,4 @@
-// The account's figures page: draws its charts with Chart.js (served from unfold's static files) from the
+// The account's figures page: draws its charts with Chart.js (vendored in static/vendor/chartjs) from the
 // JSON the page embeds with json_script (#figures-data). No inline script: the CSP refuses them.
 (function () {
   "use strict";
