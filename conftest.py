@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterator
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -123,3 +126,22 @@ def workspace(make_workspace) -> Workspace:
 def in_workspace(workspace: Workspace) -> Iterator[Workspace]:
     with workspace_scope(workspace):
         yield workspace
+
+
+@pytest.fixture
+def owner_client(client: Client, make_user, make_workspace, make_account) -> Client:
+    """A client logged in as the owner of a new workspace with one account (``client.workspace``, ``client.account``).
+
+    Test modules that need another set-up define their own ``owner_client``, which overrides this one."""
+    owner = make_user()
+    workspace = make_workspace(owner=owner)
+    client.force_login(owner)
+    client.workspace = workspace  # type: ignore[attr-defined]
+    client.account = make_account(workspace)  # type: ignore[attr-defined]
+    return client
+
+
+def csv_dicts(response) -> list[dict[str, str]]:
+    """The rows of a streamed CSV export (its BOM dropped), as dictionaries keyed by the header."""
+    assert isinstance(response, StreamingHttpResponse)
+    return list(csv.DictReader(io.StringIO(response.getvalue().decode("utf-8-sig"))))

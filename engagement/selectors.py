@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from accounts.models import InstagramAccount
 from actions.models import Action
 from engagement.models import Comment, CommentRule, CommentRuleHit, ReviewState
+from instaforge.lists import KeysetPage, ListQuery, date_range_filter, keyset_page
 
 
 def rules_of_account(*, account: InstagramAccount) -> QuerySet[CommentRule]:
@@ -32,6 +38,79 @@ def comments_recent(*, account: InstagramAccount | None = None, limit: int = 50)
     if account is not None:
         queryset = queryset.filter(account=account)
     return _with_actions(list(queryset[:limit]))
+
+
+def comments_filtered(*, query: ListQuery) -> QuerySet[Comment]:
+    """The comments a list query selects: its search in the text or the commenter's username, its date range."""
+    comments = Comment.objects.select_related("account", "matched_rule")
+    if query.search:
+        comments = comments.filter(
+            Q(text__icontains=query.search) | Q(from_username__icontains=query.search.lstrip("@"))
+        )
+    return date_range_filter(comments, field_name="received_at", query=query)
+
+
+def comments_page(*, query: ListQuery) -> KeysetPage[Comment]:
+    """One page of the comment list, newest first, paged by (received_at, id), each with its ledger entries.
+
+    Keyset paging: comments grow with every post's audience, and an (received_at, id) range read stays one
+    index scan on any page (the ``comment_received_idx`` index), where OFFSET would read every row before it.
+    """
+    page = keyset_page(comments_filtered(query=query), time_field="received_at", query=query)
+    _with_actions(page.rows)
+    return page
+
+
+COMMENT_CSV_HEADER: Sequence[str] = (
+    "id",
+    "received_at",
+    "account",
+    "from_username",
+    "text",
+    "media_id",
+    "is_mention",
+    "rule",
+    "outcome",
+    "review_state",
+    "reply_state",
+    "reply_message",
+)
+
+
+def comments_export(*, query: ListQuery) -> QuerySet[Comment]:
+    """The rows of the comment CSV, oldest first, each with its public reply's state and text in the same query."""
+    replies = Action.objects.filter(
+        source_kind="comment", action_type="comment_reply", source_id=Cast(OuterRef("pk"), output_field=CharField())
+    ).order_by("id")
+    return (
+        comments_filtered(query=query)
+        .annotate(
+            reply_state=Subquery(replies.values("state")[:1], output_field=CharField()),
+            reply_message=Subquery(
+                replies.annotate(message=KeyTextTransform("message", "payload")).values("message")[:1],
+                output_field=CharField(),
+            ),
+        )
+        .order_by("received_at", "id")
+    )
+
+
+def comment_csv_row(comment: Comment) -> Sequence[Any]:
+    annotated: Any = comment
+    return (
+        comment.pk,
+        comment.received_at,
+        comment.account.username,
+        comment.from_username,
+        comment.text,
+        comment.media_id,
+        comment.is_mention,
+        comment.matched_rule.name if comment.matched_rule else "",
+        comment.get_outcome_display() if comment.outcome else "",
+        comment.get_review_state_display() if comment.review_state else "",
+        annotated.reply_state or "",
+        annotated.reply_message or "",
+    )
 
 
 def comments_flagged(*, limit: int = 200) -> list[Comment]:

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -14,10 +15,13 @@ from actions.selectors import decisions_of
 from engagement.forms import CommentRuleForm, CommentSettingsForm
 from engagement.models import Comment, CommentRule, RuleScope
 from engagement.selectors import (
+    COMMENT_CSV_HEADER,
     actions_of_comment,
+    comment_csv_row,
+    comments_export,
     comments_flagged,
     comments_flagged_count,
-    comments_recent,
+    comments_page,
     hits_of_comment,
 )
 from engagement.services import (
@@ -27,6 +31,7 @@ from engagement.services import (
     comment_settings_of,
     comment_settings_save,
 )
+from instaforge.lists import csv_filename, csv_response, list_query_parse
 from instagram.errors import GraphAPIError
 
 
@@ -85,12 +90,30 @@ def comment_settings(request: WorkspaceRequest, account_id: int) -> HttpResponse
     return render(request, "engagement/comment_settings.html", {"account": account, "form": form})
 
 
-@workspace_required
-def comment_list(request: WorkspaceRequest) -> HttpResponse:
+@workspace_required  # type: ignore[arg-type]  # typed for HttpResponse; the CSV export streams
+def comment_list(request: WorkspaceRequest) -> HttpResponseBase:
+    """Every comment, newest first, searched by text or commenter, in a date range; ``?format=csv`` exports them."""
+    query = list_query_parse(request.GET)
+    if query.wants_csv and not query.errors:
+        return csv_response(
+            filename=csv_filename("comments", query),
+            header=COMMENT_CSV_HEADER,
+            queryset=comments_export(query=query),
+            row=comment_csv_row,
+        )
+    if query.errors:  # a date that does not exist, a tampered page link: the first page, unfiltered by it
+        query.older = query.newer = None
+    page = comments_page(query=query)
     return render(
         request,
         "engagement/comment_list.html",
-        {"comments": comments_recent(limit=200), "flagged_count": comments_flagged_count()},
+        {
+            "comments": page.rows,
+            "page": page,
+            "list_query": query,
+            "flagged_count": comments_flagged_count(),
+        },
+        status=400 if query.errors else 200,
     )
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.paginator import Page
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import Membership
 from actions.models import ActionDecision
+from instaforge.lists import ListQuery, date_range_filter, numbered_page
 from messaging.models import (
     ACTIVE_RUN_STATUSES,
     Conversation,
@@ -22,7 +27,6 @@ from messaging.models import (
 # Assignment filter values besides a membership id.
 ASSIGNED_TO_ME = "me"
 UNASSIGNED = "none"
-INBOX_PAGE_SIZE = 100
 
 
 def conversations_search(
@@ -54,6 +58,70 @@ def conversations_search(
         fits = len(assigned) <= 18
         conversations = conversations.filter(assigned_to_id=int(assigned)) if fits else conversations.none()
     return conversations
+
+
+def conversations_filtered(
+    *, query: ListQuery, state: str = "", assigned: str = "", membership: Membership | None = None
+) -> QuerySet[Conversation]:
+    """:func:`conversations_search` with the list query's search and its date range on the last message."""
+    conversations = conversations_search(query=query.search, state=state, assigned=assigned, membership=membership)
+    return date_range_filter(conversations, field_name="last_message_at", query=query)
+
+
+def conversations_page(
+    *, query: ListQuery, state: str = "", assigned: str = "", membership: Membership | None = None
+) -> Page[Conversation]:
+    """One page of the inbox, by page number (Paginator).
+
+    Numbered pages, not keyset: the inbox holds one row per person who wrote (thousands, not millions), so
+    its ``COUNT`` is cheap and "page 3 of 12" is what a person browsing an inbox expects; its order (the last
+    message, empty last) also has NULLs a keyset would have to special-case.
+    """
+    conversations = conversations_filtered(query=query, state=state, assigned=assigned, membership=membership)
+    return numbered_page(conversations, query=query)
+
+
+CONVERSATION_CSV_HEADER: Sequence[str] = (
+    "id",
+    "account",
+    "participant_username",
+    "participant_name",
+    "participant_igsid",
+    "state",
+    "assigned_to",
+    "created_at",
+    "last_message_at",
+    "last_inbound_at",
+    "last_message_direction",
+    "last_message_preview",
+    "tags",
+)
+
+
+def conversations_export(
+    *, query: ListQuery, state: str = "", assigned: str = "", membership: Membership | None = None
+) -> QuerySet[Conversation]:
+    """The rows of the conversations CSV: the same filters as the inbox, in the inbox's order."""
+    return conversations_filtered(query=query, state=state, assigned=assigned, membership=membership)
+
+
+def conversation_csv_row(conversation: Conversation) -> Sequence[Any]:
+    tags = conversation.tags if isinstance(conversation.tags, list) else []
+    return (
+        conversation.pk,
+        conversation.account.username,
+        conversation.participant_username,
+        conversation.participant_name,
+        conversation.participant_igsid,
+        conversation.state,
+        str(conversation.assigned_to.user) if conversation.assigned_to else "",
+        conversation.created_at,
+        conversation.last_message_at,
+        conversation.last_inbound_at,
+        conversation.last_message_direction,
+        conversation.last_message_preview,
+        " ".join(str(tag) for tag in tags),
+    )
 
 
 def conversation_thread(*, conversation: Conversation) -> list[Message]:

@@ -67,7 +67,11 @@ SKIPPED_PREFIXES = ("admin/", "webhooks/")
 # The session ends there: fuzzed once, after every other page.
 LAST_NAMES = ("account_logout",)
 # Query parameters the views read (all of ``request.GET`` across the apps' views, and allauth's ``next``).
-QUERY_KEYS = ("date", "view", "state", "q", "assigned", "page", "code", "error", "error_description", "next", "token")
+QUERY_KEYS = (
+    *("date", "view", "state", "q", "assigned", "page", "code", "error", "error_description", "next", "token"),
+    # The list pages' date range, page size, keyset cursors and CSV export (instaforge.lists).
+    *("from", "to", "size", "older", "newer", "format"),
+)
 # Values that broke, or could break, a view that trusts its input.
 HOSTILE: list[str | bytes] = [
     "9999-12-31",
@@ -414,6 +418,8 @@ class Fuzzer:
             # A savepoint per request: a database error must not poison the next requests' queries.
             with transaction.atomic():
                 response = getattr(self.client, method)(path, **kwargs)
+                if response.streaming:  # a CSV export runs its queries while it streams: read it all
+                    b"".join(response.streaming_content)
         except Exception as exc:  # the test client re-raises what became a 500
             self._fail(route, method, path, kwargs, f"{type(exc).__name__}: {str(exc)[:200]}")
             return None
@@ -659,4 +665,30 @@ def test_any_text_in_the_flow_editor_and_the_composer_is_answered(world: World, 
     fuzzer.send(calendar, "get", reverse("post_calendar"), QUERY_STRING=urlencode({"date": raw, "view": "week"}))
     inbox = Route("conversation_list", "")
     fuzzer.send(inbox, "get", reverse("conversation_list"), QUERY_STRING=urlencode({"q": raw, "assigned": raw}))
+    assert not fuzzer.failures, "\n".join(fuzzer.failures.values())
+
+
+LIST_PAGES = ("comment_list", "action_list", "conversation_list", "post_list")
+
+
+@pytest.mark.slow
+@FUZZ_SETTINGS
+@given(
+    search=ANY_TEXT,
+    day=strategies.one_of(ANY_TEXT, strategies.dates().map(str)),
+    number=strategies.one_of(ANY_TEXT, strategies.integers().map(str)),
+    cursor=strategies.one_of(ANY_TEXT, strategies.builds("{}.{}".format, strategies.integers(), strategies.integers())),
+)
+def test_any_search_range_page_and_cursor_on_the_list_pages_is_answered(
+    world: World, search: str, day: str, number: str, cursor: str
+) -> None:
+    """The list pages (instaforge.lists) and their CSV exports answer any query string: a page or a 400."""
+    fuzzer = Fuzzer(world)
+    fuzzer.login()
+    for name in LIST_PAGES:
+        route = Route(name, "")
+        for export in ({}, {"format": "csv"}):
+            params = {"q": search, "from": day, "to": day, "page": number, "size": number, "older": cursor, **export}
+            fuzzer.send(route, "get", reverse(name), QUERY_STRING=urlencode({k: _raw(v) for k, v in params.items()}))
+            fuzzer.send(route, "get", reverse(name), QUERY_STRING=urlencode({"newer": _raw(cursor), "to": _raw(day)}))
     assert not fuzzer.failures, "\n".join(fuzzer.failures.values())
