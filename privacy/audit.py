@@ -3,10 +3,11 @@
 django-auditlog writes a ``LogEntry`` on every save and delete of a registered model (and reads the row once
 before an update, to diff it). The models it follows here change rarely: a workspace when it is created or
 renamed, an account on a state transition (a few a day at most: the warm-up's days, a pause) and a token
-refresh (every ~50 days), a membership or an invitation when a person joins. Neither the dispatcher nor the
-webhook ingest saves any of them per event (they write actions, comments and messages), so the trail costs
-nothing on the hot paths. Secrets never enter it: every vault field (``*_encrypted``) and the invitation's
-token (the link that lets anyone join) are excluded.
+refresh (every ~50 days), a membership or an invitation when a person joins or is removed, and the rules,
+flows, CRM endpoints and settings when a person edits them (the workspace activity log, privacy/activity.py).
+Neither the dispatcher nor the webhook ingest saves any of them per event (they write actions, comments and
+messages), so the trail costs nothing on the hot paths. Secrets never enter it: every vault field
+(``*_encrypted``) and the invitation's token (the link that lets anyone join) are excluded.
 
 An entry has no foreign key to the row it is about (a content type and the row's id, as text and number),
 so it outlives the account or workspace it describes; its actor is a nullable foreign key (``SET_NULL``)
@@ -24,14 +25,35 @@ from django.db import models
 
 from accounts.models import InstagramAccount, Invitation, Membership, User, Workspace
 from accounts.vault import ENCRYPTED_FIELD_SUFFIX
+from alerts.models import AlertSettings
+from engagement.models import CommentRule, CommentSettings
+from integrations.models import WebhookEndpoint
+from messaging.models import DmRule, Flow, IceBreakerSet, MessagingSettings
 from privacy.erasure import ErasureReport, account_disconnect, workspace_erase
+from safety.models import SafetyOverride
 
-# The models the trail follows, with the fields it never records besides the vault's ``*_encrypted`` ones.
+# The models the trail follows, with the fields it never records besides the vault's ``*_encrypted`` ones
+# (a CRM endpoint's signing secret, the AI key, the Slack webhook URL, Instagram tokens).
+# The workspace's settings, rules and flows (the workspace activity page, privacy.activity) are saved when a
+# person edits them, never per inbound event or per action: the dispatcher and the webhook ingest only read
+# them, the one write on that path being ``messaging_settings_get``'s creation of a workspace's settings row
+# the first time (one entry, ever). A flow's versions are not followed: saving steps sets the flow's
+# ``current_version``, which its entry records. Posts are content, published and retried by the pipeline
+# (a save per attempt): not followed; their own page keeps their history.
 AUDITED_MODELS: dict[type[models.Model], tuple[str, ...]] = {
     Workspace: (),
     InstagramAccount: (),
     Membership: (),
     Invitation: ("token",),  # the invitation link: whoever holds it joins the workspace
+    CommentRule: (),
+    CommentSettings: (),
+    DmRule: (),
+    Flow: (),
+    MessagingSettings: (),
+    IceBreakerSet: (),
+    WebhookEndpoint: (),  # its secret_encrypted is a vault field
+    SafetyOverride: (),
+    AlertSettings: (),
 }
 
 
@@ -49,10 +71,24 @@ def audit_exclusions(model: type[models.Model]) -> list[str]:
 
 
 def audit_models_register() -> None:
-    """Register the followed models with django-auditlog (from ``PrivacyConfig.ready``; safe to call twice)."""
+    """Register the followed models with django-auditlog (from ``PrivacyConfig.ready``; safe to call twice).
+
+    Each entry is tagged with the workspace of its row (``additional_data["workspace_id"]``, written when the
+    entry is: django-auditlog asks the instance's ``get_additional_data``), because an entry has no workspace
+    column and the workspace activity page must show a workspace its own entries only, a deleted row's too.
+    """
     for model in AUDITED_MODELS:
+        if not hasattr(model, "get_additional_data"):
+            model.get_additional_data = audit_workspace_tag  # type: ignore[attr-defined]
         if not auditlog.contains(model):
             auditlog.register(model, exclude_fields=audit_exclusions(model))
+
+
+def audit_workspace_tag(instance: models.Model) -> dict[str, Any]:
+    """The extra data of a followed row's entry: the id of the workspace it belongs to (the workspace's own for
+    a workspace). Read from the row being saved or deleted, never from the request."""
+    workspace_id = instance.pk if isinstance(instance, Workspace) else getattr(instance, "workspace_id", None)
+    return {"workspace_id": workspace_id}
 
 
 # The erasure report's kinds that are not simply rows of a plural noun (privacy.erasure.ErasureReport), as

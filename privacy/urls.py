@@ -1,6 +1,6 @@
 from django.urls import path
 
-from privacy import pages, views
+from privacy import activity_views, pages, views
 
 urlpatterns = [
     # Meta's callbacks (App Dashboard > Instagram > Business login settings) and the deletion status page.
@@ -10,4 +10,6 @@ urlpatterns = [
     # The owners' pages: disconnect an account (history kept or deleted), delete the workspace.
     path("instagram/accounts/<int:account_id>/disconnect/", pages.account_disconnect_view, name="account_disconnect"),
     path("workspace/delete/", pages.workspace_delete_view, name="workspace_delete"),
+    # Owners' and admins' log of who changed which rule, flow, endpoint, setting or member (django-auditlog).
+    path("workspace/activity/", activity_views.workspace_activity, name="workspace_activity"),
 ]
