@@ -27,6 +27,7 @@ from django.utils import timezone
 from accounts.lifecycle import ACTING_STATES
 from accounts.models import AccountState, AccountTransition, InstagramAccount, User
 from accounts.services import ForbiddenTransition, account_transition
+from accounts.zones import zone_valid
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from safety.models import AccountUsage
 from safety.risk import risk_as_of, risk_slowdown
@@ -339,6 +340,66 @@ def _release_deferred(*, account_id: int, now: datetime) -> int:
     return Action.all_workspaces.filter(
         account_id=account_id, state=ActionState.PLANNED, due_at__gt=now, last_reason__startswith="warm-up day"
     ).update(due_at=now)
+
+
+class TimeZoneRefused(Exception):
+    """A time zone that is not an IANA name this system knows; the message says so."""
+
+
+# The deferrals whose time was worked out in the account's zone (warm-up hours and days, safety's active
+# hours): after a change of zone they become due at once so that the gate works their time out again.
+ZONE_BOUND_REASONS = ("warm-up day", "active hours")
+
+
+def _starts_with_any(prefixes: tuple[str, ...]) -> Q:
+    condition = Q()
+    for prefix in prefixes:
+        condition |= Q(last_reason__startswith=prefix)
+    return condition
+
+
+def account_time_zone_set(
+    *, account_id: int, time_zone: str, actor: User | None, now: datetime | None = None
+) -> InstagramAccount:
+    """Give the account another IANA time zone, keeping its warm-up and active hours consistent.
+
+    The zone decides the account's local days and hours: when the warm-up steps to its next day (the local
+    midnight after the plan's current date, in the new zone from now on), the hours each warm-up phase may act,
+    safety's active hours for proactive actions and the days of its figures. The plan's current local date
+    and its recorded days stay as they are (they were true in the old zone), so no day is taken twice: moving
+    east can bring the next midnight closer (the next schedule run steps), moving west makes the current
+    day last longer. Actions held back until a local time of the old zone are made due now: the gate decides
+    their time again, in the new zone. Returns the account; the audit trail (django-auditlog follows
+    InstagramAccount) records who changed it and from what.
+    """
+    time_zone = time_zone.strip()
+    if not zone_valid(time_zone):
+        raise TimeZoneRefused(f"“{time_zone[:80]}” is not a time zone name (choose one such as Europe/Paris).")
+    now = now or timezone.now()
+    with transaction.atomic():
+        account, _plan = _locked(account_id)
+        before = account.time_zone
+        if before == time_zone:
+            return account
+        account.time_zone = time_zone
+        account.save(update_fields=["time_zone"])
+        released = (
+            Action.all_workspaces.filter(
+                account_id=account.pk,
+                state=ActionState.PLANNED,
+                due_at__gt=now,
+            )
+            .filter(_starts_with_any(ZONE_BOUND_REASONS))
+            .update(due_at=now)
+        )
+    logger.info(
+        "Time zone of account %s changed from %s to %s; %s held-back actions made due",
+        account.pk,
+        before,
+        time_zone,
+        released,
+    )
+    return account
 
 
 def warmup_extend(*, account_id: int, actor: User | None, reason: str, now: datetime | None = None) -> WarmupPlan:

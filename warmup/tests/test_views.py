@@ -56,7 +56,11 @@ def test_the_timeline_shows_seven_days_todays_budget_and_the_next_step(
     assert "<strong>1 / 6</strong>" in page  # day 2 (today)
     assert "<strong>20–30</strong>" in page  # day 3: the range, not drawn yet
     assert "Day 2 of 7</strong> · today's budget: <strong>1</strong> of 6 actions used, 5 left." in page
-    assert "Next step at local midnight: Wed 6 Mar, 00:00 (Asia/Tokyo): day 2 is repeated then" in page
+    assert (
+        'Next step at local midnight: <time datetime="2030-03-05T15:00:00Z" '
+        'title="Wednesday 6 March 2030, 00:00:00 Asia/Tokyo (5 Mar 15:00:00 UTC)">tomorrow 00:00 Tokyo</time>: '
+        "day 2 is repeated then"
+    ) in page
     assert "a quiet start" in page and "Extended" in page
     assert "12:00–14:00" in page and "comment replies" in page
 
