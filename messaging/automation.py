@@ -38,7 +38,7 @@ from instagram.limits import STANDARD_WINDOW, message_text_clip
 from messaging import events
 from messaging.ai import AIUnavailable, ai_intent_classify, ai_reply_generate
 from messaging.analysis import IntentResult, conversation_context, intent_classify_rules
-from messaging.flows import BRANCH_CASES_MAX
+from messaging.flows import BRANCH_CASES_MAX, option_target, step_following, step_waits_for_tap
 from messaging.models import (
     ACTIVE_RUN_STATUSES,
     DM_AUTOMATIONS_MAX,
@@ -282,12 +282,6 @@ def flow_start(
     return flow_run_advance(run_id=run.pk, inbound=inbound, now=now)
 
 
-def _next_id(steps: list[dict[str, Any]], step_id: str) -> str:
-    ids = [str(step["id"]) for step in steps]
-    position = ids.index(step_id) if step_id in ids else len(ids)
-    return ids[position + 1] if position + 1 < len(ids) else ""
-
-
 def _branch_target(step: dict[str, Any], steps: list[dict[str, Any]], variables: dict[str, Any]) -> str:
     answer = str(variables.get(step.get("variable") or "", ""))
     for case in (step.get("cases") or [])[:BRANCH_CASES_MAX]:
@@ -296,7 +290,7 @@ def _branch_target(step: dict[str, Any], steps: list[dict[str, Any]], variables:
             keywords=words, text=answer
         ):
             return str(case["goto"])
-    return str(step.get("default") or _next_id(steps, str(step["id"])))
+    return str(step.get("default") or step_following(step, steps))
 
 
 def _finish(run: FlowRun, status: str, now: datetime) -> None:
@@ -345,15 +339,18 @@ def _steps_run(run: FlowRun, *, inbound: Message | None, answer: str, now: datet
             )
             sends += 1
             run.steps_taken += 1
-            if kind == "ask":
+            if step_waits_for_tap(step):
                 run.status = FlowRunStatus.WAITING
                 return None
-        elif kind == "ask":  # waiting, and here is the answer
+        elif kind in ("ask", "send_quick_replies"):  # waiting, and here is the answer
             if inbound is None:
                 return None
-            run.variables = {**run.variables, step["variable"]: answer}
+            if kind == "ask":
+                run.variables = {**run.variables, step["variable"]: answer}
             run.status = FlowRunStatus.RUNNING
             run.steps_taken += 1
+            run.step_id = option_target(step, answer) or step_following(step, steps)
+            continue
         elif kind == "branch":
             run.step_id = _branch_target(step, steps, run.variables)
             run.steps_taken += 1
@@ -392,7 +389,7 @@ def _steps_run(run: FlowRun, *, inbound: Message | None, answer: str, now: datet
             run.steps_taken += 1
             _finish(run, FlowRunStatus.COMPLETED, now)
             return None
-        run.step_id = _next_id(steps, step_id)
+        run.step_id = step_following(step, steps)
     logger.warning("Flow run %s ran %s steps without waiting; stopped", run.pk, FLOW_STEPS_PER_PASS)
     _finish(run, FlowRunStatus.STOPPED, now)
     return None
@@ -454,7 +451,7 @@ def flow_run_advance(
             locked = FlowRun.objects.select_for_update().get(pk=run_id)
             if locked.step_id == str(webhook["id"]) and locked.status in ACTIVE_RUN_STATUSES:
                 locked.variables = {**locked.variables, webhook["variable"]: result}
-                locked.step_id = _next_id(locked.version.steps, str(webhook["id"]))
+                locked.step_id = step_following(webhook, locked.version.steps)
                 locked.steps_taken += 1
                 locked.updated_at = now
                 locked.save()

@@ -9,7 +9,15 @@ from accounts.models import InstagramAccount
 from engagement.matching import keyword_list_error
 from instaforge.outbound import outbound_url_problem
 from instagram.limits import MESSAGE_MAX_BYTES, message_texts_error
-from messaging.flows import FLOW_STEPS_MAX, STEP_TYPES, cases_format, cases_parse, options_format, options_parse
+from messaging.flows import (
+    FLOW_STEPS_MAX,
+    NEXT_END,
+    STEP_TYPES,
+    cases_format,
+    cases_parse,
+    options_format,
+    options_parse,
+)
 from messaging.models import ConversationState, DmRule, Flow, MessagingSettings, TriggerKind
 
 
@@ -131,13 +139,13 @@ def _testid(name: str) -> dict[str, str]:
 class StepForm(forms.Form):
     """One step of the editor; ``to_step`` turns it into the JSON the engine runs."""
 
-    id = forms.CharField(max_length=40, required=False, label="Id", widget=forms.TextInput(attrs=_testid("id")))
+    id = forms.CharField(max_length=40, required=False, label="Step ID", widget=forms.TextInput(attrs=_testid("id")))
     type = forms.ChoiceField(choices=list(STEP_TYPES.items()), label="Step", widget=forms.Select(attrs=_testid("type")))
     text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, **_testid("text")}))
     options = forms.CharField(
         required=False,
         label="Buttons",
-        help_text="One per line: Title | PAYLOAD",
+        help_text="One per line: Title | PAYLOAD, or Title | PAYLOAD -> step id to branch on a tap",
         widget=forms.Textarea(attrs={"rows": 2, **_testid("options")}),
     )
     variable = forms.CharField(required=False, max_length=40, widget=forms.TextInput(attrs=_testid("variable")))
@@ -148,6 +156,13 @@ class StepForm(forms.Form):
     )
     default = forms.CharField(
         required=False, max_length=40, label="Otherwise go to", widget=forms.TextInput(attrs=_testid("default"))
+    )
+    next = forms.CharField(
+        required=False,
+        max_length=40,
+        label="Then go to",
+        help_text=f"a step id, or {NEXT_END} to end the flow; empty: the next step",
+        widget=forms.TextInput(attrs=_testid("next")),
     )
     seconds = forms.IntegerField(required=False, min_value=1, label="Delay (s)")
     tag = forms.CharField(required=False, max_length=40)
@@ -170,6 +185,8 @@ class StepForm(forms.Form):
             step["cases"] = cases_parse(data.get("cases") or "")
             if (data.get("default") or "").strip():
                 step["default"] = data["default"].strip()
+        if (data.get("next") or "").strip() and kind not in ("branch", "hand_over", "end"):
+            step["next"] = data["next"].strip()
         if kind == "delay":
             step["seconds"] = data.get("seconds")
         if kind == "add_tag":
@@ -189,6 +206,7 @@ class StepForm(forms.Form):
             "variable": step.get("variable", ""),
             "cases": cases_format(step.get("cases") or []),
             "default": step.get("default", ""),
+            "next": step.get("next", ""),
             "seconds": step.get("seconds"),
             "tag": step.get("tag", ""),
             "url": step.get("url", ""),

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -11,8 +12,19 @@ from accounts.decorators import manager_required, workspace_required
 from accounts.middleware import WorkspaceRequest
 from accounts.models import InstagramAccount, Membership
 from accounts.vault import token_key_index
+from instaforge.lists import csv_filename, csv_response, list_query_parse
 from messaging.automation import flow_save, messaging_settings_get, messaging_settings_save
-from messaging.flows import FLOW_STEPS_MAX, STEP_TYPES, steps_validate
+from messaging.flows import (
+    DELAY_MAX_SECONDS,
+    FLOW_STEPS_MAX,
+    NEXT_END,
+    QUICK_REPLIES_MAX,
+    QUICK_REPLY_TITLE_MAX,
+    STEP_TYPES,
+    WEBHOOK_TIMEOUT_MAX,
+    steps_from_json,
+    steps_validate,
+)
 from messaging.forms import (
     DmRuleForm,
     FlowForm,
@@ -30,13 +42,15 @@ from messaging.ice_breakers import ice_breakers_save, ice_breakers_status, ice_b
 from messaging.models import Conversation, ConversationState, DmRule, Flow, FlowVersion
 from messaging.selectors import (
     ASSIGNED_TO_ME,
-    INBOX_PAGE_SIZE,
+    CONVERSATION_CSV_HEADER,
     UNASSIGNED,
+    conversation_csv_row,
     conversation_events,
     conversation_flow_runs,
     conversation_notes,
     conversation_thread,
-    conversations_search,
+    conversations_export,
+    conversations_page,
     conversations_waiting_count,
     dm_rules_list,
     flows_list,
@@ -56,19 +70,30 @@ def _conversation(conversation_id: int) -> Conversation:
     return get_object_or_404(Conversation.objects.select_related("account", "assigned_to__user"), pk=conversation_id)
 
 
-@workspace_required
-def conversation_list(request: WorkspaceRequest) -> HttpResponse:
-    query = request.GET.get("q", "")
-    state = request.GET.get("state", "")
-    assigned = request.GET.get("assigned", "")
-    conversations = conversations_search(query=query, state=state, assigned=assigned, membership=request.membership)
+@workspace_required  # type: ignore[arg-type]  # typed for HttpResponse; the CSV export streams
+def conversation_list(request: WorkspaceRequest) -> HttpResponseBase:
+    """The inbox: search, state, assignee and a date range on the last message; ``?format=csv`` exports it."""
+    query = list_query_parse(request.GET, extra_keys=("state", "assigned"))
+    state = query.filters.get("state", "")
+    if state not in ConversationState.values:
+        state = ""
+    assigned = query.filters.get("assigned", "")
+    membership = request.membership
+    if query.wants_csv and not query.errors:
+        return csv_response(
+            filename=csv_filename("conversations", query),
+            header=CONVERSATION_CSV_HEADER,
+            queryset=conversations_export(query=query, state=state, assigned=assigned, membership=membership),
+            row=conversation_csv_row,
+        )
+    page = conversations_page(query=query, state=state, assigned=assigned, membership=membership)
     return render(
         request,
         "messaging/conversation_list.html",
         {
-            "conversations": conversations[:INBOX_PAGE_SIZE],
-            "page_size": INBOX_PAGE_SIZE,
-            "query": query,
+            "conversations": page.object_list,
+            "page": page,
+            "list_query": query,
             "state": state,
             "assigned": assigned,
             "states": ConversationState.choices,
@@ -78,6 +103,7 @@ def conversation_list(request: WorkspaceRequest) -> HttpResponse:
             "waiting_count": conversations_waiting_count(),
             "waiting": ConversationState.WAITING,
         },
+        status=400 if query.errors else 200,
     )
 
 
@@ -215,7 +241,30 @@ def _flow_editor(
     form: FlowForm,
     formset: Any,
     errors: list[str] | None = None,
+    builder_steps: list[dict[str, Any]] | None = None,
+    problems: list[tuple[int | None, str]] | None = None,
 ) -> HttpResponse:
+    """The editor page: the form path (one form per step), enhanced by static/js/flow_builder.js.
+
+    The builder's data (the steps it starts from and each problem with its step's index) goes through
+    ``json_script``; ``?editor=form`` leaves it out, so the page stays the plain form even with JavaScript.
+    """
+    plain = request.GET.get("editor") == "form"
+    if builder_steps is None:
+        builder_steps = flow.current_version.steps if flow and flow.current_version else []
+    builder = {
+        "steps": builder_steps,
+        "problems": [{"step": index, "message": message} for index, message in problems or []],
+        "types": STEP_TYPES,
+        "limits": {
+            "steps": FLOW_STEPS_MAX,
+            "quick_replies": QUICK_REPLIES_MAX,
+            "title": QUICK_REPLY_TITLE_MAX,
+            "delay": DELAY_MAX_SECONDS,
+            "timeout": WEBHOOK_TIMEOUT_MAX,
+        },
+        "end": NEXT_END,
+    }
     return render(
         request,
         "messaging/flow_form.html",
@@ -226,8 +275,42 @@ def _flow_editor(
             "step_errors": errors or [],
             "step_types": STEP_TYPES,
             "versions": flow.versions.order_by("-number") if flow else [],
+            "builder": None if plain else builder,
         },
     )
+
+
+def _flow_save_from_builder(request: WorkspaceRequest, flow: Flow | None, data: Any) -> HttpResponse:
+    """Save the builder's whole definition (JSON in ``steps_json``), checked as the form path checks it."""
+    steps, problems = steps_from_json(str(data.get("steps_json") or ""))
+    form = FlowForm(data, instance=flow)
+    if not form.is_valid() or problems:
+        formset = StepFormSet(prefix="steps", initial=_steps_initial(flow))
+        errors = [message for _, message in problems]
+        return _flow_editor(
+            request,
+            flow=flow,
+            form=form,
+            formset=formset,
+            errors=errors,
+            builder_steps=steps or None,
+            problems=problems,
+        )
+    return _flow_saved(request, form, steps)
+
+
+def _flow_saved(request: WorkspaceRequest, form: FlowForm, steps: list[dict[str, Any]]) -> HttpResponse:
+    unsaved = form.save(commit=False)
+    unsaved.workspace_id = request.workspace.pk
+    saved, version = flow_save(flow=unsaved, steps=steps, author=request.user)
+    if version is not None:
+        messages.success(
+            request,
+            f"Saved as version {version.number}. Conversations already in the flow finish on their own version.",
+        )
+    else:
+        messages.success(request, "Flow saved (the steps did not change, so no new version).")
+    return redirect("flow_edit", flow_id=saved.pk)
 
 
 def _steps_claimed(data: Any) -> int | None:
@@ -251,6 +334,8 @@ def _flow_edit(request: WorkspaceRequest, flow: Flow | None) -> HttpResponse:
         formset = StepFormSet(prefix="steps", initial=_steps_initial(flow))
         return _flow_editor(request, flow=flow, form=form, formset=formset)
     data = request.POST.copy()
+    if "steps_json" in data:  # the builder posts the whole definition at once
+        return _flow_save_from_builder(request, flow, data)
     total = _steps_claimed(data)
     if total is None:
         # Only a broken or forged page sends this. Building (and rendering) the forms it claims is
@@ -280,18 +365,8 @@ def _flow_edit(request: WorkspaceRequest, flow: Flow | None) -> HttpResponse:
     else:
         errors = ["Some steps have invalid values: see the fields marked below."]
     if not form.is_valid() or errors:
-        return _flow_editor(request, flow=flow, form=form, formset=formset, errors=errors)
-    unsaved = form.save(commit=False)
-    unsaved.workspace_id = request.workspace.pk
-    saved, version = flow_save(flow=unsaved, steps=steps, author=request.user)
-    if version is not None:
-        messages.success(
-            request,
-            f"Saved as version {version.number}. Conversations already in the flow finish on their own version.",
-        )
-    else:
-        messages.success(request, "Flow saved (the steps did not change, so no new version).")
-    return redirect("flow_edit", flow_id=saved.pk)
+        return _flow_editor(request, flow=flow, form=form, formset=formset, errors=errors, builder_steps=steps or None)
+    return _flow_saved(request, form, steps)
 
 
 @workspace_required

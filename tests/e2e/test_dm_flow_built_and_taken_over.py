@@ -71,6 +71,9 @@ def test_a_member_builds_a_flow_a_follower_runs_it_and_the_member_takes_over(
     # Build the flow: ask with two buttons, branch on the answer, send the pickup message.
     browser.find_element(*by_testid("nav-automation")).click()
     wait_for(browser, "flow-add").click()
+    # This test builds the flow in the plain form (the page without the builder; test_flow_builder.py has the builder).
+    wait_for(browser, "flow-plain-editor").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda driver: "editor=form" in driver.current_url)
     wait_for(browser, "flow-name").send_keys("Cake orders")
     browser.find_element(*by_testid("flow-keywords")).send_keys("cake")
     Select(browser.find_element(By.NAME, "steps-0-type")).select_by_value("ask")
