@@ -32,10 +32,56 @@ REQUIRED_COLUMNS = ("account", "kind", "media")
 MAX_ROWS = 500
 
 
+@dataclass(frozen=True)
+class ImportColumn:
+    """One column of the CSV, as the import page explains it (the table above, in plain text)."""
+
+    name: str
+    required: bool
+    meaning: str
+
+
+IMPORT_COLUMNS: tuple[ImportColumn, ...] = (
+    ImportColumn("account", True, "The Instagram username of one of the workspace's accounts (with or without @)."),
+    ImportColumn("kind", True, "image, carousel, reel or story."),
+    ImportColumn("media", True, "The names of the files you upload with the CSV, separated by | (a carousel's order)."),
+    ImportColumn(
+        "scheduled_at",
+        False,
+        "YYYY-MM-DD HH:MM in the account's time zone, or ISO 8601 with an offset. Empty: the post is a draft.",
+    ),
+    ImportColumn("caption", False, "The caption, as in the composer (at most 2,200 characters)."),
+    ImportColumn("first_comment", False, "A comment the account posts under its post once published."),
+    ImportColumn("alt_text", False, "A description of the image for people using screen readers."),
+    ImportColumn("location_id", False, "The ID of a Facebook Page with a location."),
+    ImportColumn("collaborators", False, "Instagram usernames invited as collaborators, separated by |."),
+)
+
+
+def import_example(*, username: str, start: datetime) -> str:
+    """A CSV that imports as it is for the account ``username`` once its files are uploaded.
+
+    One scheduled image, one scheduled carousel and one draft reel, from the day after ``start``.
+    """
+    day = start.date()
+    first, second = (day.fromordinal(day.toordinal() + offset).isoformat() for offset in (1, 2))
+    return (
+        "account,kind,scheduled_at,media,caption\n"
+        f"{username},image,{first} 09:30,croissant.jpg,Fresh croissants from 7:00 🥐\n"
+        f"{username},carousel,{second} 12:00,bread.jpg|cake.jpg,This week's bakes #bakery\n"
+        f"{username},reel,,oven.mp4,Behind the counter (a draft: no date)\n"
+    )
+
+
 @dataclass
 class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, message)
     created: list[ScheduledPost] = field(default_factory=list)
+
+    @property
+    def rejected_lines(self) -> int:
+        """How many lines of the file were refused (all or nothing: none of the file was imported then)."""
+        return len({line for line, _ in self.errors})
 
 
 def _when(raw: str, account: InstagramAccount) -> datetime | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from safety.guide import setting_label, value_text
 from safety.selectors import EffectiveValue
 
 
@@ -15,13 +16,14 @@ class OverridesForm(forms.Form):
     def __init__(self, *args: Any, rows: list[EffectiveValue], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for row in rows:
+            # Named in plain words (safety.guide); the field's name stays the policy key the override stores.
             self.fields[row.key] = forms.IntegerField(
-                label=row.label,
+                label=setting_label(row.key),
                 required=False,
                 min_value=0,
                 initial=row.value if row.set_here else None,
-                help_text=f"inherits {row.value if row.value is not None else 'no limit'}"
-                + (f" · at most {row.ceiling:,}" if row.ceiling is not None else ""),
+                help_text="Leave blank to inherit"
+                + (f" · at most {value_text(row.key, row.ceiling)}" if row.ceiling is not None else ""),
             )
 
     def values(self) -> dict[str, int | None]:
@@ -30,4 +32,4 @@ class OverridesForm(forms.Form):
 
 class KillSwitchForm(forms.Form):
     stopped = forms.BooleanField(required=False, label="Stop all sending")
-    reason = forms.CharField(required=False, max_length=300)
+    reason = forms.CharField(required=False, max_length=300, label="Why (shown to the team)")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import InstagramAccount
+from safety.guide import TimingFacts, WarmupToday
 from safety.models import (
     AccountUsage,
     GlobalKillSwitch,
@@ -24,6 +25,10 @@ from safety.models import (
 )
 from safety.policies import POLICY_KEYS, SafetyPolicy, default_policy, policy_with_overrides
 from safety.risk import risk_slowdown
+from safety.timing import timing_policy
+from warmup.clock import account_zone, warmup_day_of
+from warmup.gate import day_target
+from warmup.phases import ALL, CAPABILITY_LABELS, warmup_policy
 
 
 @dataclass(frozen=True)
@@ -247,3 +252,40 @@ def suspension_evidence_annotations() -> dict[str, Subquery]:
         "evidence_id": Subquery(latest.values("pk")[:1]),
         "evidence_detail": Subquery(latest.values("detail")[:1]),
     }
+
+
+def account_warmup_today(*, account: InstagramAccount, now: datetime | None = None) -> WarmupToday | None:
+    """What the warm-up allows the account today (its day, phase, budget, hours), or None when not warming up."""
+    if account.warmup_day is None:
+        return None
+    day = warmup_day_of(account)
+    if day is None:
+        return None
+    policy = warmup_policy()
+    phase = policy.phase_of(day)
+    today = (now or timezone.now()).astimezone(account_zone(account)).date()
+    if ALL in phase.enabled:
+        enabled = "everything, publishing included"
+    else:
+        enabled = ", ".join(CAPABILITY_LABELS[name] for name in sorted(phase.enabled) if name in CAPABILITY_LABELS)
+    return WarmupToday(
+        day=day,
+        phase=phase.name,
+        budget=day_target(account_id=account.pk, day=day, on=today, policy=policy),
+        hours=phase.hours_label,
+        enabled=enabled or "reading only",
+    )
+
+
+def timing_facts() -> TimingFacts:
+    """Human timing as configured: each kind of answer's typical, shortest and longest delay, and the typing lead."""
+    timing = timing_policy()
+    delays = {
+        kind: (
+            entry.median_seconds if entry.distribution == "lognormal" else (entry.min_seconds + entry.max_seconds) / 2,
+            entry.min_seconds,
+            entry.max_seconds,
+        )
+        for kind, entry in timing.reply_delays.items()
+    }
+    return TimingFacts(on=bool(settings.HUMAN_TIMING), typing_seconds=timing.typing_seconds, delays=delays)

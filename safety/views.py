@@ -6,6 +6,9 @@ scoped manager, so another workspace's account is a 404.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -16,6 +19,7 @@ from accounts.middleware import WorkspaceRequest
 from accounts.models import InstagramAccount
 from safety import selectors
 from safety.forms import KillSwitchForm, OverridesForm
+from safety.guide import SettingLine, TopicLines, plain_message, setting_label, settings_topics
 from safety.policies import Scope, keys_overridable_at
 from safety.services import PolicyOverrideError, kill_switch_set, policy_override_set
 
@@ -71,25 +75,49 @@ def _safety_page(request: WorkspaceRequest, *, account: InstagramAccount | None)
                 )
             except PolicyOverrideError as exc:
                 for key, message in exc.errors.items():
-                    overrides_form.add_error(key if key in overrides_form.fields else None, message)
+                    overrides_form.add_error(key if key in overrides_form.fields else None, plain_message(message))
             else:
                 messages.success(request, "Safety limits saved.")
                 return redirect(request.path)
     with_account = account_id if account is not None else None
+    topics = settings_topics(
+        rows=[(row.key, row.value, row.source) for row in rows],
+        account_scope=account is not None,
+        warmup=selectors.account_warmup_today(account=account) if account is not None else None,
+        timing=selectors.timing_facts(),
+    )
+    changes = [(change, setting_label(change.setting)) for change in selectors.safety_changes(account_id=with_account)]
     return render(
         request,
         "safety/safety.html",
         {
             "account": account,
-            "rows": rows,
-            "editable": editable,
+            "topics": [
+                _TopicView.of(topic, overrides_form if request.membership.can_manage else None) for topic in topics
+            ],
             "override": override,
             "overrides_form": overrides_form,
             "switch_form": switch_form,
-            "changes": selectors.safety_changes(account_id=with_account),
+            "changes": changes,
             "platform_stopped": selectors.global_kill_switch().sending_stopped,
             "can_manage": request.membership.can_manage,
             "risk": selectors.account_risk(workspace_id=workspace_id, account_id=account.pk) if account else None,
             "events": selectors.safety_events(account_id=account.pk) if account else [],
         },
     )
+
+
+@dataclass(frozen=True)
+class _TopicView:
+    """A topic of the page with each line's form field (None: not editable here, or the member cannot edit)."""
+
+    topic: TopicLines
+    lines: list[tuple[SettingLine, forms.BoundField | None]]
+    has_errors: bool
+
+    @classmethod
+    def of(cls, topic: TopicLines, form: OverridesForm | None) -> _TopicView:
+        lines = [
+            (line, form[line.key] if form is not None and line.key in form.fields else None) for line in topic.lines
+        ]
+        return cls(topic, lines, any(field is not None and field.errors for _, field in lines))

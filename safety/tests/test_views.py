@@ -27,8 +27,8 @@ def test_the_account_page_shows_each_effective_value_and_its_source(client: Clie
     SafetyOverride.all_workspaces.create(workspace=workspace, values={"cooldowns.dm": 300})
     client.force_login(owner)
     page = client.get(reverse("account_safety", args=[account.pk])).content.decode()
-    assert "cooldowns.dm" in page and "300" in page and "workspace" in page
-    assert "policies file" in page
+    assert "Pause between two direct messages" in page and "5 min" in page and "Workspace override" in page
+    assert "Platform default" in page
     assert client.get(reverse("workspace_safety")).status_code == 200
 
 
@@ -56,7 +56,7 @@ def test_a_value_above_a_meta_ceiling_is_refused_with_a_clear_message(client: Cl
         reverse("account_safety", args=[account.pk]), {"form": "limits", "hourly_limits.private_replies": "751"}
     )
     assert response.status_code == 200
-    assert "hourly_limits.private_replies cannot be above 750" in response.content.decode()
+    assert "“Private replies to commenters per hour” cannot be above 750" in response.content.decode()
     assert not SafetyChange.all_workspaces.exists()
 
 
