@@ -17,11 +17,13 @@ install: $(STAMP)
 ## Install, migrate, create the demo workspace, then run web, worker, dispatcher and sandbox until Ctrl-C.
 ## Demo mode is explicit: the product's own default is production (DEBUG off), which refuses the demo's values.
 up: export DEBUG := true
+## Ports: WEB_PORT and SANDBOX_PORT (8000 and 8001 unless set); a busy one is named before anything starts.
 up: install
+	$(PY) manage.py ports_check >/dev/null
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py schedules_sync
 	$(PY) manage.py demo_setup
-	$(VENV)/bin/honcho start -f Procfile
+	devtools/up
 
 ## Lint, types, migrations, then the whole test suite (browser tests included).
 test: install browser lint lint-imports typecheck migrations-check pytest

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from accounts.models import Membership, User, Workspace
 from accounts.tenancy import workspace_scope
+from accounts.zones import zone_valid
 
 SESSION_KEY = "active_workspace_id"
 
@@ -43,6 +47,13 @@ class WorkspaceMiddleware:
         if wanted is not None:
             membership = memberships.filter(workspace_id=wanted).first()
         if membership is None:
+            if wanted is not None:
+                # The session's workspace is no longer theirs (removed from it, or it was deleted): it ends now,
+                # even mid-session, and the person is told why they see another workspace or none.
+                request.session.pop(SESSION_KEY, None)
+                messages.warning(
+                    request, "You are no longer a member of the workspace you were in.", fail_silently=True
+                )
             membership = memberships.order_by("joined_at", "id").first()
             if membership is not None:
                 request.session[SESSION_KEY] = membership.workspace_id
@@ -52,6 +63,30 @@ class WorkspaceMiddleware:
         request.workspace = membership.workspace  # type: ignore[attr-defined]
         with workspace_scope(membership.workspace_id):
             return self.get_response(request)
+
+
+class TimeZoneMiddleware:
+    """Activate the signed-in member's own zone (``User.time_zone``) for the request.
+
+    Forms, Django's ``date`` filter and ``{{ value|when }}`` then all read and show times in it. An empty
+    or unknown name (an IANA name withdrawn by a tzdata update) falls back to the server's zone, UTC.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        name = getattr(user, "time_zone", "") if user is not None and user.is_authenticated else ""
+        zone = zoneinfo.ZoneInfo(name) if name and zone_valid(name) else None
+        if zone is None:
+            timezone.deactivate()
+            return self.get_response(request)
+        timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
 
 class WorkspaceRequest(HttpRequest):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from accounts import vault
-from accounts.models import AccountTransition, InstagramAccount, Invitation, Membership
+from accounts.models import AccountTransition, InstagramAccount, Invitation, Membership, User
 from accounts.vault import EncryptedField, VaultFieldReport, token_key_index
 
 
@@ -32,7 +33,32 @@ def members_list() -> QuerySet[Membership]:
 
 
 def invitations_open() -> QuerySet[Invitation]:
+    """The invitations not accepted yet, expired ones included (they can be sent again)."""
     return Invitation.objects.filter(accepted_at__isnull=True).select_related("invited_by").order_by("-created_at")
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    """The invitation a link names, whichever workspace it is to (the invitee is in none of it yet), or None.
+
+    Cross-tenant by nature, like the link itself: the token is the only key, and the page built from it shows
+    the invitee only what the invitation says (the workspace's name, who invited, the role).
+    """
+    if not token or len(token) > 64:
+        return None
+    return Invitation.all_workspaces.select_related("workspace", "invited_by").filter(token=token).first()
+
+
+def invitation_refusal(*, invitation: Invitation | None, user: User) -> str:
+    """Why ``user`` cannot accept this invitation, in words; empty when they can."""
+    if invitation is None:
+        return "This invitation link is not valid: it may have been revoked or sent again with a new link."
+    if invitation.accepted_at is not None:
+        return "This invitation has already been used."
+    if invitation.expires_at <= timezone.now():
+        return "This invitation has expired. Ask for a new one."
+    if invitation.email.lower() != user.email.lower():
+        return f"This invitation is for {invitation.email}. Log in with that address to accept it."
+    return ""
 
 
 # --- the vault (cross-tenant: operators' commands) ----------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ from accounts.vault import (
     token_key_index,
     token_reencrypt,
 )
+from accounts.zones import zone_valid
 from instaforge.redaction import secrets_redact
 from instagram.client import InstagramClient
 from instagram.errors import GraphAPIError, NotSentError, TokenInvalidError
@@ -51,6 +53,10 @@ class InvitationError(Exception):
     """An invitation cannot be accepted; the message says why."""
 
 
+class MembershipError(Exception):
+    """A change to the team is refused (not this person's to make, or no owner would remain); the message says why."""
+
+
 # --- workspaces and members -------------------------------------------------
 def workspace_create(*, name: str, owner: User) -> Workspace:
     """Create a workspace with ``owner`` as its owner."""
@@ -61,25 +67,168 @@ def workspace_create(*, name: str, owner: User) -> Workspace:
 
 
 def invitation_create(*, workspace: Workspace, email: str, role: str, invited_by: User) -> Invitation:
-    """Invite ``email`` to the workspace and email them a link. Re-inviting replaces the open invitation."""
+    """Invite ``email`` to the workspace and email them a link. Re-inviting replaces the open invitation.
+
+    Only an owner invites someone as an owner: an admin who could would make a second address of their own
+    an owner, and so get round the rule that admins cannot promote anyone to owner.
+    """
     email = email.strip().lower()
     if Membership.all_workspaces.filter(workspace=workspace, user__email__iexact=email).exists():
         raise InvitationError(f"{email} is already a member of {workspace}.")
+    if role not in Role.values:
+        raise InvitationError(f"{role!r} is not a role.")
+    if (
+        role == Role.OWNER
+        and not Membership.all_workspaces.filter(workspace=workspace, user=invited_by, role=Role.OWNER).exists()
+    ):
+        raise InvitationError("Only an owner can invite someone as an owner.")
     with transaction.atomic():
         Invitation.all_workspaces.filter(workspace=workspace, email=email, accepted_at__isnull=True).delete()
         invitation = Invitation.all_workspaces.create(
             workspace=workspace, email=email, role=role, invited_by=invited_by
         )
+    _invitation_mail(invitation, sender=invited_by)
+    return invitation
+
+
+def _invitation_mail(invitation: Invitation, *, sender: User) -> None:
     link = settings.SITE_URL + reverse("invitation_accept", args=[invitation.token])
+    workspace = invitation.workspace
     send_mail(
         subject=f"You are invited to {workspace} on InstaForge",
         message=(
-            f"{invited_by} invited you to the workspace {workspace}.\n\nAccept: {link}\n\nThe link works for 7 days."
+            f"{sender} invited you to the workspace {workspace} as {invitation.get_role_display().lower()}."
+            f"\n\nAccept: {link}\n\nThe link works for 7 days."
         ),
         from_email=None,
-        recipient_list=[email],
+        recipient_list=[invitation.email],
     )
+
+
+def _team_locked(*, workspace: Workspace, actor: User) -> tuple[list[Membership], Membership]:
+    """Every membership of the workspace, locked (so two changes cannot both remove "the other" owner), and the
+    actor's own. Raises ``MembershipError`` when the actor is not a member (any more)."""
+    team = list(
+        Membership.all_workspaces.select_for_update().filter(workspace=workspace).select_related("user").order_by("pk")
+    )
+    own = next((membership for membership in team if membership.user_id == actor.pk), None)
+    if own is None:
+        raise MembershipError(f"You are not a member of {workspace}.")
+    return team, own
+
+
+def _team_member(team: list[Membership], membership_id: int) -> Membership:
+    """The workspace's membership with this id; another workspace's id reads as missing (``DoesNotExist``: a 404)."""
+    target = next((membership for membership in team if membership.pk == membership_id), None)
+    if target is None:
+        raise Membership.DoesNotExist(f"No membership {membership_id} in this workspace.")
+    return target
+
+
+def membership_remove(*, workspace: Workspace, membership_id: int, actor: User) -> Membership:
+    """Remove a member from the workspace; removing one's own membership is leaving it.
+
+    Owners remove anyone; admins remove admins and members, never an owner; members remove only themselves.
+    The last owner can neither be removed nor leave (the workspace would have nobody to manage it: delete it
+    instead). Access ends at once: ``WorkspaceMiddleware`` reads the memberships on every request, so the
+    removed person's next page, even in a session already open on this workspace, is refused or moves to
+    another of their workspaces. Conversations assigned to them become unassigned (``SET_NULL``). Returns
+    the removed membership (no longer saved).
+    """
+    with transaction.atomic():
+        team, own = _team_locked(workspace=workspace, actor=actor)
+        target = _team_member(team, membership_id)
+        if target.pk != own.pk:
+            if not own.can_manage:
+                raise MembershipError("Only owners and admins can remove members.")
+            if target.role == Role.OWNER and own.role != Role.OWNER:
+                raise MembershipError("Only an owner can remove an owner.")
+        owners = sum(1 for membership in team if membership.role == Role.OWNER)
+        if target.role == Role.OWNER and owners == 1:
+            raise MembershipError(
+                f"{target.user.email} is the last owner of {workspace}: make someone else an owner first."
+            )
+        target.delete()
+    return target
+
+
+def membership_role_change(*, workspace: Workspace, membership_id: int, role: str, actor: User) -> Membership:
+    """Give a member another role.
+
+    Owners change anyone's role, their own included, as long as an owner remains. Admins change admins and
+    members between those two roles: they neither promote anyone to owner nor change an owner. Members change
+    nothing. Changing to the role held already changes nothing.
+    """
+    if role not in Role.values:
+        raise MembershipError(f"{role!r} is not a role.")
+    with transaction.atomic():
+        team, own = _team_locked(workspace=workspace, actor=actor)
+        target = _team_member(team, membership_id)
+        if not own.can_manage:
+            raise MembershipError("Only owners and admins can change roles.")
+        if target.role == role:
+            return target
+        if own.role != Role.OWNER and (target.role == Role.OWNER or role == Role.OWNER):
+            raise MembershipError("Only an owner can make someone an owner or change an owner's role.")
+        owners = sum(1 for membership in team if membership.role == Role.OWNER)
+        if target.role == Role.OWNER and owners == 1:
+            raise MembershipError(
+                f"{target.user.email} is the last owner of {workspace}: make someone else an owner first."
+            )
+        target.role = role
+        target.save(update_fields=["role"])
+    return target
+
+
+def _invitation_managed(*, workspace: Workspace, invitation_id: int, actor: User) -> Invitation:
+    """The workspace's open (not accepted) invitation, locked, once the actor is checked: owners and admins, and
+    only owners for an invitation as owner. Another workspace's id reads as missing (``DoesNotExist``)."""
+    own = Membership.all_workspaces.filter(workspace=workspace, user=actor).first()
+    if own is None or not own.can_manage:
+        raise MembershipError("Only owners and admins can manage invitations.")
+    invitation = (
+        Invitation.all_workspaces.select_for_update()
+        .select_related("workspace")
+        .get(workspace=workspace, pk=invitation_id)
+    )
+    if invitation.accepted_at is not None:
+        raise MembershipError(f"{invitation.email} has already accepted this invitation.")
+    if invitation.role == Role.OWNER and own.role != Role.OWNER:
+        raise MembershipError("Only an owner can manage an invitation to become an owner.")
     return invitation
+
+
+def invitation_revoke(*, workspace: Workspace, invitation_id: int, actor: User) -> Invitation:
+    """Withdraw an open invitation: its link stops working at once (the row is gone, so its token finds nothing).
+
+    Returns the deleted invitation.
+    """
+    with transaction.atomic():
+        invitation = _invitation_managed(workspace=workspace, invitation_id=invitation_id, actor=actor)
+        invitation.delete()
+    return invitation
+
+
+def invitation_resend(*, workspace: Workspace, invitation_id: int, actor: User) -> Invitation:
+    """Send an open (or expired) invitation again: a fresh link, valid 7 days from now; the old link stops working.
+
+    The token is replaced rather than mailed again, so a link forwarded or leaked earlier is worthless.
+    """
+    with transaction.atomic():
+        invitation = _invitation_managed(workspace=workspace, invitation_id=invitation_id, actor=actor)
+        invitation.token = _fresh_invitation_token()
+        invitation.expires_at = timezone.now() + INVITATION_VALIDITY
+        invitation.save(update_fields=["token", "expires_at"])
+    _invitation_mail(invitation, sender=actor)
+    return invitation
+
+
+def _fresh_invitation_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# How long an invitation's link works (``accounts.models`` gives a new invitation the same).
+INVITATION_VALIDITY = timedelta(days=7)
 
 
 def invitation_accept(*, token: str, user: User) -> Membership:
@@ -88,14 +237,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         invitation = (
             Invitation.all_workspaces.select_for_update().select_related("workspace").filter(token=token).first()
         )
-        if invitation is None:
-            raise InvitationError("This invitation link is not valid.")
-        if invitation.accepted_at is not None:
-            raise InvitationError("This invitation has already been used.")
-        if invitation.expires_at <= timezone.now():
-            raise InvitationError("This invitation has expired. Ask for a new one.")
-        if invitation.email.lower() != user.email.lower():
-            raise InvitationError(f"This invitation is for {invitation.email}. Log in with that address to accept it.")
+        refusal = selectors.invitation_refusal(invitation=invitation, user=user)
+        if invitation is None or refusal:
+            raise InvitationError(refusal)
         membership, _ = Membership.all_workspaces.get_or_create(
             workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
         )
@@ -485,3 +629,13 @@ def account_connect_complete(
         for subscriber in _CONNECTED_SUBSCRIBERS:
             subscriber(account, actor)
         return account
+
+
+def user_time_zone_set(*, user: User, time_zone: str) -> User:
+    """The member's own zone: every page shows times in it; "" means UTC, the server's zone."""
+    time_zone = time_zone.strip()
+    if time_zone and not zone_valid(time_zone):
+        raise ValueError(f"not a time zone name: {time_zone[:80]!r}")
+    user.time_zone = time_zone
+    user.save(update_fields=["time_zone"])
+    return user

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import figures, selectors
 from accounts.decorators import workspace_required
-from accounts.forms import InvitationForm, WorkspaceForm
+from accounts.forms import WorkspaceForm
 from accounts.middleware import SESSION_KEY, WorkspaceRequest
 from accounts.models import InstagramAccount, Membership
 from accounts.services import (
@@ -23,7 +23,6 @@ from accounts.services import (
     account_pause,
     account_resume,
     invitation_accept,
-    invitation_create,
     workspace_create,
 )
 from engagement.selectors import comments_recent, rules_of_account
@@ -68,35 +67,12 @@ def workspace_switch(request: WorkspaceRequest) -> HttpResponse:
     return redirect("dashboard")
 
 
-@workspace_required
-def members(request: WorkspaceRequest) -> HttpResponse:
-    form = InvitationForm(request.POST or None)
-    if request.method == "POST":
-        if not request.membership.can_manage:
-            messages.error(request, "Only owners and admins can invite people.")
-        elif form.is_valid():
-            try:
-                invitation = invitation_create(
-                    workspace=request.workspace,
-                    email=form.cleaned_data["email"],
-                    role=form.cleaned_data["role"],
-                    invited_by=request.user,
-                )
-            except InvitationError as exc:
-                messages.error(request, str(exc))
-            else:
-                link = request.build_absolute_uri(reverse("invitation_accept", args=[invitation.token]))
-                messages.success(request, f"Invitation sent to {invitation.email}. They can also use this link: {link}")
-                return redirect("members")
-    return render(
-        request,
-        "accounts/members.html",
-        {"form": form, "members": selectors.members_list(), "invitations": selectors.invitations_open()},
-    )
-
-
 @login_required
 def invitation_accept_view(request: WorkspaceRequest, token: str) -> HttpResponse:
+    """The invitation: which workspace, who invited, as what; accepting joins it.
+
+    A revoked, replaced, used or expired link says so at once, before anyone presses "Accept".
+    """
     if request.method == "POST":
         try:
             membership = invitation_accept(token=token, user=request.user)
@@ -105,7 +81,14 @@ def invitation_accept_view(request: WorkspaceRequest, token: str) -> HttpRespons
         request.session[SESSION_KEY] = membership.workspace_id
         messages.success(request, f"Welcome to {membership.workspace}.")
         return redirect("dashboard")
-    return render(request, "accounts/invitation.html", {"token": token})
+    invitation = selectors.invitation_by_token(token=token)
+    error = selectors.invitation_refusal(invitation=invitation, user=request.user)
+    return render(
+        request,
+        "accounts/invitation.html",
+        {"token": token, "invitation": invitation, "error": error},
+        status=400 if error else 200,
+    )
 
 
 @workspace_required

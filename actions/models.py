@@ -80,6 +80,8 @@ class Action(WorkspaceOwned):
             models.Index(fields=["source_kind", "source_id"], name="action_source_idx"),
             models.Index(fields=["account", "counterpart_id", "started_at"], name="action_counterpart_idx"),
             models.Index(fields=["account", "text_fingerprint", "started_at"], name="action_fingerprint_idx"),
+            # The ledger page's keyset paging and the CSV export's date range: (created_at, id) within a workspace.
+            models.Index(fields=["workspace", "created_at", "id"], name="action_created_idx"),
         ]
         ordering = ["-created_at", "-id"]
 

@@ -137,7 +137,9 @@ class AlertSettings(models.Model):
 
     workspace = models.OneToOneField("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
     # The URL is the credential (anyone who has it can post to the channel): stored in the vault.
-    slack_webhook_url_encrypted = models.TextField(blank=True, default="", editable=False)
+    slack_webhook_url_encrypted = models.TextField(
+        blank=True, default="", editable=False, verbose_name="Slack webhook URL (encrypted)"
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     all_workspaces = models.Manager()

@@ -63,10 +63,12 @@ class CommentRule(WorkspaceOwned):
         ),
     )
     scope = models.CharField(max_length=14, choices=RuleScope.choices, default=RuleScope.ALL_POSTS)
-    media_ids = models.JSONField(default=list, blank=True, help_text="Chosen posts (Instagram media ids).")
+    media_ids = models.JSONField(
+        default=list, blank=True, help_text="Chosen posts (Instagram media IDs).", verbose_name="media IDs"
+    )
     # "The next post": the media that existed when the rule was saved, and the first new one commented on.
-    known_media_ids = models.JSONField(default=list, blank=True)
-    next_media_id = models.CharField(max_length=64, blank=True, default="")
+    known_media_ids = models.JSONField(default=list, blank=True, verbose_name="known media IDs")
+    next_media_id = models.CharField(max_length=64, blank=True, default="", verbose_name="next post's media ID")
     skip_own = models.BooleanField("Skip the account's own comments", default=True)
     once_per_commenter = models.BooleanField("Once per commenter per post", default=False)
     sentiment_min = models.FloatField(null=True, blank=True, help_text="VADER compound score, -1 (negative) to 1.")
@@ -236,6 +238,7 @@ class CommentSettings(WorkspaceOwned):
     )
 
     class Meta(WorkspaceOwned.Meta):
+        verbose_name_plural = "comment settings"
         constraints = [
             models.CheckConstraint(
                 condition=Q(auto_hide_threshold__gte=-1, auto_hide_threshold__lte=1),
@@ -264,11 +267,11 @@ class Comment(WorkspaceOwned):
     """A comment on one of the account's media (or mentioning the account), as received from Instagram."""
 
     account = models.ForeignKey("accounts.InstagramAccount", on_delete=models.CASCADE, related_name="comments")
-    ig_comment_id = models.CharField(max_length=64)
-    media_id = models.CharField(max_length=64, blank=True, default="")
+    ig_comment_id = models.CharField(max_length=64, verbose_name="Instagram comment ID")
+    media_id = models.CharField(max_length=64, blank=True, default="", verbose_name="media ID")
     media_product_type = models.CharField(max_length=30, blank=True, default="")
-    parent_id = models.CharField(max_length=64, blank=True, default="")
-    from_id = models.CharField(max_length=64, blank=True, default="")
+    parent_id = models.CharField(max_length=64, blank=True, default="", verbose_name="parent comment ID")
+    from_id = models.CharField(max_length=64, blank=True, default="", verbose_name="commenter's Instagram ID")
     from_username = models.CharField(max_length=100, blank=True, default="")
     text = models.TextField(blank=True, default="")
     is_mention = models.BooleanField(default=False)
@@ -288,7 +291,11 @@ class Comment(WorkspaceOwned):
 
     class Meta(WorkspaceOwned.Meta):
         constraints = [models.UniqueConstraint(fields=["account", "ig_comment_id"], name="comment_unique_per_account")]
-        indexes = [models.Index(fields=["workspace", "review_state"], name="comment_review_idx")]
+        indexes = [
+            models.Index(fields=["workspace", "review_state"], name="comment_review_idx"),
+            # The comment list's keyset paging and date range: (received_at, id) within a workspace.
+            models.Index(fields=["workspace", "received_at", "id"], name="comment_received_idx"),
+        ]
         ordering = ["-received_at", "-id"]
 
     def __str__(self) -> str:
@@ -300,8 +307,8 @@ class CommentRuleHit(WorkspaceOwned):
 
     comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="hits")
     rule = models.ForeignKey(CommentRule, on_delete=models.CASCADE, related_name="hits")
-    media_id = models.CharField(max_length=64, blank=True, default="")
-    from_id = models.CharField(max_length=64, blank=True, default="")
+    media_id = models.CharField(max_length=64, blank=True, default="", verbose_name="media ID")
+    from_id = models.CharField(max_length=64, blank=True, default="", verbose_name="commenter's Instagram ID")
     matched = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 

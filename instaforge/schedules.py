@@ -50,6 +50,9 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     # Hourly: deletes what is older than its retention period, in batches, for at most RETENTION_MAX_SECONDS
     # (docs/features/data-lifecycle.md, "Retention").
     ScheduleSpec("privacy: prune by retention", "privacy.retention.retention_prune_task", Schedule.HOURLY),
+    # Hourly: a reading of Meta's insights for each connected account not read for 6 hours, when its usage allows
+    # (analytics/insights.py; docs/features/analytics.md, "Meta's insights").
+    ScheduleSpec("analytics: refresh insights", "analytics.tasks.insights_refresh_schedule", Schedule.HOURLY),
 )
 
 MANAGED_PREFIXES = (
@@ -66,6 +69,7 @@ MANAGED_PREFIXES = (
     "observability:",
     "alerts:",
     "privacy:",
+    "analytics:",
 )
 
 

@@ -60,7 +60,10 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in the environment when DEBUG is off.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = _required("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The demo's ports (`make up`, Procfile): the web app and the Instagram sandbox; their URLs follow them in DEBUG.
+WEB_PORT = env.int("WEB_PORT", default=8000)
+SANDBOX_PORT = env.int("SANDBOX_PORT", default=8001)
+SITE_URL = _required("SITE_URL", f"http://127.0.0.1:{WEB_PORT}").rstrip("/")
 # Customer URLs (CRM webhooks, flow webhooks, AI endpoints) may lead to private addresses (instaforge/outbound.py):
 # only for development, where the demo's and the tests' servers listen on 127.0.0.1.
 OUTBOUND_ALLOW_PRIVATE_URLS = env.bool("OUTBOUND_ALLOW_PRIVATE_URLS", default=DEBUG)
@@ -116,6 +119,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.WorkspaceMiddleware",
+    # The member's own zone (User.time_zone) for every time a page shows or a form reads.
+    "accounts.middleware.TimeZoneMiddleware",
     # django-auditlog: the signed-in user is the actor of the audit entries a request writes.
     "auditlog.middleware.AuditlogMiddleware",
 ]
@@ -340,7 +345,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Instagram (Meta) -----------------------------------------------------
-SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8001").rstrip("/")
+SANDBOX_URL = env.str("SANDBOX_URL", default=f"http://127.0.0.1:{SANDBOX_PORT}").rstrip("/")
 # The local Instagram emulator (sandbox/) stands in for Meta: the demo (DEBUG) and the benchmarks say so.
 # Off, the Graph and OAuth URLs are Meta's own, and a local or plain-HTTP one is refused at start.
 INSTAGRAM_SANDBOX = env.bool("INSTAGRAM_SANDBOX", default=DEBUG)
@@ -389,6 +394,7 @@ INSTAGRAM_OAUTH_SCOPES = env.list(
         "instagram_business_manage_comments",
         "instagram_business_manage_messages",
         "instagram_business_content_publish",
+        "instagram_business_manage_insights",
     ],
 )
 INSTAGRAM_HTTP_TIMEOUT = env.float("INSTAGRAM_HTTP_TIMEOUT", default=10.0)

@@ -10,6 +10,7 @@ SUBSCRIBABLE = [(value, label) for value, label in EventKind.choices if value !=
 
 class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
     url = forms.URLField(
+        label="URL",
         max_length=500,
         assume_scheme="https",
         widget=forms.URLInput(

@@ -23,7 +23,7 @@ class EventKind(models.TextChoices):
 class WebhookEndpoint(WorkspaceOwned):
     """A URL of the customer's CRM that receives the event kinds it subscribes to, signed with its secret."""
 
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, verbose_name="URL")
     description = models.CharField(max_length=200, blank=True, default="")
     # Encrypted with the token vault; shown to members of the workspace so their CRM can verify signatures.
     secret_encrypted = models.TextField()
@@ -49,7 +49,7 @@ class WebhookDelivery(WorkspaceOwned):
     """One event for one endpoint: the exact body that is signed and sent, and how its attempts went."""
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    event_id = models.UUIDField(default=uuid.uuid4)
+    event_id = models.UUIDField(default=uuid.uuid4, verbose_name="event ID")
     event_kind = models.CharField(max_length=30, choices=EventKind.choices)
     body = models.TextField(help_text="The raw JSON body, byte for byte what is signed and sent.")
     state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
@@ -63,6 +63,7 @@ class WebhookDelivery(WorkspaceOwned):
     resent_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta(WorkspaceOwned.Meta):
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state", "next_attempt_at"], name="delivery_due_idx")]
         constraints = [models.CheckConstraint(condition=Q(state__in=DeliveryState.values), name="delivery_state_valid")]

@@ -45,7 +45,7 @@ class Conversation(WorkspaceOwned):
     """The DM thread between one Instagram account and one person (their Instagram-scoped id)."""
 
     account = models.ForeignKey("accounts.InstagramAccount", on_delete=models.CASCADE, related_name="conversations")
-    participant_igsid = models.CharField("Instagram-scoped id", max_length=64)
+    participant_igsid = models.CharField("Instagram-scoped ID", max_length=64)
     participant_username = models.CharField(max_length=100, blank=True, default="")
     participant_name = models.CharField(max_length=200, blank=True, default="")
     state = models.CharField(max_length=12, choices=ConversationState.choices, default=ConversationState.AUTOMATED)
@@ -180,6 +180,7 @@ class MessageAnalysis(WorkspaceOwned):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta(WorkspaceOwned.Meta):
+        verbose_name_plural = "message analyses"
         constraints = [models.CheckConstraint(condition=Q(intent__in=Intent.values), name="analysis_intent_valid")]
 
     def __str__(self) -> str:
@@ -201,8 +202,26 @@ class AutomatedReply(WorkspaceOwned):
     detail = models.TextField(blank=True, default="", help_text="e.g. why the AI reply fell back to a template")
     in_reply_to = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
+    class Meta(WorkspaceOwned.Meta):
+        verbose_name_plural = "automated replies"
+
     def __str__(self) -> str:
         return f"{self.generator}: {self.trigger}"
+
+    @property
+    def generator_label(self) -> str:
+        """What wrote the message, in words (the generator is stored as a short code)."""
+        return GENERATOR_LABELS.get(self.generator, self.generator.replace("_", " ").capitalize())
+
+
+# How the "Why was this sent?" panel names what wrote an automated message (messaging.automation's generators).
+GENERATOR_LABELS = {
+    "welcome": "Welcome message",
+    "rule": "DM rule",
+    "flow": "Flow",
+    "ai": "AI reply",
+    "fallback": "Fallback reply",
+}
 
 
 class DmRule(WorkspaceOwned):
@@ -229,6 +248,8 @@ class DmRule(WorkspaceOwned):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta(WorkspaceOwned.Meta):
+        verbose_name = "DM rule"
+        verbose_name_plural = "DM rules"
         ordering = ["priority", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(trigger_kind__in=TriggerKind.values), name="dm_rule_trigger_valid"),
@@ -345,7 +366,8 @@ class FlowRun(WorkspaceOwned):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="flow_runs")
     version = models.ForeignKey(FlowVersion, on_delete=models.PROTECT, related_name="runs")
     status = models.CharField(max_length=12, choices=FlowRunStatus.choices, default=FlowRunStatus.RUNNING)
-    step_id = models.CharField(max_length=40, blank=True, default="")  # the step to run (or waiting on)
+    # The step to run (or waiting on).
+    step_id = models.CharField(max_length=40, blank=True, default="", verbose_name="step ID")
     # Steps run so far: makes each send's idempotency key unique and stable across restarts.
     steps_taken = models.PositiveIntegerField(default=0)
     variables = models.JSONField(default=dict, blank=True)
@@ -384,28 +406,43 @@ class MessagingSettings(WorkspaceOwned):
     )
     notify_by_email = models.BooleanField(default=True, help_text="Email the members when a person is needed.")
     classifier_ai = models.BooleanField(
-        default=False, help_text="Ask the AI endpoint to classify messages the keyword rules cannot."
+        default=False,
+        help_text="Ask the AI endpoint to classify messages the keyword rules cannot.",
+        verbose_name="classify messages with AI",
     )
-    ai_enabled = models.BooleanField(default=False, help_text="Answer with AI when no rule or flow matches.")
+    ai_enabled = models.BooleanField(
+        default=False, help_text="Answer with AI when no rule or flow matches.", verbose_name="answer with AI"
+    )
     ai_base_url = models.URLField(
-        blank=True, default="", help_text="An OpenAI-compatible API, e.g. https://api.example.com"
+        blank=True,
+        default="",
+        help_text="An OpenAI-compatible API, e.g. https://api.example.com",
+        verbose_name="AI base URL",
     )
-    ai_model = models.CharField(max_length=120, blank=True, default="")
-    ai_api_key_encrypted = models.TextField(blank=True, default="")
+    ai_model = models.CharField(max_length=120, blank=True, default="", verbose_name="AI model")
+    ai_api_key_encrypted = models.TextField(blank=True, default="", verbose_name="AI API key (encrypted)")
     ai_system_prompt = models.TextField(
-        blank=True, default="You answer Instagram DMs for the brand, briefly and kindly."
+        blank=True,
+        default="You answer Instagram DMs for the brand, briefly and kindly.",
+        verbose_name="instructions for the AI",
     )
-    ai_brand_facts = models.TextField(blank=True, default="")
-    ai_max_length = models.PositiveIntegerField(default=500)
+    ai_brand_facts = models.TextField(blank=True, default="", verbose_name="facts about the brand for the AI")
+    ai_max_length = models.PositiveIntegerField(default=500, verbose_name="longest AI reply (characters)")
     ai_blocked_words = models.TextField(
-        blank=True, default="", help_text="Comma-separated (at most 200); a reply with one falls back."
+        blank=True,
+        default="",
+        help_text="Comma-separated (at most 200); a reply with one falls back.",
+        verbose_name="words an AI reply must not contain",
     )
-    ai_timeout_seconds = models.FloatField(default=10.0)
+    ai_timeout_seconds = models.FloatField(default=10.0, verbose_name="AI timeout (seconds)")
     ai_fallback_template = models.TextField(
-        blank=True, default="Thanks for your message, {username}! We will get back to you soon."
+        blank=True,
+        default="Thanks for your message, {username}! We will get back to you soon.",
+        verbose_name="reply when the AI cannot answer",
     )
 
     class Meta(WorkspaceOwned.Meta):
+        verbose_name_plural = "messaging settings"
         constraints = [
             models.UniqueConstraint(fields=["workspace"], name="messaging_settings_one_per_workspace"),
             models.CheckConstraint(
@@ -436,6 +473,21 @@ class ConversationEvent(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.kind} in {self.conversation_id}"
+
+    @property
+    def kind_label(self) -> str:
+        """The kind as the conversation page names it (messaging.events.EVENT_KINDS)."""
+        return EVENT_KIND_LABELS.get(self.kind, self.kind.replace("_", " ").capitalize())
+
+
+# How the conversation page names each event kind (messaging.events defines the kinds).
+EVENT_KIND_LABELS = {
+    "new_conversation": "New conversation",
+    "hand_over": "Handed over to a person",
+    "flow_completed": "Flow completed",
+    "new_lead": "New lead",
+    "automation_skipped": "Automation skipped",
+}
 
 
 class IceBreakerSet(WorkspaceOwned):

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import InstagramAccount, Membership, User
 from accounts.vault import TokenDecryptionError
+from accounts.zones import when_words
 from actions.models import Action, ActionState, ActionType
 from actions.services import action_plan
 from instaforge.tasks import enqueue_with_commit
@@ -82,7 +83,7 @@ def reply_window(*, conversation: Conversation, now: datetime | None = None) -> 
         return ReplyWindow(
             True,
             False,
-            f"Within the 24-hour window (until {closes:%d %b, %H:%M} UTC): a normal message.",
+            f"Within the 24-hour window (until {when_words(closes, now=now)}): a normal message.",
             closes,
             standard_until=closes,
         )
@@ -92,7 +93,7 @@ def reply_window(*, conversation: Conversation, now: datetime | None = None) -> 
             True,
             True,
             "The 24-hour window has closed: your reply is sent with Instagram's HUMAN_AGENT tag, "
-            f"which a person may use until {closes:%d %b, %H:%M} UTC (7 days after their last message).",
+            f"which a person may use until {when_words(closes, now=now)} (7 days after their last message).",
             closes,
             standard_until=last + STANDARD_WINDOW,
         )

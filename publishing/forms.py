@@ -110,7 +110,9 @@ class PostForm(forms.Form):
     collaborators = forms.CharField(
         required=False, help_text="Up to 3 usernames, separated by commas. Not for stories."
     )
-    location_id = forms.CharField(required=False, max_length=64, help_text="The id of a Facebook Page with a location.")
+    location_id = forms.CharField(
+        required=False, max_length=64, label="Location ID", help_text="The ID of a Facebook Page with a location."
+    )
     scheduled_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),

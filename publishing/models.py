@@ -42,7 +42,7 @@ class ScheduledPost(WorkspaceOwned):
     # [{"username": "...", "x": 0.5, "y": 0.5}] as the API takes them.
     user_tags = models.JSONField(default=list, blank=True)
     collaborators = models.JSONField(default=list, blank=True)
-    location_id = models.CharField(max_length=64, blank=True, default="")
+    location_id = models.CharField(max_length=64, blank=True, default="", verbose_name="location ID")
     # Aware (UTC in the database); shown in the account's time zone.
     scheduled_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=12, choices=PostState.choices, default=PostState.DRAFT)
@@ -51,15 +51,15 @@ class ScheduledPost(WorkspaceOwned):
     schedule_version = models.PositiveIntegerField(default=0)
     # Bumped on each re-preparation (new containers after expiry).
     generation = models.PositiveIntegerField(default=0)
-    container_id = models.CharField(max_length=64, blank=True, default="")
-    children_container_ids = models.JSONField(default=list, blank=True)
+    container_id = models.CharField(max_length=64, blank=True, default="", verbose_name="container ID")
+    children_container_ids = models.JSONField(default=list, blank=True, verbose_name="carousel container IDs")
     container_created_at = models.DateTimeField(null=True, blank=True)
     # Intent of the media_publish call, recorded before it; with media_id empty it is a publish in flight.
     publish_intent_at = models.DateTimeField(null=True, blank=True)
-    media_id = models.CharField(max_length=64, blank=True, default="")
+    media_id = models.CharField(max_length=64, blank=True, default="", verbose_name="media ID")
     permalink = models.URLField(max_length=500, blank=True, default="")
     published_at = models.DateTimeField(null=True, blank=True)
-    first_comment_id = models.CharField(max_length=64, blank=True, default="")
+    first_comment_id = models.CharField(max_length=64, blank=True, default="", verbose_name="first comment ID")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -122,6 +122,7 @@ class PostMedia(WorkspaceOwned):
     order = models.PositiveSmallIntegerField(default=0)
 
     class Meta(WorkspaceOwned.Meta):
+        verbose_name_plural = "post media"
         ordering = ["order", "id"]
         constraints = [models.UniqueConstraint(fields=["post", "order"], name="post_media_unique_order")]
 

@@ -12,11 +12,13 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.decorators import workspace_required
 from accounts.middleware import WorkspaceRequest
 from accounts.models import InstagramAccount
+from instaforge.lists import list_query_parse
 from publishing import importing
 from publishing.forms import (
     FIRST_YEAR,
@@ -29,7 +31,7 @@ from publishing.forms import (
     uploads_from,
 )
 from publishing.models import PostMedia, PostState, ScheduledPost
-from publishing.selectors import calendar_days, post_flag, post_history, posts_queue, posts_state_counts
+from publishing.selectors import calendar_days, post_flag, post_history, posts_page, posts_state_counts
 from publishing.services import (
     EDITABLE_STATES,
     PostInvalid,
@@ -90,10 +92,13 @@ def media_signed(request: HttpRequest, token: str, filename: str) -> HttpRespons
 
 @workspace_required
 def post_list(request: WorkspaceRequest) -> HttpResponse:
+    """The publishing queue by state, caption search and scheduled date, a page at a time."""
     state = request.GET.get("state") or ""
     if state not in PostState.values:
         state = ""
-    posts = list(posts_queue(state=state or None)[:500])
+    query = list_query_parse(request.GET, extra_keys=("state",) if state else ())
+    page = posts_page(query=query, state=state)
+    posts = list(page.object_list)
     counts = posts_state_counts()
     rows = [
         {
@@ -108,9 +113,15 @@ def post_list(request: WorkspaceRequest) -> HttpResponse:
         "publishing/post_list.html",
         {
             "rows": rows,
+            "page": page,
+            "list_query": query,
             "state": state,
-            "states": [(value, label, counts.get(value, 0)) for value, label in PostState.choices],
+            "all_states_link": query.link(state=""),
+            "states": [
+                (value, label, counts.get(value, 0), query.link(state=value)) for value, label in PostState.choices
+            ],
         },
+        status=400 if query.errors else 200,
     )
 
 
@@ -290,6 +301,10 @@ def post_calendar(request: WorkspaceRequest) -> HttpResponse:
     )
 
 
+# Where the import page keeps the ids of the posts it just created, for the confirmation after the redirect.
+IMPORT_RESULT_KEY = "publishing_import_result"
+
+
 @workspace_required
 def post_import(request: WorkspaceRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
@@ -308,8 +323,28 @@ def post_import(request: WorkspaceRequest) -> HttpResponse:
                 files=uploads_from(request.FILES.getlist("media_files")),
             )
             if not report.errors:
-                messages.success(request, f"Imported {len(report.created)} posts.")
-                return redirect("post_list")
+                # The confirmation is shown once after the redirect (a reload does not import again).
+                request.session[IMPORT_RESULT_KEY] = [post.pk for post in report.created]
+                return redirect("post_import")
+    created_ids = request.session.pop(IMPORT_RESULT_KEY, None) if request.method == "GET" else None
+    imported = (
+        list(ScheduledPost.objects.filter(pk__in=created_ids).select_related("account").order_by("scheduled_at", "pk"))
+        if created_ids
+        else []
+    )
+    accounts = list(InstagramAccount.objects.order_by("username").values_list("username", flat=True)[:1])
     return render(
-        request, "publishing/post_import.html", {"form": form, "report": report, "columns": importing.__doc__}
+        request,
+        "publishing/post_import.html",
+        {
+            "form": form,
+            "report": report,
+            "columns": importing.IMPORT_COLUMNS,
+            "example": importing.import_example(
+                username=accounts[0] if accounts else "demo_bakery", start=timezone.localtime()
+            ),
+            "imported": imported,
+            "imported_scheduled": sum(1 for post in imported if post.scheduled_at is not None),
+            "imported_drafts": sum(1 for post in imported if post.scheduled_at is None),
+        },
     )

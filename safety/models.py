@@ -29,6 +29,9 @@ class AccountUsage(models.Model):
     # {"comment_reply": {"failures": 3, "until": "<iso>", "error": "…"}}.
     backoff = models.JSONField(default=dict, blank=True)
 
+    class Meta:
+        verbose_name_plural = "account usage"
+
     def __str__(self) -> str:
         return f"usage of account {self.account_id}: {self.peak_percent}%"
 
@@ -137,6 +140,7 @@ class GlobalKillSwitch(models.Model):
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
+        verbose_name_plural = "global kill switches"
         verbose_name = "global kill switch"
 
     def __str__(self) -> str:
@@ -191,7 +195,9 @@ class SafetyEvent(WorkspaceOwned):
     kind = models.CharField(max_length=20, choices=SafetyEventKind.choices)
     outcome = models.CharField(max_length=10, choices=SafetyEventOutcome.choices, default=SafetyEventOutcome.FLAG)
     code = models.IntegerField(null=True, blank=True, help_text="Instagram's error code, for errors.")
-    action_id_ref = models.BigIntegerField(null=True, blank=True, help_text="The action it is about, if any.")
+    action_id_ref = models.BigIntegerField(
+        null=True, blank=True, help_text="The action it is about, if any.", verbose_name="action ID"
+    )
     detail = models.CharField(max_length=500)
     data = models.JSONField(default=dict, blank=True)
 

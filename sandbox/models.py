@@ -52,6 +52,7 @@ class SandboxMedia(models.Model):
     via_api = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name_plural = "sandbox media"
         ordering = ("-timestamp", "-id")
 
     def __str__(self) -> str:
@@ -155,6 +156,7 @@ class SandboxWebhookDelivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
+        verbose_name_plural = "sandbox webhook deliveries"
         ordering = ("-at", "-id")
 
     def __str__(self) -> str:
@@ -315,6 +317,9 @@ class SandboxSettings(models.Model):
     # default so tests without a webhook receiver stay quiet; replies typed "in the Instagram app" always echo.
     message_echoes = models.BooleanField(default=False)
 
+    class Meta:
+        verbose_name_plural = "sandbox settings"
+
     def __str__(self) -> str:
         return "sandbox settings"
 
@@ -331,6 +336,7 @@ class SandboxOutbox(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name_plural = "sandbox outboxes"
         ordering = ("due_at", "id")
 
     def __str__(self) -> str:

@@ -77,8 +77,9 @@ class PooledWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     """
 
     def __init__(self, *args: Any, threads: int = SERVER_THREADS, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        # Before binding: socketserver calls server_close() when the bind fails (a busy port), which shuts the pool.
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sandbox")
+        super().__init__(*args, **kwargs)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         request, client_address = super().get_request()

@@ -35,6 +35,8 @@ class WarmupPlan(WorkspaceOwned):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(WorkspaceOwned.Meta):
+        verbose_name = "warm-up plan"
+        verbose_name_plural = "warm-up plans"
         constraints = [
             models.CheckConstraint(condition=Q(status__in=PlanStatus.values), name="warmup_plan_status_valid")
         ]
@@ -54,6 +56,8 @@ class WarmupDay(WorkspaceOwned):
     target = models.PositiveIntegerField(help_text="Drawn from the phase's actions_per_day range.")
 
     class Meta(WorkspaceOwned.Meta):
+        verbose_name = "warm-up day"
+        verbose_name_plural = "warm-up days"
         constraints = [
             models.UniqueConstraint(fields=["plan", "local_date"], name="warmup_day_unique_date"),
             models.CheckConstraint(condition=Q(day__gte=1, day__lte=7), name="warmup_day_in_range"),
@@ -91,6 +95,8 @@ class WarmupEvent(WorkspaceOwned):
     reason = models.CharField(max_length=500, blank=True, default="")
 
     class Meta(WorkspaceOwned.Meta):
+        verbose_name = "warm-up event"
+        verbose_name_plural = "warm-up events"
         constraints = [models.CheckConstraint(condition=Q(kind__in=EventKind.values), name="warmup_event_kind_valid")]
         ordering = ["-at", "-id"]
 

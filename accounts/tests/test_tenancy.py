@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import AccountState, InstagramAccount, Membership
+from accounts.models import AccountState, InstagramAccount, Invitation, Membership
 from accounts.tenancy import NoWorkspaceInScope, workspace_scope
 from accounts.vault import token_encrypt
 from actions.models import Action
@@ -70,7 +70,11 @@ def world(make_user, make_workspace, make_account, settings, tmp_path) -> dict[s
     alert = Alert.all_workspaces.create(
         workspace=workspace_a, scope=AlertScope.WORKSPACE, condition="kill_switch", subject="x", title="stopped"
     )
+    teammate = Membership.all_workspaces.create(workspace=workspace_a, user=make_user("mate@example.com"))
+    invitation = Invitation.all_workspaces.create(workspace=workspace_a, email="new@example.com", invited_by=owner_a)
     return {
+        "teammate": teammate,
+        "invitation": invitation,
         "dm_rule": dm_rule,
         "flow": flow,
         "post": post,
@@ -94,6 +98,9 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
     routes = [
         ("get", "account_detail", [account.pk]),
         ("get", "account_figures", [account.pk]),
+        ("post", "account_time_zone", [account.pk]),
+        ("get", "account_analytics", [account.pk]),
+        ("post", "insights_refresh_now", [account.pk]),
         ("post", "account_pause", [account.pk]),
         ("post", "account_resume", [account.pk]),
         ("get", "rule_create", [account.pk]),
@@ -139,6 +146,11 @@ def urls_with_ids(world: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("post", "alert_acknowledge", [world["alert"].pk]),
         ("get", "account_disconnect", [account.pk]),
         ("post", "account_disconnect", [account.pk]),
+        ("post", "member_role_change", [world["teammate"].pk]),
+        ("get", "member_remove", [world["teammate"].pk]),
+        ("post", "member_remove", [world["teammate"].pk]),
+        ("post", "invitation_revoke", [world["invitation"].pk]),
+        ("post", "invitation_resend", [world["invitation"].pk]),
     ]
     return [(method, name, reverse(name, args=args)) for method, name, args in routes]
 
@@ -161,7 +173,7 @@ def product_url_names_with_ids() -> set[str]:
     return names
 
 
-URL_COUNT = 47
+URL_COUNT = 55
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))
@@ -177,11 +189,14 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
         "date": "2030-01-02",
         "kind": "image",
         "caption": "stolen",
+        "role": "owner",
+        "time_zone": "Pacific/Kiritimati",
     }
     response = client.get(url) if method == "get" else client.post(url, data)
     assert response.status_code == 404
     account = InstagramAccount.all_workspaces.get(pk=world["account"].pk)
     assert account.state == AccountState.ACTIVE
+    assert account.time_zone == world["account"].time_zone
     rule = CommentRule.all_workspaces.get(pk=world["rule"].pk)
     assert rule.name == "r"
     assert CommentRule.all_workspaces.count() == 1
@@ -195,6 +210,9 @@ def test_another_workspace_gets_404_and_changes_nothing(client: Client, world: d
     assert post.caption != "stolen"
     assert not IceBreakerSet.all_workspaces.exists()
     assert Alert.all_workspaces.get(pk=world["alert"].pk).acknowledged_at is None
+    assert Membership.all_workspaces.get(pk=world["teammate"].pk).role == "member"
+    invitation = Invitation.all_workspaces.get(pk=world["invitation"].pk)
+    assert invitation.token == world["invitation"].token
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))

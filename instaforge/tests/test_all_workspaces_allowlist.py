@@ -39,6 +39,7 @@ ALLOWED: dict[str, str] = {
     "accounts.services": "lifecycle transitions and tokens are changed by the dispatcher, sweeps and the admin",
     "accounts.views": "switching workspace checks a membership of a workspace that is not in scope yet",
     "alerts.conditions": "the alert sweep reads the conditions of every workspace and the platform",
+    "analytics.insights": "the insights schedule walks the connected accounts of every workspace",
     "alerts.services": "the alert sweep opens, resolves and notifies the alerts of every workspace and the platform",
     "actions.dispatcher.claim": "the dispatcher claims the due actions of every workspace",
     "actions.dispatcher.recovery": "the dispatcher's recovery sweeps the stale actions of every workspace",

@@ -6,6 +6,9 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium import webdriver
@@ -17,6 +20,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from actions.dispatcher.loop import dispatcher_run
+from tests.e2e.demo_pages import Demo, browser_login, demo_seed
 
 WAIT_SECONDS = 20
 
@@ -27,13 +31,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
+@contextmanager
+def chromium_driver(*, profile_prefix: str = "instaforge-chromium-") -> Iterator[WebDriver]:
+    """A headless Debian Chromium with a profile (cookies, storage) of its own, removed afterwards."""
     chromium = shutil.which("chromium")
     chromedriver = shutil.which("chromedriver")
     if not chromium or not chromedriver:
         pytest.fail("Browser tests need Debian's chromium and chromium-driver (make browser installs them).")
-    profile = tempfile.mkdtemp(prefix="instaforge-chromium-")
+    profile = tempfile.mkdtemp(prefix=profile_prefix)
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for argument in (
@@ -57,6 +62,23 @@ def browser() -> Iterator[WebDriver]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    with chromium_driver() as driver:
+        yield driver
+
+
+@pytest.fixture
+def demo_signed_in(
+    browser: WebDriver, live_server: Any, sandbox_live_server: Any, workspace: Any, settings: Any, tmp_path: Path
+) -> Demo:
+    """The demo-like workspace (tests/e2e/demo_pages.py) with its owner signed in in ``browser``."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    demo = demo_seed(workspace)
+    browser_login(browser, live_server.url, demo.owner)
+    return demo
 
 
 @pytest.fixture
