@@ -426,8 +426,8 @@ def test_the_insights_tables_export_as_csv_with_the_numbers_shown(connected, cli
     _member_client(account, client)
     url = f"/instagram/accounts/{account.pk}/analytics/?days=30&format=csv&chart="
 
-    days = list(csv.reader(io.StringIO(b"".join(client.get(url + "insights_days").streaming_content).decode())))
-    posts = list(csv.reader(io.StringIO(b"".join(client.get(url + "insights_posts").streaming_content).decode())))
+    days = list(csv.reader(io.StringIO(client.get(url + "insights_days").getvalue().decode())))
+    posts = list(csv.reader(io.StringIO(client.get(url + "insights_posts").getvalue().decode())))
 
     with workspace_scope(account.workspace_id):
         followers = AccountInsight.objects.get(account=account, metric="followers_count")
