@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -99,8 +100,15 @@ def by_testid(testid: str) -> tuple[str, str]:
 
 
 def wait_for(driver: WebDriver, testid: str, *, seconds: float = WAIT_SECONDS) -> WebElement:
-    return WebDriverWait(driver, seconds).until(expected_conditions.visibility_of_element_located(by_testid(testid)))
+    # Looked for again while a page is being replaced (see wait_for_text), until the time is up.
+    return WebDriverWait(driver, seconds, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.visibility_of_element_located(by_testid(testid))
+    )
 
 
 def wait_for_text(driver: WebDriver, testid: str, text: str, *, seconds: float = WAIT_SECONDS) -> None:
-    WebDriverWait(driver, seconds).until(expected_conditions.text_to_be_present_in_element(by_testid(testid), text))
+    # A page being replaced (a form just submitted) can answer a lookup with "node does not belong to the
+    # document": that is the old page going, so look again, as for a stale element, until the time is up.
+    WebDriverWait(driver, seconds, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.text_to_be_present_in_element(by_testid(testid), text)
+    )

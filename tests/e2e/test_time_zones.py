@@ -8,6 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.models import InstagramAccount, Membership, Workspace
 from tests.e2e.conftest import wait_for, wait_for_text
@@ -29,7 +31,9 @@ def test_a_member_sets_their_zone_and_the_accounts_zone(
     assert field.get_attribute("list") == "time-zone-names"
     field.clear()
     field.send_keys("Asia/Tokyo")
-    browser.find_element(By.CSS_SELECTOR, '[data-testid="me-time-zone-save"]').click()
+    save = browser.find_element(By.CSS_SELECTOR, '[data-testid="me-time-zone-save"]')
+    save.click()
+    WebDriverWait(browser, 15).until(staleness_of(save))  # the saved page replaced this one
     wait_for_text(browser, "zone-now", "JST")
     screenshot(browser, "preferences")
 
@@ -37,7 +41,9 @@ def test_a_member_sets_their_zone_and_the_accounts_zone(
     field = wait_for(browser, "time-zone-input")
     field.clear()
     field.send_keys("Europe/Paris")
-    browser.find_element(By.CSS_SELECTOR, '[data-testid="account-time-zone-save"]').click()
+    save = browser.find_element(By.CSS_SELECTOR, '[data-testid="account-time-zone-save"]')
+    save.click()
+    WebDriverWait(browser, 15).until(staleness_of(save))
     wait_for_text(browser, "account-time-zone", "Europe/Paris")
     assert InstagramAccount.all_workspaces.get(pk=account.pk).time_zone == "Europe/Paris"
     # The account page's own times are in the member's zone (Tokyo), the account's clock in Paris.
