@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
+from actions.dispatcher.wake import wake_notify
 from actions.models import Action, ActionDecision, ActionState, ActionType
 from instaforge.correlation import correlation_id
 from instaforge.redaction import secrets_redact, value_redact
@@ -64,6 +65,9 @@ def action_plan(
                 correlation_id=correlation_id(),
             )
             _typing_plan(action=action, now=now)
+            # Due within the poll interval: the dispatchers are woken once this transaction commits (one
+            # wake-up per transaction however many actions it plans; docs/performance.md).
+            wake_notify(due=due)
     except IntegrityError:
         existing = Action.all_workspaces.filter(account=account, idempotency_key=idempotency_key).first()
         if existing is None:  # another constraint refused it: not a repeat
@@ -85,7 +89,7 @@ def _typing_plan(*, action: Action, now: datetime) -> None:
     recipient = action.payload.get("recipient_id")
     if action.action_type != ActionType.DM or not lead or not recipient or action.payload.get("sent_by"):
         return
-    Action.all_workspaces.create(
+    typing = Action.all_workspaces.create(
         workspace_id=action.workspace_id,
         account_id=action.account_id,
         action_type=ActionType.SENDER_ACTION,
@@ -96,6 +100,7 @@ def _typing_plan(*, action: Action, now: datetime) -> None:
         source_id=str(action.pk),
         correlation_id=action.correlation_id,
     )
+    wake_notify(due=typing.due_at)
 
 
 def action_record_decision(

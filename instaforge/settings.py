@@ -424,6 +424,9 @@ POLICIES_FILE = env.path("POLICIES_FILE", default=BASE_DIR / "config" / "policie
 SAFETY_SETTINGS_CACHE_SECONDS = env.float("SAFETY_SETTINGS_CACHE_SECONDS", default=1.0)
 HUMAN_TIMING = env.bool("HUMAN_TIMING", default=True)  # false: automated answers without human delays
 DISPATCHER_POLL_SECONDS = env.float("DISPATCHER_POLL_SECONDS", default=0.5)
+# Work planned due now wakes idle dispatchers (PostgreSQL LISTEN/NOTIFY; on SQLite only this process's own):
+# actions/dispatcher/wake.py. The poll stays the fallback.
+DISPATCHER_WAKE = env.bool("DISPATCHER_WAKE", default=True)
 DISPATCHER_LEASE_SECONDS = env.int("DISPATCHER_LEASE_SECONDS", default=60)
 INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=60)
 # Meta retries a failed webhook delivery with decreasing frequency for a while (36 h in the

@@ -28,6 +28,7 @@ from accounts.lifecycle import ACTING_STATES
 from accounts.models import AccountState, AccountTransition, InstagramAccount, User
 from accounts.services import ForbiddenTransition, account_transition
 from accounts.zones import zone_valid
+from actions.dispatcher.wake import wake_notify
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from safety.models import AccountUsage
 from safety.risk import risk_as_of, risk_slowdown
@@ -336,10 +337,13 @@ def _why_required(reason: str) -> str:
 
 
 def _release_deferred(*, account_id: int, now: datetime) -> int:
-    """Actions the warm-up held back become due now; the gate decides about them again."""
-    return Action.all_workspaces.filter(
+    """Actions the warm-up held back become due now (the dispatchers woken); the gate decides about them again."""
+    released = Action.all_workspaces.filter(
         account_id=account_id, state=ActionState.PLANNED, due_at__gt=now, last_reason__startswith="warm-up day"
     ).update(due_at=now)
+    if released:
+        wake_notify(due=now)
+    return released
 
 
 class TimeZoneRefused(Exception):
@@ -392,6 +396,8 @@ def account_time_zone_set(
             .filter(_starts_with_any(ZONE_BOUND_REASONS))
             .update(due_at=now)
         )
+        if released:
+            wake_notify(due=now)
     logger.info(
         "Time zone of account %s changed from %s to %s; %s held-back actions made due",
         account.pk,

@@ -13,6 +13,8 @@ reconciled against Instagram, never resent blindly.
 - ``recovery``: lapsed leases, and actions whose outcome is unknown reconciled
   against Instagram;
 - ``loop``: one pass (``dispatch_once``) and the process's loop (``dispatcher_run``).
+- ``wake``: idle dispatchers woken when work is planned due now (``wake_notify`` from the
+  writers, a ``Waiter`` in the loop: PostgreSQL ``LISTEN/NOTIFY``), the poll kept as the fallback.
 
 Tests and one-off runs call ``dispatch_once`` without senders: the same path,
 with a pool of one sender working in the calling thread, flushed before it returns.

@@ -16,6 +16,7 @@ from django.utils import timezone
 from actions.dispatcher.claim import actions_claim_and_gate
 from actions.dispatcher.recovery import actions_reconcile_unknown, leases_recover
 from actions.dispatcher.sending import SEND_THREADS, Senders
+from actions.dispatcher.wake import Waiter
 from observability.models import HeartbeatRole
 from observability.services import heartbeat_beat
 from safety.services import safety_housekeep
@@ -88,6 +89,8 @@ def dispatcher_run(
     poll = settings.DISPATCHER_POLL_SECONDS if poll_seconds is None else poll_seconds
     next_housekeeping = 0.0
     senders = Senders(threads=send_threads)
+    # Idle, it waits for a wake-up (work planned due soon) or the poll interval, whichever comes first.
+    waiter = Waiter()
     logger.info("Dispatcher %s started", worker_id)
     try:
         while not stop.is_set():
@@ -100,12 +103,13 @@ def dispatcher_run(
                     heartbeat_beat(role=HeartbeatRole.DISPATCHER)  # /readyz and /metrics: this dispatcher is alive
                     next_housekeeping = time.monotonic() + 5
                 if dispatch_once(worker_id=worker_id, senders=senders) == 0:
-                    stop.wait(poll)
+                    waiter.wait(stop=stop, timeout=poll)
             except Exception:
                 logger.exception("Dispatcher pass failed; retrying")
                 close_old_connections()
                 stop.wait(max(poll, 1.0))
     finally:
+        waiter.close()
         senders.close()
         connection.close()  # a thread's connection is its own: give it back
     logger.info("Dispatcher %s stopped", worker_id)

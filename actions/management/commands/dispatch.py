@@ -17,7 +17,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--poll", type=float, default=None, help="Seconds to wait when nothing is due.")
+        parser.add_argument(
+            "--poll",
+            type=float,
+            default=None,
+            help="Seconds to wait when nothing is due and nothing wakes it (DISPATCHER_POLL_SECONDS).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
