@@ -1,6 +1,7 @@
 """Pipeline benchmark: followers comment in the sandbox at a fixed rate; InstaForge answers every one.
 
 Usage: python bench/pipeline.py [--rate 20] [--seconds 20] [--accounts 5] [--comments-only] [--drain 20] [--keep]
+                                [--graph sandbox|stub] [--history N]
 
 Uses DATABASE_URL / REDIS_URL from the environment like the product (SQLite in
 a temporary file when DATABASE_URL is unset; give PostgreSQL a database of its
@@ -24,8 +25,21 @@ its workers, the dispatcher; not the sandbox, not the load generator) over the
 run, divided by the events sent. ``missed`` = events without their reply
 --drain seconds after the load stopped.
 
+``--graph stub`` answers the Graph API with a minimal responder inside this
+process (devtools/graph_stub.py: no database, keep-alive, the documented
+shapes) instead of the sandbox, whose own CPU would compete with
+InstaForge's: the bench accounts are then rows with an encrypted token, the
+signed webhooks are POSTed from here, and e2e = from the webhook's POST to
+the reply call's arrival at the stub. The sandbox stays the default, for
+correctness runs. ``--history N`` first writes N past actions (with their
+gate decisions) and N past inbound events over the bench accounts
+(devtools/bench_history.py: COPY on PostgreSQL, batches on SQLite).
+``pss_mib``: the largest proportional memory (PSS) of all InstaForge
+processes together, sampled every second during the load and the drain.
+
 The last line printed is one JSON object: database, broker, events_per_s,
-e2e_p50_ms, e2e_p99_ms, cpu_ms_per_event, missed.
+e2e_p50_ms, e2e_p99_ms, cpu_ms_per_event, missed, pss_mib, history_rows
+(actions + decisions + inbound events seeded) and graph.
 """
 
 from __future__ import annotations
@@ -52,6 +66,7 @@ sys.path.insert(0, str(ROOT))
 
 from devtools.bench_environment import bench_environment  # noqa: E402 (after the path)
 from devtools.database_create import database_ready  # noqa: E402
+from devtools.graph_stub import GraphStub, comment_webhook, message_webhook, webhook_body  # noqa: E402
 from devtools.open_policies import OPEN_POLICIES  # noqa: E402
 
 WORKSPACE = "Bench pipeline"
@@ -63,8 +78,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def configure(workdir: Path) -> tuple[dict[str, str], int]:
-    """The environment of every process of the run (this one included), and the web port."""
+def configure(workdir: Path, *, graph_url: str = "") -> tuple[dict[str, str], int]:
+    """The environment of every process of the run (this one included), and the web port.
+
+    ``graph_url``: where the Graph API is answered when not by the sandbox (the stub).
+    """
     sandbox_url = f"http://127.0.0.1:{free_port()}"
     web_port = free_port()
     policies = workdir / "policies.yaml"
@@ -75,7 +93,7 @@ def configure(workdir: Path) -> tuple[dict[str, str], int]:
         {
             **bench_environment(env),
             "SANDBOX_URL": sandbox_url,
-            "INSTAGRAM_GRAPH_URL": sandbox_url,
+            "INSTAGRAM_GRAPH_URL": graph_url or sandbox_url,
             "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{web_port}/webhooks/instagram/",
             "POLICIES_FILE": str(policies),
             "Q_WORKERS": env.get("Q_WORKERS", "2"),
@@ -85,9 +103,19 @@ def configure(workdir: Path) -> tuple[dict[str, str], int]:
     return env, web_port
 
 
-def prepare(*, accounts: int) -> list[dict[str, Any]]:
-    """Bench accounts connected to the sandbox (active, past the warm-up), each with a "price" rule."""
-    from accounts.models import Workspace
+def prepare(*, accounts: int, graph: str) -> list[dict[str, Any]]:
+    """Bench accounts (active, past the warm-up), each with a "price" comment rule and DM rule.
+
+    With the sandbox, each is connected to a sandbox account (its token issued there); with the stub, which
+    accepts any token, each is a row with an encrypted token of its own, its ids in Meta's formats.
+    """
+    import secrets
+
+    from django.utils import timezone
+
+    from accounts.models import AccountState, InstagramAccount, Workspace
+    from accounts.vault import token_encrypt
+    from devtools.bench_history import history_delete
     from devtools.seeding import COMMENT_SCOPES, sandbox_connected_account
     from engagement.models import CommentRule
     from engagement.services import comment_rule_save
@@ -97,6 +125,8 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
     from safety.models import SafetyCounter
     from sandbox.models import SandboxAccount, SandboxCall
 
+    # An earlier run's --history first, in bulk: the ORM's cascade would list every row in one query.
+    history_delete(workspace_ids=list(Workspace.objects.filter(name=WORKSPACE).values_list("pk", flat=True)))
     Workspace.objects.filter(name=WORKSPACE).delete()
     SandboxAccount.objects.filter(username__startswith="benchpipe").delete()
     SandboxCall.objects.all().delete()
@@ -110,9 +140,19 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
     workspace = Workspace.objects.create(name=WORKSPACE)
     prepared = []
     for number in range(accounts):
-        account, sandbox_account = sandbox_connected_account(
-            workspace, username=f"benchpipe{number}", scopes=COMMENT_SCOPES + ",instagram_business_manage_messages"
-        )
+        if graph == "stub":
+            account = InstagramAccount.all_workspaces.create(
+                workspace=workspace,
+                ig_user_id=str(17_841_400_000_000_000 + number),
+                username=f"benchpipe{number}",
+                state=AccountState.ACTIVE,
+                access_token_encrypted=token_encrypt(plaintext="IGAA" + secrets.token_hex(40)),
+                connected_at=timezone.now(),
+            )
+        else:
+            account, sandbox_account = sandbox_connected_account(
+                workspace, username=f"benchpipe{number}", scopes=COMMENT_SCOPES + ",instagram_business_manage_messages"
+            )
         comment_rule_save(
             rule=CommentRule(
                 workspace=workspace,
@@ -129,7 +169,18 @@ def prepare(*, accounts: int) -> list[dict[str, Any]]:
             keywords="price",
             reply_templates="Hi {username}, it is 2.50!",
         )
-        prepared.append({"sandbox_account_id": sandbox_account.pk, "media_id": sandbox_account.media.get().pk})
+        if graph == "stub":
+            prepared.append(
+                {"account": account, "ig_user_id": account.ig_user_id, "media_id": str(17_918_195_224_000_000 + number)}
+            )
+        else:
+            prepared.append(
+                {
+                    "account": account,
+                    "sandbox_account_id": sandbox_account.pk,
+                    "media_id": sandbox_account.media.get().pk,
+                }
+            )
     return prepared
 
 
@@ -156,6 +207,53 @@ def process_tree_cpu(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str,
             used = times.user + times.system + times.children_user + times.children_system
             totals[name] = totals.get(name, 0.0) + used
     return totals
+
+
+def process_tree_pss(processes: dict[str, subprocess.Popen[bytes]]) -> int:
+    """Bytes of proportional memory (PSS) of the named processes and all their descendants, together.
+
+    PSS shares each page among the processes that map it, so forked workers' common pages count once
+    in all; RSS would count them once per worker.
+    """
+    total = 0
+    for process in processes.values():
+        try:
+            root = psutil.Process(process.pid)
+            members = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for member in members:
+            try:
+                total += member.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+    return total
+
+
+class PssSampler:
+    """Samples ``process_tree_pss`` every ``interval`` seconds in a thread; ``peak`` is the largest sum seen."""
+
+    def __init__(self, processes: dict[str, subprocess.Popen[bytes]], *, interval: float = 1.0) -> None:
+        self.processes = processes
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, process_tree_pss(self.processes))
+            if self._stop.wait(self.interval):
+                return
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, process_tree_pss(self.processes))
+        return self.peak
 
 
 def wait_until_up(port: int, timeout: float = 60) -> None:
@@ -236,6 +334,88 @@ def generate(*, prepared: list[dict[str, Any]], rate: float, seconds: float, dms
     return made
 
 
+def generate_stub(
+    *,
+    prepared: list[dict[str, Any]],
+    rate: float,
+    seconds: float,
+    dms: bool,
+    stub: GraphStub,
+    web_url: str,
+    secret: str,
+) -> dict[str, Any]:
+    """As ``generate``, with the stub: the signed webhooks are POSTed from here, each one's send time recorded.
+
+    Returns ``{"comments": {comment id: sent}, "messages": {sender IGSID: sent}, "errors": [...]}`` with
+    ``time.monotonic()`` times, the clock of the stub's ``replies``. Every event comes from a new follower, so a
+    DM's reply is told from another's by its recipient.
+    """
+    import requests
+
+    made: dict[str, Any] = {"comments": {}, "messages": {}, "errors": []}
+    lock = threading.Lock()
+    local = threading.local()
+
+    def one(index: int) -> None:
+        item = prepared[index % len(prepared)]
+        username = f"fan{index}"
+        follower = str(1_900_000_000_000_000 + index)
+        if dms and index % 2:
+            stub.person_add(igsid=follower, username=username)
+            payload = message_webhook(
+                account_id=item["ig_user_id"], sender_id=follower, mid=f"bench-mid-{index}", text="what is the price?"
+            )
+            kind, correlation = "messages", follower
+        else:
+            comment_id = str(17_860_000_000_000_000 + index)
+            stub.comment_add(comment_id=comment_id, commenter_id=follower, username=username)
+            payload = comment_webhook(
+                account_id=item["ig_user_id"],
+                media_id=item["media_id"],
+                comment_id=comment_id,
+                from_id=follower,
+                username=username,
+                text="price?",
+            )
+            kind, correlation = "comments", comment_id
+        body, headers = webhook_body(payload=payload, secret=secret)
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        sent = time.monotonic()
+        try:
+            response = session.post(web_url, data=body, headers=headers, timeout=10)
+            ok = 200 <= response.status_code < 300
+        except requests.RequestException:
+            ok = False
+        with lock:
+            if ok:
+                made[kind][correlation] = sent
+            else:
+                made["errors"].append(index)
+
+    total = int(rate * seconds)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for index in range(total):
+            wait = started + index / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            pool.submit(one, index)
+    return made
+
+
+def replies_stub(made: dict[str, Any], stub: GraphStub) -> tuple[list[float], int]:
+    """(e2e milliseconds of the events answered, events without their reply), from the stub's arrivals."""
+    latencies = []
+    for kind in ("comments", "messages"):
+        for correlation, sent in made[kind].items():
+            arrived = stub.replies.get(correlation)
+            if arrived is not None:
+                latencies.append((arrived - sent) * 1000)
+    return latencies, len(made["comments"]) + len(made["messages"]) - len(latencies)
+
+
 def replies(made: dict[str, list[int]]) -> tuple[list[float], int]:
     """(e2e milliseconds of the events answered, events without their reply)."""
     from sandbox.models import SandboxComment, SandboxMessage
@@ -276,10 +456,20 @@ def main() -> None:
     parser.add_argument("--comments-only", action="store_true", help="Comments only (default: every other a DM).")
     parser.add_argument("--drain", type=float, default=20.0, help="Seconds to wait for the last replies.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder (logs, SQLite file).")
+    parser.add_argument(
+        "--graph",
+        choices=("sandbox", "stub"),
+        default="sandbox",
+        help="Who answers the Graph API: the sandbox (default, correctness) or the in-benchmark stub (speed).",
+    )
+    parser.add_argument(
+        "--history", type=int, default=0, help="Past actions (each with its decision) and inbound events to seed."
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    env, web_port = configure(workdir)
+    stub = GraphStub() if args.graph == "stub" else None
+    env, web_port = configure(workdir, graph_url=stub.start() if stub is not None else "")
     manage = [sys.executable, str(ROOT / "manage.py")]
     database_ready(env, root=ROOT)
 
@@ -288,8 +478,13 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    prepared = prepare(accounts=args.accounts)
-    names = ["sandbox", "web", "worker", "dispatcher"]
+    from devtools.bench_history import history_seed
+
+    prepared = prepare(accounts=args.accounts, graph=args.graph)
+    seeding_started = time.monotonic()
+    seeded = history_seed(accounts=[item["account"] for item in prepared], rows=args.history)
+    seeding_seconds = time.monotonic() - seeding_started
+    names = ["web", "worker", "dispatcher"] if stub is not None else ["sandbox", "web", "worker", "dispatcher"]
     logs = {name: open(workdir / f"{name}.log", "wb") for name in names}  # noqa: SIM115
     sandbox_port = settings.SANDBOX_URL.rsplit(":", 1)[1]
     commands = {
@@ -310,33 +505,53 @@ def main() -> None:
         "dispatcher": [*manage, "dispatch"],
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
+    made: dict[str, Any] = {"comments": [], "messages": [], "errors": []}
+
+    def outstanding() -> int:
+        return replies_stub(made, stub)[1] if stub is not None else replies(made)[1]
+
     try:
         for name in names:
             processes[name] = subprocess.Popen(
                 commands[name], env=env, cwd=ROOT, stdout=logs[name], stderr=subprocess.STDOUT
             )
-        wait_until_up(int(sandbox_port))
+        if stub is None:
+            wait_until_up(int(sandbox_port))
         wait_until_up(web_port)
         time.sleep(3)  # the cluster and the dispatcher import Django and start polling
         instaforge = {name: processes[name] for name in ("web", "worker", "dispatcher")}
         cpu_before = process_tree_cpu(instaforge)
+        sampler = PssSampler(instaforge)
+        sampler.start()
         started = time.monotonic()
-        made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=not args.comments_only)
+        if stub is not None:
+            made = generate_stub(
+                prepared=prepared,
+                rate=args.rate,
+                seconds=args.seconds,
+                dms=not args.comments_only,
+                stub=stub,
+                web_url=f"http://127.0.0.1:{web_port}/webhooks/instagram/",
+                secret=settings.INSTAGRAM_APP_SECRET,
+            )
+        else:
+            made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=not args.comments_only)
         sent_seconds = time.monotonic() - started
         events = len(made["comments"]) + len(made["messages"])
         drain_until = time.monotonic() + args.drain
         while time.monotonic() < drain_until:
-            if replies(made)[1] == 0:
+            if outstanding() == 0:
                 break
-            time.sleep(0.5)
+            time.sleep(0.1 if stub is not None else 0.5)
         cpu_after = process_tree_cpu(instaforge)
+        pss_peak = sampler.stop()
     finally:
         stop(list(processes.values()))
         for log in logs.values():
             log.close()
 
-    latencies, missed = replies(made)
-    detail = {
+    latencies, missed = replies_stub(made, stub) if stub is not None else replies(made)
+    detail: dict[str, Any] = {
         "events_sent": events,
         "send_errors": len(made["errors"]),
         "comments": len(made["comments"]),
@@ -349,7 +564,14 @@ def main() -> None:
         "q_workers": env["Q_WORKERS"],
         "cpu_seconds": round(sum(cpu_after.values()) - sum(cpu_before.values()), 2),
         "cpu_seconds_by_process": {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 2) for name in cpu_after},
+        "history": seeded,
+        "history_seconds": round(seeding_seconds, 2),
     }
+    if stub is not None:
+        stub.stop()
+        detail["graph_calls"] = dict(stub.calls)
+        detail["graph_unexpected"] = dict(stub.unexpected)
+        detail["duplicate_replies"] = stub.duplicates()
     if args.keep:
         detail["logs"] = str(workdir)
     else:
@@ -368,6 +590,9 @@ def main() -> None:
                     (sum(cpu_after.values()) - sum(cpu_before.values())) * 1000 / events if events else 0.0, 2
                 ),
                 "missed": missed,
+                "pss_mib": round(pss_peak / 2**20, 1),
+                "history_rows": sum(seeded.values()),
+                "graph": args.graph,
             }
         )
     )
