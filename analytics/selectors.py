@@ -270,6 +270,28 @@ def _daily(period: Period, keys: Iterable[str]) -> tuple[dict[str, list[Number]]
     return {key: [0] * period.length for key in keys}, index
 
 
+def _by_day(queryset: QuerySet[Any], *, time_field: str, key: str, period: Period) -> QuerySet[Any]:
+    """``(day, key, count)`` rows of ``queryset`` in the period: one grouped query, days in the period's zone."""
+    return (
+        queryset.filter(**{f"{time_field}__gte": period.since, f"{time_field}__lt": period.until})
+        .annotate(day=TruncDate(time_field, tzinfo=period.zone))
+        .order_by()
+        .values_list("day", key)
+        .annotate(n=Count("pk"))
+    )
+
+
+def _add_by_day(
+    counts: dict[str, list[Number]], index: dict[date, int], rows: Iterable[Any], *, prefix: str = ""
+) -> None:
+    """Add ``(day, key, count)`` rows into the day-by-day series (rows outside the days or keys are left out)."""
+    for day, key, count in rows:
+        position = index.get(_as_date(day))
+        series = counts.get(f"{prefix}{key}")
+        if position is not None and series is not None:
+            series[position] = int(series[position] or 0) + count
+
+
 def _day_labels(period: Period) -> list[str]:
     return [day.isoformat() for day in period.days]
 
@@ -277,23 +299,10 @@ def _day_labels(period: Period) -> list[str]:
 def analytics_volume(*, period: Period, account: InstagramAccount | None = None) -> Chart:
     """Succeeded actions of each automation kind per day (the day they finished). One query."""
     counts, index = _daily(period, _AUTOMATION_TYPES)
-    rows = (
-        Action.objects.filter(
-            **_account_filter(account),
-            state=ActionState.SUCCEEDED,
-            action_type__in=_AUTOMATION_TYPES,
-            finished_at__gte=period.since,
-            finished_at__lt=period.until,
-        )
-        .annotate(day=TruncDate("finished_at", tzinfo=period.zone))
-        .order_by()
-        .values_list("day", "action_type")
-        .annotate(n=Count("pk"))
+    succeeded = Action.objects.filter(
+        **_account_filter(account), state=ActionState.SUCCEEDED, action_type__in=_AUTOMATION_TYPES
     )
-    for day, action_type, count in rows:
-        position = index.get(_as_date(day))
-        if position is not None:
-            counts[action_type][position] = int(counts[action_type][position] or 0) + count
+    _add_by_day(counts, index, _by_day(succeeded, time_field="finished_at", key="action_type", period=period))
     return Chart(
         name="volume",
         title="Automation per day",
@@ -330,41 +339,18 @@ def analytics_outcomes(*, period: Period, account: InstagramAccount | None = Non
     """Per day: the automation kinds' finished actions by outcome, and the gate's deferrals by reason. 2 queries."""
     keys = [state for state, _ in OUTCOME_STATES] + [f"deferred_{key}" for key, _ in DEFERRAL_CATEGORIES]
     counts, index = _daily(period, keys)
-    finished = (
-        Action.objects.filter(
-            **_account_filter(account),
-            state__in=[state for state, _ in OUTCOME_STATES],
-            action_type__in=_AUTOMATION_TYPES,
-            finished_at__gte=period.since,
-            finished_at__lt=period.until,
-        )
-        .annotate(day=TruncDate("finished_at", tzinfo=period.zone))
-        .order_by()
-        .values_list("day", "state")
-        .annotate(n=Count("pk"))
+    finished = Action.objects.filter(
+        **_account_filter(account),
+        state__in=[state for state, _ in OUTCOME_STATES],
+        action_type__in=_AUTOMATION_TYPES,
     )
-    deferred = (
-        ActionDecision.objects.filter(
-            **_account_filter(account, "action__account"),
-            verdict=Verdict.DEFER,
-            action__action_type__in=_AUTOMATION_TYPES,
-            at__gte=period.since,
-            at__lt=period.until,
-        )
-        .annotate(day=TruncDate("at", tzinfo=period.zone), category=_reason_category())
-        .order_by()
-        .values_list("day", "category")
-        .annotate(n=Count("pk"))
-    )
-    for day, key, count in finished:
-        position = index.get(_as_date(day))
-        if position is not None:
-            counts[key][position] = int(counts[key][position] or 0) + count
-    for day, category, count in deferred:
-        position = index.get(_as_date(day))
-        key = f"deferred_{category}"
-        if position is not None and key in counts:
-            counts[key][position] = int(counts[key][position] or 0) + count
+    deferred = ActionDecision.objects.filter(
+        **_account_filter(account, "action__account"),
+        verdict=Verdict.DEFER,
+        action__action_type__in=_AUTOMATION_TYPES,
+    ).annotate(category=_reason_category())
+    _add_by_day(counts, index, _by_day(finished, time_field="finished_at", key="state", period=period))
+    _add_by_day(counts, index, _by_day(deferred, time_field="at", key="category", period=period), prefix="deferred_")
     series = [Series(state, label, counts[state]) for state, label in OUTCOME_STATES]
     series += [
         Series(f"deferred_{key}", f"Deferred: {label}", counts[f"deferred_{key}"]) for key, label in DEFERRAL_CATEGORIES
@@ -544,22 +530,8 @@ def analytics_conversations(*, period: Period, account: InstagramAccount | None 
     """New conversations, hand-overs to a person, flows completed and new leads per day. One query."""
     keys = [kind for kind, _ in CONVERSATION_EVENT_KINDS]
     counts, index = _daily(period, keys)
-    rows = (
-        ConversationEvent.objects.filter(
-            **_account_filter(account, "conversation__account"),
-            kind__in=keys,
-            created_at__gte=period.since,
-            created_at__lt=period.until,
-        )
-        .annotate(day=TruncDate("created_at", tzinfo=period.zone))
-        .order_by()
-        .values_list("day", "kind")
-        .annotate(n=Count("pk"))
-    )
-    for day, kind, count in rows:
-        position = index.get(_as_date(day))
-        if position is not None:
-            counts[kind][position] = int(counts[kind][position] or 0) + count
+    events = ConversationEvent.objects.filter(**_account_filter(account, "conversation__account"), kind__in=keys)
+    _add_by_day(counts, index, _by_day(events, time_field="created_at", key="kind", period=period))
     return Chart(
         name="conversations",
         title="Conversations and hand-overs",

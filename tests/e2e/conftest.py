@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.urls import reverse
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -20,8 +21,11 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from accounts.models import InstagramAccount
 from actions.dispatcher.loop import dispatcher_run
+from safety.services import policy_override_set
 from tests.e2e.demo_pages import Demo, browser_login, demo_seed
+from warmup.services import warmup_skip
 
 WAIT_SECONDS = 20
 
@@ -93,6 +97,34 @@ def dispatcher(transactional_db: None) -> Iterator[None]:
     yield
     stop.set()
     thread.join(timeout=10)
+
+
+def sign_in_and_connect_for_dms(
+    browser: WebDriver, base_url: str, *, email: str, password: str, username: str
+) -> InstagramAccount:
+    """Log in through the page, connect a new sandbox account, and ready it for a DM conversation.
+
+    An operator skips the warm-up (DMs only 08:00–10:00 on day 1), as for an established account, and the
+    account's DM cooldowns are set to 0: a browser test does not wait out two minutes between a flow's messages.
+    """
+    browser.get(base_url + reverse("account_login"))
+    browser.find_element(By.NAME, "login").send_keys(email)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
+    wait_for(browser, "connect-instagram").click()
+    wait_for(browser, "sandbox-consent-title")
+    browser.find_element(*by_testid("sandbox-new-username")).send_keys(username)
+    browser.find_element(*by_testid("sandbox-allow")).click()
+    wait_for(browser, "account-state")
+    account = InstagramAccount.all_workspaces.get(username=username)
+    warmup_skip(account_id=account.pk, actor=None, reason="established account")
+    policy_override_set(
+        workspace_id=account.workspace_id,
+        account_id=account.pk,
+        values={"cooldowns.dm": 0, "counterpart_cooldowns.conversation": 0, "burst.per_account.window_seconds": 0},
+        actor=None,
+    )
+    return account
 
 
 def by_testid(testid: str) -> tuple[str, str]:

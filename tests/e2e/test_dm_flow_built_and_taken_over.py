@@ -9,13 +9,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from accounts.models import InstagramAccount
 from messaging.models import Conversation, Flow, FlowRun, FlowRunStatus, Message
-from safety.services import policy_override_set
 from sandbox.models import SandboxMessage
 from sandbox.testing import SandboxServer
-from tests.e2e.conftest import WAIT_SECONDS, by_testid, wait_for, wait_for_text
-from warmup.services import warmup_skip
+from tests.e2e.conftest import WAIT_SECONDS, by_testid, sign_in_and_connect_for_dms, wait_for, wait_for_text
 
 
 def fill(browser: WebDriver, name: str, value: str) -> None:
@@ -47,25 +44,13 @@ def test_a_member_builds_a_flow_a_follower_runs_it_and_the_member_takes_over(
     owner = make_user("owner@bakery.example", password="Croissant-Lover-2026")  # noqa: S106 (a test user)
     make_workspace("Corner Bakery", owner=owner)
 
-    # Log in and connect the sandbox account.
-    browser.get(live_server.url + reverse("account_login"))
-    browser.find_element(By.NAME, "login").send_keys("owner@bakery.example")
-    browser.find_element(By.NAME, "password").send_keys("Croissant-Lover-2026")
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
-    wait_for(browser, "connect-instagram").click()
-    wait_for(browser, "sandbox-consent-title")
-    browser.find_element(*by_testid("sandbox-new-username")).send_keys("corner_bakery")
-    browser.find_element(*by_testid("sandbox-allow")).click()
-    wait_for(browser, "account-state")
-    account = InstagramAccount.all_workspaces.get(username="corner_bakery")
-    # A new account warms up (DMs only 08:00–10:00 on day 1): an operator skips it, as for an established account.
-    warmup_skip(account_id=account.pk, actor=None, reason="established account")
-    # The test does not wait out the 2-minute DM cooldown between the flow's messages.
-    policy_override_set(
-        workspace_id=account.workspace_id,
-        account_id=account.pk,
-        values={"cooldowns.dm": 0, "counterpart_cooldowns.conversation": 0, "burst.per_account.window_seconds": 0},
-        actor=None,
+    # Log in and connect the sandbox account, ready for a DM conversation.
+    sign_in_and_connect_for_dms(
+        browser,
+        live_server.url,
+        email="owner@bakery.example",
+        password="Croissant-Lover-2026",  # noqa: S106 (a test user)
+        username="corner_bakery",
     )
 
     # Build the flow: ask with two buttons, branch on the answer, send the pickup message.

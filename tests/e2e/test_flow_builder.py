@@ -4,7 +4,6 @@ saves it, activates it; a follower in the sandbox taps a button and gets that br
 
 from __future__ import annotations
 
-from django.urls import reverse
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -12,16 +11,13 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from accounts.models import InstagramAccount
 from messaging.flows import NEXT_END
 from messaging.models import Flow, FlowRun, FlowRunStatus, FlowVersion
-from safety.services import policy_override_set
 from sandbox.models import SandboxMessage
 from sandbox.testing import SandboxServer
-from tests.e2e.conftest import WAIT_SECONDS, by_testid, wait_for, wait_for_text
+from tests.e2e.conftest import WAIT_SECONDS, by_testid, sign_in_and_connect_for_dms, wait_for, wait_for_text
 from tests.e2e.screenshots import screenshot
 from tests.e2e.test_accessibility import AXE, BLOCKING
-from warmup.services import warmup_skip
 
 MARKER = "return window.__builderMarker === 'set before editing' && document.body.dataset.builderMarker === 'kept';"
 
@@ -104,22 +100,12 @@ def test_a_member_builds_a_branching_flow_without_a_reload_and_a_follower_runs_i
     settings.SANDBOX_WEBHOOK_URL = f"{live_server.url}/webhooks/instagram/"
     owner = make_user("owner@tearoom.example", password="Darjeeling-First-Flush-26")  # noqa: S106 (a test user)
     make_workspace("Tea Room", owner=owner)
-    browser.get(live_server.url + reverse("account_login"))
-    browser.find_element(By.NAME, "login").send_keys("owner@tearoom.example")
-    browser.find_element(By.NAME, "password").send_keys("Darjeeling-First-Flush-26")
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
-    wait_for(browser, "connect-instagram").click()
-    wait_for(browser, "sandbox-consent-title")
-    browser.find_element(*by_testid("sandbox-new-username")).send_keys("tea_room")
-    browser.find_element(*by_testid("sandbox-allow")).click()
-    wait_for(browser, "account-state")
-    account = InstagramAccount.all_workspaces.get(username="tea_room")
-    warmup_skip(account_id=account.pk, actor=None, reason="established account")
-    policy_override_set(
-        workspace_id=account.workspace_id,
-        account_id=account.pk,
-        values={"cooldowns.dm": 0, "counterpart_cooldowns.conversation": 0, "burst.per_account.window_seconds": 0},
-        actor=None,
+    sign_in_and_connect_for_dms(
+        browser,
+        live_server.url,
+        email="owner@tearoom.example",
+        password="Darjeeling-First-Flush-26",  # noqa: S106 (a test user)
+        username="tea_room",
     )
 
     # The builder replaces the plain form; a marker on the page shows that nothing below reloads it.
