@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts import vault
-from accounts.models import AccountTransition, InstagramAccount, Invitation, Membership, User
+from accounts.models import AccountTransition, InstagramAccount, Invitation, Membership, Role, User
 from accounts.vault import EncryptedField, VaultFieldReport, token_key_index
 
 
@@ -22,6 +22,15 @@ def accounts_by_instagram_id(*, instagram_id: str) -> QuerySet[InstagramAccount]
     if not instagram_id:
         return InstagramAccount.all_workspaces.none()
     return InstagramAccount.all_workspaces.filter(Q(ig_user_id=instagram_id) | Q(ig_scoped_id=instagram_id))
+
+
+def workspace_manager_emails(*, workspace_id: int) -> list[str]:
+    """The e-mail addresses of the workspace's owners and admins (who are told about its accounts), sorted."""
+    return sorted(
+        Membership.all_workspaces.filter(workspace_id=workspace_id, role__in=[Role.OWNER, Role.ADMIN]).values_list(
+            "user__email", flat=True
+        )
+    )
 
 
 def account_transitions(*, account: InstagramAccount, limit: int = 20) -> QuerySet[AccountTransition]:

@@ -402,10 +402,7 @@ def account_mark_error(
 
 
 def _error_notify(account: InstagramAccount) -> None:
-    managers = Membership.all_workspaces.filter(
-        workspace_id=account.workspace_id, role__in=[Role.OWNER, Role.ADMIN]
-    ).select_related("user")
-    recipients = [membership.user.email for membership in managers]
+    recipients = selectors.workspace_manager_emails(workspace_id=account.workspace_id)
     if not recipients:
         return
     link = settings.SITE_URL + reverse("account_detail", args=[account.pk])

@@ -25,7 +25,8 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership, Role, User
+from accounts.models import User
+from accounts.selectors import workspace_manager_emails
 from accounts.vault import TokenDecryptionError, token_decrypt, token_encrypt
 from alerts.channels import email_send, slack_post, url_redacted
 from alerts.conditions import CONDITIONS, Condition, Finding, condition_by_key
@@ -244,11 +245,7 @@ def _email_recipients(*, audience: str, workspace_id: int | None) -> list[str]:
         return sorted(operators.values_list("email", flat=True))
     if workspace_id is None:
         return []
-    return sorted(
-        Membership.all_workspaces.filter(workspace_id=workspace_id, role__in=[Role.OWNER, Role.ADMIN]).values_list(
-            "user__email", flat=True
-        )
-    )
+    return workspace_manager_emails(workspace_id=workspace_id)
 
 
 def _slack_url(*, audience: str, workspace_id: int | None) -> str:

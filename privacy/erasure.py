@@ -49,9 +49,9 @@ from accounts.models import (
     InstagramAccount,
     Invitation,
     Membership,
-    Role,
     Workspace,
 )
+from accounts.selectors import workspace_manager_emails
 from accounts.services import account_transition
 from actions.models import Action, ActionDecision, ActionState, Verdict
 from alerts.models import Alert, AlertSettings
@@ -403,10 +403,7 @@ def _disconnect_notify(account: InstagramAccount, *, cause: str, history_deleted
     Says what happened (and why), what it means (nothing is sent from the account; what InstaForge keeps) and
     how to connect it again.
     """
-    managers = Membership.all_workspaces.filter(
-        workspace_id=account.workspace_id, role__in=[Role.OWNER, Role.ADMIN]
-    ).select_related("user")
-    recipients = [membership.user.email for membership in managers]
+    recipients = workspace_manager_emails(workspace_id=account.workspace_id)
     if not recipients:
         return
     name = str(account)
