@@ -232,3 +232,23 @@ def test_direct_messages_through_rules_and_flows_write_no_entry(workspace: Works
     while dispatch_once(worker_id="activity-test"):
         pass
     assert LogEntry.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?page=-1",
+        "?page=abc",
+        "?page=99999999999999999999",
+        "?person=99999999999999999999",
+        "?person=-5&kind=members",
+        "?kind=" + "k" * 5000,
+        "?person=%00",
+    ],
+)
+def test_hostile_filters_and_pages_are_answered_not_a_500(
+    client: Client, owner: User, bakery: Workspace, shop: InstagramAccount, query: str
+) -> None:
+    rule_of(shop, "Prices", owner)
+    response = logged_in(client, owner, bakery).get(ACTIVITY + query)
+    assert response.status_code in (200, 400, 404)

@@ -435,3 +435,8 @@ def test_one_pending_request_per_person_even_when_two_callbacks_race(db: None) -
         DataDeletionRequest.objects.create(confirmation_code="another", ig_user_id="218471")
     again, created = services.deletion_request_open(ig_user_id="218471")
     assert (again.pk, created) == (first.pk, False)
+
+
+@pytest.mark.parametrize("code", ["x" * 5000, "a%00b", "../../etc/passwd", "' OR 1=1 --"])
+def test_a_hostile_confirmation_code_is_a_404(client: Client, db: None, code: str) -> None:
+    assert client.get(f"/instagram/data-deletion/{code}/").status_code in (400, 404)
