@@ -45,42 +45,94 @@ def action_plan(
     """
     # Planned once: the insert is tried first (the common case, one statement); the unique key catches a repeat.
     now = timezone.now()
-    delay = reply_delay_draw(action_type=action_type, payload=payload) if due_at is None else None
-    due = due_at or now + (delay or timedelta(0))
-    text = payload_text(payload)
+    action = action_new(
+        account=account,
+        action_type=action_type,
+        idempotency_key=idempotency_key,
+        payload=payload,
+        due_at=due_at,
+        source_kind=source_kind,
+        source_id=source_id,
+        now=now,
+    )
     try:
         with transaction.atomic():
-            action = Action.all_workspaces.create(
-                workspace_id=account.workspace_id,
-                account=account,
-                action_type=action_type,
-                idempotency_key=idempotency_key,
-                payload=payload,
-                due_at=due,
-                source_kind=source_kind,
-                source_id=source_id,
-                counterpart_id=payload_counterpart(payload)[:64],
-                text_fingerprint=text_fingerprint(text) if text else "",
-                # The work that planned it (a webhook delivery's id, bound by the inbound task): its sending's too.
-                correlation_id=correlation_id(),
-            )
+            action.save(force_insert=True)
             _typing_plan(action=action, now=now)
             # Due within the poll interval: the dispatchers are woken once this transaction commits (one
             # wake-up per transaction however many actions it plans; docs/performance.md).
-            wake_notify(due=due)
+            wake_notify(due=action.due_at)
     except IntegrityError:
         existing = Action.all_workspaces.filter(account=account, idempotency_key=idempotency_key).first()
         if existing is None:  # another constraint refused it: not a repeat
             raise
         return existing, False
+    _planned_log(action)
+    return action, True
+
+
+def action_new(
+    *,
+    account: InstagramAccount,
+    action_type: str,
+    idempotency_key: str,
+    payload: dict[str, Any],
+    due_at: datetime | None = None,
+    source_kind: str = "",
+    source_id: str = "",
+    now: datetime | None = None,
+    correlation: str | None = None,
+) -> Action:
+    """An action as ``action_plan`` plans it, not yet saved: its due time (human timing), who and what it says.
+
+    ``correlation``: the work that planned it (default: the one bound now, a webhook delivery's id).
+    """
+    now = now or timezone.now()
+    delay = reply_delay_draw(action_type=action_type, payload=payload) if due_at is None else None
+    text = payload_text(payload)
+    return Action(
+        workspace_id=account.workspace_id,
+        account=account,
+        action_type=action_type,
+        idempotency_key=idempotency_key,
+        payload=payload,
+        due_at=due_at or now + (delay or timedelta(0)),
+        source_kind=source_kind,
+        source_id=source_id,
+        counterpart_id=payload_counterpart(payload)[:64],
+        text_fingerprint=text_fingerprint(text) if text else "",
+        # The work that planned it (a webhook delivery's id, bound by the inbound task): its sending's too.
+        correlation_id=correlation_id() if correlation is None else correlation,
+    )
+
+
+def actions_plan_many(actions: Sequence[Action]) -> None:
+    """Plan new actions (``action_new``'s) in one ``INSERT``: the batched inbound path (docs/performance.md).
+
+    For work known to be new (a comment stored in the same transaction): a key planned already raises
+    ``IntegrityError``, and the caller's transaction, rolled back, is redone one action at a time through
+    ``action_plan``. A DM's typing indicator and the dispatchers' wake-up (one, at the earliest due time) are
+    planned as ``action_plan`` plans them.
+    """
+    if not actions:
+        return
+    now = timezone.now()
+    Action.all_workspaces.bulk_create(actions)
+    for action in actions:
+        _typing_plan(action=action, now=now)
+    wake_notify(due=min(action.due_at for action in actions))
+    for action in actions:
+        _planned_log(action)
+
+
+def _planned_log(action: Action) -> None:
     logger.info(
         "Planned action %s (%s), due %s",
         action.pk,
-        action_type,
-        due,
-        extra={"action_id": action.pk, "action_type": action_type},
+        action.action_type,
+        action.due_at,
+        extra={"action_id": action.pk, "action_type": action.action_type},
     )
-    return action, True
 
 
 def _typing_plan(*, action: Action, now: datetime) -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramAccount, User
+from accounts.tenancy import workspace_scope
 from actions.models import Action, ActionType
-from actions.services import action_plan
+from actions.services import action_new, action_plan, actions_plan_many
 from engagement.matching import trigger_match
 from engagement.models import (
     COMMENT_RULES_MAX,
@@ -27,11 +30,12 @@ from engagement.models import (
     RuleScope,
 )
 from engagement.spam import spam_reason
+from instaforge.correlation import correlation_id, correlation_new
 from instaforge.text import language_of, person_values, sentiment_score, template_render
 from instagram.errors import GraphAPIError
 from instagram.events import HandlerResult
 from instagram.models import InboundEvent, InboundEventState
-from instagram.parsing import CommentEvent, MentionEvent, event_parse
+from instagram.parsing import CommentEvent, MalformedEvent, MentionEvent, event_parse
 from integrations.services import crm_event_send
 from messaging.models import Conversation  # the inbox knows a commenter's name; read only
 from safety.graph import graph_client
@@ -296,16 +300,51 @@ def _comment_store_and_apply(
     return comment
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """What the rules and auto-hide make of a comment, before anything is written."""
+
+    matches: list[tuple[CommentRule, str]]
+    hide_reason: str  # auto-hide's reason ("" when it does not hide)
+    outcome: str
+
+
+def _comment_verdict(
+    *, account: InstagramAccount, comment: Comment, rules: list[CommentRule] | None, settings: CommentSettings
+) -> _Verdict:
+    own = bool(comment.from_id) and comment.from_id == account.ig_user_id
+    spam = spam_reason(text=comment.text) if settings.auto_hide_spam and not own else ""
+    # A spam comment is hidden and no rule answers it: a reply or a DM to a spammer only rewards the spam.
+    matches = [] if spam else comment_rules_match(account=account, comment=comment, rules=rules, settings=settings)
+    hide_reason = ""
+    if spam:
+        hide_reason = f"spam: {spam} (auto-hide)"
+    elif (
+        settings.auto_hide_negative
+        and not own
+        and comment.sentiment is not None
+        and comment.sentiment <= settings.auto_hide_threshold
+    ):
+        hide_reason = "negative sentiment (auto-hide)"
+    if matches:
+        outcome = CommentOutcome.REPLY_PLANNED
+    elif hide_reason:
+        outcome = CommentOutcome.AUTO_HIDDEN
+    elif own:
+        outcome = CommentOutcome.OWN_COMMENT
+    else:
+        outcome = CommentOutcome.NO_RULE_MATCHED
+    return _Verdict(matches=matches, hide_reason=hide_reason, outcome=outcome)
+
+
 def comment_rules_apply(
     *, account: InstagramAccount, comment: Comment, rules: list[CommentRule] | None = None
 ) -> Comment:
     """Run the account's rules and auto-hide on a stored comment; plan the actions. Safe to run twice."""
-    own = bool(comment.from_id) and comment.from_id == account.ig_user_id
-    settings = comment_settings_of(account=account)
-    spam = spam_reason(text=comment.text) if settings.auto_hide_spam and not own else ""
-    # A spam comment is hidden and no rule answers it: a reply or a DM to a spammer only rewards the spam.
-    matches = [] if spam else comment_rules_match(account=account, comment=comment, rules=rules, settings=settings)
-    for rule, matched in matches:
+    verdict = _comment_verdict(
+        account=account, comment=comment, rules=rules, settings=comment_settings_of(account=account)
+    )
+    for rule, matched in verdict.matches:
         CommentRuleHit.objects.get_or_create(
             comment=comment,
             rule=rule,
@@ -317,27 +356,10 @@ def comment_rules_apply(
             },
         )
         _rule_actions_plan(account=account, comment=comment, rule=rule, matched=matched)
-    auto_hidden = bool(spam)
-    if spam:
-        _moderation_plan(account, comment, ActionType.HIDE_COMMENT, reason=f"spam: {spam} (auto-hide)")
-    elif (
-        settings.auto_hide_negative
-        and not own
-        and comment.sentiment is not None
-        and comment.sentiment <= settings.auto_hide_threshold
-    ):
-        _moderation_plan(account, comment, ActionType.HIDE_COMMENT, reason="negative sentiment (auto-hide)")
-        auto_hidden = True
-    if matches:
-        outcome = CommentOutcome.REPLY_PLANNED
-    elif auto_hidden:
-        outcome = CommentOutcome.AUTO_HIDDEN
-    elif own:
-        outcome = CommentOutcome.OWN_COMMENT
-    else:
-        outcome = CommentOutcome.NO_RULE_MATCHED
-    comment.outcome = outcome
-    comment.matched_rule = matches[0][0] if matches else None
+    if verdict.hide_reason:
+        _moderation_plan(account, comment, ActionType.HIDE_COMMENT, reason=verdict.hide_reason)
+    comment.outcome = verdict.outcome
+    comment.matched_rule = verdict.matches[0][0] if verdict.matches else None
     comment.save(update_fields=["outcome", "matched_rule"])
     return comment
 
@@ -358,17 +380,7 @@ def _rule_actions_plan(*, account: InstagramAccount, comment: Comment, rule: Com
             account=account,
             action_type=ActionType.COMMENT_REPLY,
             idempotency_key=f"comment_reply:{comment.ig_comment_id}",
-            payload={
-                "comment_id": comment.ig_comment_id,
-                "commenter_id": comment.from_id,  # for the safety engine's per-commenter cooldown
-                "message": reply_render(rule=rule, comment=comment, keyword=matched, rotation=rotation),
-                # The other variations, for the pattern detector to vary a text repeated too often.
-                "variations": [
-                    reply_render(rule=rule, comment=comment, keyword=matched, rotation=other)
-                    for other in range(rotation + 1, rotation + len(rule.template_list))
-                ],
-                **common,
-            },
+            payload=_reply_payload(comment=comment, rule=rule, matched=matched, rotation=rotation),
             source_kind="comment",
             source_id=str(comment.pk),
         )
@@ -415,6 +427,32 @@ def _rule_actions_plan(*, account: InstagramAccount, comment: Comment, rule: Com
         comment_flag(comment=comment, reason=f"rule “{rule.name}” matched “{matched}”")
 
 
+def _reply_payload(*, comment: Comment, rule: CommentRule, matched: str, rotation: int) -> dict[str, Any]:
+    """A public reply's payload: the variation ``rotation`` picks, and the others."""
+    return {
+        "comment_id": comment.ig_comment_id,
+        "commenter_id": comment.from_id,  # for the safety engine's per-commenter cooldown
+        "message": reply_render(rule=rule, comment=comment, keyword=matched, rotation=rotation),
+        # The other variations, for the pattern detector to vary a text repeated too often.
+        "variations": [
+            reply_render(rule=rule, comment=comment, keyword=matched, rotation=other)
+            for other in range(rotation + 1, rotation + len(rule.template_list))
+        ],
+        "rule_id": rule.pk,
+        "matched": matched[:200],
+    }
+
+
+def _moderation_payload(comment: Comment, *, reason: str, rule: CommentRule | None) -> dict[str, Any]:
+    return {
+        "comment_id": comment.ig_comment_id,
+        "media_id": comment.media_id,
+        "parent_id": comment.parent_id,
+        "reason": reason,
+        "rule_id": rule.pk if rule else None,
+    }
+
+
 def _moderation_plan(
     account: InstagramAccount, comment: Comment, action_type: str, *, reason: str, rule: CommentRule | None = None
 ) -> Action:
@@ -422,13 +460,7 @@ def _moderation_plan(
         account=account,
         action_type=action_type,
         idempotency_key=f"{action_type}:{comment.ig_comment_id}",
-        payload={
-            "comment_id": comment.ig_comment_id,
-            "media_id": comment.media_id,
-            "parent_id": comment.parent_id,
-            "reason": reason,
-            "rule_id": rule.pk if rule else None,
-        },
+        payload=_moderation_payload(comment, reason=reason, rule=rule),
         source_kind="comment",
         source_id=str(comment.pk),
     )
@@ -507,6 +539,185 @@ def comments_event_handle(event: InboundEvent) -> HandlerResult:
         return HandlerResult(InboundEventState.IGNORED, f"not a comment: {type(parsed).__name__}")
     comment = comment_ingest(account=event.account, event=parsed, inbound_event=event)
     return HandlerResult(InboundEventState.PROCESSED, comment.get_outcome_display())
+
+
+# Placeholders whose value is read from the database or Instagram when a reply is written.
+_READING_PLACEHOLDERS = ("{name}", "{first_name}", "{post_caption}")
+
+
+def _rules_batchable(rules: list[CommentRule]) -> bool:
+    """Whether an account's comments can take the batched path: its rules read and write nothing per comment.
+
+    Left to the one-by-one path: a "next post" rule not bound yet (the first comment binds it), "once per
+    commenter" (reads earlier hits), private replies (read earlier ones, tell the CRM), flagging (tells the CRM),
+    and templates with a person's name or the post's caption (read the inbox or Instagram).
+    """
+    for rule in rules:
+        if rule.scope == RuleScope.NEXT_POST and not rule.next_media_id:
+            return False
+        if rule.once_per_commenter or rule.private_template_list or rule.action_flag:
+            return False
+        if any(placeholder in rule.reply_templates for placeholder in _READING_PLACEHOLDERS):
+            return False
+    return True
+
+
+def comments_events_handle_many(events: list[InboundEvent]) -> dict[int, HandlerResult]:
+    """The batched path of the ``comments`` field (docs/performance.md): each account's new comments together.
+
+    For each account whose rules allow it (``_rules_batchable``): its rules and settings read once, then in one
+    transaction the comments already stored read in one query, the new ones inserted in one, their rule hits in
+    one, each matched rule's rotation advanced by one ``UPDATE … RETURNING``, and all their actions planned in
+    one (``actions_plan_many``). The same verdicts, rows and actions as ``comments_event_handle`` one by one
+    (``engagement/tests/test_batched_ingest.py``). Returns the results of the events handled; the others (not
+    a comment, malformed, a stored comment without an outcome, an account not batchable, a conflict with a
+    concurrent worker) are left to the one-by-one path.
+    """
+    by_account: dict[int, list[tuple[InboundEvent, CommentEvent]]] = {}
+    for event in events:
+        assert event.account is not None
+        try:
+            parsed = event_parse(
+                field=event.field, payload=event.payload, entry_id=event.entry_id, entry_time=event.entry_time
+            )
+        except MalformedEvent:
+            continue
+        if isinstance(parsed, CommentEvent):
+            by_account.setdefault(event.account.pk, []).append((event, parsed))
+    results: dict[int, HandlerResult] = {}
+    for group in by_account.values():
+        account = group[0][0].account
+        assert account is not None
+        with workspace_scope(account.workspace_id):
+            rules = _active_rules(account)
+            if not _rules_batchable(rules):
+                continue
+            try:
+                results.update(_comments_ingest_many(account=account, group=group, rules=rules))
+            except IntegrityError:
+                # A concurrent worker stored one of these comments (or planned one of these keys) meanwhile:
+                # all of this account's were rolled back, and are handled one by one.
+                logger.info("Comments of account %s stored concurrently: handled one by one", account.pk)
+    return results
+
+
+def _comments_ingest_many(
+    *, account: InstagramAccount, group: list[tuple[InboundEvent, CommentEvent]], rules: list[CommentRule]
+) -> dict[int, HandlerResult]:
+    settings = comment_settings_of(account=account)
+    languages = any(rule.languages for rule in rules)
+    results: dict[int, HandlerResult] = {}
+    with transaction.atomic():
+        stored = dict(
+            Comment.objects.filter(
+                account=account, ig_comment_id__in=[parsed.comment_id for _event, parsed in group]
+            ).values_list("ig_comment_id", "outcome")
+        )
+        fresh: list[tuple[InboundEvent, Comment]] = []
+        taken: set[str] = set()
+        for event, parsed in group:
+            comment_id = parsed.comment_id
+            if comment_id in stored:
+                if stored[comment_id]:  # a redelivery: its actions are planned already
+                    outcome = CommentOutcome(stored[comment_id]).label
+                    results[event.pk] = HandlerResult(InboundEventState.PROCESSED, str(outcome))
+                continue  # stored without an outcome: one by one
+            if comment_id in taken:
+                continue  # the same comment twice in one batch: the second, one by one, finds it stored
+            taken.add(comment_id)
+            text = parsed.text
+            comment = Comment(
+                workspace_id=account.workspace_id,
+                account=account,
+                ig_comment_id=comment_id,
+                media_id=parsed.media.id or "",
+                media_product_type=parsed.media.media_product_type or "",
+                parent_id=parsed.parent_id or "",
+                from_id=parsed.author.id or "",
+                from_username=parsed.author.username or "",
+                text=text,
+                is_mention=bool(account.username) and f"@{account.username.casefold()}" in text.casefold(),
+                sentiment=sentiment_score(text=text),
+                language=language_of(text=text) if languages else "",
+                inbound_event=event,
+            )
+            fresh.append((event, comment))
+        if not fresh:
+            return results
+        verdicts = []
+        for _event, comment in fresh:
+            verdict = _comment_verdict(account=account, comment=comment, rules=rules, settings=settings)
+            comment.outcome = verdict.outcome
+            comment.matched_rule = verdict.matches[0][0] if verdict.matches else None
+            verdicts.append(verdict)
+        Comment.objects.bulk_create([comment for _event, comment in fresh])
+        hits = [
+            CommentRuleHit(
+                workspace_id=account.workspace_id,
+                comment=comment,
+                rule=rule,
+                media_id=comment.media_id,
+                from_id=comment.from_id,
+                matched=matched[:200],
+            )
+            for (_event, comment), verdict in zip(fresh, verdicts, strict=True)
+            for rule, matched in verdict.matches
+        ]
+        CommentRuleHit.objects.bulk_create(hits)
+        rotations = _rotations_take(Counter(hit.rule_id for hit in hits))
+        actions: dict[str, Action] = {}  # by idempotency key: the first planned wins, as one by one
+        for (event, comment), verdict in zip(fresh, verdicts, strict=True):
+            planned: list[tuple[ActionType, str, dict[str, Any]]] = []
+            for rule, matched in verdict.matches:
+                rotation = rotations[rule.pk]
+                rotations[rule.pk] += 1
+                if rule.template_list:
+                    payload = _reply_payload(comment=comment, rule=rule, matched=matched, rotation=rotation)
+                    planned.append((ActionType.COMMENT_REPLY, f"comment_reply:{comment.ig_comment_id}", payload))
+                reason = f"rule {rule.name}"
+                for wanted, moderation in (
+                    (rule.action_hide, ActionType.HIDE_COMMENT),
+                    (rule.action_delete, ActionType.DELETE_COMMENT),
+                ):
+                    if wanted:
+                        payload = _moderation_payload(comment, reason=reason, rule=rule)
+                        planned.append((moderation, f"{moderation}:{comment.ig_comment_id}", payload))
+            if verdict.hide_reason:
+                payload = _moderation_payload(comment, reason=verdict.hide_reason, rule=None)
+                planned.append((ActionType.HIDE_COMMENT, f"{ActionType.HIDE_COMMENT}:{comment.ig_comment_id}", payload))
+            for action_type, key, payload in planned:
+                if key not in actions:
+                    actions[key] = action_new(
+                        account=account,
+                        action_type=action_type,
+                        idempotency_key=key,
+                        payload=payload,
+                        source_kind="comment",
+                        source_id=str(comment.pk),
+                        # Its delivery's, as the one-by-one path binds it (a new one for an event stored without).
+                        correlation=event.correlation_id or correlation_id() or correlation_new(),
+                    )
+            results[event.pk] = HandlerResult(InboundEventState.PROCESSED, comment.get_outcome_display())
+        actions_plan_many(list(actions.values()))
+    return results
+
+
+def _rotations_take(counts: Counter[int]) -> dict[int, int]:
+    """Advance each rule's rotation by the comments it matched; {rule id: the first of the rotations taken}.
+
+    ``_next_rotation`` for many comments at once: one ``UPDATE … RETURNING`` per rule, so concurrent workers
+    take different rotations.
+    """
+    table = connection.ops.quote_name(CommentRule._meta.db_table)
+    first: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        for rule_id, count in sorted(counts.items()):
+            cursor.execute(
+                f"UPDATE {table} SET rotation = rotation + %s WHERE id = %s RETURNING rotation",  # noqa: S608
+                [count, rule_id],
+            )
+            first[rule_id] = int(cursor.fetchone()[0]) - count
+    return first
 
 
 def mentions_event_handle(event: InboundEvent) -> HandlerResult:

@@ -429,6 +429,10 @@ DISPATCHER_POLL_SECONDS = env.float("DISPATCHER_POLL_SECONDS", default=0.5)
 DISPATCHER_WAKE = env.bool("DISPATCHER_WAKE", default=True)
 DISPATCHER_LEASE_SECONDS = env.int("DISPATCHER_LEASE_SECONDS", default=60)
 INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=60)
+# Events a worker claims and handles together (instagram/tasks.py, docs/performance.md): the batched inbound path.
+INBOUND_BATCH_SIZE = env.int("INBOUND_BATCH_SIZE", default=100)
+if INBOUND_BATCH_SIZE < 1:
+    raise ImproperlyConfigured("INBOUND_BATCH_SIZE must be at least 1.")
 # Meta retries a failed webhook delivery with decreasing frequency for a while (36 h in the
 # Graph API webhooks guide); a change older than that is a replay, not a retry: logged, not stored.
 INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS = env.int("INSTAGRAM_WEBHOOK_RETRY_HORIZON_HOURS", default=36)

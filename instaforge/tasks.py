@@ -54,3 +54,43 @@ def enqueue_with_commit(func_path: str, *args: Any, robust: bool = False) -> Non
 def broker_joins_transactions() -> bool:
     """Whether a task message is a database row that commits with the work (django-q2's ORM broker)."""
     return settings.BROKER_NAME == "orm" and not settings.Q_CLUSTER.get("sync")
+
+
+# How long a coalescing flag outlives a task that never starts (a lost message): then the next enqueue sends one.
+COALESCED_FLAG_SECONDS = 5
+
+
+def _coalesces() -> bool:
+    return settings.BROKER_NAME == "redis" and not settings.Q_CLUSTER.get("sync")
+
+
+def _flag_key(flag: str) -> str:
+    return f"{settings.Q_CLUSTER['name']}:queued:{flag}"
+
+
+def enqueue_coalesced(func_path: str, *args: Any, flag: str, robust: bool = False) -> None:
+    """As ``enqueue_with_commit``, but with Redis no second task under ``flag`` while one is queued, not started.
+
+    For a task that takes all the work waiting, not only its arguments (``instagram.tasks.inbound_events_process``
+    claims the events stored meanwhile): at hundreds of deliveries a second, one task per delivery cost the
+    broker and the cluster more than the work. The flag is set (``SET NX``) after the commit; the task clears it
+    when it starts, before it claims, so work committed before a skipped enqueue is claimed by the task that
+    was queued. The flag expires after ``COALESCED_FLAG_SECONDS`` should that task be lost, and the sweeper
+    finds what waits longer. With the ORM broker (its message commits with the work) or tasks run inline, every
+    call enqueues.
+    """
+    if not _coalesces():
+        enqueue_with_commit(func_path, *args, robust=robust)
+        return
+
+    def send() -> None:
+        if _broker().connection.set(_flag_key(flag), "1", nx=True, ex=COALESCED_FLAG_SECONDS):
+            enqueue(func_path, *args)
+
+    transaction.on_commit(send, robust=robust)
+
+
+def coalesced_flag_clear(flag: str) -> None:
+    """Called by a coalesced task as it starts, before it takes the work: the next enqueue sends a task again."""
+    if _coalesces():
+        _broker().connection.delete(_flag_key(flag))

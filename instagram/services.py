@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,13 +14,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramAccount
 from instaforge.correlation import correlation_id
 from instaforge.redaction import secrets_redact
-from instaforge.tasks import broker_joins_transactions, enqueue_on_commit, enqueue_with_commit
+from instaforge.tasks import broker_joins_transactions, enqueue_coalesced, enqueue_on_commit
 from instagram.models import InboundEvent, InboundEventState
 from instagram.parsing import dedupe_key_for, meta_time_parse
 
@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 
 MAX_PROCESSING_ATTEMPTS = 5
+# The flag of a queued inbound task that has not started yet (``instaforge.tasks.enqueue_coalesced``).
+INBOUND_FLAG = "inbound"
 
 
 # Fields whose value Meta documents as an object; unknown fields are kept whatever their value.
@@ -355,7 +357,8 @@ def webhook_store(*, changes: list[ParsedChange], count_redeliveries: bool = Tru
         ]
         created = [event_id for event_id, deliveries in stored if deliveries == 1]
         if created:
-            enqueue_with_commit("instagram.tasks.inbound_events_process", created, robust=True)
+            # With Redis, one task queued wakes a worker for all the events stored meanwhile (it claims them).
+            enqueue_coalesced("instagram.tasks.inbound_events_process", created, flag=INBOUND_FLAG, robust=True)
     return StoreSummary(created=len(created), redelivered=len(stored) - len(created), stale=stale)
 
 
@@ -410,20 +413,78 @@ def _events_upsert(rows: list[dict[str, Any]], *, count_redeliveries: bool = Tru
         return [(int(event_id), int(deliveries)) for event_id, deliveries in cursor.fetchall()]
 
 
-def inbound_event_claim(*, event_id: int) -> InboundEvent | None:
-    """Take a pending event for processing; None if someone else has it or it is done."""
-    claimed = InboundEvent.objects.filter(pk=event_id, state=InboundEventState.PENDING).update(
-        state=InboundEventState.PROCESSING, attempts=F("attempts") + 1, processing_since=timezone.now()
+def inbound_events_claim(*, event_ids: Sequence[int], limit: int) -> list[InboundEvent]:
+    """Take pending events for processing, many in one statement: ``event_ids``, then the oldest others pending.
+
+    The batched inbound path (docs/performance.md): a task is given the events of one delivery, and takes with
+    them up to ``limit`` in all of the events waiting, so that under load one task handles what many deliveries
+    stored, with one claim, one read and one finish for all of them. The claim is one ``UPDATE … RETURNING``
+    (PostgreSQL: of rows locked ``SKIP LOCKED``, so concurrent workers take different events; SQLite has one
+    writer at a time): an event is taken once, whoever asks. Returns the events taken, oldest first, each with
+    its account; those another worker has, or that are done, are not among them.
+    """
+    meta = InboundEvent._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    given = sorted({int(event_id) for event_id in event_ids})
+    # Each part locks its own rows (a locking clause cannot apply to a UNION), then the union is claimed.
+    chosen: list[str] = []
+    params: list[Any] = []
+    if given:
+        marks = ", ".join(["%s"] * len(given))
+        chosen.append(f"SELECT id FROM {table} WHERE state = %s AND id IN ({marks}){skip_locked}")  # noqa: S608
+        params += [InboundEventState.PENDING, *given]
+    others = max(0, limit - len(given))
+    if others:
+        waiting = f"SELECT id FROM {table} WHERE state = %s ORDER BY received_at, id LIMIT %s"  # noqa: S608
+        chosen.append(waiting + skip_locked)
+        params += [InboundEventState.PENDING, others]
+    if not chosen:
+        return []
+    now = meta.get_field("processing_since").get_db_prep_save(timezone.now(), connection)
+    union = " UNION ".join(f"SELECT id FROM ({part}) AS part" for part in chosen)  # noqa: S608
+    sql = (
+        f"UPDATE {table} SET state = %s, attempts = attempts + 1, processing_since = %s "  # noqa: S608
+        f"WHERE state = %s AND id IN ({union}) RETURNING id"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [InboundEventState.PROCESSING, now, InboundEventState.PENDING, *params])
+        claimed = [int(row[0]) for row in cursor.fetchall()]
     if not claimed:
-        return None
-    return InboundEvent.objects.select_related("account").get(pk=event_id)
+        return []
+    return list(InboundEvent.objects.filter(pk__in=claimed).select_related("account").order_by("received_at", "id"))
 
 
-def inbound_event_finish(*, event: InboundEvent, state: str, outcome: str) -> None:
-    """Record how processing ended; the outcome (often an error's text) is stored redacted."""
-    outcome = secrets_redact(outcome)[:500]
-    InboundEvent.objects.filter(pk=event.pk).update(state=state, outcome=outcome, processed_at=timezone.now())
+@dataclass(frozen=True)
+class EventEnd:
+    """How an event's processing ended, for ``inbound_events_finish``."""
+
+    event_id: int
+    state: str
+    outcome: str
+
+
+def inbound_events_finish(ends: Sequence[EventEnd]) -> None:
+    """Record how each event's processing ended, in one ``UPDATE … FROM (VALUES …)`` per ``UPSERT_BATCH_ROWS``.
+
+    The outcome (often an error's text) is stored redacted.
+    """
+    table = connection.ops.quote_name(InboundEvent._meta.db_table)
+    processed_at = InboundEvent._meta.get_field("processed_at").get_db_prep_save(timezone.now(), connection)
+    for start in range(0, len(ends), UPSERT_BATCH_ROWS):
+        chunk = ends[start : start + UPSERT_BATCH_ROWS]
+        params: list[Any] = []
+        for end in chunk:
+            params += [end.event_id, end.state, secrets_redact(end.outcome)[:500]]
+        rows = ", ".join(["(%s, %s, %s)"] * len(chunk))
+        sql = (
+            f"WITH ending (id, state, outcome) AS (VALUES {rows}) "  # noqa: S608
+            f"UPDATE {table} SET state = ending.state, outcome = ending.outcome, processed_at = %s "
+            f"FROM ending WHERE {table}.id = ending.id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, processed_at])
 
 
 def inbound_event_sweep(*, older_than_seconds: int) -> int:

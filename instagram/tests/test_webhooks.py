@@ -180,7 +180,7 @@ def test_each_entry_of_a_batch_is_routed_to_its_own_workspace_and_account(
     make_workspace, make_account, monkeypatch
 ) -> None:
     """Routing happens inside the upsert: each entry's Instagram user id picks its account; none matches no id."""
-    monkeypatch.setattr("instagram.services.enqueue_with_commit", lambda *args, **kwargs: None)
+    monkeypatch.setattr("instagram.services.enqueue_coalesced", lambda *args, **kwargs: None)
     first, second = make_workspace("First"), make_workspace("Second")
     one = make_account(first, ig_user_id="17841400000000111")
     two = make_account(second, ig_user_id="17841400000000222")
@@ -238,7 +238,7 @@ def test_a_failing_store_answers_500_so_meta_retries(client: Client, settings, m
     # back, and the 500 makes Meta retry.
     settings.BROKER_NAME = "orm"
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
-    monkeypatch.setattr(services, "enqueue_with_commit", broken_enqueue)
+    monkeypatch.setattr(services, "enqueue_coalesced", broken_enqueue)
     client.raise_request_exception = False
     response = post_signed(client, documented_comment_delivery())
     assert response.status_code == 500
