@@ -437,9 +437,10 @@ def inbound_events_claim(*, event_ids: Sequence[int], limit: int) -> list[Inboun
         params += [InboundEventState.PENDING, *given]
     others = max(0, limit - len(given))
     if others:
-        waiting = f"SELECT id FROM {table} WHERE state = %s ORDER BY received_at, id LIMIT %s"  # noqa: S608
+        besides = f" AND id NOT IN ({', '.join(['%s'] * len(given))})" if given else ""
+        waiting = f"SELECT id FROM {table} WHERE state = %s{besides} ORDER BY received_at, id LIMIT %s"  # noqa: S608
         chosen.append(waiting + skip_locked)
-        params += [InboundEventState.PENDING, others]
+        params += [InboundEventState.PENDING, *given, others]
     if not chosen:
         return []
     now = meta.get_field("processing_since").get_db_prep_save(timezone.now(), connection)
