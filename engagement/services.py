@@ -30,6 +30,7 @@ from engagement.models import (
     RuleScope,
 )
 from engagement.spam import spam_reason
+from instaforge.batching import batch_read
 from instaforge.correlation import correlation_id, correlation_new
 from instaforge.text import language_of, person_values, sentiment_score, template_render
 from instagram.errors import GraphAPIError
@@ -101,8 +102,12 @@ def comment_rule_active_set(*, rule: CommentRule, active: bool) -> CommentRule:
 
 def comment_settings_of(*, account: InstagramAccount) -> CommentSettings:
     """The account's settings; the defaults (unsaved) when it has none yet."""
-    settings = CommentSettings.objects.filter(account=account).first()
-    return settings or CommentSettings(account=account, workspace_id=account.workspace_id)
+
+    def load() -> CommentSettings:
+        settings = CommentSettings.objects.filter(account=account).first()
+        return settings or CommentSettings(account=account, workspace_id=account.workspace_id)
+
+    return batch_read(("comment_settings", account.pk), load)
 
 
 def comment_settings_save(*, settings: CommentSettings) -> CommentSettings:
@@ -150,7 +155,7 @@ def _passes_filters(rule: CommentRule, comment: Comment) -> bool:
 def _active_rules(account: InstagramAccount) -> list[CommentRule]:
     """The rules a comment is matched against: bounded, like each rule's trigger (``engagement.matching``)."""
     rules = CommentRule.objects.filter(account=account, is_active=True).order_by("priority", "id")
-    return list(rules[:COMMENT_RULES_MAX])
+    return batch_read(("comment_rules", account.pk), lambda: list(rules[:COMMENT_RULES_MAX]))
 
 
 def comment_rules_match(

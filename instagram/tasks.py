@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import AccountState
 from accounts.tenancy import workspace_scope
+from instaforge.batching import batch_reads
 from instaforge.correlation import correlation_bind
 from instaforge.tasks import coalesced_flag_clear, enqueue_coalesced
 from instagram.backfill import accounts_backfill
@@ -77,16 +78,9 @@ def inbound_events_process(event_ids: list[int]) -> dict[str, int]:
     events = inbound_events_claim(event_ids=event_ids, limit=limit)
     ends: list[EventEnd] = []
     try:
-        handled = _batches_handle(events)
-        for event in events:
-            result = handled.get(event.pk)
-            with correlation_bind(
-                correlation_id=event.correlation_id, workspace_id=event.workspace_id, account_id=event.account_id
-            ):
-                end = _ended(event, result) if result is not None else _inbound_event_handle(event)
-                ends.append(end)
-                INBOUND_LAG.observe(max(0.0, (timezone.now() - event.received_at).total_seconds()))
-                logger.info("Inbound event %s (%s): %s", event.pk, event.field, end.outcome)
+        # The configuration the events read (rules, settings, endpoints): once for the batch (instaforge.batching).
+        with batch_reads():
+            _events_handle(events, ends)
     finally:
         # Those handled are recorded even if one raised something unexpected; the others stay for the sweeper.
         inbound_events_finish(ends)
@@ -99,6 +93,21 @@ def inbound_events_process(event_ids: list[int]) -> dict[str, int]:
     if len(events) < len(set(event_ids)):
         outcomes["already taken"] = len(set(event_ids)) - len({event.pk for event in events} & set(event_ids))
     return outcomes
+
+
+def _events_handle(events: list[InboundEvent], ends: list[EventEnd]) -> None:
+    """Handle claimed events: those of a field with a batch handler together, the others one by one; each one's
+    end is appended to ``ends`` as soon as it is known."""
+    handled = _batches_handle(events)
+    for event in events:
+        result = handled.get(event.pk)
+        with correlation_bind(
+            correlation_id=event.correlation_id, workspace_id=event.workspace_id, account_id=event.account_id
+        ):
+            end = _ended(event, result) if result is not None else _inbound_event_handle(event)
+            ends.append(end)
+            INBOUND_LAG.observe(max(0.0, (timezone.now() - event.received_at).total_seconds()))
+            logger.info("Inbound event %s (%s): %s", event.pk, event.field, end.outcome)
 
 
 def _ended(event: InboundEvent, result: HandlerResult) -> EventEnd:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from accounts.vault import TokenDecryptionError, token_decrypt, token_encrypt
+from instaforge.batching import batch_read
 from instaforge.outbound import OutboundError, outbound_post
 from instaforge.redaction import secrets_redact
 from instaforge.tasks import enqueue_on_commit
@@ -146,11 +147,11 @@ def crm_event_send(*, workspace: Workspace | int, kind: str, data: dict[str, Any
     if kind not in EventKind.values:
         raise ValueError(f"unknown CRM event kind {kind!r}")
     workspace_id = workspace if isinstance(workspace, int) else workspace.pk
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.all_workspaces.filter(workspace_id=workspace_id, is_active=True)
-        if kind in endpoint.event_kinds
-    ]
+    active = batch_read(
+        ("crm_endpoints", workspace_id),
+        lambda: list(WebhookEndpoint.all_workspaces.filter(workspace_id=workspace_id, is_active=True)),
+    )
+    endpoints = [endpoint for endpoint in active if kind in endpoint.event_kinds]
     if not endpoints:
         return []
     event_id = uuid.uuid4()

@@ -32,6 +32,7 @@ from accounts.vault import token_encrypt
 from actions.models import ActionType
 from actions.services import action_plan
 from engagement.matching import TEXT_MAX_LENGTH, any_keyword_matches, keyword_list_parse
+from instaforge.batching import batch_read
 from instaforge.outbound import OutboundError, outbound_post
 from instaforge.text import person_values, sentiment_score, template_render, text_fold
 from instagram.limits import STANDARD_WINDOW, message_text_clip
@@ -66,8 +67,12 @@ FLOW_STEPS_PER_PASS = 50
 
 def messaging_settings_get(*, workspace_id: int) -> MessagingSettings:
     """The workspace's settings row, created with the defaults on first use."""
-    config, _ = MessagingSettings.all_workspaces.get_or_create(workspace_id=workspace_id)
-    return config
+
+    def load() -> MessagingSettings:
+        config, _ = MessagingSettings.all_workspaces.get_or_create(workspace_id=workspace_id)
+        return config
+
+    return batch_read(("messaging_settings", workspace_id), load)
 
 
 # ---------------------------------------------------------------------------
@@ -618,9 +623,12 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
         return f"flow {active.version} is running: message kept"
     outcomes: list[str] = []
     if first:
-        welcome = DmRule.objects.filter(
-            account_id=conversation.account_id, trigger_kind=TriggerKind.NEW_CONVERSATION, is_active=True
-        ).first()
+        welcome = batch_read(
+            ("dm_welcome", conversation.account_id),
+            DmRule.objects.filter(
+                account_id=conversation.account_id, trigger_kind=TriggerKind.NEW_CONVERSATION, is_active=True
+            ).first,
+        )
         if welcome is not None and welcome.template_list:
             with transaction.atomic():
                 _rule_reply(
@@ -631,12 +639,13 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
                     generator="welcome",
                 )
             outcomes.append(f"welcome “{welcome.name}”")
-    for flow in (
+    flows = (
         Flow.objects.filter(account_id=conversation.account_id, is_active=True)
         .select_related("current_version")
         .exclude(trigger_kind=TriggerKind.NEW_CONVERSATION)
         .order_by("priority", "id")[:DM_AUTOMATIONS_MAX]
-    ):
+    )
+    for flow in batch_read(("dm_flows", conversation.account_id), lambda: list(flows)):
         trigger = _triggered(flow, message=message, analysis=analysis, inbound=inbound)
         if trigger and flow.current_version is not None:
             flow_start(flow=flow, conversation=conversation, trigger=trigger, inbound=message)
@@ -646,7 +655,7 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
         .exclude(trigger_kind=TriggerKind.NEW_CONVERSATION)
         .order_by("priority", "id")[:DM_AUTOMATIONS_MAX]
     )
-    for rule in rules:
+    for rule in batch_read(("dm_rules", conversation.account_id), lambda: list(rules)):
         trigger = _triggered(rule, message=message, analysis=analysis, inbound=inbound)
         if trigger and rule.template_list:
             with transaction.atomic():

@@ -135,7 +135,7 @@ def _written_in_scope(account: InstagramAccount) -> dict[str, Any]:
                 "correlation": action.correlation_id,
             }
         )
-    actions.sort(key=lambda action: action["key"])
+    actions.sort(key=lambda action: str(action["key"]))
     rotations = dict(CommentRule.objects.filter(account=account).values_list("name", "rotation"))
     return {"comments": comments, "hits": hits, "actions": actions, "rotations": rotations}
 
@@ -154,7 +154,7 @@ def test_comments_handled_together_write_what_one_by_one_writes(two_accounts, se
     one_by_one, together = two_accounts
     results_one = []
     for event in _stored_events(one_by_one, prefix=1):
-        with correlation_bind(correlation_id=event.correlation_id), workspace_scope(event.workspace_id):
+        with correlation_bind(correlation_id=event.correlation_id), workspace_scope(one_by_one.workspace_id):
             results_one.append(comments_event_handle(event))
     events = _stored_events(together, prefix=2)
     results_together = comments_events_handle_many(events)
