@@ -35,7 +35,12 @@ correctness runs. ``--history N`` first writes N past actions (with their
 gate decisions) and N past inbound events over the bench accounts
 (devtools/bench_history.py: COPY on PostgreSQL, batches on SQLite).
 ``pss_mib``: the largest proportional memory (PSS) of all InstaForge
-processes together, sampled every second during the load and the drain.
+processes together, sampled every second during the load and the drain;
+the detail line breaks that sample down by process (``pss_mib_by_process``:
+web, worker, dispatcher) and by member (``pss_mib_by_member``: ``web
+master``, ``web worker 1``, ``worker sentinel``, ``worker monitor``...).
+gunicorn runs with the deployed configuration (deploy/gunicorn.conf.py),
+its address and worker count the benchmark's.
 
 The last line printed is one JSON object: database, broker, events_per_s,
 e2e_p50_ms, e2e_p99_ms, cpu_ms_per_event, missed, pss_mib, history_rows
@@ -86,7 +91,8 @@ def configure(workdir: Path, *, graph_url: str = "") -> tuple[dict[str, str], in
     sandbox_url = f"http://127.0.0.1:{free_port()}"
     web_port = free_port()
     policies = workdir / "policies.yaml"
-    policies.write_text(OPEN_POLICIES)
+    # No human delay, but a DM's typing indicator (due with the DM, so each DM answered costs two calls).
+    policies.write_text(OPEN_POLICIES + "timing:\n  typing_seconds: 1\n")
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
     env.update(
@@ -209,40 +215,76 @@ def process_tree_cpu(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str,
     return totals
 
 
-def process_tree_pss(processes: dict[str, subprocess.Popen[bytes]]) -> int:
-    """Bytes of proportional memory (PSS) of the named processes and all their descendants, together.
+def member_labels(name: str, root: psutil.Process) -> list[tuple[str, psutil.Process]]:
+    """Each member of a named process tree with what it is, e.g. ``("web master", ...)``, ``("worker sentinel", ...)``.
+
+    gunicorn: its master and its workers. django-q2's cluster (``manage.py qcluster``): its main process, the
+    sentinel it forks, and the sentinel's children in the order it spawns them (django_q/cluster.py,
+    ``spawn_cluster``): the workers, the monitor, the pusher (a recycled worker, spawned later, comes last).
+    Anything else: its main process and its children by age.
+    """
+    members: list[tuple[str, psutil.Process]] = [(f"{name} {'master' if name == 'web' else 'main'}", root)]
+    children = sorted(root.children(), key=lambda child: child.create_time())
+    if name == "worker":
+        for sentinel in children:
+            members.append((f"{name} sentinel", sentinel))
+            grandchildren = sorted(sentinel.children(recursive=True), key=lambda child: child.create_time())
+            workers = int(os.environ.get("Q_WORKERS", "2"))
+            for position, member in enumerate(grandchildren):
+                if position < workers:
+                    role = f"worker {position + 1}"
+                else:
+                    role = {workers: "monitor", workers + 1: "pusher"}.get(position, f"child {position + 1}")
+                members.append((f"{name} {role}", member))
+        return members
+    descendants = sorted(root.children(recursive=True), key=lambda child: child.create_time())
+    child_name = "worker" if name == "web" else "child"
+    members.extend((f"{name} {child_name} {position + 1}", member) for position, member in enumerate(descendants))
+    return members
+
+
+def process_tree_pss(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+    """Bytes of proportional memory (PSS) of each member of the named process trees, by ``member_labels``.
 
     PSS shares each page among the processes that map it, so forked workers' common pages count once
     in all; RSS would count them once per worker.
     """
-    total = 0
-    for process in processes.values():
+    sizes: dict[str, int] = {}
+    for name, process in processes.items():
         try:
-            root = psutil.Process(process.pid)
-            members = [root, *root.children(recursive=True)]
+            members = member_labels(name, psutil.Process(process.pid))
         except psutil.NoSuchProcess:
             continue
-        for member in members:
+        for label, member in members:
             try:
-                total += member.memory_full_info().pss
+                sizes[label] = sizes.get(label, 0) + member.memory_full_info().pss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-    return total
+    return sizes
 
 
 class PssSampler:
-    """Samples ``process_tree_pss`` every ``interval`` seconds in a thread; ``peak`` is the largest sum seen."""
+    """Samples ``process_tree_pss`` every ``interval`` seconds in a thread.
+
+    ``peak`` is the largest sum seen, ``peak_members`` the members' sizes in that sample.
+    """
 
     def __init__(self, processes: dict[str, subprocess.Popen[bytes]], *, interval: float = 1.0) -> None:
         self.processes = processes
         self.interval = interval
         self.peak = 0
+        self.peak_members: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pss-sampler", daemon=True)
 
+    def _sample(self) -> None:
+        members = process_tree_pss(self.processes)
+        if sum(members.values()) > self.peak:
+            self.peak, self.peak_members = sum(members.values()), members
+
     def _run(self) -> None:
         while True:
-            self.peak = max(self.peak, process_tree_pss(self.processes))
+            self._sample()
             if self._stop.wait(self.interval):
                 return
 
@@ -252,8 +294,20 @@ class PssSampler:
     def stop(self) -> int:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, process_tree_pss(self.processes))
+        self._sample()
         return self.peak
+
+    def by_process(self) -> dict[str, float]:
+        """MiB of the peak sample by process (web, worker, dispatcher): each one's members together."""
+        totals: dict[str, float] = {}
+        for label, size in self.peak_members.items():
+            name = label.split(" ", 1)[0]
+            totals[name] = totals.get(name, 0.0) + size / 2**20
+        return {name: round(total, 1) for name, total in totals.items()}
+
+    def by_member(self) -> dict[str, float]:
+        """MiB of the peak sample by member (``member_labels``)."""
+        return {label: round(size / 2**20, 1) for label, size in self.peak_members.items()}
 
 
 def wait_until_up(port: int, timeout: float = 60) -> None:
@@ -493,6 +547,10 @@ def main() -> None:
             sys.executable,
             "-m",
             "gunicorn",
+            # The deployed configuration (threaded workers, the application preloaded in the master, the
+            # product's logging); the address and the worker count are the benchmark's.
+            "-c",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
             "instaforge.wsgi",
             "-b",
             f"127.0.0.1:{web_port}",
@@ -566,6 +624,8 @@ def main() -> None:
         "cpu_seconds_by_process": {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 2) for name in cpu_after},
         "history": seeded,
         "history_seconds": round(seeding_seconds, 2),
+        "pss_mib_by_process": sampler.by_process(),
+        "pss_mib_by_member": sampler.by_member(),
     }
     if stub is not None:
         stub.stop()

@@ -7,6 +7,12 @@ a client holds an idle connection to it, serves no one else until ``timeout``. M
 100 of 100 with these. A gthread worker parks idle kept-alive connections in its poller and closes them after
 ``keepalive`` seconds, so they cost no thread.
 
+The application is loaded once, in the master, before the workers are forked (``preload_app``), and the
+master's objects are frozen out of the garbage collector's sight just before each fork: the workers share
+the master's memory instead of each importing Django and the product again (issue 23: PSS, below). The
+price: ``systemctl reload`` (SIGHUP) re-reads this file and replaces the workers, but they are forked from
+the same master and so run the code it loaded; a new release needs ``systemctl restart`` (deploy/README.md).
+
 Every value an operator may change comes from the environment (the same file every process reads,
 deploy/.env.example): ``GUNICORN_BIND``, ``GUNICORN_WORKERS``, ``GUNICORN_THREADS``, ``GUNICORN_KEEPALIVE``.
 gunicorn's own lines (its master's and the access log) go through the product's log handlers: JSON lines
@@ -15,6 +21,7 @@ in production (``LOG_FORMAT``), secrets redacted, to standard error (standard ou
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,12 @@ worker_class = "gthread"
 # the concurrency. Each thread keeps its own database connection (CONN_MAX_AGE): workers x threads per host.
 workers = env.int("GUNICORN_WORKERS", default=2)
 threads = env.int("GUNICORN_THREADS", default=4)
+# Import the product in the master: each forked worker then shares those pages (modules, Django's registries,
+# the URL patterns) with the master and the other workers instead of holding a copy of its own. Measured on
+# this project (bench/pipeline.py, issue 23, with the URLconf imported in pre_fork below): the web processes'
+# PSS (the master and 2 workers, each worker importing the product itself before) fell from 174 MiB to
+# 103-112 MiB (docs/performance.md, "Memory").
+preload_app = True
 # A request that takes longer than this kills its worker (every view answers in well under a second; Meta
 # gives up on a webhook after a few seconds anyway).
 timeout = 30
@@ -99,3 +112,21 @@ def child_exit(server: Any, worker: Any) -> None:
     """
     if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
         multiprocess.mark_process_dead(worker.pid)
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """Just before the master forks a worker: load what a request needs, then freeze the master's objects.
+
+    With ``preload_app`` the master has loaded Django and the product, but Django imports the URLconf, and with
+    it every view (allauth, the probes' Redis client...), only on the first request: done here, once, it is
+    shared by every worker instead of being imported by each. Then ``gc.freeze``: CPython's collector writes
+    into the header of every object it examines, so a worker's first full collection would copy nearly every
+    page it shares with the master (copy-on-write). Frozen objects are never examined again, in the master or
+    in its workers (the Python documentation of ``gc.freeze``); they are the modules and registries a process
+    keeps for its whole life, so freezing them frees nothing that would otherwise be freed.
+    """
+    if server.cfg.preload_app:
+        from django.urls import get_resolver
+
+        get_resolver().url_patterns  # noqa: B018 (imports the URLconf)
+    gc.freeze()

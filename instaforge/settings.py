@@ -82,9 +82,10 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    # Before django_q: its `qcluster` command is InstaForge's (instaforge/management/commands/qcluster.py).
+    "instaforge",  # the project's own management commands (schedules_sync, qcluster)
     "django_q",
     "csp",
-    "instaforge",  # the project's own management commands (schedules_sync)
     "accounts",
     "instagram",
     "actions",

@@ -22,9 +22,12 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from lingua import LanguageDetector, LanguageDetectorBuilder
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+if TYPE_CHECKING:
+    from lingua import LanguageDetector
 
 # --- folding ------------------------------------------------------------------------------------
 
@@ -50,6 +53,11 @@ def _sentiment_analyzer() -> SentimentIntensityAnalyzer:
 
 @lru_cache(maxsize=1)
 def _language_detector() -> LanguageDetector:
+    # Imported here, not at the top: Lingua is a 100 MB native library (about 2 MiB of each process that
+    # imports it), needed only by comment rules limited to languages, so never by the web processes or the
+    # dispatcher, which import this module through engagement's models (issue 23).
+    from lingua import LanguageDetectorBuilder
+
     # Low-accuracy mode uses Lingua's trigram models only: ~100 MB for all 75 languages instead of ~1 GB,
     # still reliable on sentences; its models load lazily, per language, the first time they are needed.
     return LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()

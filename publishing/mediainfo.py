@@ -14,8 +14,6 @@ import struct
 from dataclasses import dataclass
 from typing import IO
 
-from PIL import Image, UnidentifiedImageError
-
 from publishing import limits
 
 CONTAINER_BOXES = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
@@ -44,6 +42,11 @@ def image_info(stream: IO[bytes]) -> MediaInfo:
     ``MAX_IMAGE_PIXELS``, a warning above it, an error too where warnings are
     errors): both become the same refusal.
     """
+    # Imported here, not at the top: Pillow (a few MiB with its native modules) reads an uploaded image's
+    # header and nothing else, while this module is imported by every process (publishing's services, the
+    # privacy app's erasure, the admin), the dispatcher and django-q2's cluster included (issue 23).
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(stream) as image:
             width, height, image_format = image.width, image.height, str(image.format or "")
