@@ -44,7 +44,13 @@ its address and worker count the benchmark's.
 
 The last line printed is one JSON object: database, broker, events_per_s,
 e2e_p50_ms, e2e_p99_ms, cpu_ms_per_event, missed, pss_mib, history_rows
-(actions + decisions + inbound events seeded) and graph.
+(actions + decisions + inbound events seeded), graph, and with the stub
+ack_p99_ms (how long each webhook POST waited for its 2xx: what Meta sees)
+and duplicate_replies (replies the stub received more than once). The detail
+line above it adds ack_p50_ms and last_reply_after_load_s (when the last
+reply arrived, from the end of the load: how long a backlog took to drain).
+The load is open-loop: each event is sent at its time, however slow the
+answers before it (an overload run shows the acks slowing, not the load).
 """
 
 from __future__ import annotations
@@ -334,7 +340,7 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def percentile(values: list[float], share: float) -> float:
+def percentile(values: list[Any], share: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -406,7 +412,7 @@ def generate_stub(
     """
     import requests
 
-    made: dict[str, Any] = {"comments": {}, "messages": {}, "errors": []}
+    made: dict[str, Any] = {"comments": {}, "messages": {}, "errors": [], "acks": []}
     lock = threading.Lock()
     local = threading.local()
 
@@ -442,15 +448,19 @@ def generate_stub(
             ok = 200 <= response.status_code < 300
         except requests.RequestException:
             ok = False
+        acked = time.monotonic()
         with lock:
             if ok:
                 made[kind][correlation] = sent
+                made["acks"].append((acked - sent) * 1000)
             else:
                 made["errors"].append(index)
 
     total = int(rate * seconds)
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    # Open loop: each event is sent at its time whatever the answers before it; enough threads that a slow ack
+    # (overload) delays no later send.
+    with ThreadPoolExecutor(max_workers=64) as pool:
         for index in range(total):
             wait = started + index / rate - time.monotonic()
             if wait > 0:
@@ -594,7 +604,8 @@ def main() -> None:
             )
         else:
             made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=not args.comments_only)
-        sent_seconds = time.monotonic() - started
+        load_ended = time.monotonic()
+        sent_seconds = load_ended - started
         events = len(made["comments"]) + len(made["messages"])
         drain_until = time.monotonic() + args.drain
         while time.monotonic() < drain_until:
@@ -629,6 +640,10 @@ def main() -> None:
     }
     if stub is not None:
         stub.stop()
+        detail["ack_p50_ms"] = round(percentile(list(made["acks"]), 0.50), 1)
+        arrivals = [stub.replies[key] for kind in ("comments", "messages") for key in made[kind] if key in stub.replies]
+        # When the last reply arrived, counted from the end of the load: how long the backlog took to drain.
+        detail["last_reply_after_load_s"] = round(max(arrivals) - load_ended, 2) if arrivals else None
         detail["graph_calls"] = dict(stub.calls)
         detail["graph_unexpected"] = dict(stub.unexpected)
         detail["duplicate_replies"] = stub.duplicates()
@@ -653,6 +668,9 @@ def main() -> None:
                 "pss_mib": round(pss_peak / 2**20, 1),
                 "history_rows": sum(seeded.values()),
                 "graph": args.graph,
+                # With the stub: how long Meta waited for each webhook's 200, and replies sent more than once.
+                "ack_p99_ms": round(percentile(list(made.get("acks", [])), 0.99), 1),
+                "duplicate_replies": detail.get("duplicate_replies", 0),
             }
         )
     )
