@@ -73,11 +73,13 @@ def test_a_comment_answered_through_the_sandbox_shows_as_the_ledger_holds_it(
 
 
 def test_the_charts_on_known_data(workspace: Workspace, make_account) -> None:
-    now = datetime.now(UTC)
+    # Noon of today: the seed's rows (up to two hours before ``now``) all fall on today's date whatever the time
+    # of the run (at 00:30 UTC, "two hours ago" was yesterday and the day's chart came out empty).
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     account = make_account(workspace)
     seed_ledger(account, now)
     with workspace_scope(workspace):
-        shown = analytics_read(period=_last(30), account=account)
+        shown = analytics_read(period=_last(30, now=now), account=account)
         volume = shown.charts["volume"]
         assert volume.labels[-1] == now.date().isoformat() and len(volume.labels) == 30
         assert {key: volume.total(key) for key in ("comment_reply", "private_reply", "dm", "publish")} == {
