@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import InstagramAccount
 from actions.dispatcher.wake import wake_notify
 from actions.models import Action, ActionDecision, ActionState, ActionType
-from instaforge.correlation import correlation_id
+from instaforge.correlation import correlation_bind, correlation_id
 from instaforge.redaction import secrets_redact, value_redact
 from safety.patterns import payload_counterpart, payload_text, text_fingerprint
 from safety.timing import reply_delay_draw, typing_lead
@@ -122,7 +122,11 @@ def actions_plan_many(actions: Sequence[Action]) -> None:
         _typing_plan(action=action, now=now)
     wake_notify(due=min(action.due_at for action in actions))
     for action in actions:
-        _planned_log(action)
+        # Each line under the work that planned its action (a batch plans for many deliveries at once).
+        with correlation_bind(
+            correlation_id=action.correlation_id, workspace_id=action.workspace_id, account_id=action.account_id
+        ):
+            _planned_log(action)
 
 
 def _planned_log(action: Action) -> None:
