@@ -56,14 +56,17 @@ def test_the_stub_records_every_reply_and_the_last_line_carries_the_new_keys() -
     lines = run.stdout.strip().splitlines()
     detail, last = json.loads(lines[-2]), json.loads(lines[-1])
 
-    assert set(last) == OLD_KEYS | {"pss_mib", "history_rows", "graph"}
+    assert set(last) == OLD_KEYS | {"pss_mib", "history_rows", "graph", "ack_p99_ms", "duplicate_replies"}
     assert last["graph"] == "stub"
     assert last["history_rows"] == 3000  # 1,000 actions, their 1,000 decisions, 1,000 inbound events
     assert detail["history"] == {"actions": 1000, "decisions": 1000, "inbound_events": 1000}
     assert last["missed"] == 0 and detail["send_errors"] == 0
     assert detail["events_sent"] == 20 and detail["comments"] == 10 and detail["dms"] == 10
     # Each reply reached the stub once, and the pipeline made no call the stub does not serve.
+    # A DM's typing indicator (a sender action) goes out with it.
     assert detail["graph_calls"]["comment_reply"] == 10 and detail["graph_calls"]["message"] == 10
-    assert detail["duplicate_replies"] == 0 and detail["graph_unexpected"] == {}
+    assert detail["graph_calls"]["sender_action"] == 10
+    assert detail["duplicate_replies"] == 0 == last["duplicate_replies"] and detail["graph_unexpected"] == {}
+    assert 0 < detail["ack_p50_ms"] <= last["ack_p99_ms"] < 10_000 and detail["last_reply_after_load_s"] is not None
     assert 0 < last["e2e_p50_ms"] <= last["e2e_p99_ms"]
     assert last["pss_mib"] > 50  # gunicorn, the cluster and the dispatcher, each a Django process
