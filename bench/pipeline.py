@@ -68,7 +68,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 
@@ -394,29 +394,20 @@ def generate(*, prepared: list[dict[str, Any]], rate: float, seconds: float, dms
     return made
 
 
-def generate_stub(
-    *,
-    prepared: list[dict[str, Any]],
-    rate: float,
-    seconds: float,
-    dms: bool,
-    stub: GraphStub,
-    web_url: str,
-    secret: str,
-) -> dict[str, Any]:
-    """As ``generate``, with the stub: the signed webhooks are POSTed from here, each one's send time recorded.
+# Events a second one sending process offers at most: beyond it, the GIL of one process (the requests, the
+# signing, the stub's threads) would hold the sends back, and the load would no longer be open-loop.
+SENDS_PER_PROCESS = 100
+# What the sending processes send, made before they are forked (inherited, not pickled): per event index,
+# (kind, correlation, body, headers).
+_PLAN: list[tuple[str, str, bytes, dict[str, str]]] = []
 
-    Returns ``{"comments": {comment id: sent}, "messages": {sender IGSID: sent}, "errors": [...]}`` with
-    ``time.monotonic()`` times, the clock of the stub's ``replies``. Every event comes from a new follower, so a
-    DM's reply is told from another's by its recipient.
-    """
-    import requests
 
-    made: dict[str, Any] = {"comments": {}, "messages": {}, "errors": [], "acks": []}
-    lock = threading.Lock()
-    local = threading.local()
-
-    def one(index: int) -> None:
+def plan_stub(
+    *, prepared: list[dict[str, Any]], rate: float, seconds: float, dms: bool, stub: GraphStub, secret: str
+) -> None:
+    """Sign every webhook of the load and register every follower with the stub, before the load (``_PLAN``)."""
+    _PLAN.clear()
+    for index in range(int(rate * seconds)):
         item = prepared[index % len(prepared)]
         username = f"fan{index}"
         follower = str(1_900_000_000_000_000 + index)
@@ -439,6 +430,44 @@ def generate_stub(
             )
             kind, correlation = "comments", comment_id
         body, headers = webhook_body(payload=payload, secret=secret)
+        _PLAN.append((kind, correlation, body, headers))
+
+
+def send_stub(*, rate: float, web_url: str) -> dict[str, Any]:
+    """As ``generate``, with the stub: ``_PLAN`` POSTed at ``rate`` from forked processes, each send time recorded.
+
+    Returns ``{"comments": {comment id: sent}, "messages": {sender IGSID: sent}, "errors": [...], "acks": [ms]}``
+    with ``time.monotonic()`` times (system-wide on Linux), the clock of the stub's ``replies``. Every event
+    comes from a new follower, so a DM's reply is told from another's by its recipient. Every webhook is
+    signed, and every follower registered with the stub, before the load starts; the load is sent by
+    ``ceil(rate / SENDS_PER_PROCESS)`` forked processes, each with its own threads, each event at its time.
+    """
+    import math
+    import multiprocessing
+
+    senders = max(1, math.ceil(rate / SENDS_PER_PROCESS))
+    started = time.monotonic() + 0.5  # every sender's clock starts together
+    with multiprocessing.get_context("fork").Pool(senders) as pool:
+        shares = pool.starmap(_share_send, [(share, senders, started, rate, web_url) for share in range(senders)])
+    made: dict[str, Any] = {"comments": {}, "messages": {}, "errors": [], "acks": []}
+    for share in shares:
+        for key in ("comments", "messages"):
+            made[key].update(share[key])
+        made["errors"] += share["errors"]
+        made["acks"] += share["acks"]
+    return made
+
+
+def _share_send(share: int, senders: int, started: float, rate: float, web_url: str) -> dict[str, Any]:
+    """In a sending process: events ``share``, ``share + senders``, … of ``_PLAN``, each at its time."""
+    import requests
+
+    made: dict[str, Any] = {"comments": {}, "messages": {}, "errors": [], "acks": []}
+    lock = threading.Lock()
+    local = threading.local()
+
+    def one(index: int) -> None:
+        kind, correlation, body, headers = _PLAN[index]
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
@@ -456,12 +485,10 @@ def generate_stub(
             else:
                 made["errors"].append(index)
 
-    total = int(rate * seconds)
-    started = time.monotonic()
     # Open loop: each event is sent at its time whatever the answers before it; enough threads that a slow ack
     # (overload) delays no later send.
-    with ThreadPoolExecutor(max_workers=64) as pool:
-        for index in range(total):
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        for index in range(share, len(_PLAN), senders):
             wait = started + index / rate - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
@@ -573,7 +600,7 @@ def main() -> None:
         "dispatcher": [*manage, "dispatch"],
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
-    made: dict[str, Any] = {"comments": [], "messages": [], "errors": []}
+    made: dict[str, Any] = {"comments": {}, "messages": {}, "errors": [], "acks": []}
 
     def outstanding() -> int:
         return replies_stub(made, stub)[1] if stub is not None else replies(made)[1]
@@ -588,24 +615,32 @@ def main() -> None:
         wait_until_up(web_port)
         time.sleep(3)  # the cluster and the dispatcher import Django and start polling
         instaforge = {name: processes[name] for name in ("web", "worker", "dispatcher")}
-        cpu_before = process_tree_cpu(instaforge)
-        sampler = PssSampler(instaforge)
-        sampler.start()
-        started = time.monotonic()
-        if stub is not None:
-            made = generate_stub(
+        web_url = f"http://127.0.0.1:{web_port}/webhooks/instagram/"
+        if stub is not None:  # signed before the load and its CPU measurement start
+            plan_stub(
                 prepared=prepared,
                 rate=args.rate,
                 seconds=args.seconds,
                 dms=not args.comments_only,
                 stub=stub,
-                web_url=f"http://127.0.0.1:{web_port}/webhooks/instagram/",
                 secret=settings.INSTAGRAM_APP_SECRET,
             )
+        cpu_before = process_tree_cpu(instaforge)
+        sampler = PssSampler(instaforge)
+        sampler.start()
+        started = time.monotonic()
+        if stub is not None:
+            made = send_stub(rate=args.rate, web_url=web_url)
         else:
             made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=not args.comments_only)
         load_ended = time.monotonic()
         sent_seconds = load_ended - started
+        if stub is not None and made["acks"]:  # the sends' own window (the senders start 0.5 s in)
+            sends = [
+                *cast(dict[str, float], made["comments"]).values(),
+                *cast(dict[str, float], made["messages"]).values(),
+            ]
+            sent_seconds = max(sends) - min(sends) + 1 / args.rate
         events = len(made["comments"]) + len(made["messages"])
         drain_until = time.monotonic() + args.drain
         while time.monotonic() < drain_until:
