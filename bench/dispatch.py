@@ -1,12 +1,18 @@
-"""Dispatch benchmark: N ``manage.py dispatch`` processes against the sandbox, through the safety gate.
+"""Dispatch benchmark: N ``manage.py dispatch`` processes against the sandbox (or the stub), through the safety gate.
 
 Usage: python bench/dispatch.py --dispatchers N [--accounts 50] [--backlog 3000] [--paced 1500] [--rate 150]
+       [--graph sandbox|stub] [--gate-only]
 
 Uses DATABASE_URL / REDIS_URL from the environment like the product (SQLite in
 a temporary file when DATABASE_URL is unset; give PostgreSQL a database of its
 own, created when missing: the run deletes its previous bench data and resets the safety counters).
 Starts the sandbox (``manage.py sandbox --port P``) and N dispatchers, with a
 policies file (POLICIES_FILE) of generous platform caps and no cooldown or burst.
+``--graph stub`` answers the Graph API with devtools/graph_stub.py instead, a threaded
+server inside this process with no database (the sandbox is a Django app whose CPU
+competes with the dispatchers' on the same cores): the bench accounts are then rows
+with tokens of their own (devtools/bench_accounts.py), their comments registered
+with the stub, and duplicates are counted by the stub.
 
 Phase 0, the gate alone: the same backlog (below), claimed and gated by N
 processes running the dispatcher's claim-and-gate (``actions_claim_and_gate``)
@@ -25,8 +31,11 @@ over --paced / --rate seconds: gives the lag from due time to start.
 The last line printed is one JSON object: database, dispatchers,
 gate_decisions_per_s (phase 0), executed_per_s and
 gate_decisions_per_s_while_sending (phase 1), lag_p50_ms, lag_p99_ms
-(phase 2), duplicates, cap_overshoot (every phase); the detail of each phase
-is printed above it. --gate-only runs phase 0 alone.
+(phase 2), duplicates, cap_overshoot (every phase), graph, and the CPU they cost,
+steadier than rates when other work shares the cores: gate_cpu_ms_per_decision
+(phase 0's gate processes, from first claim to last) and
+dispatcher_cpu_ms_per_executed (the dispatchers over phase 1, idle polls
+included); the detail of each phase is printed above it. --gate-only runs phase 0 alone.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from devtools.bench_environment import bench_environment  # noqa: E402 (after the path)
 from devtools.database_create import database_ready  # noqa: E402
+from devtools.graph_stub import GraphStub  # noqa: E402
 from devtools.open_policies import OPEN_POLICIES  # noqa: E402
 
 PER_ACCOUNT_DAILY_CAP = 55
@@ -62,8 +72,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def configure(workdir: Path) -> dict[str, str]:
-    """The environment of every process of the run (this one included)."""
+def configure(workdir: Path, *, graph_url: str = "") -> dict[str, str]:
+    """The environment of every process of the run (this one included).
+
+    ``graph_url``: where the Graph API is answered when not by the sandbox (the stub).
+    """
     sandbox_url = f"http://127.0.0.1:{free_port()}"
     policies = workdir / "policies.yaml"
     policies.write_text(OPEN_POLICIES)
@@ -73,7 +86,7 @@ def configure(workdir: Path) -> dict[str, str]:
         {
             **bench_environment(env),
             "SANDBOX_URL": sandbox_url,
-            "INSTAGRAM_GRAPH_URL": sandbox_url,
+            "INSTAGRAM_GRAPH_URL": graph_url or sandbox_url,
             "POLICIES_FILE": str(policies),
         }
     )
@@ -81,9 +94,13 @@ def configure(workdir: Path) -> dict[str, str]:
     return env
 
 
-def prepare(*, accounts: int, comments_per_account: int) -> dict[str, Any]:
-    """Bench accounts connected to the sandbox, each with its comments. Returns ids for later phases."""
+def prepare(*, accounts: int, comments_per_account: int, stub: GraphStub | None = None) -> dict[str, Any]:
+    """Bench accounts connected to the sandbox (or answered by ``stub``), each with its comments.
+
+    Returns ids for later phases.
+    """
     from accounts.models import Workspace
+    from devtools.bench_accounts import stub_accounts
     from devtools.seeding import connected_accounts
     from instaforge.maintenance import database_vacuum
     from safety.models import SafetyCounter
@@ -95,9 +112,12 @@ def prepare(*, accounts: int, comments_per_account: int) -> dict[str, Any]:
     SafetyCounter.objects.all().delete()
     database_vacuum()
     workspace = Workspace.objects.create(name="Bench dispatch")
-    made = connected_accounts(
-        workspace, accounts=accounts, comments=comments_per_account, prefix=PREFIX, text="price?", id_digit="9"
-    )
+    if stub is not None:
+        made = stub_accounts(workspace, stub=stub, accounts=accounts, comments=comments_per_account, prefix=PREFIX)
+    else:
+        made = connected_accounts(
+            workspace, accounts=accounts, comments=comments_per_account, prefix=PREFIX, text="price?", id_digit="9"
+        )
     plan: dict[str, Any] = {
         "workspace_id": workspace.pk,
         "accounts": [{"id": account.pk, "comments": comment_ids} for account, comment_ids in made],
@@ -237,16 +257,35 @@ def duplicates() -> tuple[int, int]:
 
 
 GATE_WORKER = """
-import django, sys
+import django, json, sys, time
 django.setup()
 from django.utils import timezone
 from actions.dispatcher.claim import actions_claim_and_gate
 from actions.models import Action, ActionState
 worker = sys.argv[1]
+cpu, gated = time.process_time(), 0
 while (claimed := actions_claim_and_gate(worker_id=worker, now=timezone.now(), limit=20))[0]:
+    gated += claimed[0]
     done = [action.pk for action in claimed[1]]
     Action.all_workspaces.filter(pk__in=done).update(state=ActionState.SUCCEEDED, finished_at=timezone.now())
+print(json.dumps({"cpu_s": time.process_time() - cpu, "gated": gated}), flush=True)
 """
+
+
+def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float | None:
+    """The CPU time (user + system) the running ``processes`` have used so far (Linux's /proc), else None."""
+    total = 0
+    try:
+        for process in processes:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms_per(cpu: float | None, count: int) -> float | None:
+    return round(cpu * 1000 / count, 3) if cpu is not None and count else None
 
 
 def gate_only(
@@ -263,14 +302,20 @@ def gate_only(
                 [sys.executable, *profiling, str(script), f"gate{number}"],
                 env={**env, "PYTHONPATH": str(ROOT)},
                 cwd=ROOT,
+                stdout=subprocess.PIPE,
             )
         )
+    cpu = 0.0
     try:
         for worker in workers:
-            worker.wait(timeout=max(1.0, deadline - time.monotonic()))
+            out, _ = worker.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            cpu += json.loads(out.decode().strip().splitlines()[-1])["cpu_s"]
     finally:
         stop(workers)
-    return measure(phase)
+    result = measure(phase)
+    # The gate processes' CPU from their first claim to their last (Django's start-up left out), per decision.
+    result["gate_cpu_ms_per_decision"] = cpu_ms_per(cpu, result["decisions"])
+    return result
 
 
 def gate_phase_clear(phase: str) -> None:
@@ -317,12 +362,19 @@ def main() -> None:
         default="",
         help="Write a cProfile of the first dispatcher (with --gate-only: gate process) to this file.",
     )
+    parser.add_argument(
+        "--graph",
+        choices=["sandbox", "stub"],
+        default="sandbox",
+        help="What answers the Graph API: the sandbox (manage.py sandbox) or the stub in this process.",
+    )
     parser.add_argument("--timeout", type=float, default=240.0, help="Upper bound of the whole run, in seconds.")
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
-    env = configure(workdir)
+    stub = GraphStub() if args.graph == "stub" else None
+    env = configure(workdir, graph_url=stub.start() if stub is not None else "")
     manage = [sys.executable, str(ROOT / "manage.py")]
     database_ready(env, root=ROOT)
 
@@ -336,7 +388,7 @@ def main() -> None:
 
     backlog_per_account = args.backlog // args.accounts
     paced_per_account = args.paced // args.accounts
-    plan = prepare(accounts=args.accounts, comments_per_account=backlog_per_account + paced_per_account)
+    plan = prepare(accounts=args.accounts, comments_per_account=backlog_per_account + paced_per_account, stub=stub)
     workspace_hourly_cap = int(backlog_per_account * args.accounts * 0.9)
     policy_override_set(
         workspace_id=plan["workspace_id"],
@@ -356,9 +408,16 @@ def main() -> None:
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     if args.gate_only:
         print(json.dumps(gate))
-        keys = {"database": engine, "dispatchers": args.dispatchers, "mode": "gate only"}
+        keys = {"database": engine, "dispatchers": args.dispatchers, "mode": "gate only", "graph": args.graph}
         print(
-            json.dumps({**keys, "gate_decisions_per_s": gate["gate_decisions_per_s"], "cap_overshoot": gate_overshoot})
+            json.dumps(
+                {
+                    **keys,
+                    "gate_decisions_per_s": gate["gate_decisions_per_s"],
+                    "cap_overshoot": gate_overshoot,
+                    "gate_cpu_ms_per_decision": gate["gate_cpu_ms_per_decision"],
+                }
+            )
         )
         return
     gate_phase_clear("gate")
@@ -366,16 +425,17 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     logs = [open(workdir / name, "wb") for name in ["sandbox.log", *(f"d{n}.log" for n in range(args.dispatchers))]]  # noqa: SIM115
     try:
-        port = settings.SANDBOX_URL.rsplit(":", 1)[1]
-        processes.append(
-            subprocess.Popen(
-                [*manage, "sandbox", "--port", port, "--no-webhook-sender"],
-                env=env,
-                cwd=ROOT,
-                stdout=logs[0],
-                stderr=subprocess.STDOUT,
+        if stub is None:
+            port = settings.SANDBOX_URL.rsplit(":", 1)[1]
+            processes.append(
+                subprocess.Popen(
+                    [*manage, "sandbox", "--port", port, "--no-webhook-sender"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=logs[0],
+                    stderr=subprocess.STDOUT,
+                )
             )
-        )
         for number in range(args.dispatchers):
             profile = ["-m", "cProfile", "-o", args.profile] if args.profile and number == 0 else []
             command = [sys.executable, *profile, str(ROOT / "manage.py"), "dispatch"]
@@ -383,12 +443,21 @@ def main() -> None:
                 subprocess.Popen(command, env=env, cwd=ROOT, stdout=logs[number + 1], stderr=subprocess.STDOUT)
             )
         time.sleep(3)  # let the processes import Django and start polling
+        dispatchers_cpu = cpu_seconds(processes[-args.dispatchers :])
 
         # Phase 1: the backlog, all due now.
         plan_actions(plan, phase="backlog", per_account=slice(0, backlog_per_account), due=[timezone.now()])
         finished = wait_done(phase="backlog", deadline=deadline)
+        dispatchers_cpu_now = cpu_seconds(processes[-args.dispatchers :])
         backlog = measure("backlog")
         backlog["finished"] = finished
+        # The dispatchers' CPU over the backlog (idle polling and housekeeping included), per executed action.
+        backlog["dispatcher_cpu_ms_per_executed"] = cpu_ms_per(
+            dispatchers_cpu_now - dispatchers_cpu
+            if dispatchers_cpu is not None and dispatchers_cpu_now is not None
+            else None,
+            backlog["executed"],
+        )
         overshoot = cap_overshoot(plan, workspace_hourly_cap=workspace_hourly_cap)
 
         # Phase 2: caps lifted, replies due at a steady rate.
@@ -410,11 +479,23 @@ def main() -> None:
         for log in logs:
             log.close()
 
-    doubled, calls = duplicates()
+    succeeded = backlog["executed"] + paced["executed"]
+    if stub is not None:
+        stub.stop()
+        doubled = stub.duplicates()
+        detail = {
+            "stub_reply_calls": stub.calls["comment_reply"],
+            "stub_calls": dict(stub.calls),
+            "stub_unexpected": dict(stub.unexpected),
+            "ledger_succeeded": succeeded,
+        }
+    else:
+        doubled, calls = duplicates()
+        detail = {"sandbox_reply_calls": calls, "ledger_succeeded": succeeded}
     print(json.dumps(gate))
     print(json.dumps(backlog))
     print(json.dumps(paced))
-    print(json.dumps({"sandbox_reply_calls": calls, "ledger_succeeded": backlog["executed"] + paced["executed"]}))
+    print(json.dumps(detail))
     print(
         json.dumps(
             {
@@ -427,6 +508,9 @@ def main() -> None:
                 "lag_p99_ms": paced["lag_p99_ms"],
                 "duplicates": doubled,
                 "cap_overshoot": max(gate_overshoot, overshoot),
+                "graph": args.graph,
+                "gate_cpu_ms_per_decision": gate["gate_cpu_ms_per_decision"],
+                "dispatcher_cpu_ms_per_executed": backlog["dispatcher_cpu_ms_per_executed"],
             }
         )
     )

@@ -203,6 +203,44 @@ def test_claiming_and_gating_together_takes_a_bounded_number_of_queries(
     assert ActionDecision.all_workspaces.filter(verdict=Verdict.ALLOW).count() == 12
 
 
+def test_decisions_written_together_are_the_rows_bulk_create_writes(make_account, workspace) -> None:
+    """``decisions_write`` (one ``INSERT … unnest`` on PostgreSQL) stores each field as ``bulk_create`` does."""
+    from actions.dispatcher.claim import decisions_write
+
+    account = make_account(workspace)
+    actions = [
+        action_plan(account=account, action_type="comment_reply", idempotency_key=f"k{n}", payload={"message": "hi"})[0]
+        for n in range(3)
+    ]
+    now = timezone.now()
+    later = now + timedelta(minutes=5)
+
+    def decisions(run: str) -> list[ActionDecision]:
+        return [
+            ActionDecision(
+                workspace_id=workspace.pk, action=actions[0], verdict=Verdict.ALLOW, reason=f"{run} ok", at=now
+            ),
+            ActionDecision(
+                workspace_id=workspace.pk, action=actions[1], verdict=Verdict.DEFER, reason=f"{run} wait", until=later
+            ),
+            ActionDecision(workspace_id=workspace.pk, action=actions[2], verdict=Verdict.DENY, reason=f"{run} é'\\"),
+        ]
+
+    fields = ("workspace_id", "action_id", "at", "verdict", "reason", "until")
+    written = decisions("one")
+    decisions_write(written)
+    ActionDecision.all_workspaces.bulk_create(decisions("two"))
+    one = list(ActionDecision.all_workspaces.filter(reason__startswith="one").order_by("action_id").values(*fields))
+    two = list(ActionDecision.all_workspaces.filter(reason__startswith="two").order_by("action_id").values(*fields))
+    assert len(one) == 3
+    for mine, orm in zip(one, two, strict=True):
+        assert mine["reason"][3:] == orm["reason"][3:]
+        assert {**mine, "reason": "", "at": None} == {**orm, "reason": "", "at": None}
+    assert [row["at"] for row in one] == [decision.at for decision in written]
+    assert one[0]["at"] == now and one[1]["until"] == later
+    decisions_write([])  # nothing to write: no statement, no error
+
+
 def test_a_later_action_of_an_account_in_the_same_claim_counts_the_earlier_one(make_account, workspace) -> None:
     """Rounds: the second reply of an account is gated after the first is marked sending (the cooldown binds)."""
     from actions.dispatcher.claim import actions_gate_and_mark

@@ -57,7 +57,8 @@ def test_older_and_newer_walk_the_ledger_without_gaps_or_repeats(owner_client) -
 
 def test_search_by_type_state_source_reason_and_id(owner_client) -> None:
     ws, account = owner_client.workspace, owner_client.account
-    dm = _action(ws, account, 1, action_type="dm", source_kind="conversation", source_id="77")
+    # A source id no action of the test can have as its own id (a search by number matches both).
+    dm = _action(ws, account, 1, action_type="dm", source_kind="conversation", source_id="987654321")
     denied = _action(ws, account, 2, state="denied", last_reason="warm-up day 1 allows no comment replies")
     publish = _action(ws, account, 3, action_type="publish", source_kind="post", source_id="5")
     url = reverse("action_list")
@@ -65,7 +66,7 @@ def test_search_by_type_state_source_reason_and_id(owner_client) -> None:
     assert _ids(owner_client.get(url, {"q": "publish"})) == [publish.pk]
     assert _ids(owner_client.get(url, {"q": "denied"})) == [denied.pk]
     assert _ids(owner_client.get(url, {"q": "WARM-UP"})) == [denied.pk]
-    assert _ids(owner_client.get(url, {"q": "77"})) == [dm.pk]
+    assert _ids(owner_client.get(url, {"q": "987654321"})) == [dm.pk]
     assert _ids(owner_client.get(url, {"q": f"#{publish.pk}"})) == [publish.pk]
     # The state filter that was there before still works, with the search.
     assert _ids(owner_client.get(url, {"state": "denied"})) == [denied.pk]
