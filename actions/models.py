@@ -77,6 +77,10 @@ class Action(WorkspaceOwned):
             # and stops, instead of sorting every due action (a backlog of thousands) on each claim.
             models.Index(fields=["state", "due_at", "id"], name="action_due_order_idx"),
             models.Index(fields=["account", "action_type", "started_at"], name="action_account_started_idx"),
+            # The gate's ledger read: an account's actions started within the policies' longest window (a day).
+            # Without it the read walked every action the account ever had (issue 23: 36 ms a read, 324 ms by
+            # shape, with 200,000 in its history; under 1 ms with it).
+            models.Index(fields=["account", "started_at"], name="action_account_time_idx"),
             models.Index(fields=["source_kind", "source_id"], name="action_source_idx"),
             models.Index(fields=["account", "counterpart_id", "started_at"], name="action_counterpart_idx"),
             models.Index(fields=["account", "text_fingerprint", "started_at"], name="action_fingerprint_idx"),

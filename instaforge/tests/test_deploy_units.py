@@ -105,3 +105,12 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.stdout + result.stderr == "", result.stdout + result.stderr
+
+
+def test_the_background_processes_yield_the_cpu_to_the_web_and_the_benchmark_runs_them_so() -> None:
+    """Under overload the webhooks' acks come first; bench/pipeline.py measures the deployed priorities."""
+    assert "Nice" not in unit("instaforge-web.service")["Service"]
+    for name in ("instaforge-worker.service", "instaforge-dispatcher@.service"):
+        assert unit(name)["Service"]["Nice"] == "10"
+    pipeline = runpy.run_path(str(ROOT / "bench" / "pipeline.py"), run_name="pipeline")
+    assert pipeline["BACKGROUND_NICE"] == 10

@@ -149,3 +149,45 @@ def test_rounds_of_one_shape_send_the_same_statement_whatever_their_size(make_ac
     assert len(statements) == 2 and statements[0] == statements[1]
     assert "unnest" in statements[0]
     assert _tallies_by_shape(replies) == _tallies_by_read(replies)
+
+
+def test_a_read_walks_only_the_accounts_recent_actions_however_long_its_history(make_account, workspace) -> None:
+    """The (account, started_at) index: the read stays under a millisecond with 200,000 old actions (issue 23)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    account = make_account(workspace)
+    now = timezone.now()
+    old = [
+        Action(
+            workspace=workspace,
+            account=account,
+            action_type="comment_reply",
+            idempotency_key=f"old:{number}",
+            payload={},
+            state=ActionState.SUCCEEDED,
+            due_at=now - timedelta(days=30),
+            started_at=now - timedelta(days=30, seconds=number),
+        )
+        for number in range(2000)
+    ]
+    Action.all_workspaces.bulk_create(old)
+    hour = now - timedelta(hours=1)
+    read = LedgerRead(
+        account_id=account.pk, action_id=0, since=now - timedelta(days=1), tallies={"hour": Tally(since=hour)}
+    )
+    plans: list[str] = []
+
+    def explain(execute, sql, params, many, context):
+        if sql.startswith("SELECT"):
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute("EXPLAIN " + sql, params)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        assert _tallies_by_shape([read]) == [{"hour": 0}] == _tallies_by_read([read])
+    assert len(plans) == 2
+    for plan in plans:  # each bounded by the time in the index, not a walk of all the account's rows
+        assert "action_account_time_idx" in plan, plan
+        assert "started_at >=" in plan.split("action_account_time_idx", 1)[1], plan
