@@ -428,29 +428,33 @@ def inbound_events_claim(*, event_ids: Sequence[int], limit: int) -> list[Inboun
     table = quote(meta.db_table)
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     given = sorted({int(event_id) for event_id in event_ids})
+    # The states are written into the statement, not passed as parameters: a prepared statement's generic plan
+    # would estimate "state = $1" as half of the table (two states hold nearly every row) and scan all of its
+    # history on every claim; the literal lets the planner see how few rows are pending.
+    pending, processing = f"'{InboundEventState.PENDING.value}'", f"'{InboundEventState.PROCESSING.value}'"
     # Each part locks its own rows (a locking clause cannot apply to a UNION), then the union is claimed.
     chosen: list[str] = []
     params: list[Any] = []
     if given:
         marks = ", ".join(["%s"] * len(given))
-        chosen.append(f"SELECT id FROM {table} WHERE state = %s AND id IN ({marks}){skip_locked}")  # noqa: S608
-        params += [InboundEventState.PENDING, *given]
+        chosen.append(f"SELECT id FROM {table} WHERE state = {pending} AND id IN ({marks}){skip_locked}")  # noqa: S608
+        params += given
     others = max(0, limit - len(given))
     if others:
         besides = f" AND id NOT IN ({', '.join(['%s'] * len(given))})" if given else ""
-        waiting = f"SELECT id FROM {table} WHERE state = %s{besides} ORDER BY received_at, id LIMIT %s"  # noqa: S608
+        waiting = f"SELECT id FROM {table} WHERE state = {pending}{besides} ORDER BY received_at, id LIMIT %s"  # noqa: S608
         chosen.append(waiting + skip_locked)
-        params += [InboundEventState.PENDING, *given, others]
+        params += [*given, others]
     if not chosen:
         return []
     now = meta.get_field("processing_since").get_db_prep_save(timezone.now(), connection)
     union = " UNION ".join(f"SELECT id FROM ({part}) AS part" for part in chosen)  # noqa: S608
     sql = (
-        f"UPDATE {table} SET state = %s, attempts = attempts + 1, processing_since = %s "  # noqa: S608
-        f"WHERE state = %s AND id IN ({union}) RETURNING id"
+        f"UPDATE {table} SET state = {processing}, attempts = attempts + 1, processing_since = %s "  # noqa: S608
+        f"WHERE state = {pending} AND id IN ({union}) RETURNING id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [InboundEventState.PROCESSING, now, InboundEventState.PENDING, *params])
+        cursor.execute(sql, [now, *params])
         claimed = [int(row[0]) for row in cursor.fetchall()]
     if not claimed:
         return []
