@@ -7,8 +7,7 @@ actions or units of them (``units``: the media containers of publishing steps). 
 cooldowns and the pattern detector each describe theirs; ``ledger_tallies``
 reads every tally of every action of a dispatcher's round in one
 ``UNION ALL`` statement (one branch per action: a plain aggregate over that
-account's rows, so every branch answers with exactly one row; on PostgreSQL
-one branch per shape of read, its reads' values in arrays, ``_tallies_by_shape``).
+account's rows, so every branch answers with exactly one row).
 
 Why SQL written here rather than ORM aggregates: the statement's shape is
 fixed and simple, and building it through the ORM (a filtered aggregate per
@@ -65,57 +64,34 @@ class Tally:
             condition &= Q(payload__message__attachment__type__in=sorted(AUDIO_VIDEO))
         return condition
 
-    def _sql(self, params: list[Any], columns: dict[str, str] | None = None) -> str:
-        """The same condition in SQL over ``actions_action``, its parameters appended to ``params``.
-
-        ``columns``: the column holding each of ``since``, ``fingerprint`` and ``counterpart`` (PostgreSQL's
-        read by shape, where these values come one row per read), instead of a parameter.
-        """
+    def _sql(self, params: list[Any]) -> str:
+        """The same condition in SQL over ``actions_action``, its parameters appended to ``params``."""
         terms = []
         if self.since is not None:
-            if columns:
-                terms.append(f"started_at >= {columns['since']}")
-            else:
-                terms.append("started_at >= %s")
-                params.append(connection.ops.adapt_datetimefield_value(self.since))
+            terms.append("started_at >= %s")
+            params.append(connection.ops.adapt_datetimefield_value(self.since))
         for values, negated in ((self.types, False), (NOT_CONTENT_TYPES if self.content_only else None, True)):
             if values is not None:
                 terms.append(f"action_type {'NOT IN' if negated else 'IN'} ({', '.join(['%s'] * len(values))})")
                 params.extend(sorted(values))
-        for field, column, value in (
-            ("fingerprint", "text_fingerprint", self.fingerprint),
-            ("counterpart", "counterpart_id", self.counterpart),
-        ):
-            if value and columns:
-                terms.append(f"{column} = {columns[field]}")
-            elif value:
-                terms.append(f"{column} = %s")
-                params.append(value)
+        if self.fingerprint:
+            terms.append("text_fingerprint = %s")
+            params.append(self.fingerprint)
+        if self.counterpart:
+            terms.append("counterpart_id = %s")
+            params.append(self.counterpart)
         if self.audio_video:
             terms.append(f"{_ATTACHMENT_TYPE[connection.vendor]} IN ({', '.join(['%s'] * len(AUDIO_VIDEO))})")
             params.extend(sorted(AUDIO_VIDEO))
         return " AND ".join(terms) or "1 = 1"
 
-    def _shape(self) -> tuple[Any, ...]:
-        """What the SQL of this tally depends on when its since, fingerprint and counterpart come as columns."""
-        return (
-            self.since is not None,
-            self.types,
-            self.content_only,
-            bool(self.fingerprint),
-            bool(self.counterpart),
-            self.audio_video,
-            self.latest,
-            self.units,
-        )
-
-    def _aggregate_sql(self, params: list[Any], columns: dict[str, str] | None = None) -> str:
+    def _aggregate_sql(self, params: list[Any]) -> str:
         """The count (or the sum of units, or the latest start) over the rows of this tally, in SQL."""
         if self.latest:
-            return f"MAX(CASE WHEN {self._sql(params, columns)} THEN started_at END)"
+            return f"MAX(CASE WHEN {self._sql(params)} THEN started_at END)"
         if not self.units:
-            return f"COUNT(CASE WHEN {self._sql(params, columns)} THEN 1 END)"
-        condition = self._sql(params, columns)
+            return f"COUNT(CASE WHEN {self._sql(params)} THEN 1 END)"
+        condition = self._sql(params)
         path = _JSON_KEY[connection.vendor](self.units)
         params += [path, path]
         units = f"COALESCE(CAST({_JSON_TEXT[connection.vendor].format('result')} AS INTEGER), "
@@ -147,18 +123,10 @@ def ledger_tallies(reads: Sequence[LedgerRead]) -> list[dict[str, Any]]:
     """Each read's tallies by name (counts, or the latest start or None): one statement for all of them.
 
     Counts and latest starts sit in columns of their own, padded to the widest
-    read, so that every branch of the ``UNION ALL`` has the same columns. On
-    PostgreSQL one branch per shape of read instead (``_tallies_by_shape``).
+    read, so that every branch of the ``UNION ALL`` has the same columns.
     """
     if not reads:
         return []
-    if connection.vendor == "postgresql":
-        return _tallies_by_shape(reads)
-    return _tallies_by_read(reads)
-
-
-def _tallies_by_read(reads: Sequence[LedgerRead]) -> list[dict[str, Any]]:
-    """``ledger_tallies`` with one ``UNION ALL`` branch per read, every value a parameter (any database)."""
     latest = [[name for name, tally in read.tallies.items() if tally.latest] for read in reads]
     counted = [[name for name, tally in read.tallies.items() if not tally.latest] for read in reads]
     count_width, latest_width = max(map(len, counted)), max(map(len, latest))
@@ -195,85 +163,3 @@ def _as_time(value: Any) -> datetime | None:
     if parsed is None:
         raise ValueError(f"not a time: {value!r}")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _read_shape(read: LedgerRead) -> tuple[Any, ...]:
-    return tuple((name, tally._shape()) for name, tally in read.tallies.items())
-
-
-def _tallies_by_shape(reads: Sequence[LedgerRead]) -> list[dict[str, Any]]:
-    """``ledger_tallies`` on PostgreSQL: one ``UNION ALL`` branch per shape of read, its reads' values in arrays.
-
-    Reads of the same shape (the same tallies but for their times, fingerprint
-    and person: a round of comment replies under one policy) share a branch:
-    ``unnest`` of one array per value gives a row per read, and a ``LATERAL``
-    aggregate over that read's account gives its one row of tallies, as a
-    branch per read did. Why: with a branch and a dozen parameters per read,
-    the statement's text changed with every round and grew with it, so psycopg
-    parsed it again each time (past the size it caches) and PostgreSQL planned
-    it each time (never the same statement to prepare); by shape the text
-    repeats, so both are done once per connection.
-    """
-    shapes: dict[tuple[Any, ...], list[int]] = {}
-    for index, read in enumerate(reads):
-        shapes.setdefault(_read_shape(read), []).append(index)
-    firsts = {shape: reads[indexes[0]].tallies for shape, indexes in shapes.items()}
-    counted = {shape: [name for name, _ in shape if not firsts[shape][name].latest] for shape in shapes}
-    latest = {shape: [name for name, _ in shape if firsts[shape][name].latest] for shape in shapes}
-    count_width = max(map(len, counted.values()))
-    latest_width = max(map(len, latest.values()))
-    table = Action._meta.db_table
-    params: list[Any] = []
-    branches = []
-    for shape, indexes in shapes.items():
-        first = reads[indexes[0]]
-        arrays: list[tuple[str, str, list[Any]]] = [
-            ("i", "integer", list(indexes)),
-            ("account_id", "bigint", [reads[index].account_id for index in indexes]),
-            ("action_id", "bigint", [reads[index].action_id for index in indexes]),
-            ("since", "timestamptz", [reads[index].since for index in indexes]),
-        ]
-        # Each tally's SQL with its own parameters: they are selected counts first, latest starts after.
-        aggregates: dict[str, tuple[str, list[Any]]] = {}
-        for number, (name, _) in enumerate(shape):
-            tally = first.tallies[name]
-            columns = {}
-            for field, kind in (("since", "timestamptz"), ("fingerprint", "text"), ("counterpart", "text")):
-                if getattr(tally, field):
-                    column = f"t{number}_{field}"
-                    columns[field] = f"v.{column}"
-                    arrays.append((column, kind, [getattr(reads[index].tallies[name], field) for index in indexes]))
-            tally_params: list[Any] = []
-            aggregates[name] = (tally._aggregate_sql(tally_params, columns), tally_params)
-        aggregate_params: list[Any] = []
-        selected = []
-        for names, width, padding in (
-            (counted[shape], count_width, "0"),
-            (latest[shape], latest_width, "CAST(NULL AS timestamptz)"),
-        ):
-            for name in names:
-                selected.append(aggregates[name][0])
-                aggregate_params += aggregates[name][1]
-            selected += [padding] * (width - len(names))
-        unnest = ", ".join(f"%s::{kind}[]" for _, kind, _ in arrays)
-        aliases = ", ".join(column for column, _, _ in arrays)
-        aggregated = ", ".join(f"{sql} AS c{number}" for number, sql in enumerate(selected))
-        # The table's name and the columns come from this module; every value is a parameter. An aggregate
-        # without GROUP BY answers one row for each read, none of its account's rows matching or not.
-        branches.append(
-            f"SELECT v.i, t.* FROM unnest({unnest}) AS v({aliases}) CROSS JOIN LATERAL "  # noqa: S608
-            f"(SELECT {aggregated} FROM {table} WHERE account_id = v.account_id AND id <> v.action_id "
-            f"AND started_at >= v.since) AS t"
-        )
-        params += [values for _, _, values in arrays] + aggregate_params
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(branches), params)
-        found = {row[0]: row for row in cursor.fetchall()}
-    results: list[dict[str, Any]] = [{} for _ in reads]
-    for shape, indexes in shapes.items():
-        for index in indexes:
-            row = found[index]
-            values = {name: row[1 + column] for column, name in enumerate(counted[shape])}
-            values |= {name: row[1 + count_width + column] for column, name in enumerate(latest[shape])}
-            results[index] = values
-    return results

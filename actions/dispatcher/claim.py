@@ -39,7 +39,9 @@ def actions_claim_due(*, worker_id: str, now: datetime, limit: int = 20) -> list
         # Also skip the actions of accounts another dispatcher is gating (their rows are locked until it
         # commits): it would only wait for them.
         with transaction.atomic():
-            rows = due.select_related("account").select_for_update(skip_locked=True, of=("self", "account"))
+            rows = due.select_related("account").select_for_update(
+                skip_locked=True, of=("self", "account"), no_key=True
+            )
             ids = [action.pk for action in rows.only("id", "account__id")[:limit]]
             Action.all_workspaces.filter(pk__in=ids).update(**claim)
         return ids
@@ -78,7 +80,7 @@ def actions_gate_and_mark(*, action_ids: list[int], worker_id: str, now: datetim
         # backoff), the accounts' rows locked (PostgreSQL; SQLite serialises writers anyway).
         actions = (
             Action.all_workspaces.select_related("account", "account__usage")
-            .select_for_update(of=("account",))
+            .select_for_update(of=("account",), no_key=True)
             .filter(pk__in=action_ids, state=ActionState.CLAIMED, claimed_by=worker_id)
             .order_by("account_id", "id")
         )
@@ -103,8 +105,11 @@ def actions_claim_and_gate(*, worker_id: str, now: datetime, limit: int = 20) ->
         return len(claimed), actions_gate_and_mark(action_ids=claimed, worker_id=worker_id, now=timezone.now())
     due = _due(now)
     with transaction.atomic():
+        # FOR NO KEY UPDATE: as exclusive between dispatchers as FOR UPDATE, but the foreign-key checks of rows
+        # written for the same accounts meanwhile (a webhook's event, a worker's comment and actions) do not wait
+        # for the gate (they did, with FOR UPDATE, for as long as a slow gate held its accounts).
         rows = due.select_related("account", "account__usage").select_for_update(
-            skip_locked=True, of=("self", "account")
+            skip_locked=True, of=("self", "account"), no_key=True
         )
         actions = sorted(rows[:limit], key=lambda action: (action.account_id, action.pk))
         return len(actions), _gate_locked(actions, worker_id=worker_id, now=timezone.now())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -127,3 +128,50 @@ def test_a_switched_off_account_plans_but_sends_nothing_until_switched_on(connec
     action.refresh_from_db()
     assert action.state == ActionState.SUCCEEDED
     assert replies_sent(connected) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gate_holding_its_accounts_does_not_hold_back_the_webhooks_of_those_accounts(
+    connected: Connected, monkeypatch
+) -> None:
+    """The claim locks its accounts FOR NO KEY UPDATE: an inbound event stored for one of them while the gate runs
+    (its foreign-key check on the account row) does not wait for the gate's commit."""
+    from django.db import connections
+
+    import actions.dispatcher.claim as claim
+    from instagram.models import InboundEvent
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    account = connected.account
+    plan_reply(connected)
+    stored: list[bool] = []
+    real_gate = claim._gate_locked
+
+    def gate_while_a_webhook_arrives(actions: Any, **kwargs: Any) -> Any:
+        def store() -> None:
+            try:
+                with connections["default"].cursor() as cursor:
+                    cursor.execute("SET lock_timeout = '2s'")
+                InboundEvent.objects.create(
+                    dedupe_key="during-the-gate",
+                    object_type="instagram",
+                    field="comments",
+                    entry_id=account.ig_user_id,
+                    payload={},
+                    account=account,
+                    workspace_id=account.workspace_id,
+                )
+                stored.append(True)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=store)
+        thread.start()
+        thread.join(5)
+        return real_gate(actions, **kwargs)
+
+    monkeypatch.setattr(claim, "_gate_locked", gate_while_a_webhook_arrives)
+    claimed, _allowed = actions_claim_and_gate(worker_id="locks", now=timezone.now(), limit=10)
+    assert claimed == 1
+    assert stored == [True]  # stored while the account's row was locked by the gate

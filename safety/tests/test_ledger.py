@@ -10,7 +10,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from actions.models import Action, ActionState
-from safety.ledger import LedgerRead, Tally, _tallies_by_read, _tallies_by_shape, ledger_tallies
+from safety.ledger import LedgerRead, Tally, ledger_tallies
 
 AUDIO = {"message": {"attachment": {"type": "audio", "payload": {"url": "https://example.com/a.mp3"}}}}
 
@@ -74,83 +74,6 @@ def test_each_kind_of_tally_reads_the_rows_of_its_orm_condition(make_account, wo
     assert found_other == {"hour": 1}
 
 
-def _reads_of_mixed_shapes(make_account, workspace) -> list[LedgerRead]:
-    """Reads over three accounts' actions, in three shapes (two reads share one), values differing in each."""
-    now = timezone.now()
-    accounts = [make_account(workspace) for _ in range(3)]
-    rows = []
-    for number, account in enumerate(accounts):
-        for step in range(6):
-            rows.append(
-                Action(
-                    workspace_id=workspace.pk,
-                    account=account,
-                    action_type=["comment_reply", "dm", "private_reply"][step % 3],
-                    idempotency_key=f"shape{number}-{step}",
-                    state=ActionState.SUCCEEDED,
-                    started_at=now - timedelta(seconds=400 * step + 50 * number),
-                    text_fingerprint=f"f{step % 2}",
-                    counterpart_id=["alice", "bob"][(step + number) % 2],
-                    payload=AUDIO if step == 1 else {},
-                )
-            )
-    Action.all_workspaces.bulk_create(rows)
-    since = now - timedelta(days=1)
-
-    def reply_read(account, *, minutes: int, fingerprint: str, person: str) -> LedgerRead:
-        window = now - timedelta(minutes=minutes)
-        # A latest start first: the statement selects counts before latest starts, whatever the order here.
-        tallies = {
-            "person": Tally(since=window, types=frozenset({"dm", "comment_reply"}), counterpart=person, latest=True),
-            "hour": Tally(since=window, content_only=True),
-            "types": Tally(since=since, types=frozenset({"comment_reply"})),
-            "fingerprint": Tally(since=window, fingerprint=fingerprint),
-            "last_reply": Tally(types=frozenset({"comment_reply"}), latest=True),
-        }
-        return LedgerRead(account_id=account.pk, action_id=0, since=since, tallies=tallies)
-
-    return [
-        reply_read(accounts[0], minutes=60, fingerprint="f0", person="alice"),
-        LedgerRead(
-            account_id=accounts[1].pk,
-            action_id=0,
-            since=since,
-            tallies={"audio": Tally(since=since, types=frozenset({"dm"}), audio_video=True)},
-        ),
-        reply_read(accounts[2], minutes=20, fingerprint="f1", person="bob"),
-        LedgerRead(account_id=accounts[1].pk, action_id=0, since=now, tallies={"nothing": Tally(latest=True)}),
-    ]
-
-
-def test_reads_grouped_by_shape_get_what_a_branch_per_read_gets(make_account, workspace) -> None:
-    """PostgreSQL reads by shape (``_tallies_by_shape``); every database can read a branch per read."""
-    reads = _reads_of_mixed_shapes(make_account, workspace)
-    by_read = _tallies_by_read(reads)
-    assert ledger_tallies(reads) == by_read
-    assert by_read[0]["hour"] and by_read[0]["person"] and by_read[1]["audio"] == 1
-    assert by_read[3] == {"nothing": None}
-    assert by_read[0] != by_read[2]  # the shared shape's reads keep their own values
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the read by shape is PostgreSQL's")
-def test_rounds_of_one_shape_send_the_same_statement_whatever_their_size(make_account, workspace) -> None:
-    """So psycopg converts it once and PostgreSQL prepares it (the dispatcher's rounds vary in size)."""
-    reads = _reads_of_mixed_shapes(make_account, workspace)
-    replies = [reads[0], reads[2]]
-    statements: list[str] = []
-
-    def record(execute, sql, params, many, context):
-        statements.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        ledger_tallies(replies[:1])
-        ledger_tallies(replies)
-    assert len(statements) == 2 and statements[0] == statements[1]
-    assert "unnest" in statements[0]
-    assert _tallies_by_shape(replies) == _tallies_by_read(replies)
-
-
 def test_a_read_walks_only_the_accounts_recent_actions_however_long_its_history(make_account, workspace) -> None:
     """The (account, started_at) index: the read stays under a millisecond with 200,000 old actions (issue 23)."""
     if connection.vendor != "postgresql":
@@ -186,8 +109,8 @@ def test_a_read_walks_only_the_accounts_recent_actions_however_long_its_history(
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(explain):
-        assert _tallies_by_shape([read]) == [{"hour": 0}] == _tallies_by_read([read])
-    assert len(plans) == 2
-    for plan in plans:  # each bounded by the time in the index, not a walk of all the account's rows
+        assert ledger_tallies([read]) == [{"hour": 0}]
+    assert len(plans) == 1
+    for plan in plans:  # bounded by the time in the index, not a walk of all the account's rows
         assert "action_account_time_idx" in plan, plan
         assert "started_at >=" in plan.split("action_account_time_idx", 1)[1], plan
