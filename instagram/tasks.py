@@ -27,17 +27,24 @@ def inbound_event_process(event_id: int) -> str:
     claimed = inbound_events_claim(event_ids=[event_id], limit=1)
     if not claimed:
         return "already taken"
-    event = claimed[0]
-    # The delivery's correlation id (a new one for an event stored without), with the event's workspace and
-    # account: on every line written while it is handled, and kept by the actions its handler plans.
+    end = _event_handle_bound(claimed[0], None)
+    inbound_events_finish([end])
+    return end.outcome
+
+
+def _event_handle_bound(event: InboundEvent, result: HandlerResult | None) -> EventEnd:
+    """How ``event`` ended: ``result`` if a batch handler handled it, else its field's handler's; measured, logged.
+
+    Under the delivery's correlation id (a new one for an event stored without), with the event's workspace and
+    account: on every line written while it is handled, and kept by the actions its handler plans.
+    """
     with correlation_bind(
         correlation_id=event.correlation_id, workspace_id=event.workspace_id, account_id=event.account_id
     ):
-        end = _inbound_event_handle(event)
-        inbound_events_finish([end])
+        end = _ended(event, result) if result is not None else _inbound_event_handle(event)
         INBOUND_LAG.observe(max(0.0, (timezone.now() - event.received_at).total_seconds()))
         logger.info("Inbound event %s (%s): %s", event.pk, event.field, end.outcome)
-        return end.outcome
+        return end
 
 
 def _inbound_event_handle(event: InboundEvent) -> EventEnd:
@@ -100,14 +107,7 @@ def _events_handle(events: list[InboundEvent], ends: list[EventEnd]) -> None:
     end is appended to ``ends`` as soon as it is known."""
     handled = _batches_handle(events)
     for event in events:
-        result = handled.get(event.pk)
-        with correlation_bind(
-            correlation_id=event.correlation_id, workspace_id=event.workspace_id, account_id=event.account_id
-        ):
-            end = _ended(event, result) if result is not None else _inbound_event_handle(event)
-            ends.append(end)
-            INBOUND_LAG.observe(max(0.0, (timezone.now() - event.received_at).total_seconds()))
-            logger.info("Inbound event %s (%s): %s", event.pk, event.field, end.outcome)
+        ends.append(_event_handle_bound(event, handled.get(event.pk)))
 
 
 def _ended(event: InboundEvent, result: HandlerResult) -> EventEnd:
