@@ -111,6 +111,8 @@ MIDDLEWARE = [
     "instaforge.csp.ContentSecurityPolicyMiddleware",
     # A NUL anywhere in a request (path, query, cookies, form fields, file names) is a 400 before any view.
     "instaforge.middleware.NulCharacterMiddleware",
+    # Meta's webhook deliveries go to their view from here: what follows serves pages (instagram/middleware.py).
+    "instagram.middleware.WebhookLaneMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
