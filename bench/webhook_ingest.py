@@ -8,7 +8,10 @@ deliveries, phase 2 batched deliveries of --batch entries; every entry is a
 distinct comment for a connected account, so each one is routed and stored.
 The last line printed is one JSON object:
 database, broker, deliveries_per_s, entries_per_s, ack_p50_ms, ack_p99_ms, non_2xx
-(deliveries and latencies from phase 1, entries_per_s from phase 2; both phases in detail too).
+(deliveries and latencies from phase 1, entries_per_s from phase 2; both phases in detail too), and
+web_cpu_ms_per_delivery: the CPU the gunicorn processes spent per single-entry delivery in phase 1 (steadier
+than the rates when other work shares the cores). --deployed runs gunicorn with deploy/gunicorn.conf.py
+(threaded workers, the product preloaded, the access log) instead of the options below.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -153,6 +158,19 @@ async def drive(port: int, requests: list[bytes], seconds: float, connections: i
     }
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its children (gunicorn's master and workers) so far."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def wait_until_up(port: int, timeout: float = 30) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -172,6 +190,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-class", default="sync", help="gunicorn's worker class (sync closes connections).")
     parser.add_argument("--threads", type=int, default=1, help="Threads per worker (gthread).")
+    parser.add_argument(
+        "--deployed",
+        action="store_true",
+        help="gunicorn as deployed (-c deploy/gunicorn.conf.py: gthread, preloaded); --workers still applies.",
+    )
     args = parser.parse_args()
 
     temporary = tempfile.TemporaryDirectory(prefix="instaforge-bench-")
@@ -179,22 +202,20 @@ def main() -> None:
     env = environment(database_url)
     prepare(env)
     port = free_port()
+    served = ["-c", str(ROOT / "deploy" / "gunicorn.conf.py")] if args.deployed else []
+    if not args.deployed:
+        served += ["--worker-class", args.worker_class, "--threads", str(args.threads), "--keep-alive", "30"]
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
+            *served,
             "instaforge.wsgi",
             "-b",
             f"127.0.0.1:{port}",
             "-w",
             str(args.workers),
-            "--worker-class",
-            args.worker_class,
-            "--threads",
-            str(args.threads),
-            "--keep-alive",
-            "30",
             "--log-level",
             "warning",
         ],
@@ -211,7 +232,11 @@ def main() -> None:
         ]
         warmup = [request_bytes(*delivery(50_000_000 + number, 1)) for number in range(200)]
         asyncio.run(drive(port, warmup, 2, args.connections))
+        cpu_before = tree_cpu_seconds(server.pid)
         phase1 = asyncio.run(drive(port, single, args.seconds, args.connections))
+        phase1["web_cpu_ms_per_delivery"] = round(
+            (tree_cpu_seconds(server.pid) - cpu_before) * 1000 / max(phase1["deliveries"], 1), 3
+        )
         phase2 = asyncio.run(drive(port, batched, args.seconds, args.connections))
     finally:
         server.send_signal(signal.SIGTERM)
@@ -239,10 +264,11 @@ def main() -> None:
         "ack_p50_ms": phase1["ack_p50_ms"],
         "ack_p99_ms": phase1["ack_p99_ms"],
         "non_2xx": phase1["non_2xx"] + phase2["non_2xx"],
+        "web_cpu_ms_per_delivery": phase1["web_cpu_ms_per_delivery"],
         "connections": args.connections,
         "gunicorn_workers": args.workers,
-        "gunicorn_worker_class": args.worker_class,
-        "gunicorn_threads": args.threads,
+        "gunicorn_worker_class": "deployed" if args.deployed else args.worker_class,
+        "gunicorn_threads": None if args.deployed else args.threads,
         "single_entry": phase1,
         f"batched_{args.batch}": phase2,
     }

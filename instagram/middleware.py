@@ -9,8 +9,9 @@ whose latency Meta sees (docs/performance.md, "The webhook's lane").
 This middleware sits after the middleware every response needs (the correlation id, the security headers,
 the Content Security Policy, the NUL check) and before the rest. For the webhook's path it checks the host
 as ``CommonMiddleware`` does (a host not in ``ALLOWED_HOSTS`` is a 400), calls the view, and sets the
-``X-Frame-Options`` header ``XFrameOptionsMiddleware`` would have; every other path goes on down the chain
-unchanged. An exception in the view is answered by Django's handler as before (a 500, reported).
+headers ``CommonMiddleware`` (``Content-Length``) and ``XFrameOptionsMiddleware`` would have; every other
+path goes on down the chain unchanged. An exception in the view is answered by Django's handler as before (a
+500, reported).
 """
 
 from __future__ import annotations
@@ -37,4 +38,6 @@ class WebhookLaneMiddleware:
         request.get_host()  # DisallowedHost (a 400) for a host this deployment does not serve
         response = instagram_webhook(request)
         response.headers.setdefault("X-Frame-Options", getattr(settings, "X_FRAME_OPTIONS", "DENY"))
+        # As CommonMiddleware's: without it gunicorn would answer HTTP/1.1 in chunks.
+        response.headers.setdefault("Content-Length", str(len(response.content)))
         return response

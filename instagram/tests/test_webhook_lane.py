@@ -48,6 +48,7 @@ def test_a_delivery_is_stored_and_answered_with_the_headers_of_every_response(cl
     session.assert_not_called()  # the pages' middleware did not run
     assert response["X-Request-ID"]
     assert response["X-Frame-Options"] == "DENY"
+    assert response["Content-Length"] == "14"  # not chunked
     assert "Content-Security-Policy" in response
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "Set-Cookie" not in response
