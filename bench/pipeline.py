@@ -29,8 +29,9 @@ run, divided by the events sent. ``missed`` = events without their reply
 process (devtools/graph_stub.py: no database, keep-alive, the documented
 shapes) instead of the sandbox, whose own CPU would compete with
 InstaForge's: the bench accounts are then rows with an encrypted token, the
-signed webhooks are POSTed from here, and e2e = from the webhook's POST to
-the reply call's arrival at the stub. The sandbox stays the default, for
+signed webhooks are POSTed from forked asyncio senders, and e2e = from the
+time the webhook's POST was due (the load's schedule) to the reply call's
+arrival at the stub. The sandbox stays the default, for
 correctness runs. ``--history N`` first writes N past actions (with their
 gate decisions) and N past inbound events over the bench accounts
 (devtools/bench_history.py: COPY on PostgreSQL, batches on SQLite).
@@ -45,7 +46,7 @@ its address and worker count the benchmark's.
 The last line printed is one JSON object: database, broker, events_per_s,
 e2e_p50_ms, e2e_p99_ms, cpu_ms_per_event, missed, pss_mib, history_rows
 (actions + decisions + inbound events seeded), graph, and with the stub
-ack_p99_ms (how long each webhook POST waited for its 2xx: what Meta sees)
+ack_p99_ms (from the time each webhook POST was due to its 2xx: what Meta sees)
 and duplicate_replies (replies the stub received more than once). The detail
 line above it adds ack_p50_ms and last_reply_after_load_s (when the last
 reply arrived, from the end of the load: how long a backlog took to drain).
@@ -396,12 +397,16 @@ def generate(*, prepared: list[dict[str, Any]], rate: float, seconds: float, dms
     return made
 
 
-# Events a second one sending process offers at most: beyond it, the GIL of one process (the requests, the
-# signing, the stub's threads) would hold the sends back, and the load would no longer be open-loop.
-SENDS_PER_PROCESS = 100
+# Events a second one sending process offers at most. A sender is one asyncio loop writing requests made
+# beforehand on kept-alive connections (about a tenth of a millisecond each); several are forked beyond this
+# rate, so that the load stays open-loop and the senders' own CPU stays small beside the product's.
+SENDS_PER_PROCESS = 500
+# Connections one sender keeps open at most. An event due while all are waiting for their answers waits for
+# one; its ack and its e2e still count from the time it was due, so a slow product is not hidden by a late send.
+CONNECTIONS_PER_PROCESS = 400
 # What the sending processes send, made before they are forked (inherited, not pickled): per event index,
-# (kind, correlation, body, headers).
-_PLAN: list[tuple[str, str, bytes, dict[str, str]]] = []
+# (kind, correlation, the whole HTTP request).
+_PLAN: list[tuple[str, str, bytes]] = []
 
 
 def plan_stub(
@@ -432,17 +437,26 @@ def plan_stub(
             )
             kind, correlation = "comments", comment_id
         body, headers = webhook_body(payload=payload, secret=secret)
-        _PLAN.append((kind, correlation, body, headers))
+        _PLAN.append((kind, correlation, http_post(path=WEBHOOK_PATH, body=body, headers=headers)))
 
 
-def send_stub(*, rate: float, web_url: str) -> dict[str, Any]:
-    """As ``generate``, with the stub: ``_PLAN`` POSTed at ``rate`` from forked processes, each send time recorded.
+WEBHOOK_PATH = "/webhooks/instagram/"
 
-    Returns ``{"comments": {comment id: sent}, "messages": {sender IGSID: sent}, "errors": [...], "acks": [ms]}``
+
+def http_post(*, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """One HTTP/1.1 POST to this machine, whole, as the socket carries it (kept alive)."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def send_stub(*, rate: float, port: int) -> dict[str, Any]:
+    """As ``generate``, with the stub: ``_PLAN`` POSTed at ``rate`` from forked processes, each due time recorded.
+
+    Returns ``{"comments": {comment id: due}, "messages": {sender IGSID: due}, "errors": [...], "acks": [ms]}``
     with ``time.monotonic()`` times (system-wide on Linux), the clock of the stub's ``replies``. Every event
     comes from a new follower, so a DM's reply is told from another's by its recipient. Every webhook is
     signed, and every follower registered with the stub, before the load starts; the load is sent by
-    ``ceil(rate / SENDS_PER_PROCESS)`` forked processes, each with its own threads, each event at its time.
+    ``ceil(rate / SENDS_PER_PROCESS)`` forked processes, each an asyncio loop, each event at its time.
     """
     import math
     import multiprocessing
@@ -450,7 +464,7 @@ def send_stub(*, rate: float, web_url: str) -> dict[str, Any]:
     senders = max(1, math.ceil(rate / SENDS_PER_PROCESS))
     started = time.monotonic() + 0.5  # every sender's clock starts together
     with multiprocessing.get_context("fork").Pool(senders) as pool:
-        shares = pool.starmap(_share_send, [(share, senders, started, rate, web_url) for share in range(senders)])
+        shares = pool.starmap(_share_send, [(share, senders, started, rate, port) for share in range(senders)])
     made: dict[str, Any] = {"comments": {}, "messages": {}, "errors": [], "acks": []}
     for share in shares:
         for key in ("comments", "messages"):
@@ -460,41 +474,71 @@ def send_stub(*, rate: float, web_url: str) -> dict[str, Any]:
     return made
 
 
-def _share_send(share: int, senders: int, started: float, rate: float, web_url: str) -> dict[str, Any]:
+def _share_send(share: int, senders: int, started: float, rate: float, port: int) -> dict[str, Any]:
     """In a sending process: events ``share``, ``share + senders``, … of ``_PLAN``, each at its time."""
-    import requests
+    import asyncio
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    return asyncio.run(_sends(share, senders, started, rate, port))
+
+
+async def _sends(share: int, senders: int, started: float, rate: float, port: int) -> dict[str, Any]:
+    import asyncio
 
     made: dict[str, Any] = {"comments": {}, "messages": {}, "errors": [], "acks": []}
-    lock = threading.Lock()
-    local = threading.local()
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    slots = asyncio.Semaphore(CONNECTIONS_PER_PROCESS)
 
-    def one(index: int) -> None:
-        kind, correlation, body, headers = _PLAN[index]
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-        sent = time.monotonic()
+    async def exchange(request: bytes, *, reused: bool) -> int:
+        """POST on a kept-alive connection (a new one if none is idle); the answer's status."""
+        reader, writer = idle.pop() if reused else await asyncio.open_connection("127.0.0.1", port)
         try:
-            response = session.post(web_url, data=body, headers=headers, timeout=10)
-            ok = 200 <= response.status_code < 300
-        except requests.RequestException:
-            ok = False
-        acked = time.monotonic()
-        with lock:
-            if ok:
-                made[kind][correlation] = sent
-                made["acks"].append((acked - sent) * 1000)
-            else:
-                made["errors"].append(index)
+            writer.write(request)
+            head = (await reader.readuntil(b"\r\n\r\n")).lower()
+            at = head.find(b"content-length:")
+            if at >= 0:
+                await reader.readexactly(int(head[at + 15 : head.index(b"\r\n", at)]))
+        except BaseException:
+            writer.close()
+            raise
+        if b"connection: close" in head:
+            writer.close()
+        else:
+            idle.append((reader, writer))
+        return int(head[9:12])
 
-    # Open loop: each event is sent at its time whatever the answers before it; enough threads that a slow ack
-    # (overload) delays no later send.
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        for index in range(share, len(_PLAN), senders):
-            wait = started + index / rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            pool.submit(one, index)
+    async def one(index: int, due: float) -> None:
+        kind, correlation, request = _PLAN[index]
+        status = 0
+        async with slots:
+            try:
+                try:
+                    status = await exchange(request, reused=bool(idle))
+                except (OSError, asyncio.IncompleteReadError):
+                    # A kept-alive connection the server had closed (its keep-alive ran out): once more, anew.
+                    status = await exchange(request, reused=False)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                status = 0
+        acked = time.monotonic()
+        if 200 <= status < 300:
+            made[kind][correlation] = due
+            made["acks"].append((acked - due) * 1000)
+        else:
+            made["errors"].append(index)
+
+    # Open loop: each event is sent at its time whatever the answers before it.
+    tasks = []
+    for index in range(share, len(_PLAN), senders):
+        due = started + index / rate
+        wait = due - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(one(index, due)))
+    await asyncio.gather(*tasks)
+    for _, writer in idle:
+        writer.close()
     return made
 
 
@@ -619,7 +663,6 @@ def main() -> None:
         wait_until_up(web_port)
         time.sleep(3)  # the cluster and the dispatcher import Django and start polling
         instaforge = {name: processes[name] for name in ("web", "worker", "dispatcher")}
-        web_url = f"http://127.0.0.1:{web_port}/webhooks/instagram/"
         if stub is not None:  # signed before the load and its CPU measurement start
             plan_stub(
                 prepared=prepared,
@@ -634,7 +677,7 @@ def main() -> None:
         sampler.start()
         started = time.monotonic()
         if stub is not None:
-            made = send_stub(rate=args.rate, web_url=web_url)
+            made = send_stub(rate=args.rate, port=web_port)
         else:
             made = generate(prepared=prepared, rate=args.rate, seconds=args.seconds, dms=not args.comments_only)
         load_ended = time.monotonic()
