@@ -94,3 +94,54 @@ def coalesced_flag_clear(flag: str) -> None:
     """Called by a coalesced task as it starts, before it takes the work: the next enqueue sends a task again."""
     if _coalesces():
         _broker().connection.delete(_flag_key(flag))
+
+
+# How long items wait in Redis for a coalesced task at most (a cluster that is down): best-effort work only.
+COALESCED_ITEMS_SECONDS = 3600
+
+
+def _items_key(flag: str) -> str:
+    return f"{settings.Q_CLUSTER['name']}:items:{flag}"
+
+
+def enqueue_coalesced_items(func_path: str, items: list[str], *, flag: str, robust: bool = False) -> None:
+    """As ``enqueue_coalesced`` for work that is not in the database: the items travel in a Redis list.
+
+    After the commit the items are appended to the list under ``flag`` and a task is queued unless one is
+    queued already; the task takes every item waiting with ``coalesced_items_take`` (``func_path`` is called
+    with ``[]`` then). One task for a burst instead of one per item. Only for best-effort work (a new
+    person's profile, read again on their next message): items of a task lost with its message wait in the
+    list for the next enqueue, an hour at most. With the ORM broker or tasks run inline, every call enqueues
+    ``func_path`` with its own items, as before.
+    """
+    if not items:
+        return
+    if not _coalesces():
+        enqueue_with_commit(func_path, items, robust=robust)
+        return
+
+    def send() -> None:
+        pipeline = _broker().connection.pipeline()
+        pipeline.rpush(_items_key(flag), *items)
+        pipeline.expire(_items_key(flag), COALESCED_ITEMS_SECONDS)
+        pipeline.set(_flag_key(flag), "1", nx=True, ex=COALESCED_FLAG_SECONDS)
+        if pipeline.execute()[-1]:
+            enqueue(func_path, [])
+
+    transaction.on_commit(send, robust=robust)
+
+
+def coalesced_items_take(flag: str, given: list[str]) -> list[str]:
+    """In a task of ``enqueue_coalesced_items``: the flag cleared, then ``given`` and every item waiting, once each.
+
+    Cleared before the items are taken: an item appended after this take finds no flag and queues a task.
+    """
+    if not _coalesces():
+        return list(dict.fromkeys(given))
+    connection = _broker().connection
+    connection.delete(_flag_key(flag))
+    pipeline = connection.pipeline()  # MULTI: the items read and the list emptied at once
+    pipeline.lrange(_items_key(flag), 0, -1)
+    pipeline.delete(_items_key(flag))
+    waiting = [item.decode() if isinstance(item, bytes) else str(item) for item in pipeline.execute()[0]]
+    return list(dict.fromkeys([*given, *waiting]))

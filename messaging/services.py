@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 # Instagram text messages are at most 1,000 characters.
 PREVIEW_LENGTH = 200
+# The coalescing flag of the profile reads of new people (messaging.tasks.conversation_profiles_fetch).
+PROFILES_FLAG = "profiles"
 DELETED_PREVIEW = "(message deleted)"
 
 
