@@ -32,7 +32,7 @@ from accounts.models import Membership
 from accounts.tenancy import workspace_scope
 from accounts.vault import token_encrypt
 from actions.models import ActionType
-from actions.services import action_plan
+from actions.services import action_new, action_plan, actions_plan_many
 from engagement.matching import TEXT_MAX_LENGTH, any_keyword_matches, keyword_list_parse
 from instaforge.batching import batch_read
 from instaforge.outbound import OutboundError, outbound_post
@@ -117,6 +117,7 @@ def automated_message_send(
     quick_replies: list[dict[str, str]] | None = None,
     now: datetime | None = None,
     after_seconds: int = 0,
+    key_new: bool = False,
 ) -> Message | None:
     """Plan one automated DM on the ledger (once per ``key``) and show it in the thread with its reason.
 
@@ -124,6 +125,10 @@ def automated_message_send(
     never with the HUMAN_AGENT tag (that is for people). Outside the window
     nothing is planned and an ``automation_skipped`` event says why. Call
     inside a transaction.
+
+    ``key_new``: the caller knows no action has this key (``message_automate``: a key of the message whose
+    analysis this transaction inserted); should one have it all the same, ``ActionKeyTaken`` is raised and the
+    transaction must be rolled back.
     """
     now = now or timezone.now()
     last = conversation.last_inbound_at
@@ -145,7 +150,8 @@ def automated_message_send(
     }
     if quick_replies:
         payload["quick_replies"] = [{"title": o["title"][:20], "payload": o["payload"]} for o in quick_replies]
-    action, created = action_plan(
+    plan = partial(
+        action_plan,
         account=account,
         action_type=ActionType.DM,
         idempotency_key=f"dm_auto:{conversation.pk}:{key}",
@@ -155,6 +161,15 @@ def automated_message_send(
         source_kind="conversation",
         source_id=str(conversation.pk),
     )
+    if key_new:
+        # Without action_plan's savepoint (two statements): a key planned already is not looked for but refused.
+        action, created = action_new(**plan.keywords), True
+        try:
+            actions_plan_many([action])
+        except IntegrityError as exc:
+            raise ActionKeyTaken(action.idempotency_key) from exc
+    else:
+        action, created = plan()
     if not created:
         return Message.objects.filter(action=action).first()
     message = Message.objects.create(
@@ -525,7 +540,14 @@ def _variation(templates: list[str], seed: str) -> str:
 
 
 def _rule_reply(
-    rule: DmRule, *, conversation: Conversation, message: Message, trigger: str, generator: str, after_seconds: int = 0
+    rule: DmRule,
+    *,
+    conversation: Conversation,
+    message: Message,
+    trigger: str,
+    generator: str,
+    after_seconds: int = 0,
+    key_new: bool = False,
 ) -> None:
     automated_message_send(
         conversation=conversation,
@@ -534,6 +556,7 @@ def _rule_reply(
         why=Why(trigger=trigger, generator=generator, rule=rule, in_reply_to=message),
         quick_replies=_quick_replies(rule.quick_reply_list) or None,
         after_seconds=after_seconds,
+        key_new=key_new,
     )
 
 
@@ -564,6 +587,10 @@ class Received:
 
     message: Message
     conversation_opened: bool = False
+
+
+class ActionKeyTaken(Exception):
+    """``automated_message_send(key_new=True)`` found its key planned already: roll back, plan the long way."""
 
 
 class _AlreadyAutomated(Exception):
@@ -626,25 +653,40 @@ def message_automate(
     conversation = message.conversation
     config = messaging_settings_get(workspace_id=conversation.workspace_id)
     result = _classify(text=message.text, config=config)  # the optional AI classifier: outside the transaction
+    opened = received is not None and received.conversation_opened
     try:
         with transaction.atomic():
-            analysis, first = _analysis_store(
-                message=message,
-                result=result,
-                conversation_opened=received is not None and received.conversation_opened,
-            )
+            analysis, first = _analysis_store(message=message, result=result, conversation_opened=opened)
+            # The welcome's and the rule's keys are this message's: planned only in the transaction that inserts
+            # its analysis (which this one just did, once and for all), so no action has them yet.
             outcome, after_commit = _automate(
-                config=config, message=message, analysis=analysis, first=first, inbound=inbound
+                config=config, message=message, analysis=analysis, first=first, inbound=inbound, keys_new=True
             )
     except _AlreadyAutomated:
         return "already automated"
+    except ActionKeyTaken:  # planned by other means all the same: rolled back, done again the long way
+        logger.warning("A reply to message %s was planned already: automating it again with action_plan", message.pk)
+        try:
+            with transaction.atomic():
+                analysis, first = _analysis_store(message=message, result=result, conversation_opened=opened)
+                outcome, after_commit = _automate(
+                    config=config, message=message, analysis=analysis, first=first, inbound=inbound, keys_new=False
+                )
+        except _AlreadyAutomated:
+            return "already automated"
     if after_commit is not None:
         after_commit()
     return outcome
 
 
 def _automate(
-    *, config: MessagingSettings, message: Message, analysis: MessageAnalysis, first: bool, inbound: Inbound
+    *,
+    config: MessagingSettings,
+    message: Message,
+    analysis: MessageAnalysis,
+    first: bool,
+    inbound: Inbound,
+    keys_new: bool,
 ) -> tuple[str, Callable[[], object] | None]:
     """What the pipeline does for the analysed message, inside ``message_automate``'s transaction, in words; and the
     work that must run after its commit, outside any transaction (a flow, an AI reply), if any."""
@@ -695,6 +737,7 @@ def _automate(
                 message=message,
                 trigger="a new conversation",
                 generator="welcome",
+                key_new=keys_new,
             )
             outcomes.append(f"welcome “{welcome.name}”")
     flows = (
@@ -724,6 +767,7 @@ def _automate(
                 trigger=trigger,
                 generator="rule",
                 after_seconds=len(outcomes),  # after the welcome, if one was sent
+                key_new=keys_new,
             )
             return "; ".join([*outcomes, f"rule “{rule.name}”"]), None
     if outcomes:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.models import InstagramAccount
 from actions.models import Action, ActionType
+from actions.services import action_plan
 from instagram.models import InboundEvent, InboundEventState
 from instagram.parsing import MessageEvent, event_parse
 from instagram.services import webhook_parse, webhook_store
@@ -122,13 +123,12 @@ def test_a_dm_opening_a_conversation_and_answered_by_a_rule_takes_few_statements
     # Before: BEGIN, the conversation looked for locked, looked for by get_or_create, a savepoint, inserted, the
     # savepoint released, looked for locked again, the message looked for by its mid, inserted, the conversation
     # touched, COMMIT; the message read back, its analysis looked for; BEGIN, the analysis, the earlier messages
-    # looked for, the event, COMMIT; the running flow looked for; BEGIN, the reply (below) and COMMIT. 29 in all
-    # on PostgreSQL with the typing indicator and the dispatchers' wake-up.
+    # looked for, the event, COMMIT; the running flow looked for; BEGIN, the reply (below, with action_plan's
+    # savepoint) and COMMIT. 29 in all on PostgreSQL with the typing indicator and the dispatchers' wake-up.
     reply = [
-        "SAVEPOINT",
+        # Its analysis was inserted by this transaction: no savepoint for the reply's key (it is new).
         "INSERT actions_action",
         *(["INSERT actions_action"] if typing_lead() else []),
-        "RELEASE",
         "INSERT messaging_message",
         "INSERT messaging_automatedreply",
         "UPDATE messaging_conversation",
@@ -173,10 +173,8 @@ def test_a_dm_in_a_known_conversation_takes_few_statements(account: InstagramAcc
         "INSERT messaging_messageanalysis",
         "SELECT messaging_message",  # an earlier message of the person's: not a new conversation
         "SELECT messaging_flowrun",
-        "SAVEPOINT",
         "INSERT actions_action",
         *(["INSERT actions_action"] if typing_lead() else []),
-        "RELEASE",
         "INSERT messaging_message",
         "INSERT messaging_automatedreply",
         "UPDATE messaging_conversation",
@@ -270,6 +268,24 @@ def test_a_message_stored_then_automated_by_id_is_answered_once(account: Instagr
     assert message_automate(message_id=message.pk, inbound=Inbound()) == "rule “Prices”"
     assert message_automate(message_id=message.pk) == "already automated"
     assert Action.objects.filter(action_type=ActionType.DM).count() == 1
+
+
+def test_a_reply_planned_already_by_other_means_is_not_planned_twice(account: InstagramAccount) -> None:
+    keyword_rule(account)
+    message, _ = message_ingest(account=account, event=parsed(account, message_item(account, mid="m-1", text="price?")))
+    assert message is not None
+    # An action with the rule's key for this message (it cannot happen today: its analysis would exist).
+    taken = action_plan(
+        account=account,
+        action_type=ActionType.DM,
+        idempotency_key=f"dm_auto:{message.conversation_id}:rule:{message.pk}",
+        payload={"recipient_id": FOLLOWER_ID, "message": "planned before"},
+    )[0]
+    assert message_automate(message_id=message.pk) == "rule “Prices”"
+    # Rolled back and done again with action_plan, which found it.
+    assert list(Action.objects.filter(action_type=ActionType.DM).values_list("pk", flat=True)) == [taken.pk]
+    assert MessageAnalysis.objects.count() == 1 and AutomatedReply.objects.count() == 0
+    assert message_automate(message_id=message.pk) == "already automated"
 
 
 def test_a_worker_dying_before_the_reply_commits_leaves_it_to_the_retry(account: InstagramAccount, monkeypatch) -> None:
