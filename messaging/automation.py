@@ -507,6 +507,14 @@ class Inbound:
     story_reply: bool = False
 
 
+def message_classify_locally(*, text: str, config: MessagingSettings) -> IntentResult | None:
+    """The intent of ``text`` when no model is to be asked (``_classify``'s), else None."""
+    result = intent_classify_rules(text=text)
+    if config.classifier_ai and result.intent == Intent.OTHER and text.strip():
+        return None
+    return result
+
+
 def _classify(*, text: str, config: MessagingSettings) -> IntentResult:
     result = intent_classify_rules(text=text)
     if config.classifier_ai and result.intent == Intent.OTHER and text.strip():
@@ -593,7 +601,7 @@ class ActionKeyTaken(Exception):
     """``automated_message_send(key_new=True)`` found its key planned already: roll back, plan the long way."""
 
 
-class _AlreadyAutomated(Exception):
+class AlreadyAutomated(Exception):
     """Another worker stored the message's analysis first (the unique key on the message)."""
 
 
@@ -613,7 +621,7 @@ def _analysis_store(
             sentiment=sentiment_score(text=message.text),
         )
     except IntegrityError as exc:  # the same message processed by two workers at once: the other one goes on
-        raise _AlreadyAutomated from exc
+        raise AlreadyAutomated from exc
     # A conversation created for this message holds no other: no need to ask.
     first = conversation_opened or not (
         Message.objects.filter(conversation=conversation, direction=MessageDirection.INBOUND)
@@ -662,7 +670,7 @@ def message_automate(
             outcome, after_commit = _automate(
                 config=config, message=message, analysis=analysis, first=first, inbound=inbound, keys_new=True
             )
-    except _AlreadyAutomated:
+    except AlreadyAutomated:
         return "already automated"
     except ActionKeyTaken:  # planned by other means all the same: rolled back, done again the long way
         logger.warning("A reply to message %s was planned already: automating it again with action_plan", message.pk)
@@ -672,11 +680,34 @@ def message_automate(
                 outcome, after_commit = _automate(
                     config=config, message=message, analysis=analysis, first=first, inbound=inbound, keys_new=False
                 )
-        except _AlreadyAutomated:
+        except AlreadyAutomated:
             return "already automated"
     if after_commit is not None:
         after_commit()
     return outcome
+
+
+def message_automate_stored_now(
+    *, message: Message, conversation_opened: bool, inbound: Inbound, config: MessagingSettings, result: IntentResult
+) -> tuple[str, Callable[[], object] | None]:
+    """``message_automate`` for a message stored by the caller's open transaction, inside it; classified already.
+
+    Returns what happened, in words, and the work to run after the caller's commit, outside any transaction (a
+    flow, an AI reply), if any. The message, its analysis and what is decided in the database commit together.
+    Raises ``AlreadyAutomated`` or ``ActionKeyTaken`` (neither can happen to a message this transaction created):
+    the caller rolls back and takes the long way. ``conversation_opened``: this transaction created the
+    conversation too, so no flow can run in it (nobody else sees it yet).
+    """
+    analysis, first = _analysis_store(message=message, result=result, conversation_opened=conversation_opened)
+    return _automate(
+        config=config,
+        message=message,
+        analysis=analysis,
+        first=first,
+        inbound=inbound,
+        keys_new=True,
+        no_flow_running=conversation_opened,
+    )
 
 
 def _automate(
@@ -687,6 +718,7 @@ def _automate(
     first: bool,
     inbound: Inbound,
     keys_new: bool,
+    no_flow_running: bool = False,
 ) -> tuple[str, Callable[[], object] | None]:
     """What the pipeline does for the analysed message, inside ``message_automate``'s transaction, in words; and the
     work that must run after its commit, outside any transaction (a flow, an AI reply), if any."""
@@ -694,7 +726,11 @@ def _automate(
     conversation = message.conversation
     if conversation.state != ConversationState.AUTOMATED:
         return f"left for a person (the conversation is {conversation.get_state_display().lower()})", None
-    active = FlowRun.objects.filter(conversation=conversation, status__in=ACTIVE_RUN_STATUSES).first()
+    active = (
+        None
+        if no_flow_running
+        else FlowRun.objects.filter(conversation=conversation, status__in=ACTIVE_RUN_STATUSES).first()
+    )
     handover = any_keyword_matches(keywords=config.handover_keyword_list, text=message.text)
     reason = ""
     if handover:

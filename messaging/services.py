@@ -38,7 +38,16 @@ from instagram.parsing import (
     SeenEvent,
     event_parse,
 )
-from messaging.automation import Inbound, Received, message_automate
+from messaging.automation import (
+    ActionKeyTaken,
+    AlreadyAutomated,
+    Inbound,
+    Received,
+    message_automate,
+    message_automate_stored_now,
+    message_classify_locally,
+    messaging_settings_get,
+)
 from messaging.models import Conversation, ConversationState, Message, MessageDirection, Note
 from safety.graph import graph_client
 
@@ -134,11 +143,16 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
             quick_reply_payload=parsed.payload or None,
         )
     if isinstance(parsed, MessageEvent):
-        stored = _message_store(account=event.account, event=parsed, inbound_event=event)
+        story_reply = parsed.reply_to is not None and parsed.reply_to.is_story
+        inbound = Inbound(quick_reply_payload=parsed.quick_reply_payload, story_reply=story_reply)
+        stored, automated = _received_store_and_automate(
+            account=event.account, event=parsed, inbound_event=event, inbound=inbound
+        )
+        if stored is None:  # not a new received message, or the AI classifier is to be asked: the long way
+            stored = _message_store(account=event.account, event=parsed, inbound_event=event)
         message, outcome = stored.message, stored.outcome
-        if message is not None and message.direction == MessageDirection.INBOUND and not message.is_deleted:
-            story_reply = parsed.reply_to is not None and parsed.reply_to.is_story
-            inbound = Inbound(quick_reply_payload=parsed.quick_reply_payload, story_reply=story_reply)
+        received = message is not None and message.direction == MessageDirection.INBOUND and not message.is_deleted
+        if automated is None and received and message is not None:
             if stored.created:
                 # Stored by this very call: handed over as it is, with its conversation and account (no re-read).
                 automated = message_automate(
@@ -147,8 +161,8 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
                 )
             else:
                 automated = message_automate(message_id=message.pk, inbound=inbound)
-            if automated != "already automated":
-                outcome = f"{outcome}; {automated}"
+        if automated is not None and automated != "already automated":
+            outcome = f"{outcome}; {automated}"
         return HandlerResult(InboundEventState.PROCESSED, outcome[:500])
     ignored = {
         ReactionEvent: "a reaction: not shown in the inbox yet",
@@ -161,6 +175,53 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
         if isinstance(parsed, kind):
             return HandlerResult(InboundEventState.IGNORED, outcome)
     return HandlerResult(InboundEventState.IGNORED, f"not a message: {type(parsed).__name__}")
+
+
+def _received_store_and_automate(
+    *, account: InstagramAccount, event: MessageEvent, inbound_event: InboundEvent, inbound: Inbound
+) -> tuple[_Stored | None, str | None]:
+    """A message the person sent, stored and automated in one transaction: how it was stored, what was done.
+
+    The message, its analysis and the reply planned from it (or the hand-over...) commit together, in one
+    transaction rather than two; a flow or an AI reply runs after the commit, outside any transaction. Not for
+    what cannot be done so: a deletion, an echo, a test message (``(None, None)``: the caller stores it), a text
+    the AI classifier is to read (its call is not made inside a transaction; nor is anything stored here), a
+    redelivery (stored already: ``(stored, None)``, the caller automates it by its id, which finds it done), nor
+    anything that turns out otherwise than new (rolled back, ``(None, None)``: the caller takes the long way).
+    """
+    if event.is_self or event.is_echo or event.is_deleted:
+        return None, None
+    config = messaging_settings_get(workspace_id=account.workspace_id)
+    result = message_classify_locally(text=event.text, config=config)
+    if result is None:
+        return None, None
+    moment = event.timestamp or timezone.now()
+    try:
+        with transaction.atomic():
+            stored = _message_insert(
+                account=account,
+                event=event,
+                moment=moment,
+                inbound_event=inbound_event,
+                trust_new_conversation=True,
+                savepoint=False,
+            )
+            if not stored.created:
+                return stored, None
+            assert stored.message is not None
+            automated, after_commit = message_automate_stored_now(
+                message=stored.message,
+                conversation_opened=stored.conversation_created,
+                inbound=inbound,
+                config=config,
+                result=result,
+            )
+    except (_MidInAnotherConversation, AlreadyAutomated, ActionKeyTaken):
+        logger.info("Message %s of account %s: stored the long way", event.mid, account.pk)
+        return None, None
+    if after_commit is not None:
+        after_commit()
+    return stored, automated
 
 
 def _conversation_locked(*, account: InstagramAccount, igsid: str) -> Conversation:
@@ -355,7 +416,10 @@ def _message_insert(
     moment: datetime,
     inbound_event: InboundEvent | None,
     trust_new_conversation: bool,
+    savepoint: bool = True,
 ) -> _Stored:
+    """Store a message that is not a deletion; ``trust_new_conversation``: see below. ``savepoint=False``: inside
+    the caller's transaction, which an error rolls back whole (``_received_store_and_automate``)."""
     message = Message(
         workspace_id=account.workspace_id,
         account=account,
@@ -367,7 +431,7 @@ def _message_insert(
         inbound_event=inbound_event,
         created_at=moment,
     )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         conversation, opened = _conversation_locked_or_opened(
             account=account, igsid=event.customer_id, first=message if trust_new_conversation else None
         )

@@ -31,9 +31,11 @@ from messaging.models import (
     ConversationEvent,
     ConversationState,
     DmRule,
+    Intent,
     Message,
     MessageAnalysis,
     MessageDirection,
+    TriggerKind,
 )
 from messaging.services import message_ingest, messaging_event_handle
 from messaging.tests.conftest import FOLLOWER_ID, deliver, message_item, milliseconds
@@ -138,12 +140,10 @@ def test_a_dm_opening_a_conversation_and_answered_by_a_rule_takes_few_statements
         "SELECT messaging_conversation",  # locked, if it were there
         "INSERT messaging_conversation",  # with the message's last-message fields: no UPDATE follows
         "INSERT messaging_message",  # a conversation just created holds no message: its mid is not looked for
-        "COMMIT",
-        # The message is not read back, nor its analysis looked for.
-        "BEGIN",
+        # In the same transaction: the message is not read back, nor its analysis looked for.
         "INSERT messaging_messageanalysis",
         "INSERT messaging_conversationevent",  # new_conversation, without looking for earlier messages
-        "SELECT messaging_flowrun",
+        # No running flow looked for: nobody else sees the conversation yet.
         *reply,
         "COMMIT",
     ]
@@ -168,8 +168,6 @@ def test_a_dm_in_a_known_conversation_takes_few_statements(account: InstagramAcc
         "SELECT messaging_message",  # by its mid: a redelivery finds it here
         "INSERT messaging_message",
         "UPDATE messaging_conversation",  # its last message and the person's
-        "COMMIT",
-        "BEGIN",
         "INSERT messaging_messageanalysis",
         "SELECT messaging_message",  # an earlier message of the person's: not a new conversation
         "SELECT messaging_flowrun",
@@ -235,6 +233,26 @@ def test_a_mid_another_conversation_holds_is_not_stored_twice(account: Instagram
     ]
 
 
+def test_in_one_go_a_mid_another_conversation_holds_is_rolled_back_and_stored_the_long_way(
+    account: InstagramAccount,
+) -> None:
+    keyword_rule(account)
+    deliver(account, message_item(account, mid="m-1", text="price?", sender="111"))
+    # The same mid from another person (never seen from Meta), as its own event.
+    event = InboundEvent.objects.create(
+        dedupe_key="same-mid-other-person",
+        object_type="instagram",
+        field="messaging",
+        entry_id=account.ig_user_id,
+        payload=message_item(account, mid="m-1", text="price?", sender="222"),
+        workspace_id=account.workspace_id,
+        account=account,
+    )
+    assert messaging_event_handle(event).outcome == "already stored"
+    assert Message.objects.filter(direction=MessageDirection.INBOUND).count() == 1
+    assert Action.objects.filter(action_type=ActionType.DM).count() == 1 and MessageAnalysis.objects.count() == 1
+
+
 def test_a_conversation_another_worker_inserted_meanwhile_is_locked_and_used(account: InstagramAccount) -> None:
     existing = Conversation.objects.create(account=account, participant_igsid=FOLLOWER_ID, participant_username="fan")
     late = Conversation(workspace_id=account.workspace_id, account=account, participant_igsid=FOLLOWER_ID)
@@ -298,19 +316,57 @@ def test_a_worker_dying_before_the_reply_commits_leaves_it_to_the_retry(account:
     monkeypatch.setattr(AutomatedReply.objects, "create", dies)
     event = deliver(account, message_item(account, mid="m-1", text="price?"))
     assert event.state == InboundEventState.FAILED
-    # The message is stored; its analysis and the reply went together: nothing of them is left.
-    assert Message.objects.filter(direction=MessageDirection.INBOUND).count() == 1
+    # The message, its conversation, its analysis and the reply went together: nothing of them is left.
+    assert Message.objects.count() == 0 and Conversation.objects.count() == 0
     assert MessageAnalysis.objects.count() == 0 and Action.objects.count() == 0
+    assert ConversationEvent.objects.count() == 0
     monkeypatch.setattr(AutomatedReply.objects, "create", real)
-    # The event handled again (the sweeper): the reply is planned, once.
-    outcome = messaging_event_handle(InboundEvent.objects.select_related("account").get(pk=event.pk)).outcome
-    assert outcome == "already stored; rule “Prices”"
+    # The event handled again (the sweeper): stored and answered, once.
+    retry = InboundEvent.objects.select_related("account").get(pk=event.pk)
+    assert messaging_event_handle(retry).outcome == "received; rule “Prices”"
+    assert messaging_event_handle(retry).outcome == "already stored"
     assert Action.objects.filter(action_type=ActionType.DM).count() == 1
     assert list(ConversationEvent.objects.values_list("kind", flat=True)) == ["new_conversation"]
-    assert messaging_event_handle(InboundEvent.objects.select_related("account").get(pk=event.pk)).outcome == (
-        "already stored"
-    )
+
+
+def test_a_message_stored_before_its_worker_died_is_automated_by_the_retry(account: InstagramAccount) -> None:
+    """The two-step path (the AI classifier, or a message stored by an earlier version): stored, then automated."""
+    keyword_rule(account)
+    item = message_item(account, mid="m-1", text="price?")
+    message_ingest(account=account, event=parsed(account, item))  # the worker died after this commit
+    event = stored_event(account, item)
+    assert messaging_event_handle(event).outcome == "already stored; rule “Prices”"
+    assert messaging_event_handle(event).outcome == "already stored"
     assert Action.objects.filter(action_type=ActionType.DM).count() == 1
+    assert list(ConversationEvent.objects.values_list("kind", flat=True)) == ["new_conversation"]
+
+
+def test_with_the_ai_classifier_the_message_is_stored_before_the_model_is_asked(
+    account: InstagramAccount, monkeypatch
+) -> None:
+    DmRule.objects.create(
+        account=account, name="Prices", trigger_kind=TriggerKind.INTENT, intent=Intent.PRICING, reply_templates="2.50"
+    )
+    config = automation.messaging_settings_get(workspace_id=account.workspace_id)
+    config.classifier_ai = True
+    config.save()
+    asked: list[str] = []
+
+    def model(*, config: Any, text: str) -> str:
+        # The two-step path: the message is stored (its transaction committed) before the model is asked.
+        assert Message.objects.filter(mid="m-1").exists()
+        asked.append(text)
+        return Intent.PRICING
+
+    monkeypatch.setattr(automation, "ai_intent_classify", model)
+    # The rules name no intent here: the model is asked, the long way.
+    event = deliver(account, message_item(account, mid="m-1", text="tell me about the croissants"))
+    assert event.outcome == "received; rule “Prices”" and asked == ["tell me about the croissants"]
+    assert MessageAnalysis.objects.get().classified_by.startswith("AI")
+    # The rules name this one: the model is not asked, the message is handled in one go.
+    event = deliver(account, message_item(account, mid="m-2", text="how much for a croissant?"))
+    assert event.outcome == "received; rule “Prices”" and len(asked) == 1
+    assert Action.objects.filter(action_type=ActionType.DM).count() == 2
 
 
 def test_an_echo_or_a_deletion_opening_a_conversation_is_not_automated(account: InstagramAccount) -> None:
