@@ -185,9 +185,10 @@ def _received_store_and_automate(
     The message, its analysis and the reply planned from it (or the hand-over...) commit together, in one
     transaction rather than two; a flow or an AI reply runs after the commit, outside any transaction. Not for
     what cannot be done so: a deletion, an echo, a test message (``(None, None)``: the caller stores it), a text
-    the AI classifier is to read (its call is not made inside a transaction; nor is anything stored here), a
-    redelivery (stored already: ``(stored, None)``, the caller automates it by its id, which finds it done), nor
-    anything that turns out otherwise than new (rolled back, ``(None, None)``: the caller takes the long way).
+    the AI classifier is to read (its call is not made inside a transaction; nothing is stored here then), a
+    redelivery (stored already: ``(stored, None)``; the caller automates it by its id, which finds its analysis
+    unless a worker died between the two-step path's transactions), nor anything that turns out otherwise than
+    new (all rolled back, ``(None, None)``: the caller takes the long way).
     """
     if event.is_self or event.is_echo or event.is_deleted:
         return None, None
