@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -30,7 +32,7 @@ from accounts.models import Membership
 from accounts.tenancy import workspace_scope
 from accounts.vault import token_encrypt
 from actions.models import ActionType
-from actions.services import action_plan
+from actions.services import action_new, action_plan, actions_plan_many
 from engagement.matching import TEXT_MAX_LENGTH, any_keyword_matches, keyword_list_parse
 from instaforge.batching import batch_read
 from instaforge.outbound import OutboundError, outbound_post
@@ -115,6 +117,7 @@ def automated_message_send(
     quick_replies: list[dict[str, str]] | None = None,
     now: datetime | None = None,
     after_seconds: int = 0,
+    key_new: bool = False,
 ) -> Message | None:
     """Plan one automated DM on the ledger (once per ``key``) and show it in the thread with its reason.
 
@@ -122,6 +125,10 @@ def automated_message_send(
     never with the HUMAN_AGENT tag (that is for people). Outside the window
     nothing is planned and an ``automation_skipped`` event says why. Call
     inside a transaction.
+
+    ``key_new``: the caller knows no action has this key (``message_automate``: a key of the message whose
+    analysis this transaction inserted); should one have it all the same, ``ActionKeyTaken`` is raised and the
+    transaction must be rolled back.
     """
     now = now or timezone.now()
     last = conversation.last_inbound_at
@@ -143,7 +150,8 @@ def automated_message_send(
     }
     if quick_replies:
         payload["quick_replies"] = [{"title": o["title"][:20], "payload": o["payload"]} for o in quick_replies]
-    action, created = action_plan(
+    plan = partial(
+        action_plan,
         account=account,
         action_type=ActionType.DM,
         idempotency_key=f"dm_auto:{conversation.pk}:{key}",
@@ -153,6 +161,15 @@ def automated_message_send(
         source_kind="conversation",
         source_id=str(conversation.pk),
     )
+    if key_new:
+        # Without action_plan's savepoint (two statements): a key planned already is not looked for but refused.
+        action, created = action_new(**plan.keywords), True
+        try:
+            actions_plan_many([action])
+        except IntegrityError as exc:
+            raise ActionKeyTaken(action.idempotency_key) from exc
+    else:
+        action, created = plan()
     if not created:
         return Message.objects.filter(action=action).first()
     message = Message.objects.create(
@@ -490,6 +507,14 @@ class Inbound:
     story_reply: bool = False
 
 
+def message_classify_locally(*, text: str, config: MessagingSettings) -> IntentResult | None:
+    """The intent of ``text`` when no model is to be asked (``_classify``'s), else None."""
+    result = intent_classify_rules(text=text)
+    if config.classifier_ai and result.intent == Intent.OTHER and text.strip():
+        return None
+    return result
+
+
 def _classify(*, text: str, config: MessagingSettings) -> IntentResult:
     result = intent_classify_rules(text=text)
     if config.classifier_ai and result.intent == Intent.OTHER and text.strip():
@@ -523,7 +548,14 @@ def _variation(templates: list[str], seed: str) -> str:
 
 
 def _rule_reply(
-    rule: DmRule, *, conversation: Conversation, message: Message, trigger: str, generator: str, after_seconds: int = 0
+    rule: DmRule,
+    *,
+    conversation: Conversation,
+    message: Message,
+    trigger: str,
+    generator: str,
+    after_seconds: int = 0,
+    key_new: bool = False,
 ) -> None:
     automated_message_send(
         conversation=conversation,
@@ -532,6 +564,7 @@ def _rule_reply(
         why=Why(trigger=trigger, generator=generator, rule=rule, in_reply_to=message),
         quick_replies=_quick_replies(rule.quick_reply_list) or None,
         after_seconds=after_seconds,
+        key_new=key_new,
     )
 
 
@@ -551,10 +584,33 @@ def _ai_reply(*, config: MessagingSettings, conversation: Conversation, message:
         automated_message_send(conversation=conversation, text=text, key=f"ai:{message.pk}", why=why)
 
 
-def _analysis_store(*, message: Message, result: IntentResult) -> tuple[MessageAnalysis, bool]:
-    """Store what the pipeline found (once per message); True when it opens a new conversation."""
+@dataclass(frozen=True)
+class Received:
+    """A received message stored by the caller in this very call, with its conversation and the account loaded.
+
+    ``message_automate`` takes it as it is: it reads the message back from no table and looks for no analysis
+    (none can exist for a message just created). ``conversation_opened``: the conversation was created for it,
+    so it is the first message of the conversation.
+    """
+
+    message: Message
+    conversation_opened: bool = False
+
+
+class ActionKeyTaken(Exception):
+    """``automated_message_send(key_new=True)`` found its key planned already: roll back, plan the long way."""
+
+
+class AlreadyAutomated(Exception):
+    """Another worker stored the message's analysis first (the unique key on the message)."""
+
+
+def _analysis_store(
+    *, message: Message, result: IntentResult, conversation_opened: bool
+) -> tuple[MessageAnalysis, bool]:
+    """Store what the pipeline found (once per message); True when it opens a new conversation. In a transaction."""
     conversation = message.conversation
-    with transaction.atomic():
+    try:
         analysis = MessageAnalysis.objects.create(
             workspace_id=message.workspace_id,
             message=message,
@@ -564,36 +620,117 @@ def _analysis_store(*, message: Message, result: IntentResult) -> tuple[MessageA
             matched_keyword=result.keyword[:100],
             sentiment=sentiment_score(text=message.text),
         )
-        earlier = Message.objects.filter(conversation=conversation, direction=MessageDirection.INBOUND)
-        first = not earlier.exclude(pk=message.pk).exists()
-        if first:
-            events.messaging_event_emit(
-                kind=events.NEW_CONVERSATION,
-                conversation=conversation,
-                data={"username": conversation.participant_username, "text": message.text},
-            )
+    except IntegrityError as exc:  # the same message processed by two workers at once: the other one goes on
+        raise AlreadyAutomated from exc
+    # A conversation created for this message holds no other: no need to ask.
+    first = conversation_opened or not (
+        Message.objects.filter(conversation=conversation, direction=MessageDirection.INBOUND)
+        .exclude(pk=message.pk)
+        .exists()
+    )
+    if first:
+        events.messaging_event_emit(
+            kind=events.NEW_CONVERSATION,
+            conversation=conversation,
+            data={"username": conversation.participant_username, "text": message.text},
+        )
     return analysis, first
 
 
-def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
-    """Run the pipeline for one received message, once. Returns what happened, in words."""
+def message_automate(
+    *, message_id: int | None = None, inbound: Inbound | None = None, received: Received | None = None
+) -> str:
+    """Run the pipeline for one received message, once. Returns what happened, in words.
+
+    The message by its id, or ``received`` as the webhook handler has just stored it. Its analysis and what is
+    decided in the database (a hand-over, a skipped spam, a welcome, a rule's reply) commit in one transaction:
+    a worker that dies before the commit leaves nothing, and the message is automated again when its event is;
+    the analysis's unique key makes it once. A flow (its webhook steps between passes) and an AI reply (the
+    model's call) run after that commit, outside any transaction, as they always have.
+    """
     inbound = inbound or Inbound()
-    message = Message.objects.select_related("conversation__account").get(pk=message_id)
+    if received is not None:
+        message = received.message
+    else:
+        assert message_id is not None
+        message = Message.objects.select_related("conversation__account").get(pk=message_id)
     if message.direction != MessageDirection.INBOUND or message.is_deleted:
         return "not a received message"
-    if MessageAnalysis.objects.filter(message=message).exists():
+    if received is None and MessageAnalysis.objects.filter(message=message).exists():
         return "already automated"
     conversation = message.conversation
     config = messaging_settings_get(workspace_id=conversation.workspace_id)
-    result = _classify(text=message.text, config=config)
+    result = _classify(text=message.text, config=config)  # the optional AI classifier: outside the transaction
+    opened = received is not None and received.conversation_opened
     try:
-        analysis, first = _analysis_store(message=message, result=result)
-    except IntegrityError:  # the same message processed by two workers at once: the other one goes on
+        with transaction.atomic():
+            analysis, first = _analysis_store(message=message, result=result, conversation_opened=opened)
+            # The welcome's and the rule's keys are this message's: planned only in the transaction that inserts
+            # its analysis (which this one just did, once and for all), so no action has them yet.
+            outcome, after_commit = _automate(
+                config=config, message=message, analysis=analysis, first=first, inbound=inbound, keys_new=True
+            )
+    except AlreadyAutomated:
         return "already automated"
-    # ``conversation`` (and its account) was read with the message just now: its state is current.
+    except ActionKeyTaken:  # planned by other means all the same: rolled back, done again the long way
+        logger.warning("A reply to message %s was planned already: automating it again with action_plan", message.pk)
+        try:
+            with transaction.atomic():
+                analysis, first = _analysis_store(message=message, result=result, conversation_opened=opened)
+                outcome, after_commit = _automate(
+                    config=config, message=message, analysis=analysis, first=first, inbound=inbound, keys_new=False
+                )
+        except AlreadyAutomated:
+            return "already automated"
+    if after_commit is not None:
+        after_commit()
+    return outcome
+
+
+def message_automate_stored_now(
+    *, message: Message, conversation_opened: bool, inbound: Inbound, config: MessagingSettings, result: IntentResult
+) -> tuple[str, Callable[[], object] | None]:
+    """``message_automate`` for a message stored by the caller's open transaction, inside it; classified already.
+
+    Returns what happened, in words, and the work to run after the caller's commit, outside any transaction (a
+    flow, an AI reply), if any. The message, its analysis and what is decided in the database commit together.
+    Raises ``AlreadyAutomated`` or ``ActionKeyTaken`` (neither can happen to a message this transaction created):
+    the caller rolls back and takes the long way. ``conversation_opened``: this transaction created the
+    conversation too, so no flow can run in it (nobody else sees it yet).
+    """
+    analysis, first = _analysis_store(message=message, result=result, conversation_opened=conversation_opened)
+    return _automate(
+        config=config,
+        message=message,
+        analysis=analysis,
+        first=first,
+        inbound=inbound,
+        keys_new=True,
+        no_flow_running=conversation_opened,
+    )
+
+
+def _automate(
+    *,
+    config: MessagingSettings,
+    message: Message,
+    analysis: MessageAnalysis,
+    first: bool,
+    inbound: Inbound,
+    keys_new: bool,
+    no_flow_running: bool = False,
+) -> tuple[str, Callable[[], object] | None]:
+    """What the pipeline does for the analysed message, inside ``message_automate``'s transaction, in words; and the
+    work that must run after its commit, outside any transaction (a flow, an AI reply), if any."""
+    # ``conversation`` (and its account) was read with the message, or locked by its storing: its state is current.
+    conversation = message.conversation
     if conversation.state != ConversationState.AUTOMATED:
-        return f"left for a person (the conversation is {conversation.get_state_display().lower()})"
-    active = FlowRun.objects.filter(conversation=conversation, status__in=ACTIVE_RUN_STATUSES).first()
+        return f"left for a person (the conversation is {conversation.get_state_display().lower()})", None
+    active = (
+        None
+        if no_flow_running
+        else FlowRun.objects.filter(conversation=conversation, status__in=ACTIVE_RUN_STATUSES).first()
+    )
     handover = any_keyword_matches(keywords=config.handover_keyword_list, text=message.text)
     reason = ""
     if handover:
@@ -603,24 +740,24 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
     elif active is None and analysis.confidence < config.handover_confidence_below:
         reason = f"low intent confidence ({analysis.confidence:.0%} < {config.handover_confidence_below:.0%})"
     if reason:
-        with transaction.atomic():
-            conversation_hand_over(conversation=conversation, reason=reason, data={"message_id": message.pk})
-        return f"handed to a person: {reason}"
+        conversation_hand_over(conversation=conversation, reason=reason, data={"message_id": message.pk})
+        return f"handed to a person: {reason}", None
     if analysis.intent == Intent.SPAM:
-        with transaction.atomic():
-            events.messaging_event_emit(
-                kind=events.AUTOMATION_SKIPPED,
-                conversation=conversation,
-                data={"reason": f"spam (“{analysis.matched_keyword}”): not answered", "message_id": message.pk},
-            )
-        return "spam: not answered"
+        events.messaging_event_emit(
+            kind=events.AUTOMATION_SKIPPED,
+            conversation=conversation,
+            data={"reason": f"spam (“{analysis.matched_keyword}”): not answered", "message_id": message.pk},
+        )
+        return "spam: not answered", None
     if active is not None:
         if active.status == FlowRunStatus.WAITING or (
             active.status == FlowRunStatus.DELAYED and active.resume_at and active.resume_at <= timezone.now()
         ):
-            flow_run_advance(run_id=active.pk, inbound=message, answer=inbound.quick_reply_payload or message.text)
-            return f"flow {active.version} continued"
-        return f"flow {active.version} is running: message kept"
+            advance = partial(
+                flow_run_advance, run_id=active.pk, inbound=message, answer=inbound.quick_reply_payload or message.text
+            )
+            return f"flow {active.version} continued", advance
+        return f"flow {active.version} is running: message kept", None
     outcomes: list[str] = []
     if first:
         welcome = batch_read(
@@ -630,14 +767,14 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
             ).first,
         )
         if welcome is not None and welcome.template_list:
-            with transaction.atomic():
-                _rule_reply(
-                    welcome,
-                    conversation=conversation,
-                    message=message,
-                    trigger="a new conversation",
-                    generator="welcome",
-                )
+            _rule_reply(
+                welcome,
+                conversation=conversation,
+                message=message,
+                trigger="a new conversation",
+                generator="welcome",
+                key_new=keys_new,
+            )
             outcomes.append(f"welcome “{welcome.name}”")
     flows = (
         Flow.objects.filter(account_id=conversation.account_id, is_active=True)
@@ -648,8 +785,9 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
     for flow in batch_read(("dm_flows", conversation.account_id), lambda: list(flows)):
         trigger = _triggered(flow, message=message, analysis=analysis, inbound=inbound)
         if trigger and flow.current_version is not None:
-            flow_start(flow=flow, conversation=conversation, trigger=trigger, inbound=message)
-            return "; ".join([*outcomes, f"flow “{flow.name}” v{flow.current_version.number} started"])
+            version = flow.current_version.number
+            start = partial(flow_start, flow=flow, conversation=conversation, trigger=trigger, inbound=message)
+            return "; ".join([*outcomes, f"flow “{flow.name}” v{version} started"]), start
     rules = (
         DmRule.objects.filter(account_id=conversation.account_id, is_active=True)
         .exclude(trigger_kind=TriggerKind.NEW_CONVERSATION)
@@ -658,22 +796,21 @@ def message_automate(*, message_id: int, inbound: Inbound | None = None) -> str:
     for rule in batch_read(("dm_rules", conversation.account_id), lambda: list(rules)):
         trigger = _triggered(rule, message=message, analysis=analysis, inbound=inbound)
         if trigger and rule.template_list:
-            with transaction.atomic():
-                _rule_reply(
-                    rule,
-                    conversation=conversation,
-                    message=message,
-                    trigger=trigger,
-                    generator="rule",
-                    after_seconds=len(outcomes),  # after the welcome, if one was sent
-                )
-            return "; ".join([*outcomes, f"rule “{rule.name}”"])
+            _rule_reply(
+                rule,
+                conversation=conversation,
+                message=message,
+                trigger=trigger,
+                generator="rule",
+                after_seconds=len(outcomes),  # after the welcome, if one was sent
+                key_new=keys_new,
+            )
+            return "; ".join([*outcomes, f"rule “{rule.name}”"]), None
     if outcomes:
-        return "; ".join(outcomes)
+        return "; ".join(outcomes), None
     if config.ai_enabled:
-        _ai_reply(config=config, conversation=conversation, message=message)
-        return "AI reply"
-    return "no rule, flow or AI matched: left for a person"
+        return "AI reply", partial(_ai_reply, config=config, conversation=conversation, message=message)
+    return "no rule, flow or AI matched: left for a person", None
 
 
 def messaging_settings_save(*, config: MessagingSettings, api_key: str = "", clear_api_key: bool = False) -> None:

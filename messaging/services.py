@@ -7,12 +7,14 @@ dispatcher after the safety gate, never from here.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from accounts.models import InstagramAccount, Membership, User
@@ -36,7 +38,16 @@ from instagram.parsing import (
     SeenEvent,
     event_parse,
 )
-from messaging.automation import Inbound, message_automate
+from messaging.automation import (
+    ActionKeyTaken,
+    AlreadyAutomated,
+    Inbound,
+    Received,
+    message_automate,
+    message_automate_stored_now,
+    message_classify_locally,
+    messaging_settings_get,
+)
 from messaging.models import Conversation, ConversationState, Message, MessageDirection, Note
 from safety.graph import graph_client
 
@@ -134,13 +145,26 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
             quick_reply_payload=parsed.payload or None,
         )
     if isinstance(parsed, MessageEvent):
-        message, outcome = message_ingest(account=event.account, event=parsed, inbound_event=event)
-        if message is not None and message.direction == MessageDirection.INBOUND and not message.is_deleted:
-            story_reply = parsed.reply_to is not None and parsed.reply_to.is_story
-            inbound = Inbound(quick_reply_payload=parsed.quick_reply_payload, story_reply=story_reply)
-            automated = message_automate(message_id=message.pk, inbound=inbound)
-            if automated != "already automated":
-                outcome = f"{outcome}; {automated}"
+        story_reply = parsed.reply_to is not None and parsed.reply_to.is_story
+        inbound = Inbound(quick_reply_payload=parsed.quick_reply_payload, story_reply=story_reply)
+        stored, automated = _received_store_and_automate(
+            account=event.account, event=parsed, inbound_event=event, inbound=inbound
+        )
+        if stored is None:  # not a new received message, or the AI classifier is to be asked: the long way
+            stored = _message_store(account=event.account, event=parsed, inbound_event=event)
+        message, outcome = stored.message, stored.outcome
+        received = message is not None and message.direction == MessageDirection.INBOUND and not message.is_deleted
+        if automated is None and received and message is not None:
+            if stored.created:
+                # Stored by this very call: handed over as it is, with its conversation and account (no re-read).
+                automated = message_automate(
+                    received=Received(message=message, conversation_opened=stored.conversation_created),
+                    inbound=inbound,
+                )
+            else:
+                automated = message_automate(message_id=message.pk, inbound=inbound)
+        if automated is not None and automated != "already automated":
+            outcome = f"{outcome}; {automated}"
         return HandlerResult(InboundEventState.PROCESSED, outcome[:500])
     ignored = {
         ReactionEvent: "a reaction: not shown in the inbox yet",
@@ -155,20 +179,128 @@ def messaging_event_handle(event: InboundEvent) -> HandlerResult:
     return HandlerResult(InboundEventState.IGNORED, f"not a message: {type(parsed).__name__}")
 
 
+def _received_store_and_automate(
+    *, account: InstagramAccount, event: MessageEvent, inbound_event: InboundEvent, inbound: Inbound
+) -> tuple[_Stored | None, str | None]:
+    """A message the person sent, stored and automated in one transaction: how it was stored, what was done.
+
+    The message, its analysis and the reply planned from it (or the hand-over...) commit together, in one
+    transaction rather than two; a flow or an AI reply runs after the commit, outside any transaction. Not for
+    what cannot be done so: a deletion, an echo, a test message (``(None, None)``: the caller stores it), a text
+    the AI classifier is to read (its call is not made inside a transaction; nothing is stored here then), a
+    redelivery (stored already: ``(stored, None)``; the caller automates it by its id, which finds its analysis
+    unless a worker died between the two-step path's transactions), nor anything that turns out otherwise than
+    new (all rolled back, ``(None, None)``: the caller takes the long way).
+    """
+    if event.is_self or event.is_echo or event.is_deleted:
+        return None, None
+    config = messaging_settings_get(workspace_id=account.workspace_id)
+    result = message_classify_locally(text=event.text, config=config)
+    if result is None:
+        return None, None
+    moment = event.timestamp or timezone.now()
+    try:
+        with transaction.atomic():
+            stored = _message_insert(
+                account=account,
+                event=event,
+                moment=moment,
+                inbound_event=inbound_event,
+                trust_new_conversation=True,
+                savepoint=False,
+            )
+            if not stored.created:
+                return stored, None
+            assert stored.message is not None
+            automated, after_commit = message_automate_stored_now(
+                message=stored.message,
+                conversation_opened=stored.conversation_created,
+                inbound=inbound,
+                config=config,
+                result=result,
+            )
+    except (_MidInAnotherConversation, AlreadyAutomated, ActionKeyTaken):
+        logger.info("Message %s of account %s: stored the long way", event.mid, account.pk)
+        return None, None
+    if after_commit is not None:
+        after_commit()
+    return stored, automated
+
+
 def _conversation_locked(*, account: InstagramAccount, igsid: str) -> Conversation:
     """The conversation with ``igsid``, created if new, its row locked. Call inside a transaction."""
+    conversation, _ = _conversation_locked_or_opened(account=account, igsid=igsid, first=None)
+    return conversation
+
+
+def _conversation_locked_or_opened(
+    *, account: InstagramAccount, igsid: str, first: Message | None
+) -> tuple[Conversation, bool]:
+    """The conversation with ``igsid``, its row locked, and whether this call created it. Call inside a transaction.
+
+    The common case is one ``SELECT … FOR UPDATE``. A new conversation is inserted by one ``INSERT … ON CONFLICT
+    DO NOTHING RETURNING id`` (``get_or_create`` took a read, a savepoint, the insert, its release and a read
+    again): a row this transaction inserted is its own until it commits, so no lock is needed. When another worker
+    inserted it meanwhile, the insert waits for that worker's commit, inserts nothing, and the row is read locked.
+    ``first``: the message that opens a new conversation, whose last-message fields the row is inserted with
+    (``_conversation_touch``'s, so no ``UPDATE`` follows).
+    """
     mine = Conversation.objects.select_for_update().filter(account=account, participant_igsid=igsid)
     conversation = mine.first()
     if conversation is not None:  # the common case: one query
-        return conversation
-    Conversation.objects.get_or_create(
-        account=account, participant_igsid=igsid, defaults={"workspace_id": account.workspace_id}
+        return conversation, False
+    new = Conversation(workspace_id=account.workspace_id, account=account, participant_igsid=igsid)
+    if first is not None:
+        _conversation_touch(new, first, save=False)
+    if _conversation_insert(new):
+        return new, True
+    return mine.get(), False
+
+
+def _conversation_insert(conversation: Conversation) -> bool:
+    """INSERT ``conversation`` unless its (account, person) exists: True, with its id set, when it was inserted.
+
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL and SQLite ≥ 3.35, as ``instagram.services``'s
+    upsert), which Django's ``bulk_create(ignore_conflicts=True)`` runs without telling which rows it inserted.
+    Each value goes through its field's ``pre_save`` and ``get_db_prep_save`` as in ``save()``.
+    """
+    database = connections[router.db_for_write(Conversation)]
+    sql, fields = _conversation_insert_statement(database.alias)
+    values = [field.get_db_prep_save(field.pre_save(conversation, True), database) for field in fields]
+    # As ``save()``: a failed INSERT inside a transaction leaves it to be rolled back.
+    with transaction.mark_for_rollback_on_error(database.alias), database.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    conversation.pk = row[0]
+    conversation._state.adding = False
+    conversation._state.db = database.alias
+    return True
+
+
+@functools.cache
+def _conversation_insert_statement(alias: str) -> tuple[str, list[Field[Any, Any]]]:
+    """``_conversation_insert``'s SQL, built once from the model's table and columns, and its fields in order."""
+    meta = Conversation._meta
+    fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+    column_of = {field.name: field.column for field in fields}
+    quote = connections[alias].ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    unique = ", ".join(quote(column_of[name]) for name in ("account", "participant_igsid"))
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (names from _meta)
+        f"ON CONFLICT ({unique}) DO NOTHING RETURNING {quote(meta.pk.column)}"
     )
-    return mine.get()
+    return sql, fields
 
 
-def _conversation_touch(conversation: Conversation, message: Message) -> None:
-    """Move the conversation's last-message fields forward (webhooks may arrive out of order)."""
+def _conversation_touch(conversation: Conversation, message: Message, *, save: bool = True) -> None:
+    """Move the conversation's last-message fields forward (webhooks may arrive out of order).
+
+    ``save=False``: only in memory (a conversation about to be inserted with them).
+    """
     fields: list[str] = []
     if conversation.last_message_at is None or message.created_at >= conversation.last_message_at:
         conversation.last_message_at = message.created_at
@@ -184,7 +316,7 @@ def _conversation_touch(conversation: Conversation, message: Message) -> None:
             # (which, until rules and flows exist, leaves it for a person to answer).
             conversation.state = ConversationState.AUTOMATED
             fields.append("state")
-    if fields:
+    if fields and save:
         conversation.save(update_fields=fields)
 
 
@@ -244,40 +376,96 @@ def message_ingest(
     it deleted (if the deletion comes first, a deleted placeholder keeps the
     late original out).
     """
+    stored = _message_store(account=account, event=event, inbound_event=inbound_event)
+    return stored.message, stored.outcome
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What ``message_ingest`` did with one item, and whether this call created the message and its conversation."""
+
+    message: Message | None
+    outcome: str
+    created: bool = False
+    conversation_created: bool = False
+
+
+class _MidInAnotherConversation(Exception):
+    """A message of a conversation just opened has a ``mid`` the account already has: store it the long way."""
+
+
+def _message_store(*, account: InstagramAccount, event: MessageEvent, inbound_event: InboundEvent | None) -> _Stored:
+    """``message_ingest``, telling what this call created (``messaging_event_handle`` then reads nothing back)."""
     if event.is_self:
-        return None, "a test message the account sent to itself"
+        return _Stored(None, "a test message the account sent to itself")
     moment = event.timestamp or timezone.now()
     if event.is_deleted:
-        return _message_delete(account=account, event=event, moment=moment, inbound_event=inbound_event)
-    with transaction.atomic():
-        conversation = _conversation_locked(account=account, igsid=event.customer_id)
-        existing = Message.objects.filter(account=account, mid=event.mid).first()
-        if existing is not None:
-            return existing, "already stored"
-        if event.is_echo:
-            own = _own_reply_for_echo(conversation=conversation, event=event)
-            if own is not None:
-                own.mid = event.mid
-                own.save(update_fields=["mid"])
-                return own, "echo of a reply sent from InstaForge"
-        message = Message.objects.create(
-            workspace_id=account.workspace_id,
-            conversation=conversation,
-            account=account,
-            mid=event.mid,
-            direction=MessageDirection.OUTBOUND if event.is_echo else MessageDirection.INBOUND,
-            text=event.text,
-            attachments=[_attachment_stored(attachment) for attachment in event.attachments],
-            is_echo=event.is_echo,
-            inbound_event=inbound_event,
-            created_at=moment,
+        message, outcome = _message_delete(account=account, event=event, moment=moment, inbound_event=inbound_event)
+        return _Stored(message, outcome)
+    try:
+        return _message_insert(
+            account=account, event=event, moment=moment, inbound_event=inbound_event, trust_new_conversation=True
         )
-        _conversation_touch(conversation, message)
+    except _MidInAnotherConversation:  # rolled back: nothing of the first try is left
+        return _message_insert(
+            account=account, event=event, moment=moment, inbound_event=inbound_event, trust_new_conversation=False
+        )
+
+
+def _message_insert(
+    *,
+    account: InstagramAccount,
+    event: MessageEvent,
+    moment: datetime,
+    inbound_event: InboundEvent | None,
+    trust_new_conversation: bool,
+    savepoint: bool = True,
+) -> _Stored:
+    """Store a message that is not a deletion; ``trust_new_conversation``: see below. ``savepoint=False``: inside
+    the caller's transaction, which an error rolls back whole (``_received_store_and_automate``)."""
+    message = Message(
+        workspace_id=account.workspace_id,
+        account=account,
+        mid=event.mid,
+        direction=MessageDirection.OUTBOUND if event.is_echo else MessageDirection.INBOUND,
+        text=event.text,
+        attachments=[_attachment_stored(attachment) for attachment in event.attachments],
+        is_echo=event.is_echo,
+        inbound_event=inbound_event,
+        created_at=moment,
+    )
+    with transaction.atomic(savepoint=savepoint):
+        conversation, opened = _conversation_locked_or_opened(
+            account=account, igsid=event.customer_id, first=message if trust_new_conversation else None
+        )
+        message.conversation = conversation
+        if opened and trust_new_conversation:
+            # A conversation this transaction created holds no message yet (no other transaction sees it), so
+            # neither a stored copy of this message nor, for an echo, our reply is looked for; it was inserted
+            # with this message's last-message fields. A mid is one person's: should another conversation of
+            # the account hold it all the same, the unique key refuses it, and the message is stored the long way.
+            try:
+                message.save(force_insert=True)
+            except IntegrityError as exc:
+                raise _MidInAnotherConversation from exc
+        else:
+            existing = Message.objects.filter(account=account, mid=event.mid).first()
+            if existing is not None:
+                return _Stored(existing, "already stored")
+            if event.is_echo:
+                own = _own_reply_for_echo(conversation=conversation, event=event)
+                if own is not None:
+                    own.mid = event.mid
+                    own.save(update_fields=["mid"])
+                    return _Stored(own, "echo of a reply sent from InstaForge")
+            message.save(force_insert=True)
+            _conversation_touch(conversation, message)
         if not event.is_echo and not conversation.participant_username:
             enqueue_with_commit("messaging.tasks.conversation_profile_fetch", account.workspace_id, conversation.pk)
-    if event.is_echo:
-        return message, "sent by the account outside InstaForge (echo)"
-    return message, "received"
+    # The account as the caller has it: the automation plans on it without reading it again.
+    conversation.account = account
+    outcome = "sent by the account outside InstaForge (echo)" if event.is_echo else "received"
+    return _Stored(message, outcome, created=True, conversation_created=opened)
 
 
 def _message_delete(
