@@ -22,7 +22,7 @@ from accounts.vault import TokenDecryptionError
 from accounts.zones import when_words
 from actions.models import Action, ActionState, ActionType
 from actions.services import action_plan
-from instaforge.tasks import enqueue_with_commit
+from instaforge.tasks import enqueue_coalesced_items
 from instagram.client import InstagramClient
 from instagram.errors import GraphAPIError
 from instagram.events import HandlerResult
@@ -461,7 +461,13 @@ def _message_insert(
             message.save(force_insert=True)
             _conversation_touch(conversation, message)
         if not event.is_echo and not conversation.participant_username:
-            enqueue_with_commit("messaging.tasks.conversation_profile_fetch", account.workspace_id, conversation.pk)
+            # One task reads the profiles of a burst of new people (Redis); with the ORM broker, one each.
+            enqueue_coalesced_items(
+                "messaging.tasks.conversation_profiles_fetch",
+                [f"{account.workspace_id}:{conversation.pk}"],
+                flag=PROFILES_FLAG,
+                robust=True,
+            )
     # The account as the caller has it: the automation plans on it without reading it again.
     conversation.account = account
     outcome = "sent by the account outside InstaForge (echo)" if event.is_echo else "received"

@@ -10,6 +10,7 @@ from pytest_django.fixtures import Settings
 from devtools.graph_stub import GraphStub
 from messaging.models import Conversation
 from messaging.tasks import conversation_profiles_fetch
+from messaging.tests.conftest import FOLLOWER_ID, deliver, message_item
 from tests.factories import WorkspaceFactory
 
 
@@ -61,3 +62,15 @@ def test_each_profile_is_read_in_its_own_workspace_and_one_failure_stops_no_othe
     assert [key for key in outcomes if key.startswith("profile not available")] != []  # Instagram's error
     assert sum(outcomes.values()) == len(items)  # every item once
     assert stub.calls["user_profile"] == 3  # the profiles it answered; the stranger was asked once too
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_person_s_first_message_has_their_profile_read(stub: GraphStub, make_account) -> None:
+    """The webhook's path queues the read (tasks run inline here); a second message queues none."""
+    account = make_account(WorkspaceFactory.create())
+    stub.person_add(igsid=FOLLOWER_ID, username="ana.b")
+    deliver(account, message_item(account, mid="m-1", text="hello"))
+    conversation = Conversation.all_workspaces.get(account=account, participant_igsid=FOLLOWER_ID)
+    assert conversation.participant_username == "ana.b"
+    deliver(account, message_item(account, mid="m-2", text="hello again"))
+    assert stub.calls["user_profile"] == 1

@@ -91,7 +91,7 @@ def statements(account: InstagramAccount, item: dict[str, Any]) -> list[str]:
     # The tests run tasks inline: the profile read a new conversation queues (with Redis, after the commit, no SQL)
     # would run inside the count.
     with (
-        mock.patch("messaging.services.enqueue_with_commit"),
+        mock.patch("messaging.services.enqueue_coalesced_items"),
         CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as captured,
     ):
         result = messaging_event_handle(event)
