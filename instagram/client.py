@@ -34,7 +34,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
-from requests.compat import json as requests_json
+from requests.compat import json as requests_json  # type: ignore[attr-defined]  # json or simplejson, as requests uses
 from urllib3 import exceptions as urllib3_exceptions
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
