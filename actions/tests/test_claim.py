@@ -195,8 +195,8 @@ def test_a_rounds_one_statement_writes_what_the_verdict_updates_and_the_decision
 
 def test_claiming_and_gating_one_action_runs_few_statements(make_account, workspace) -> None:
     """A dispatcher woken for one reply: on PostgreSQL the claim's read, the ledger's, the shared counters (one
-    statement in a savepoint: three) and one statement for the verdict and its decision, in a transaction (here a
-    savepoint of the test's transaction: two)."""
+    statement) and one statement for the verdict and its decision, in a transaction (here a savepoint of the test's
+    transaction: two)."""
     account = make_account(workspace)
     AccountUsage.objects.create(account=account)
     _plan(account, "first")
@@ -210,10 +210,10 @@ def test_claiming_and_gating_one_action_runs_few_statements(make_account, worksp
         claimed, allowed = claim.actions_claim_and_gate(worker_id="w", now=later)
     assert (claimed, [action.idempotency_key for action in allowed]) == (1, ["second"])
     if connection.vendor == "postgresql":
-        assert len(queries) <= 8 + settings_reads, [query["sql"][:60] for query in queries]
+        assert len(queries) <= 6 + settings_reads, [query["sql"][:60] for query in queries]
     else:
         # The claim's read and its conditional update, then the gate's read of the claimed rows and the same writes
         # with one statement per kind of verdict and one for the decisions.
-        assert len(queries) <= 11 + settings_reads, [query["sql"][:80] for query in queries]
+        assert len(queries) <= 9 + settings_reads, [query["sql"][:80] for query in queries]
     assert allowed[0].state == ActionState.SENDING and allowed[0].claimed_by == "w"
     assert ActionDecision.all_workspaces.get(action=allowed[0]).verdict == Verdict.ALLOW
