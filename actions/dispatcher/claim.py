@@ -7,6 +7,7 @@ Claiming uses ``SELECT … FOR UPDATE SKIP LOCKED`` where the database has it
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -277,20 +278,32 @@ def decisions_write(decisions: list[ActionDecision]) -> None:
 
 def _decisions_insert(decisions: list[ActionDecision]) -> tuple[str, list[Any]]:
     """PostgreSQL's ``INSERT … SELECT FROM unnest(…)`` of ``decisions`` (``decisions_write``) and its parameters."""
-    table = ActionDecision._meta.db_table
-    columns: list[tuple[str, str, list[Any]]] = [
-        ("workspace_id", "bigint", [decision.workspace_id for decision in decisions]),
-        ("action_id", "bigint", [decision.action_id for decision in decisions]),
-        ("at", "timestamptz", [decision.at for decision in decisions]),
-        ("verdict", "text", [decision.verdict for decision in decisions]),
-        ("reason", "text", [decision.reason[:500] for decision in decisions]),
-        ("until", "timestamptz", [decision.until for decision in decisions]),
+    values = [
+        [decision.workspace_id for decision in decisions],
+        [decision.action_id for decision in decisions],
+        [decision.at for decision in decisions],
+        [decision.verdict for decision in decisions],
+        [decision.reason[:500] for decision in decisions],
+        [decision.until for decision in decisions],
     ]
-    names = ", ".join(connection.ops.quote_name(name) for name, _, _ in columns)
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind, _ in columns)
+    return _decisions_insert_sql(), values
+
+
+@functools.cache
+def _decisions_insert_sql() -> str:
+    """The text of ``_decisions_insert`` (PostgreSQL's), built once."""
+    columns = [
+        ("workspace_id", "bigint"),
+        ("action_id", "bigint"),
+        ("at", "timestamptz"),
+        ("verdict", "text"),
+        ("reason", "text"),
+        ("until", "timestamptz"),
+    ]
+    names = ", ".join(connection.ops.quote_name(name) for name, _ in columns)
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
     # The table's name and the columns come from the model and this function; every value is a parameter.
-    sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
-    return sql, [values for _, _, values in columns]
+    return f"INSERT INTO {ActionDecision._meta.db_table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
 
 
 def _verdict_noted(action: Action, decision: Decision, *, worker_id: str, now: datetime, lease: datetime) -> None:
@@ -358,6 +371,14 @@ def _round_write(
         )
         for column, value in zip(values, row, strict=True):
             column.append(value)
+    insert, insert_params = _decisions_insert(decisions)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{_verdicts_update_sql()} {insert}", [*values, *insert_params])
+
+
+@functools.cache
+def _verdicts_update_sql() -> str:
+    """The ``WITH verdict AS (UPDATE … FROM unnest(…))`` of ``_round_write`` (PostgreSQL's), built once."""
     quote, table = connection.ops.quote_name, _quoted_table(Action)
     sets = []
     for name, _, keeps in _VERDICT_COLUMNS[1:]:
@@ -370,15 +391,11 @@ def _round_write(
             sets.append(f"{quoted} = verdict_row.{quoted}")
     names = ", ".join(quote(name) for name, _, _ in _VERDICT_COLUMNS)
     arrays = ", ".join(f"%s::{kind}[]" for _, kind, _ in _VERDICT_COLUMNS)
-    insert, insert_params = _decisions_insert(decisions)
     # The tables and columns come from the models and this module; every value is a parameter.
-    sql = (
+    return (
         f"WITH verdict AS (UPDATE {table} SET {', '.join(sets)} "  # noqa: S608
-        f"FROM unnest({arrays}) AS verdict_row ({names}) WHERE {table}.{quote('id')} = verdict_row.{quote('id')}) "
-        f"{insert}"
+        f"FROM unnest({arrays}) AS verdict_row ({names}) WHERE {table}.{quote('id')} = verdict_row.{quote('id')})"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, *insert_params])
 
 
 def _quoted_table(model: type[Model]) -> str:
