@@ -34,6 +34,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
+from requests.compat import json as requests_json  # type: ignore[attr-defined]  # json or simplejson, as requests uses
 from urllib3 import exceptions as urllib3_exceptions
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
@@ -259,11 +260,14 @@ def _prepared(
     """The request as ``requests.Request(...).prepare()`` makes it, built directly in the usual case.
 
     Usual: a URL without a query of its own (``_graph_url``), and parameters and form fields that are
-    text or numbers. Then the query and the form body are ``urlencode``'s, exactly what requests
+    text or numbers, or a JSON body (the Send API's messages). Then the query and the form body are
+    ``urlencode``'s, the JSON body requests' own ``json.dumps`` in UTF-8, exactly what requests
     produces for them, without its URL parsing, re-quoting and header mapping (a tenth of a
-    dispatcher's CPU). Anything else (a JSON body, a ``paging.next`` URL) goes through requests.
+    dispatcher's CPU; for a DM, its JSON body through requests was a third of the call's preparing).
+    Anything else (a ``paging.next`` URL, form fields with a JSON body) goes through requests.
     """
-    if json_body is not None or "?" in url or not (_plain(params) and _plain(data)):
+    plain_body = not data if json_body is not None else _plain(data)  # requests sends form fields over JSON
+    if "?" in url or not _plain(params) or not plain_body:
         return requests.Request(method, url, params=params, data=data, json=json_body).prepare()
     request = requests.PreparedRequest()
     request.method = method
@@ -271,7 +275,12 @@ def _prepared(
     request.headers = requests.structures.CaseInsensitiveDict()
     request.hooks = {"response": []}
     request.body = None
-    if data:
+    if json_body is not None:
+        encoded = requests_json.dumps(json_body, allow_nan=False).encode("utf-8")
+        request.body = encoded
+        request.headers["Content-Length"] = str(len(encoded))
+        request.headers["Content-Type"] = "application/json"
+    elif data:
         body = urlencode(data)
         request.body = body
         request.headers.update(_FORM)

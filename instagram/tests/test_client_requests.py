@@ -21,8 +21,23 @@ BASE = "https://graph.instagram.com/v26.0"
         ("DELETE", f"{BASE}/17858893269000001", {"access_token": "t"}, None, None),
         ("POST", f"{BASE}/me/media_publish", {"creation_id": 17889615691921648, "access_token": "t"}, {}, None),
         ("POST", f"{BASE}/me/media", None, {"image_url": "https://example.com/a b.jpg", "caption": "#tag @who"}, None),
-        # Through requests itself: a JSON body, a URL with a query of its own, a value that is not text.
+        # JSON bodies (the Send API): text beyond ASCII, nesting, numbers, booleans, None; with empty form fields.
         ("POST", f"{BASE}/me/messages", {"access_token": "t"}, None, {"recipient": {"id": "1"}, "message": {}}),
+        (
+            "POST",
+            f"{BASE}/me/messages",
+            {"access_token": "t"},
+            None,
+            {
+                "recipient": {"id": "6900000000000001"},
+                "message": {"text": 'Merci ✓ « ok » \n"quoted" 😀', "quick_replies": [{"title": "Oui", "n": 1.5}]},
+                "tag": None,
+                "flag": True,
+            },
+        ),
+        ("POST", f"{BASE}/me/messages", {"access_token": "t"}, {}, {"recipient": {"comment_id": "1"}}),
+        # Through requests itself: form fields and a JSON body, a URL with a query of its own, a value that is not text.
+        ("POST", f"{BASE}/me/messages", {"access_token": "t"}, {"a": "b"}, {"recipient": {"id": "1"}}),
         ("GET", f"{BASE}/1/comments?after=QVFI&access_token=t", None, None, None),
         ("GET", f"{BASE}/me", {"fields": ["id", "username"]}, None, None),
     ],
