@@ -43,9 +43,8 @@ migrations-check: install
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
 ## Every test: all but the slow ones spread over the cores (pytest-xdist: a test database, and a Redis database, per
-## worker), then the slow ones (kill -9, several dispatcher processes, long fuzzing) alone, as their timing expects.
-## The slow tests spread over the cores too (each xdist worker has its own databases and Redis database): on 2 cores
-## PostgreSQL's slow tests took 11:21 one by one and 6:40 so, SQLite's 6:54 and 4:16 (CI had passed 30 minutes).
+## worker), then the slow ones (kill -9, several dispatcher processes, long fuzzing), spread the same way: on 2 cores
+## PostgreSQL's slow tests took 11:21 one after another and 6:40 so, SQLite's 6:54 and 4:16 (CI had passed 30 minutes).
 pytest: install
 	$(PY) -m pytest -n auto --maxprocesses=8 -m "not slow"
 	$(PY) -m pytest -n auto --maxprocesses=8 -m slow
